@@ -1,0 +1,6 @@
+export * from './errors';
+export * from './service';
+export * from './task';
+export * from './node';
+export * from './quantity';
+export * from './names';
