@@ -32,10 +32,13 @@ export interface Issue {
   readonly document?: number;
 }
 
-/** Formats an issue as `file:line:col: path: message` — the form the CLI prints. */
+/**
+ * Formats an issue the way the CLI prints it:
+ * `web.yaml:12:7: spec.replicas must be an integer ≥ 0 (got "three")`.
+ */
 export function formatIssue(issue: Issue): string {
   const where = [issue.file, issue.line, issue.col].filter((p) => p !== undefined).join(':');
-  const field = issue.path ? `${issue.path}: ` : '';
+  const field = issue.path ? `${issue.path} ` : '';
   return `${where ? `${where}: ` : ''}${field}${issue.message}`;
 }
 
