@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian packages berth needs on a node and for its tests. Idempotent and quick when
+# everything is present: apt is only touched when a command is missing.
+#   deploy/install-host-deps.sh          # what `berth up` needs (etcd, runc, conmon, CNI, images)
+#   deploy/install-host-deps.sh --test   # plus what the test suites need (docker, registry, …)
+set -euo pipefail
+
+# command → Debian package that provides it
+declare -A RUN=(
+  [etcd]=etcd-server [etcdctl]=etcd-client
+  [runc]=runc [conmon]=conmon [skopeo]=skopeo [umoci]=umoci
+  [/usr/lib/cni/bridge]=containernetworking-plugins
+  [iptables]=iptables [nft]=nftables [ip]=iproute2 [nsenter]=util-linux [pgrep]=procps
+)
+declare -A TEST=(
+  [dockerd]=docker.io [docker-registry]=docker-registry [busybox]=busybox-static [curl]=curl
+)
+
+want=()
+check() { # name-of-assoc-array
+  local -n table=$1
+  for cmd in "${!table[@]}"; do
+    if [[ $cmd == /* ]]; then [[ -x $cmd ]] && continue; else command -v "$cmd" >/dev/null 2>&1 && continue; fi
+    want+=("${table[$cmd]}")
+  done
+}
+check RUN
+[[ ${1:-} == --test ]] && check TEST
+# Test images are built from busybox with no libc beside it: it must be the static build.
+if [[ ${1:-} == --test ]] && command -v busybox >/dev/null && ldd "$(command -v busybox)" >/dev/null 2>&1; then
+  want+=(busybox-static)
+fi
+
+[[ ${#want[@]} -eq 0 ]] && exit 0
+mapfile -t want < <(printf '%s\n' "${want[@]}" | sort -u)
+if [[ $(id -u) -ne 0 ]]; then
+  echo "berth: missing Debian packages: ${want[*]} — run as root or: apt-get install ${want[*]}" >&2
+  exit 1
+fi
+echo "berth: installing Debian packages: ${want[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
