@@ -54,6 +54,29 @@ export interface Store {
 
   /** Answers when etcd can serve a linearizable read within the deadline. */
   ping(timeoutMs?: number): Promise<void>;
+
+  /** Informers: list + watch a collection into a read-only cache. Keys are service and node
+   *  names, and task ids. Each call returns a new informer; the caller runs it. */
+  serviceInformer(): Informer<Service>;
+  serviceStatusInformer(): Informer<ServiceStatus>;
+  taskInformer(): Informer<Task>;
+  nodeInformer(): Informer<NodeInfo>;
+}
+
+/**
+ * List + watch → cache + events (level-triggered consumers enqueue keys from events and read the
+ * cache). Events arrive in revision order. After a watch is cancelled because its revision was
+ * compacted, the informer re-lists and emits the differences, so the cache converges anyway.
+ */
+export interface Informer<T> {
+  /** Lists, then watches until `signal` aborts; resolves after the watch is closed. */
+  run(signal: AbortSignal): Promise<void>;
+  /** Resolves once the initial list is in the cache. */
+  synced(): Promise<void>;
+  get(key: string): T | undefined;
+  list(): T[];
+  /** Returns an unsubscribe function. Listeners must not throw and must not do I/O inline. */
+  subscribe(listener: (event: WatchEvent<T>) => void): () => void;
 }
 
 export type ApplyAction = 'created' | 'configured' | 'unchanged';
