@@ -4,3 +4,4 @@ export * from './task';
 export * from './node';
 export * from './quantity';
 export * from './names';
+export * from './constraint';

@@ -1,0 +1,54 @@
+import type { Constraint, NodeInfo, PlacementStrategy, Protocol, Runtime } from '@berth/core';
+
+/** What the scheduler needs to know about a node: its description plus what already runs there. */
+export type SchedNode = Pick<NodeInfo, 'name' | 'labels' | 'availability' | 'state' | 'capacity' | 'drivers'>;
+
+export interface HostPort {
+  readonly port: number;
+  readonly protocol: Protocol;
+}
+
+/** A task that holds resources on a node (assigned, starting or running). */
+export interface PlacedTask {
+  readonly id: string;
+  readonly service: string;
+  readonly node: string;
+  readonly cpuMillis: number;
+  readonly memoryBytes: number;
+  readonly hostPorts: readonly HostPort[];
+}
+
+/** A task waiting for a node. */
+export interface PendingTask {
+  readonly id: string;
+  readonly service: string;
+  readonly slot: number;
+  readonly runtime: Runtime;
+  /** Requests; an unlimited task requests 0 (it competes for what is left). */
+  readonly cpuMillis: number;
+  readonly memoryBytes: number;
+  readonly hostPorts: readonly HostPort[];
+  readonly constraints: readonly Constraint[];
+  /** 0 = unlimited. */
+  readonly maxPerNode: number;
+  readonly strategy: PlacementStrategy;
+}
+
+export interface Placement {
+  readonly taskId: string;
+  readonly node: string;
+}
+
+export interface Unschedulable {
+  readonly taskId: string;
+  /** Why no node fits, counted per reason: "3 nodes: insufficient memory; 1 node: drained". */
+  readonly explanation: string;
+}
+
+export interface ScheduleResult {
+  readonly placements: readonly Placement[];
+  readonly unschedulable: readonly Unschedulable[];
+}
+
+/** The driver a runtime needs on the node. */
+export const DRIVER_FOR_RUNTIME: Readonly<Record<Runtime, string>> = { container: 'runc', vm: 'qemu' };
