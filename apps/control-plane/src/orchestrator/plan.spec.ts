@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import type { NodeInfo, Service, ServiceSpec, Task, TaskState } from '@berth/core';
+import { planService, type ServicePlan } from './plan';
+
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+
+const spec = (over: Partial<ServiceSpec> = {}): ServiceSpec => ({
+  mode: 'replicated',
+  replicas: 3,
+  template: { runtime: 'container', image: 'oci:/img:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 10_000 },
+  restartPolicy: { condition: 'any', delayMs: 1000, maxDelayMs: 30_000, maxAttempts: 0 },
+  update: { parallelism: 1, delayMs: 0, monitorMs: 5000, failureAction: 'pause', order: 'stop-first' },
+  placement: { constraints: [], maxPerNode: 0, strategy: 'spread' },
+  ...over,
+});
+
+const service = (over: Partial<ServiceSpec> = {}, generation = 1): Service => ({
+  meta: { name: 'web', labels: {}, resourceVersion: '1', generation, createdAt: '', updatedAt: '' },
+  spec: spec(over),
+});
+
+let seq = 0;
+function task(slot: number, state: TaskState, over: Partial<Task> = {}): Task {
+  seq++;
+  return {
+    id: `web.${slot}.${String(seq).padStart(4, '0')}`,
+    service: 'web',
+    slot,
+    specGeneration: 1,
+    desiredState: 'running',
+    status: { state, updatedAt: new Date(T0).toISOString() },
+    createdAt: new Date(T0 + seq).toISOString(),
+    resourceVersion: String(seq),
+    ...over,
+  };
+}
+
+const node = (name: string, over: Partial<NodeInfo> = {}): NodeInfo => ({
+  name, labels: {}, availability: 'active', state: 'ready', address: '127.0.0.1',
+  capacity: { cpuMillis: 2000, memoryBytes: 2 ** 30 }, drivers: ['runc'], resourceVersion: '1', ...over,
+});
+
+const plan = (svc: Service | undefined, tasks: Task[], now = T0, nodes: NodeInfo[] = []): ServicePlan =>
+  planService({ service: svc, tasks, nodes, now });
+
+describe('planService', () => {
+  it('creates one task per missing slot', () => {
+    expect(plan(service(), []).create.map((c) => c.slot)).toEqual([1, 2, 3]);
+  });
+
+  it('does nothing when every slot has a live task (level-triggered: same answer twice)', () => {
+    const tasks = [task(1, 'running'), task(2, 'assigned'), task(3, 'pending')];
+    expect(plan(service(), tasks)).toEqual({ create: [], shutdown: [], remove: [] });
+  });
+
+  it('scales down by stopping the highest slots', () => {
+    const tasks = [1, 2, 3].map((s) => task(s, 'running'));
+    const p = plan(service({ replicas: 1 }), tasks);
+    expect(p.shutdown).toEqual([tasks[1]!.id, tasks[2]!.id]);
+    expect(p.create).toEqual([]);
+  });
+
+  it('restarts a failed task as a new task in the same slot after the delay', () => {
+    const failed = task(2, 'failed', { status: { state: 'failed', exitCode: 1, updatedAt: new Date(T0).toISOString() } });
+    const tasks = [task(1, 'running'), failed, task(3, 'running')];
+    expect(plan(service(), tasks, T0 + 200)).toMatchObject({ create: [], requeueAfterMs: 800 });
+    const p = plan(service(), tasks, T0 + 1000);
+    expect(p.create).toEqual([{ slot: 2, specGeneration: 1 }]);
+    expect(p.shutdown).toEqual([failed.id]);
+  });
+
+  it('backs off exponentially up to maxDelay', () => {
+    const ended = (n: number) => Array.from({ length: n }, () => task(1, 'failed', { desiredState: 'shutdown' }));
+    const svc = service({ replicas: 1 });
+    const last = (n: number) => {
+      const ts = ended(n);
+      ts[ts.length - 1] = { ...ts[ts.length - 1]!, desiredState: 'running' };
+      return ts;
+    };
+    expect(plan(svc, last(1), T0).requeueAfterMs).toBe(1000);
+    expect(plan(svc, last(2), T0).requeueAfterMs).toBe(2000);
+    expect(plan(svc, last(4), T0).requeueAfterMs).toBe(8000);
+    expect(plan(svc, last(10), T0).requeueAfterMs).toBe(30_000);
+  });
+
+  it('honours restart conditions and maxAttempts', () => {
+    const done = task(1, 'complete', { status: { state: 'complete', exitCode: 0, updatedAt: new Date(T0).toISOString() } });
+    expect(plan(service({ replicas: 1, restartPolicy: { condition: 'on-failure', delayMs: 0, maxDelayMs: 0, maxAttempts: 0 } }), [done]).create).toEqual([]);
+    expect(plan(service({ replicas: 1, restartPolicy: { condition: 'none', delayMs: 0, maxDelayMs: 0, maxAttempts: 0 } }), [task(1, 'failed')]).create).toEqual([]);
+    const policy = { condition: 'any' as const, delayMs: 0, maxDelayMs: 0, maxAttempts: 2 };
+    const history = [task(1, 'failed', { desiredState: 'shutdown' }), task(1, 'failed', { desiredState: 'shutdown' }), task(1, 'failed')];
+    const gaveUp = plan(service({ replicas: 1, restartPolicy: policy }), history);
+    expect(gaveUp.create).toEqual([]);
+    expect(gaveUp.shutdown).toEqual([history[2]!.id]);
+  });
+
+  it('replaces a task the orchestrator stopped (scale down then up) at once', () => {
+    const stopped = task(2, 'shutdown', { desiredState: 'shutdown' });
+    expect(plan(service({ replicas: 2 }), [task(1, 'running'), stopped]).create).toEqual([{ slot: 2, specGeneration: 1 }]);
+  });
+
+  it('rolls an update one slot at a time (stop-first)', () => {
+    const tasks = [1, 2, 3].map((s) => task(s, 'running'));
+    const p1 = plan(service({}, 2), tasks);
+    expect(p1.shutdown).toEqual([tasks[0]!.id]);
+    expect(p1.create).toEqual([{ slot: 1, specGeneration: 2 }]);
+    // Slot 1's replacement is still starting: nothing else moves.
+    const replaced = [{ ...tasks[0]!, desiredState: 'shutdown' as const }, task(1, 'starting', { specGeneration: 2 }), tasks[1]!, tasks[2]!];
+    expect(plan(service({}, 2), replaced)).toEqual({ create: [], shutdown: [], remove: [] });
+  });
+
+  it('start-first keeps the old task until its replacement runs', () => {
+    const svc = service({ replicas: 1, update: { parallelism: 1, delayMs: 0, monitorMs: 0, failureAction: 'pause', order: 'start-first' } }, 2);
+    const old = task(1, 'running');
+    expect(plan(svc, [old])).toEqual({ create: [{ slot: 1, specGeneration: 2 }], shutdown: [], remove: [] });
+    expect(plan(svc, [old, task(1, 'running', { specGeneration: 2 })]).shutdown).toEqual([old.id]);
+  });
+
+  it('stops everything of a deleted service, then forgets its records', () => {
+    const tasks = [task(1, 'running'), task(2, 'failed', { desiredState: 'shutdown' })];
+    expect(plan(undefined, tasks)).toEqual({ create: [], shutdown: [tasks[0]!.id], remove: [] });
+    const stopped = [{ ...tasks[0]!, desiredState: 'shutdown' as const, status: { state: 'shutdown' as const, updatedAt: '' } }, tasks[1]!];
+    expect(plan(undefined, stopped).remove.sort()).toEqual(stopped.map((t) => t.id).sort());
+  });
+
+  it('keeps a bounded history of finished tasks per slot', () => {
+    const history = Array.from({ length: 8 }, () => task(1, 'failed', { desiredState: 'shutdown' }));
+    const p = planService({ service: service({ replicas: 1 }), tasks: [...history, task(1, 'running')], nodes: [], now: T0, historyPerSlot: 5 });
+    expect(p.remove).toEqual(history.slice(0, 3).map((t) => t.id).reverse());
+  });
+
+  it('global mode runs one task per active node, pinned to it', () => {
+    const nodes = [node('a'), node('b'), node('c', { availability: 'drain' })];
+    const p = plan(service({ mode: 'global' }), [], T0, nodes);
+    expect(p.create).toEqual([{ slot: 1, specGeneration: 1, nodeName: 'a' }, { slot: 2, specGeneration: 1, nodeName: 'b' }]);
+    const onA = task(1, 'running', { nodeName: 'a' });
+    const onC = task(7, 'running', { nodeName: 'c' });
+    const p2 = plan(service({ mode: 'global' }), [onA, onC], T0, nodes);
+    expect(p2.create).toEqual([{ slot: 8, specGeneration: 1, nodeName: 'b' }]);
+    expect(p2.shutdown).toEqual([onC.id]);
+  });
+});

@@ -1,0 +1,175 @@
+import { isTerminal, type NodeInfo, type Service, type Task } from '@berth/core';
+import { restartDecision } from './restart';
+
+/** A task the orchestrator wants created (state `pending`, desired `running`). */
+export interface NewTask {
+  readonly slot: number;
+  readonly specGeneration: number;
+  /** Global services pin each task to its node; replicated tasks are placed by the scheduler. */
+  readonly nodeName?: string;
+}
+
+/** What the orchestrator writes for one service; applied in one transaction. */
+export interface ServicePlan {
+  readonly create: readonly NewTask[];
+  /** Task ids whose desiredState becomes `shutdown`. */
+  readonly shutdown: readonly string[];
+  /** Task records to delete: finished history beyond the bound, or tasks of a deleted service. */
+  readonly remove: readonly string[];
+  /** Set when a restart waits for its backoff: plan this service again after this many ms. */
+  readonly requeueAfterMs?: number;
+}
+
+export interface PlanInput {
+  /** undefined when the service was deleted. */
+  readonly service: Service | undefined;
+  /** Every task record of the service, terminal ones included. */
+  readonly tasks: readonly Task[];
+  readonly nodes: readonly NodeInfo[];
+  /** Epoch ms; restarts back off against it. */
+  readonly now: number;
+  /** Finished tasks kept per slot for `berth get tasks` and `berth why` (default 5). */
+  readonly historyPerSlot?: number;
+}
+
+/**
+ * Level-triggered and pure: from the service and every task it has, decide what to create,
+ * stop and forget. Each slot has at most one *active* task (desiredState running); a restart is a
+ * new task in the same slot, so task states only move forward and history stays truthful.
+ */
+export function planService(input: PlanInput): ServicePlan {
+  const { service, tasks } = input;
+  if (!service) return planDeleted(tasks);
+  const slots = groupBySlot(tasks);
+  const wanted = wantedSlots(service, input.nodes, slots);
+  const plan = new PlanBuilder();
+  for (const [slot, slotTasks] of slots) {
+    if (!wanted.has(slot)) plan.shutdownActive(slotTasks);
+  }
+  for (const [slot, nodeName] of wanted) {
+    planSlot(plan, { service, slot, nodeName, tasks: slots.get(slot) ?? [], now: input.now });
+  }
+  rollingUpdate(plan, service, slots, wanted);
+  for (const slotTasks of slots.values()) plan.trimHistory(slotTasks, input.historyPerSlot ?? 5);
+  return plan.build();
+}
+
+function planDeleted(tasks: readonly Task[]): ServicePlan {
+  const live = tasks.filter((t) => !isTerminal(t.status.state));
+  return {
+    create: [],
+    shutdown: live.filter((t) => t.desiredState === 'running').map((t) => t.id),
+    // Records go once nothing runs any more, so `berth get tasks` shows the stop happening.
+    remove: live.length === 0 ? tasks.map((t) => t.id) : [],
+  };
+}
+
+/** Slot → pinned node (global) or undefined (replicated). Global slots are numbered per node. */
+function wantedSlots(service: Service, nodes: readonly NodeInfo[], slots: ReadonlyMap<number, Task[]>): Map<number, string | undefined> {
+  const wanted = new Map<number, string | undefined>();
+  if (service.spec.mode === 'replicated') {
+    for (let slot = 1; slot <= service.spec.replicas; slot++) wanted.set(slot, undefined);
+    return wanted;
+  }
+  // Global: keep each node's existing slot number, give new nodes the next free numbers.
+  const slotOfNode = new Map<string, number>();
+  for (const [slot, ts] of slots) {
+    const node = ts.find((t) => t.nodeName)?.nodeName;
+    if (node) slotOfNode.set(node, slot);
+  }
+  let next = Math.max(0, ...slots.keys()) + 1;
+  const eligible = nodes.filter((n) => n.availability === 'active' && n.state !== 'down').map((n) => n.name).sort();
+  for (const node of eligible) wanted.set(slotOfNode.get(node) ?? next++, node);
+  return wanted;
+}
+
+function planSlot(
+  plan: PlanBuilder,
+  s: { service: Service; slot: number; nodeName: string | undefined; tasks: readonly Task[]; now: number },
+): void {
+  const active = s.tasks.filter((t) => t.desiredState === 'running');
+  if (active.some((t) => !isTerminal(t.status.state))) return; // something runs or is on its way
+  const latest = newest(s.tasks);
+  if (!latest) {
+    plan.create.push({ slot: s.slot, specGeneration: s.service.meta.generation, ...(s.nodeName ? { nodeName: s.nodeName } : {}) });
+    return;
+  }
+  const decision = restartDecision(s.service.spec.restartPolicy, s.tasks, latest, s.service.meta.generation, s.now);
+  if (decision.kind === 'never') {
+    plan.shutdown.push(...active.map((t) => t.id)); // record that we gave up on it
+    return;
+  }
+  if (decision.kind === 'later') {
+    plan.requeueAfter(decision.afterMs);
+    return;
+  }
+  plan.shutdown.push(...active.map((t) => t.id));
+  plan.create.push({ slot: s.slot, specGeneration: s.service.meta.generation, ...(s.nodeName ? { nodeName: s.nodeName } : {}) });
+}
+
+/**
+ * Replaces tasks of older generations, `update.parallelism` slots at a time (0 = all at once).
+ * stop-first stops the old task as its replacement is created; start-first creates the
+ * replacement first and stops the old task once the replacement runs.
+ */
+function rollingUpdate(plan: PlanBuilder, service: Service, slots: ReadonlyMap<number, Task[]>, wanted: ReadonlyMap<number, string | undefined>): void {
+  const gen = service.meta.generation;
+  const { parallelism, order } = service.spec.update;
+  let inFlight = 0;
+  const stale: { slot: number; old: Task }[] = [];
+  for (const [slot, ts] of slots) {
+    if (!wanted.has(slot)) continue;
+    const live = ts.filter((t) => t.desiredState === 'running' && !isTerminal(t.status.state));
+    const old = live.find((t) => t.specGeneration < gen);
+    const fresh = live.find((t) => t.specGeneration === gen);
+    if (fresh && fresh.status.state !== 'running') inFlight++;
+    if (old && fresh?.status.state === 'running') plan.shutdown.push(old.id); // start-first, done
+    else if (old && !fresh) stale.push({ slot, old });
+  }
+  const budget = parallelism === 0 ? stale.length : Math.max(0, parallelism - inFlight);
+  for (const { slot, old } of stale.sort((a, b) => a.slot - b.slot).slice(0, budget)) {
+    if (order === 'stop-first') plan.shutdown.push(old.id);
+    plan.create.push({ slot, specGeneration: gen, ...(wanted.get(slot) ? { nodeName: wanted.get(slot)! } : {}) });
+  }
+}
+
+class PlanBuilder {
+  readonly create: NewTask[] = [];
+  readonly shutdown: string[] = [];
+  readonly remove: string[] = [];
+  private requeueMs: number | undefined;
+
+  shutdownActive(tasks: readonly Task[]): void {
+    this.shutdown.push(...tasks.filter((t) => t.desiredState === 'running').map((t) => t.id));
+  }
+
+  requeueAfter(ms: number): void {
+    this.requeueMs = this.requeueMs === undefined ? ms : Math.min(this.requeueMs, ms);
+  }
+
+  /** Keeps the newest `keep` finished tasks of a slot; never touches a live one. */
+  trimHistory(tasks: readonly Task[], keep: number): void {
+    const finished = tasks.filter((t) => isTerminal(t.status.state) && t.desiredState === 'shutdown');
+    const byAge = [...finished].sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+    this.remove.push(...byAge.slice(keep).map((t) => t.id));
+  }
+
+  build(): ServicePlan {
+    return {
+      create: this.create,
+      shutdown: [...new Set(this.shutdown)],
+      remove: this.remove,
+      ...(this.requeueMs !== undefined ? { requeueAfterMs: this.requeueMs } : {}),
+    };
+  }
+}
+
+function groupBySlot(tasks: readonly Task[]): Map<number, Task[]> {
+  const slots = new Map<number, Task[]>();
+  for (const t of tasks) slots.set(t.slot, [...(slots.get(t.slot) ?? []), t]);
+  return slots;
+}
+
+function newest(tasks: readonly Task[]): Task | undefined {
+  return [...tasks].sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id))[0];
+}

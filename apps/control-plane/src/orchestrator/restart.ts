@@ -1,0 +1,37 @@
+import type { RestartPolicy, Task } from '@berth/core';
+
+export type RestartDecision = { kind: 'now' } | { kind: 'later'; afterMs: number } | { kind: 'never' };
+
+/**
+ * Whether a slot whose newest task has finished gets a new task, and when. Backoff doubles with
+ * each consecutive end of a task of this generation in the slot (delay, 2·delay, … ≤ maxDelay).
+ * A task of an older generation that ended, or one the orchestrator stopped itself, is replaced at
+ * once: that is an update or a scale, not a crash.
+ */
+export function restartDecision(policy: RestartPolicy, slotTasks: readonly Task[], latest: Task, generation: number, now: number): RestartDecision {
+  if (latest.specGeneration < generation) return { kind: 'now' };
+  // We stopped it ourselves (scale down, drain, update): replacing it is not a crash restart.
+  if (latest.desiredState === 'shutdown' && !isEnded(latest)) return { kind: 'now' };
+  if (!wantsRestart(policy, latest)) return { kind: 'never' };
+  const attempts = slotTasks.filter((t) => t.specGeneration === generation && isEnded(t)).length;
+  if (policy.maxAttempts > 0 && attempts > policy.maxAttempts) return { kind: 'never' };
+  const delay = Math.min(policy.delayMs * 2 ** Math.max(0, attempts - 1), policy.maxDelayMs);
+  const endedAt = Date.parse(latest.status.updatedAt);
+  const due = (Number.isNaN(endedAt) ? now : endedAt) + delay;
+  return due <= now ? { kind: 'now' } : { kind: 'later', afterMs: due - now };
+}
+
+function wantsRestart(policy: RestartPolicy, task: Task): boolean {
+  switch (policy.condition) {
+    case 'none':
+      return false;
+    case 'any':
+      return true;
+    case 'on-failure':
+      return task.status.state !== 'complete';
+  }
+}
+
+function isEnded(t: Task): boolean {
+  return ['complete', 'failed', 'rejected', 'orphaned'].includes(t.status.state);
+}
