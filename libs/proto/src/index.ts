@@ -1,1 +1,2 @@
-export {};
+export * from './gen/berth/agent/v1/agent';
+export * from './mappers';

@@ -1,0 +1,75 @@
+import type { TaskState as CoreTaskState, TaskTemplate } from '@berth/core';
+import { TaskState, type TaskSpec } from './gen/berth/agent/v1/agent';
+
+// Proto types stop here: the rest of berth speaks @berth/core.
+
+const STATE_TO_PROTO: Readonly<Record<CoreTaskState, TaskState>> = {
+  new: TaskState.TASK_STATE_NEW,
+  pending: TaskState.TASK_STATE_PENDING,
+  assigned: TaskState.TASK_STATE_ASSIGNED,
+  preparing: TaskState.TASK_STATE_PREPARING,
+  starting: TaskState.TASK_STATE_STARTING,
+  running: TaskState.TASK_STATE_RUNNING,
+  complete: TaskState.TASK_STATE_COMPLETE,
+  failed: TaskState.TASK_STATE_FAILED,
+  shutdown: TaskState.TASK_STATE_SHUTDOWN,
+  rejected: TaskState.TASK_STATE_REJECTED,
+  orphaned: TaskState.TASK_STATE_ORPHANED,
+};
+
+const STATE_FROM_PROTO = new Map<TaskState, CoreTaskState>(
+  Object.entries(STATE_TO_PROTO).map(([core, proto]) => [proto, core as CoreTaskState]),
+);
+
+export function taskStateToProto(state: CoreTaskState): TaskState {
+  return STATE_TO_PROTO[state];
+}
+
+/** undefined for UNSPECIFIED or a value from a newer agent this control plane does not know. */
+export function taskStateFromProto(state: TaskState): CoreTaskState | undefined {
+  return STATE_FROM_PROTO.get(state);
+}
+
+export function taskSpecToProto(t: TaskTemplate): TaskSpec {
+  return {
+    runtime: t.runtime,
+    image: t.image,
+    command: [...(t.command ?? [])],
+    env: { ...t.env },
+    resources: { cpuMillis: t.resources.cpuMillis, memoryBytes: t.resources.memoryBytes, pids: t.resources.pids },
+    ports: t.ports.map((p) => ({ containerPort: p.containerPort, hostPort: p.hostPort, protocol: p.protocol })),
+    volumes: t.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath })),
+    stopGracePeriodMs: t.stopGracePeriodMs,
+    healthCheck: t.healthCheck && {
+      exec: [...t.healthCheck.exec],
+      intervalMs: t.healthCheck.intervalMs,
+      timeoutMs: t.healthCheck.timeoutMs,
+      retries: t.healthCheck.retries,
+      startPeriodMs: t.healthCheck.startPeriodMs,
+    },
+    vmVcpus: t.vm?.vcpus,
+  };
+}
+
+export function taskSpecFromProto(s: TaskSpec): TaskTemplate {
+  return {
+    runtime: s.runtime === 'vm' ? 'vm' : 'container',
+    image: s.image,
+    ...(s.command.length > 0 ? { command: [...s.command] } : {}),
+    env: { ...s.env },
+    resources: {
+      ...(s.resources?.cpuMillis !== undefined ? { cpuMillis: s.resources.cpuMillis } : {}),
+      ...(s.resources?.memoryBytes !== undefined ? { memoryBytes: s.resources.memoryBytes } : {}),
+      ...(s.resources?.pids !== undefined ? { pids: s.resources.pids } : {}),
+    },
+    ports: s.ports.map((p) => ({
+      containerPort: p.containerPort,
+      ...(p.hostPort !== undefined ? { hostPort: p.hostPort } : {}),
+      protocol: p.protocol === 'udp' ? 'udp' : 'tcp',
+    })),
+    volumes: s.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath })),
+    stopGracePeriodMs: s.stopGracePeriodMs,
+    ...(s.healthCheck ? { healthCheck: { ...s.healthCheck, exec: [...s.healthCheck.exec] } } : {}),
+    ...(s.vmVcpus !== undefined ? { vm: { vcpus: s.vmVcpus } } : {}),
+  };
+}

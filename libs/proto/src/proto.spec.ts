@@ -1,0 +1,49 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { TASK_STATES, type TaskTemplate } from '@berth/core';
+import { SessionRequest, TaskState } from './gen/berth/agent/v1/agent';
+import { taskSpecFromProto, taskSpecToProto, taskStateFromProto, taskStateToProto } from './mappers';
+
+const root = resolve(__dirname, '../../..');
+
+describe('agent protocol', () => {
+  it('generated code matches proto/ (run deploy/gen-proto.sh after editing a .proto)', () => {
+    const out = mkdtempSync(join(tmpdir(), 'berth-proto-'));
+    try {
+      const config = readFileSync(join(root, 'buf.gen.yaml'), 'utf8').replace('out: libs/proto/src/gen', `out: ${out}`);
+      writeFileSync(join(out, 'buf.gen.yaml'), config);
+      execFileSync(join(root, 'node_modules/.bin/buf'), ['generate', '--template', join(out, 'buf.gen.yaml')], { cwd: root, stdio: 'pipe' });
+      const rel = 'berth/agent/v1/agent.ts';
+      expect(readFileSync(join(out, rel), 'utf8')).toBe(readFileSync(join(__dirname, 'gen', rel), 'utf8'));
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it('maps every task state both ways', () => {
+    for (const s of TASK_STATES) expect(taskStateFromProto(taskStateToProto(s))).toBe(s);
+    expect(taskStateFromProto(TaskState.TASK_STATE_UNSPECIFIED)).toBeUndefined();
+  });
+
+  it('carries a task template through the wire unchanged', () => {
+    const template: TaskTemplate = {
+      runtime: 'container',
+      image: '127.0.0.1:5000/busybox:1',
+      command: ['httpd', '-f', '-p', '8080'],
+      env: { GREETING: 'hello' },
+      resources: { cpuMillis: 500, memoryBytes: 64 * 1024 ** 2, pids: 256 },
+      ports: [{ containerPort: 8080, hostPort: 18080, protocol: 'tcp' }, { containerPort: 53, protocol: 'udp' }],
+      healthCheck: { exec: ['true'], intervalMs: 5000, timeoutMs: 2000, retries: 3, startPeriodMs: 2000 },
+      volumes: [{ name: 'data', mountPath: '/data' }],
+      stopGracePeriodMs: 10_000,
+    };
+    const wire = SessionRequest.encode({
+      msg: { $case: 'hello', value: { nodeName: 'n1', agentVersion: '0.1.0', address: '127.0.0.1', capacity: undefined, drivers: [], labels: {}, metricsAddress: '', tasks: [] } },
+    }).finish();
+    expect(SessionRequest.decode(wire).msg).toMatchObject({ $case: 'hello', value: { nodeName: 'n1' } });
+    expect(taskSpecFromProto(taskSpecToProto(template))).toEqual(template);
+  });
+});
