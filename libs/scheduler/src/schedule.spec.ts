@@ -134,10 +134,10 @@ const arbServiceSettings = fc.dictionary(
 const arbInput = fc.record({
   nodes: fc.uniqueArray(arbNode, { selector: (n) => n.name, maxLength: 5 }),
   settings: arbServiceSettings,
-  pending: fc.array(arbTask, { maxLength: 40 }),
+  pending: fc.array(arbTask.map(({ maxPerNode: _m, strategy: _s, ...rest }) => rest), { maxLength: 40 }),
 }).map(({ nodes, settings, pending }) => ({
   nodes,
-  pending: pending.map((t, i) => ({ ...t, maxPerNode: 0, strategy: 'spread', ...settings[t.service], id: `t${i}` }) as PendingTask),
+  pending: pending.map((t, i) => ({ ...t, ...(settings[t.service] ?? { maxPerNode: 0, strategy: 'spread' }), id: `t${i}` }) as PendingTask),
 }));
 
 describe('schedule properties', () => {

@@ -120,7 +120,7 @@ describe('planService', () => {
     const tasks = [task(1, 'running'), task(2, 'failed', { desiredState: 'shutdown' })];
     expect(plan(undefined, tasks)).toEqual({ create: [], shutdown: [tasks[0]!.id], remove: [] });
     const stopped = [{ ...tasks[0]!, desiredState: 'shutdown' as const, status: { state: 'shutdown' as const, updatedAt: '' } }, tasks[1]!];
-    expect(plan(undefined, stopped).remove.sort()).toEqual(stopped.map((t) => t.id).sort());
+    expect([...plan(undefined, stopped).remove].sort()).toEqual(stopped.map((t) => t.id).sort());
   });
 
   it('keeps a bounded history of finished tasks per slot', () => {
