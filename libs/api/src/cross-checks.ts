@@ -1,0 +1,96 @@
+import { parseDuration } from '@berth/core';
+import { isMapping, type PathSegment } from './rules';
+
+/** A problem located by its path from the document root. */
+export interface FieldProblem {
+  readonly path: readonly PathSegment[];
+  readonly message: string;
+  /** Report the position of the key rather than of the value (unknown fields). */
+  readonly onKey?: boolean;
+}
+
+/**
+ * Rules that relate several fields. They run on the raw document beside the per-field rules, and
+ * only look at fields that are individually valid, so one mistake is reported once.
+ */
+export function crossFieldProblems(doc: Record<string, unknown>): FieldProblem[] {
+  const spec = doc['spec'];
+  if (!isMapping(spec)) return [];
+  const out: FieldProblem[] = [];
+  if (spec['mode'] === 'global' && spec['replicas'] != null) {
+    out.push({
+      path: ['spec', 'replicas'],
+      message: 'must not be given with mode "global" (a global service runs one task on every eligible node)',
+    });
+  }
+  const template = spec['template'];
+  if (isMapping(template)) out.push(...templateProblems(template));
+  const restart = spec['restartPolicy'];
+  if (isMapping(restart)) out.push(...restartProblems(restart));
+  return out;
+}
+
+function templateProblems(t: Record<string, unknown>): FieldProblem[] {
+  const at = (...rest: PathSegment[]): PathSegment[] => ['spec', 'template', ...rest];
+  const out: FieldProblem[] = [];
+  if (t['vm'] != null && t['runtime'] !== 'vm') {
+    out.push({ path: at('vm'), message: `is only allowed with runtime "vm" (runtime is "${String(t['runtime'] ?? 'container')}")` });
+  }
+  for (const [dup, first] of duplicates(mappings(t['ports']), hostPortKey)) {
+    out.push({
+      path: at('ports', dup.index, 'hostPort'),
+      message: `${hostPortKey(dup)} is already published by ports[${first.index}] (each host port once per template)`,
+    });
+  }
+  const volumes = mappings(t['volumes']);
+  for (const field of ['name', 'mountPath'] as const) {
+    const key = (v: Indexed): string | undefined => (typeof v.item[field] === 'string' ? (v.item[field] as string) : undefined);
+    for (const [dup, first] of duplicates(volumes, key)) {
+      out.push({
+        path: at('volumes', dup.index, field),
+        message: `${JSON.stringify(dup.item[field])} is already used by volumes[${first.index}] (each volume ${field} once per template)`,
+      });
+    }
+  }
+  return out;
+}
+
+function restartProblems(r: Record<string, unknown>): FieldProblem[] {
+  if (r['delay'] == null || r['maxDelay'] == null) return [];
+  const delay = parseDuration(r['delay']);
+  const max = parseDuration(r['maxDelay']);
+  if (!delay.ok || !max.ok || max.value >= delay.value) return [];
+  return [{ path: ['spec', 'restartPolicy', 'maxDelay'], message: `must be at least delay ${JSON.stringify(r['delay'])} (got ${JSON.stringify(r['maxDelay'])})` }];
+}
+
+interface Indexed {
+  readonly index: number;
+  readonly item: Record<string, unknown>;
+}
+
+/** "18080/tcp" for a port whose hostPort and protocol are valid, else undefined. */
+function hostPortKey({ item }: Indexed): string | undefined {
+  const port = item['hostPort'];
+  const protocol = item['protocol'] ?? 'tcp';
+  if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) return undefined;
+  return protocol === 'tcp' || protocol === 'udp' ? `${String(port)}/${protocol}` : undefined;
+}
+
+function mappings(value: unknown): Indexed[] {
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((item: unknown, index) => (isMapping(item) ? [{ index, item }] : []));
+}
+
+/** Pairs of [later duplicate, first occurrence] by `key`; undefined keys never collide. */
+function duplicates(items: readonly Indexed[], key: (i: Indexed) => string | undefined): [Indexed, Indexed][] {
+  const seen = new Map<string, Indexed>();
+  const out: [Indexed, Indexed][] = [];
+  for (const item of items) {
+    const k = key(item);
+    if (k === undefined) continue;
+    const first = seen.get(k);
+    if (first) out.push([item, first]);
+    else seen.set(k, item);
+  }
+  return out;
+}

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import type { Service, ServiceDraft } from '@berth/core';
+import { ARCHITECTURE_EXAMPLE } from './__fixtures__/manifests';
+import { diffService, parseManifests } from './index';
+
+const draftOf = (text: string): ServiceDraft => parseManifests([{ file: 'web.yaml', text }])[0]!;
+const stored = (d: ServiceDraft): Service => ({
+  meta: { name: d.name, labels: d.labels, resourceVersion: '7', generation: 1, createdAt: 't0', updatedAt: 't0' },
+  spec: d.spec,
+});
+
+const current = stored(draftOf(ARCHITECTURE_EXAMPLE));
+
+describe('diffService', () => {
+  it('is empty when nothing would change', () => {
+    expect(diffService(current, draftOf(ARCHITECTURE_EXAMPLE))).toBe('');
+  });
+
+  it('is empty when only the spelling changes (defaults written out, other quantity forms)', () => {
+    const respelled = ARCHITECTURE_EXAMPLE.replace('cpu: 500m', 'cpu: 0.5').replace('memory: 64Mi', 'memory: 67108864').replace('mode: replicated', '');
+    expect(diffService(current, draftOf(respelled))).toBe('');
+  });
+
+  it('names the changed replicas line in a unified hunk', () => {
+    const diff = diffService(current, draftOf(ARCHITECTURE_EXAMPLE.replace('replicas: 3', 'replicas: 5')));
+    const lines = diff.split('\n');
+    expect(lines.slice(0, 2)).toEqual(['--- web (stored)', '+++ web (manifest)']);
+    expect(lines.filter((l) => /^[-+] /.test(l))).toEqual(['-  replicas: 3', '+  replicas: 5']);
+    expect(lines[2]).toMatch(/^@@ -\d+,7 \+\d+,7 @@$/);
+    expect(diff.endsWith('\n')).toBe(true);
+  });
+
+  it('shows label changes and separate hunks for distant changes', () => {
+    const changed = ARCHITECTURE_EXAMPLE.replace('tier: frontend', 'tier: backend').replace('strategy: spread', 'strategy: binpack');
+    const diff = diffService(current, draftOf(changed));
+    expect(diff).toContain('-    tier: frontend\n+    tier: backend\n');
+    expect(diff).toContain('-    strategy: spread\n+    strategy: binpack\n');
+    expect(diff.match(/^@@ /gm)).toHaveLength(2);
+  });
+
+  it('shows a new service as all added lines', () => {
+    const diff = diffService(undefined, draftOf(ARCHITECTURE_EXAMPLE));
+    const [minus, plus, hunk, ...body] = diff.trimEnd().split('\n');
+    expect([minus, plus]).toEqual(['--- /dev/null', '+++ web']);
+    expect(hunk).toBe(`@@ -0,0 +1,${body.length} @@`);
+    expect(body.every((l) => l.startsWith('+'))).toBe(true);
+    expect(body).toContain('+  replicas: 3');
+    expect(body).toContain('+    tier: frontend');
+  });
+});

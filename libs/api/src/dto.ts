@@ -1,0 +1,117 @@
+import 'reflect-metadata';
+import { Type } from 'class-transformer';
+import { IsOptional, ValidateNested } from 'class-validator';
+import { MAX_REPLICAS } from '@berth/core';
+import {
+  Check,
+  IsConstraints,
+  IsCpu,
+  IsDuration,
+  IsEnv,
+  IsIntegerIn,
+  IsLabels,
+  IsList,
+  IsMapping,
+  IsMemory,
+  IsOneOf,
+  IsPositiveDuration,
+  IsResourceVersion,
+  IsRequired,
+} from './decorators';
+import * as rules from './rules';
+
+/*
+ * The manifest's structure as class-validator DTOs. Properties are typed as they are once
+ * validation passed; before that they hold whatever the document had (no conversion happens).
+ * Every property carries a decorator, so the whitelist knows it and anything else is an
+ * unknown field.
+ */
+
+export const MAX_PIDS = 4_194_304;
+export const MAX_VCPUS = 64;
+export const MAX_HEALTH_RETRIES = 100;
+
+export class ResourcesDto {
+  @IsOptional() @IsCpu() cpu?: number | string;
+  @IsOptional() @IsMemory() memory?: number | string;
+  @IsOptional() @IsIntegerIn(1, MAX_PIDS) pids?: number;
+}
+
+export class PortDto {
+  @IsRequired(rules.integerIn(1, 65535)) containerPort!: number;
+  @IsOptional() @IsIntegerIn(1, 65535) hostPort?: number;
+  @IsOptional() @IsOneOf(['tcp', 'udp']) protocol?: 'tcp' | 'udp';
+}
+
+export class HealthCheckDto {
+  @IsRequired(rules.stringList('["wget", "-qO-", "http://127.0.0.1:8080/"]')) exec!: string[];
+  @IsOptional() @IsPositiveDuration() interval?: string | number;
+  @IsOptional() @IsPositiveDuration() timeout?: string | number;
+  @IsOptional() @IsIntegerIn(1, MAX_HEALTH_RETRIES) retries?: number;
+  @IsOptional() @IsDuration() startPeriod?: string | number;
+}
+
+export class VolumeDto {
+  @IsRequired(rules.volumeName) name!: string;
+  @IsRequired(rules.absolutePath) mountPath!: string;
+}
+
+export class VmDto {
+  @IsOptional() @IsIntegerIn(1, MAX_VCPUS) vcpus?: number;
+}
+
+export class TemplateDto {
+  @IsOptional() @IsOneOf(['container', 'vm']) runtime?: 'container' | 'vm';
+  @IsRequired(rules.image) image!: string;
+  @IsOptional() @Check(rules.stringList('["httpd", "-f"]')) command?: string[];
+  @IsOptional() @IsEnv() env?: Record<string, string>;
+  @IsOptional() @IsMapping() @ValidateNested() @Type(() => ResourcesDto) resources?: ResourcesDto;
+  @IsOptional() @IsList() @ValidateNested({ each: true }) @Type(() => PortDto) ports?: PortDto[];
+  @IsOptional() @IsMapping() @ValidateNested() @Type(() => HealthCheckDto) healthCheck?: HealthCheckDto;
+  @IsOptional() @IsList() @ValidateNested({ each: true }) @Type(() => VolumeDto) volumes?: VolumeDto[];
+  @IsOptional() @IsMapping() @ValidateNested() @Type(() => VmDto) vm?: VmDto;
+  @IsOptional() @IsDuration() stopGracePeriod?: string | number;
+}
+
+export class RestartPolicyDto {
+  @IsOptional() @IsOneOf(['any', 'on-failure', 'none']) condition?: 'any' | 'on-failure' | 'none';
+  @IsOptional() @IsDuration() delay?: string | number;
+  @IsOptional() @IsDuration() maxDelay?: string | number;
+  @IsOptional() @IsIntegerIn(0) maxAttempts?: number;
+}
+
+export class UpdateDto {
+  @IsOptional() @IsIntegerIn(0) parallelism?: number;
+  @IsOptional() @IsDuration() delay?: string | number;
+  @IsOptional() @IsDuration() monitor?: string | number;
+  @IsOptional() @IsOneOf(['pause', 'continue', 'rollback']) failureAction?: 'pause' | 'continue' | 'rollback';
+  @IsOptional() @IsOneOf(['stop-first', 'start-first']) order?: 'stop-first' | 'start-first';
+}
+
+export class PlacementDto {
+  @IsOptional() @IsConstraints() constraints?: string[];
+  @IsOptional() @IsIntegerIn(0) maxPerNode?: number;
+  @IsOptional() @IsOneOf(['spread', 'binpack']) strategy?: 'spread' | 'binpack';
+}
+
+export class SpecDto {
+  @IsOptional() @IsOneOf(['replicated', 'global']) mode?: 'replicated' | 'global';
+  @IsOptional() @IsIntegerIn(0, MAX_REPLICAS) replicas?: number;
+  @IsRequired(rules.mapping) @ValidateNested() @Type(() => TemplateDto) template!: TemplateDto;
+  @IsOptional() @IsMapping() @ValidateNested() @Type(() => RestartPolicyDto) restartPolicy?: RestartPolicyDto;
+  @IsOptional() @IsMapping() @ValidateNested() @Type(() => UpdateDto) update?: UpdateDto;
+  @IsOptional() @IsMapping() @ValidateNested() @Type(() => PlacementDto) placement?: PlacementDto;
+}
+
+export class MetadataDto {
+  @IsRequired(rules.serviceName) name!: string;
+  @IsOptional() @IsLabels() labels?: Record<string, string>;
+  @IsOptional() @IsResourceVersion() resourceVersion?: string;
+}
+
+export class ServiceManifestDto {
+  @IsRequired(rules.exactly('berth/v1')) apiVersion!: 'berth/v1';
+  @IsRequired(rules.exactly('Service')) kind!: 'Service';
+  @IsRequired(rules.mapping) @ValidateNested() @Type(() => MetadataDto) metadata!: MetadataDto;
+  @IsRequired(rules.mapping) @ValidateNested() @Type(() => SpecDto) spec!: SpecDto;
+}

@@ -1,0 +1,121 @@
+import { DomainError, formatConstraint, parseConstraint, parseCpu, parseDuration, parseMemory } from '@berth/core';
+import type { HealthCheck, Placement, Resources, RestartPolicy, ServiceDraft, ServiceSpec, TaskTemplate, UpdateConfig } from '@berth/core';
+import type { HealthCheckDto, PlacementDto, ResourcesDto, RestartPolicyDto, ServiceManifestDto, TemplateDto, UpdateDto } from './dto';
+
+/** What an omitted field means. `toSpecView` renders these back, so `get -o json` shows them. */
+export const DEFAULTS = {
+  mode: 'replicated',
+  replicas: 1,
+  runtime: 'container',
+  protocol: 'tcp',
+  vcpus: 1,
+  stopGracePeriodMs: 10_000,
+  restartPolicy: { condition: 'any', delayMs: 1000, maxDelayMs: 30_000, maxAttempts: 0 },
+  update: { parallelism: 1, delayMs: 0, monitorMs: 5000, failureAction: 'pause', order: 'stop-first' },
+  placement: { constraints: [], maxPerNode: 0, strategy: 'spread' },
+  healthCheck: { intervalMs: 30_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 0 },
+} as const;
+
+/** A validated value failed to parse again: the rules and this mapper disagree (a bug). */
+class MapperInvariantError extends DomainError {
+  readonly code = 'INTERNAL';
+}
+
+// These run only on documents that passed validation, so every parse succeeds.
+const parsed = <T>(p: { ok: true; value: T } | { ok: false; reason: string }): T => {
+  if (!p.ok) throw new MapperInvariantError(`validated value failed to parse again: ${p.reason}`);
+  return p.value;
+};
+const ms = (value: unknown, fallback: number): number => (value == null ? fallback : parsed(parseDuration(value)));
+const or = <T>(value: T | null | undefined, fallback: T): T => (value == null ? fallback : value);
+
+/** A validated manifest → the domain's draft, every default filled and quantities normalised. */
+export function toDraft(dto: ServiceManifestDto): ServiceDraft {
+  const spec = dto.spec;
+  const mode = or(spec.mode, DEFAULTS.mode);
+  const serviceSpec: ServiceSpec = {
+    mode,
+    // Global services run one task per eligible node; replicas has no meaning there.
+    replicas: mode === 'global' ? 0 : or(spec.replicas, DEFAULTS.replicas),
+    template: toTemplate(spec.template),
+    restartPolicy: toRestartPolicy(spec.restartPolicy ?? {}),
+    update: toUpdate(spec.update ?? {}),
+    placement: toPlacement(spec.placement ?? {}),
+  };
+  return {
+    name: dto.metadata.name,
+    labels: { ...(dto.metadata.labels ?? {}) },
+    spec: serviceSpec,
+    ...(dto.metadata.resourceVersion == null ? {} : { resourceVersion: dto.metadata.resourceVersion }),
+  };
+}
+
+function toTemplate(t: TemplateDto): TaskTemplate {
+  const runtime = or(t.runtime, DEFAULTS.runtime);
+  return {
+    runtime,
+    image: t.image,
+    ...(t.command == null ? {} : { command: [...t.command] }),
+    env: { ...(t.env ?? {}) },
+    resources: toResources(t.resources ?? {}),
+    ports: (t.ports ?? []).map((p) => ({
+      containerPort: p.containerPort,
+      ...(p.hostPort == null ? {} : { hostPort: p.hostPort }),
+      protocol: or(p.protocol, DEFAULTS.protocol),
+    })),
+    ...(t.healthCheck == null ? {} : { healthCheck: toHealthCheck(t.healthCheck) }),
+    volumes: (t.volumes ?? []).map((v) => ({ name: v.name, mountPath: v.mountPath })),
+    ...(runtime === 'vm' ? { vm: { vcpus: or(t.vm?.vcpus, DEFAULTS.vcpus) } } : {}),
+    stopGracePeriodMs: ms(t.stopGracePeriod, DEFAULTS.stopGracePeriodMs),
+  };
+}
+
+function toResources(r: ResourcesDto): Resources {
+  return {
+    ...(r.cpu == null ? {} : { cpuMillis: parsed(parseCpu(r.cpu)) }),
+    ...(r.memory == null ? {} : { memoryBytes: parsed(parseMemory(r.memory)) }),
+    ...(r.pids == null ? {} : { pids: r.pids }),
+  };
+}
+
+function toHealthCheck(h: HealthCheckDto): HealthCheck {
+  const d = DEFAULTS.healthCheck;
+  return {
+    exec: [...h.exec],
+    intervalMs: ms(h.interval, d.intervalMs),
+    timeoutMs: ms(h.timeout, d.timeoutMs),
+    retries: or(h.retries, d.retries),
+    startPeriodMs: ms(h.startPeriod, d.startPeriodMs),
+  };
+}
+
+function toRestartPolicy(r: RestartPolicyDto): RestartPolicy {
+  const d = DEFAULTS.restartPolicy;
+  return {
+    condition: or(r.condition, d.condition),
+    delayMs: ms(r.delay, d.delayMs),
+    maxDelayMs: ms(r.maxDelay, d.maxDelayMs),
+    maxAttempts: or(r.maxAttempts, d.maxAttempts),
+  };
+}
+
+function toUpdate(u: UpdateDto): UpdateConfig {
+  const d = DEFAULTS.update;
+  return {
+    parallelism: or(u.parallelism, d.parallelism),
+    delayMs: ms(u.delay, d.delayMs),
+    monitorMs: ms(u.monitor, d.monitorMs),
+    failureAction: or(u.failureAction, d.failureAction),
+    order: or(u.order, d.order),
+  };
+}
+
+function toPlacement(p: PlacementDto): Placement {
+  const d = DEFAULTS.placement;
+  return {
+    // Stored in one spelling, so re-applying "node.labels.zone==a" is not a change.
+    constraints: (p.constraints ?? []).map((c) => formatConstraint(parsed(parseConstraint(c)))),
+    maxPerNode: or(p.maxPerNode, d.maxPerNode),
+    strategy: or(p.strategy, d.strategy),
+  };
+}

@@ -1,0 +1,144 @@
+import fc from 'fast-check';
+import { stringify } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import type { NodeInfo, Service, ServiceSpec, Task } from '@berth/core';
+import { ARCHITECTURE_EXAMPLE } from './__fixtures__/manifests';
+import { parseManifests, toNodeView, toServiceView, toSpecView, toTaskView, validateManifestObjects } from './index';
+
+const manifestOf = (name: string, spec: ServiceSpec) => ({ apiVersion: 'berth/v1', kind: 'Service', metadata: { name }, spec: toSpecView(spec) });
+
+const duration = fc.integer({ min: 0, max: 3 * 3_600_000 });
+const envName = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,10}$/);
+
+/** Valid domain specs: what a successful parse can produce. */
+const specArb: fc.Arbitrary<ServiceSpec> = fc
+  .record({
+    global: fc.boolean(),
+    replicas: fc.integer({ min: 0, max: 10_000 }),
+    vm: fc.option(fc.integer({ min: 1, max: 64 }), { nil: undefined }),
+    image: fc.constantFrom('127.0.0.1:5000/busybox:1', 'oci:/srv/images/busybox:1', 'library/busybox:1.36', `r.io/a/b@sha256:${'0'.repeat(64)}`),
+    command: fc.option(fc.array(fc.string(), { minLength: 1, maxLength: 4 }), { nil: undefined }),
+    env: fc.dictionary(envName, fc.string(), { maxKeys: 4 }),
+    cpuMillis: fc.option(fc.integer({ min: 1, max: 64_000 }), { nil: undefined }),
+    memoryBytes: fc.option(fc.integer({ min: 1, max: 2 ** 40 }), { nil: undefined }),
+    pids: fc.option(fc.integer({ min: 1, max: 100_000 }), { nil: undefined }),
+    ports: fc.uniqueArray(fc.record({ containerPort: fc.integer({ min: 1, max: 65535 }), hostPort: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }), protocol: fc.constantFrom('tcp' as const, 'udp' as const) }), {
+      maxLength: 4,
+      selector: (p) => (p.hostPort === undefined ? `c${p.containerPort}` : `${p.hostPort}/${p.protocol}`),
+    }),
+    health: fc.option(fc.record({ exec: fc.array(fc.string(), { minLength: 1, maxLength: 3 }), intervalMs: fc.integer({ min: 1, max: 600_000 }), timeoutMs: fc.integer({ min: 1, max: 600_000 }), retries: fc.integer({ min: 1, max: 100 }), startPeriodMs: duration }), { nil: undefined }),
+    volumes: fc.uniqueArray(fc.stringMatching(/^[a-z][a-z0-9]{0,8}$/), { maxLength: 3 }),
+    stopGracePeriodMs: duration,
+    restart: fc.record({ condition: fc.constantFrom('any' as const, 'on-failure' as const, 'none' as const), delayMs: duration, extraMs: duration, maxAttempts: fc.nat() }),
+    update: fc.record({ parallelism: fc.nat({ max: 10_000 }), delayMs: duration, monitorMs: duration, failureAction: fc.constantFrom('pause' as const, 'continue' as const, 'rollback' as const), order: fc.constantFrom('stop-first' as const, 'start-first' as const) }),
+    constraints: fc.array(fc.tuple(fc.constantFrom('node.name', 'node.labels.zone', 'node.labels.example.com/disk'), fc.constantFrom('==', '!='), fc.stringMatching(/^[a-z0-9]{1,8}$/)).map((t) => t.join(' ')), { maxLength: 3 }),
+    maxPerNode: fc.nat({ max: 1000 }),
+    strategy: fc.constantFrom('spread' as const, 'binpack' as const),
+  })
+  .map((r) => ({
+    mode: r.global ? 'global' : 'replicated',
+    replicas: r.global ? 0 : r.replicas,
+    template: {
+      runtime: r.vm === undefined ? 'container' : 'vm',
+      image: r.image,
+      ...(r.command ? { command: r.command } : {}),
+      env: r.env,
+      resources: { ...(r.cpuMillis ? { cpuMillis: r.cpuMillis } : {}), ...(r.memoryBytes ? { memoryBytes: r.memoryBytes } : {}), ...(r.pids ? { pids: r.pids } : {}) },
+      ports: r.ports.map((p) => ({ containerPort: p.containerPort, ...(p.hostPort === undefined ? {} : { hostPort: p.hostPort }), protocol: p.protocol })),
+      ...(r.health ? { healthCheck: r.health } : {}),
+      volumes: r.volumes.map((name) => ({ name, mountPath: `/mnt/${name}` })),
+      ...(r.vm === undefined ? {} : { vm: { vcpus: r.vm } }),
+      stopGracePeriodMs: r.stopGracePeriodMs,
+    },
+    restartPolicy: { condition: r.restart.condition, delayMs: r.restart.delayMs, maxDelayMs: r.restart.delayMs + r.restart.extraMs, maxAttempts: r.restart.maxAttempts },
+    update: r.update,
+    placement: { constraints: r.constraints, maxPerNode: r.maxPerNode, strategy: r.strategy },
+  }));
+
+describe('toSpecView round trip', () => {
+  it('re-parsing the view of a parsed manifest yields the same draft', () => {
+    const [draft] = parseManifests([{ file: 'web.yaml', text: ARCHITECTURE_EXAMPLE }]);
+    const again = validateManifestObjects([manifestOf('web', draft!.spec)]);
+    expect(again[0]!.spec).toEqual(draft!.spec);
+  });
+
+  it('renders canonical text quantities and every default', () => {
+    const [draft] = parseManifests([{ file: 'web.yaml', text: ARCHITECTURE_EXAMPLE.replace('cpu: 500m', 'cpu: 2').replace('memory: 64Mi', 'memory: 1073741824') }]);
+    const view = toSpecView(draft!.spec);
+    expect(view.template.resources).toEqual({ cpu: '2', memory: '1Gi', pids: 256 });
+    expect(view.template.stopGracePeriod).toBe('10s');
+    expect(view.restartPolicy).toEqual({ condition: 'any', delay: '1s', maxDelay: '30s', maxAttempts: 0 });
+    expect(view.update).toEqual({ parallelism: 1, delay: '0s', monitor: '5s', failureAction: 'rollback', order: 'stop-first' });
+    expect(view.template.healthCheck).toEqual({ exec: ['wget', '-qO-', 'http://127.0.0.1:8080/'], interval: '5s', timeout: '2s', retries: 3, startPeriod: '2s' });
+  });
+
+  it('any valid spec survives view → JSON → validate, and view → YAML → parse', () => {
+    fc.assert(
+      fc.property(specArb, (spec) => {
+        const manifest = manifestOf('svc', spec);
+        expect(validateManifestObjects([JSON.parse(JSON.stringify(manifest))])[0]!.spec).toEqual(spec);
+        expect(parseManifests([{ file: 'svc.yaml', text: stringify(manifest) }])[0]!.spec).toEqual(spec);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+const spec = parseManifests([{ file: 'web.yaml', text: ARCHITECTURE_EXAMPLE }])[0]!.spec;
+const service: Service = {
+  meta: { name: 'web', labels: { z: '1', a: '2' }, resourceVersion: '17', generation: 2, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-02T00:00:00Z' },
+  spec,
+};
+
+describe('views', () => {
+  it('shows a service with its status, labels sorted', () => {
+    const view = toServiceView(service, { desired: 3, running: 2, updated: 1, observedGeneration: 2, updatedAt: '2026-01-02T00:00:01Z' });
+    expect(view.metadata).toEqual({ name: 'web', resourceVersion: '17', generation: 2, labels: { a: '2', z: '1' }, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-02T00:00:00Z' });
+    expect(Object.keys(view.metadata.labels)).toEqual(['a', 'z']);
+    expect(view.status).toEqual({ desired: 3, running: 2, updated: 1 });
+    expect(view.spec.template.resources).toEqual({ cpu: '500m', memory: '64Mi', pids: 256 });
+  });
+
+  it('shows nothing running before the leader reported a status', () => {
+    expect(toServiceView(service).status).toEqual({ desired: 3, running: 0, updated: 0 });
+    expect(toServiceView({ ...service, spec: { ...spec, mode: 'global', replicas: 0 } }).spec).not.toHaveProperty('replicas');
+  });
+
+  it('shows a task, leaving out what is not known', () => {
+    const task: Task = {
+      id: 'web.1.abc',
+      service: 'web',
+      slot: 1,
+      specGeneration: 2,
+      desiredState: 'running',
+      status: { state: 'pending', updatedAt: '2026-01-01T00:00:00Z' },
+      createdAt: '2026-01-01T00:00:00Z',
+      resourceVersion: '5',
+    };
+    expect(toTaskView(task)).toEqual({
+      metadata: { name: 'web.1.abc', service: 'web', slot: 1, createdAt: '2026-01-01T00:00:00Z' },
+      spec: { desiredState: 'running' },
+      status: { state: 'pending' },
+    });
+    const running: Task = { ...task, nodeName: 'n1', status: { state: 'running', node: 'n1', pid: 42, ip: '10.88.0.2', startedAt: '2026-01-01T00:00:01Z', updatedAt: 'x' } };
+    expect(toTaskView(running)).toMatchObject({ spec: { desiredState: 'running', node: 'n1' }, status: { state: 'running', node: 'n1', pid: 42, ip: '10.88.0.2', startedAt: '2026-01-01T00:00:01Z' } });
+  });
+
+  it('shows a node with capacity in canonical quantities', () => {
+    const node: NodeInfo = {
+      name: 'n1',
+      labels: { zone: 'a' },
+      availability: 'drain',
+      state: 'ready',
+      address: '10.0.0.1:7072',
+      capacity: { cpuMillis: 4000, memoryBytes: 8 * 1024 ** 3 },
+      drivers: ['runc', 'qemu'],
+      resourceVersion: '9',
+    };
+    expect(toNodeView(node)).toEqual({
+      metadata: { name: 'n1', labels: { zone: 'a' } },
+      spec: { availability: 'drain' },
+      status: { state: 'ready', address: '10.0.0.1:7072', capacity: { cpu: '4', memory: '8Gi' }, drivers: ['runc', 'qemu'] },
+    });
+  });
+});

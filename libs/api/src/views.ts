@@ -1,0 +1,215 @@
+import { formatCpu, formatDuration, formatMemory } from '@berth/core';
+import type {
+  DesiredTaskState,
+  FailureAction,
+  NodeAvailability,
+  NodeInfo,
+  NodeState,
+  PlacementStrategy,
+  Protocol,
+  RestartCondition,
+  Runtime,
+  Service,
+  ServiceMode,
+  ServiceSpec,
+  ServiceStatus,
+  Task,
+  TaskState,
+  UpdateOrder,
+} from '@berth/core';
+
+/**
+ * The JSON shapes of docs/api.md: what the API answers and `berth get -o json` prints. Specs are
+ * in manifest form — canonical text quantities (cpu "500m" or "2", memory "64Mi", durations "5s")
+ * and every default filled in — so a view's spec is itself a valid manifest spec.
+ */
+export interface ServiceSpecView {
+  readonly mode: ServiceMode;
+  /** Absent for mode global (it runs one task per eligible node). */
+  readonly replicas?: number;
+  readonly template: TemplateView;
+  readonly restartPolicy: { readonly condition: RestartCondition; readonly delay: string; readonly maxDelay: string; readonly maxAttempts: number };
+  readonly update: {
+    readonly parallelism: number;
+    readonly delay: string;
+    readonly monitor: string;
+    readonly failureAction: FailureAction;
+    readonly order: UpdateOrder;
+  };
+  readonly placement: { readonly constraints: readonly string[]; readonly maxPerNode: number; readonly strategy: PlacementStrategy };
+}
+
+/** The task template in manifest form; `command`, `healthCheck` and `vm` appear only when set. */
+export interface TemplateView {
+  readonly runtime: Runtime;
+  readonly image: string;
+  readonly command?: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly resources: { readonly cpu?: string; readonly memory?: string; readonly pids?: number };
+  readonly ports: readonly { readonly containerPort: number; readonly hostPort?: number; readonly protocol: Protocol }[];
+  readonly healthCheck?: {
+    readonly exec: readonly string[];
+    readonly interval: string;
+    readonly timeout: string;
+    readonly retries: number;
+    readonly startPeriod: string;
+  };
+  readonly volumes: readonly { readonly name: string; readonly mountPath: string }[];
+  readonly vm?: { readonly vcpus: number };
+  readonly stopGracePeriod: string;
+}
+
+/** `GET /api/v1/services/:name`: metadata, the spec with defaults filled in, observed status. */
+export interface ServiceView {
+  readonly metadata: {
+    readonly name: string;
+    readonly resourceVersion: string;
+    readonly generation: number;
+    readonly labels: Readonly<Record<string, string>>;
+    readonly createdAt: string;
+    readonly updatedAt: string;
+  };
+  readonly spec: ServiceSpecView;
+  readonly status: { readonly desired: number; readonly running: number; readonly updated: number };
+}
+
+/** `GET /api/v1/tasks/:id`: `metadata.name` is the task id; optional fields are left out when unknown. */
+export interface TaskView {
+  readonly metadata: { readonly name: string; readonly service: string; readonly slot: number; readonly createdAt: string };
+  readonly spec: { readonly desiredState: DesiredTaskState; readonly node?: string };
+  readonly status: {
+    readonly state: TaskState;
+    readonly node?: string;
+    readonly pid?: number;
+    readonly ip?: string;
+    readonly exitCode?: number;
+    readonly message?: string;
+    readonly startedAt?: string;
+  };
+}
+
+/** `GET /api/v1/nodes/:name`. */
+export interface NodeView {
+  readonly metadata: { readonly name: string; readonly labels: Readonly<Record<string, string>> };
+  readonly spec: { readonly availability: NodeAvailability };
+  readonly status: {
+    readonly state: NodeState;
+    readonly address: string;
+    /** Canonical text quantities, as in specs: cpu "4" or "1500m", memory "8Gi". */
+    readonly capacity: { readonly cpu: string; readonly memory: string };
+    readonly drivers: readonly string[];
+  };
+}
+
+/**
+ * One manifest document as JSON (the API's `{ items: [ServiceManifest…] }` body). Its spec has the
+ * shape of ServiceSpecView; on input, every field that has a default may be left out.
+ */
+export interface ServiceManifest {
+  readonly apiVersion: 'berth/v1';
+  readonly kind: 'Service';
+  readonly metadata: { readonly name: string; readonly labels?: Readonly<Record<string, string>>; readonly resourceVersion?: string };
+  readonly spec: ServiceSpecView;
+}
+
+/** A service with its observed status; before the leader reported one, nothing runs yet. */
+export function toServiceView(service: Service, status?: ServiceStatus): ServiceView {
+  const { meta, spec } = service;
+  return {
+    metadata: {
+      name: meta.name,
+      resourceVersion: meta.resourceVersion,
+      generation: meta.generation,
+      labels: sorted(meta.labels),
+      createdAt: meta.createdAt,
+      updatedAt: meta.updatedAt,
+    },
+    spec: toSpecView(spec),
+    status: status
+      ? { desired: status.desired, running: status.running, updated: status.updated }
+      : { desired: spec.mode === 'replicated' ? spec.replicas : 0, running: 0, updated: 0 },
+  };
+}
+
+export function toSpecView(spec: ServiceSpec): ServiceSpecView {
+  const { restartPolicy: r, update: u, placement: p } = spec;
+  return {
+    mode: spec.mode,
+    ...(spec.mode === 'global' ? {} : { replicas: spec.replicas }),
+    template: toTemplateView(spec.template),
+    restartPolicy: { condition: r.condition, delay: formatDuration(r.delayMs), maxDelay: formatDuration(r.maxDelayMs), maxAttempts: r.maxAttempts },
+    update: {
+      parallelism: u.parallelism,
+      delay: formatDuration(u.delayMs),
+      monitor: formatDuration(u.monitorMs),
+      failureAction: u.failureAction,
+      order: u.order,
+    },
+    placement: { constraints: [...p.constraints], maxPerNode: p.maxPerNode, strategy: p.strategy },
+  };
+}
+
+function toTemplateView(t: ServiceSpec['template']): TemplateView {
+  const { cpuMillis, memoryBytes, pids } = t.resources;
+  const h = t.healthCheck;
+  return {
+    runtime: t.runtime,
+    image: t.image,
+    ...(t.command ? { command: [...t.command] } : {}),
+    env: sorted(t.env),
+    resources: {
+      ...(cpuMillis === undefined ? {} : { cpu: formatCpu(cpuMillis) }),
+      ...(memoryBytes === undefined ? {} : { memory: formatMemory(memoryBytes) }),
+      ...(pids === undefined ? {} : { pids }),
+    },
+    ports: t.ports.map((p) => ({ containerPort: p.containerPort, ...(p.hostPort === undefined ? {} : { hostPort: p.hostPort }), protocol: p.protocol })),
+    ...(h
+      ? {
+          healthCheck: {
+            exec: [...h.exec],
+            interval: formatDuration(h.intervalMs),
+            timeout: formatDuration(h.timeoutMs),
+            retries: h.retries,
+            startPeriod: formatDuration(h.startPeriodMs),
+          },
+        }
+      : {}),
+    volumes: t.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath })),
+    ...(t.vm ? { vm: { vcpus: t.vm.vcpus } } : {}),
+    stopGracePeriod: formatDuration(t.stopGracePeriodMs),
+  };
+}
+
+export function toTaskView(task: Task): TaskView {
+  const s = task.status;
+  return {
+    metadata: { name: task.id, service: task.service, slot: task.slot, createdAt: task.createdAt },
+    spec: { desiredState: task.desiredState, ...(task.nodeName === undefined ? {} : { node: task.nodeName }) },
+    status: {
+      state: s.state,
+      ...defined({ node: s.node, pid: s.pid, ip: s.ip, exitCode: s.exitCode, message: s.message, startedAt: s.startedAt }),
+    },
+  };
+}
+
+export function toNodeView(node: NodeInfo): NodeView {
+  return {
+    metadata: { name: node.name, labels: sorted(node.labels) },
+    spec: { availability: node.availability },
+    status: {
+      state: node.state,
+      address: node.address,
+      capacity: { cpu: formatCpu(node.capacity.cpuMillis), memory: formatMemory(node.capacity.memoryBytes) },
+      drivers: [...node.drivers],
+    },
+  };
+}
+
+/** Keys in a stable order, so JSON output and diffs do not depend on insertion order. */
+function sorted(map: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(map).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function defined<T extends Record<string, unknown>>(fields: T): Partial<T> {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
