@@ -1,1 +1,9 @@
-export {};
+export * from './driver';
+export * from './errors';
+export * from './images/image-ref';
+export * from './images/image-config';
+export * from './images/image-store';
+export * from './logs/cri-log';
+export * from './runc/oci-spec';
+export * from './runc/runc-driver';
+export * from './network';

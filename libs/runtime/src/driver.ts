@@ -1,0 +1,123 @@
+import type { PortMapping, Resources, VolumeMount } from '@berth/core';
+import type { NetworkAttachment } from './network/task-network';
+
+/**
+ * Everything a driver needs to run one task, derived by the agent from the task's service
+ * template. The task id doubles as the container's hostname and runtime id.
+ */
+export interface TaskConfig {
+  /** `<service>.<slot>.<suffix>`; unique for all time, also the hostname inside the task. */
+  readonly taskId: string;
+  readonly service: string;
+  /** `HOST[:PORT]/repo:tag`, `HOST[:PORT]/repo@sha256:…`, or `oci:/abs/layout:tag`. */
+  readonly image: string;
+  /** Replaces the image's entrypoint + cmd when given (and non-empty). */
+  readonly command?: readonly string[];
+  /** Added after the image's environment; wins on conflicts. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly resources: Resources;
+  readonly ports: readonly PortMapping[];
+  /** Node-local named volumes; they outlive the task. */
+  readonly volumes: readonly VolumeMount[];
+  readonly stopGracePeriodMs: number;
+}
+
+/**
+ * What the agent persists in the task's state file to find the task again after a restart.
+ * Plain JSON: no class instances, no functions. Produced by `prepare`, accepted by every other
+ * method — also by a new driver instance in a new agent process with the same data directory.
+ */
+export interface TaskHandle {
+  /** Name of the driver that prepared the task. */
+  readonly driver: string;
+  readonly taskId: string;
+  readonly service: string;
+  /** Directory the driver owns for this task (bundle, rootfs mount, exit file…). */
+  readonly dir: string;
+  /** CRI-format log file (`<time> <stream> <P|F> <text>` per line). */
+  readonly logPath: string;
+  readonly image: { readonly ref: string; readonly digest: string };
+  /** Kept so destroy can run CNI DEL with the same result as ADD, even after a restart. */
+  readonly network?: NetworkAttachment;
+  readonly stopGracePeriodMs: number;
+}
+
+/** What a task is doing now, as the runtime sees it. */
+export type RuntimeStatus =
+  | { readonly state: 'created' }
+  | { readonly state: 'running'; readonly pid: number }
+  | { readonly state: 'exited'; readonly exitCode: number }
+  | { readonly state: 'gone' };
+
+export type LogStream = 'stdout' | 'stderr';
+
+/** One complete line of task output (partial CRI records already joined). */
+export interface LogLine {
+  /** RFC 3339 timestamp with nanoseconds, as the shim wrote it. */
+  readonly time: string;
+  readonly stream: LogStream;
+  readonly text: string;
+}
+
+export interface LogOptions {
+  /** Only the last N lines already written (all when undefined). */
+  readonly tail?: number;
+  /** Keep yielding new lines until the task stops running or `signal` aborts. */
+  readonly follow?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+/** Resource usage from the task's cgroup, in the units cAdvisor exports. */
+export interface TaskStats {
+  readonly cpuUsageSeconds: number;
+  readonly memoryUsageBytes: number;
+  /** Usage minus inactive file cache: what the OOM killer looks at. */
+  readonly memoryWorkingSetBytes: number;
+  /** Undefined when unlimited. */
+  readonly memoryLimitBytes?: number;
+  readonly pids: number;
+}
+
+/**
+ * A pluggable way to run tasks (runc containers, qemu microVMs, hollow test doubles).
+ *
+ * Callers: the agent's task runner, one task at a time per handle (methods for different tasks
+ * may run concurrently). Every method either does what it says or throws a DomainError whose
+ * message names the task and the cause. No method restarts a task: a restart is a new task.
+ * Every driver passes `runDriverConformance` (conformance.ts).
+ */
+export interface RuntimeDriver {
+  readonly name: 'runc' | 'qemu' | 'hollow';
+  /**
+   * Pulls the image, builds the root filesystem, sets up the network and creates the task
+   * without running its process. Idempotent: preparing an already prepared task returns the
+   * same handle. On failure everything it set up is removed again before it throws.
+   */
+  prepare(task: TaskConfig): Promise<TaskHandle>;
+  /** Starts the prepared task's process. Throws when the task is not in state `created`. */
+  start(h: TaskHandle): Promise<void>;
+  /** Resolves with the exit code once the task has exited (at once if it already has). */
+  wait(h: TaskHandle, signal?: AbortSignal): Promise<number>;
+  /**
+   * Asks the task to stop (SIGTERM), waits up to `graceMs`, then kills it (SIGKILL), and resolves
+   * once it has exited. A task that is not running is left alone.
+   */
+  stop(h: TaskHandle, o: { readonly graceMs: number }): Promise<void>;
+  /**
+   * Kills the task if needed and removes everything prepare made (process, rootfs, network,
+   * runtime state, cgroup, task directory). Idempotent: "already gone" is success. Named volumes
+   * and the image stay.
+   */
+  destroy(h: TaskHandle): Promise<void>;
+  inspect(h: TaskHandle): Promise<RuntimeStatus>;
+  /**
+   * Re-adopts a task after an agent restart without disturbing it: `attached` when the runtime
+   * still knows it (running, created or exited with a recorded code), `gone` when nothing is left
+   * to adopt (the agent then destroys the handle and reports the task lost).
+   */
+  recover(h: TaskHandle): Promise<'attached' | 'gone'>;
+  /** The task's output from its log file; see LogOptions for tail and follow. */
+  logs(h: TaskHandle, o?: LogOptions): AsyncIterable<LogLine>;
+  /** Current usage; throws when the task has no cgroup (not created, or already gone). */
+  stats(h: TaskHandle): Promise<TaskStats>;
+}

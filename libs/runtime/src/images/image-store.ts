@@ -1,0 +1,161 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runCommand } from '../command';
+import { CommandFailedError, ImagePullError } from '../errors';
+import { parseImageConfig, type ImageConfig } from './image-config';
+import { parseImageRef, skopeoSource, type ImageRef } from './image-ref';
+import { readImageConfigBlob, resolveLayoutTag } from './oci-layout';
+
+/** An image ready to run: its unpacked root filesystem and the config that says how. */
+export interface Image {
+  /** The reference as the task gave it. */
+  readonly ref: string;
+  /** Manifest digest (`sha256:…`): the identity the rootfs is unpacked under. */
+  readonly digest: string;
+  /** Read-only unpacked rootfs, shared by every task of this digest (overlay lowerdir). */
+  readonly rootfs: string;
+  readonly config: ImageConfig;
+}
+
+export interface ImageStoreOptions {
+  /** Store directory, e.g. `<dataDir>/images`; must not contain ':' or ',' (overlayfs options). */
+  readonly dir: string;
+  /** `host:port` of registries reached over plain HTTP (no TLS verification). */
+  readonly insecureRegistries?: readonly string[];
+  readonly pullTimeoutMs?: number;
+  readonly skopeo?: string;
+  readonly umoci?: string;
+}
+
+/** skopeo's layout tag inside each per-reference layout of the store. */
+const LAYOUT_TAG = 'image';
+
+/**
+ * Node-local image cache: `skopeo copy` into `<dir>/layouts/<ref-key>`, `umoci unpack` once per
+ * manifest digest into `<dir>/rootfs/<hex>`. A registry reference is pulled once per node (a
+ * later pull of the same reference reuses the layout); an `oci:` layout on the local disk is
+ * copied again on every pull, so a re-tagged local layout is picked up. Concurrent pulls of one
+ * reference, and unpacks of one digest, coalesce into one.
+ */
+export class ImageStore {
+  private readonly pulls = new Map<string, Promise<Image>>();
+  private readonly unpacks = new Map<string, Promise<string>>();
+  private pruning: Promise<unknown> | undefined;
+
+  constructor(private readonly opts: ImageStoreOptions) {
+    if (/[:,]/.test(opts.dir)) throw new ImagePullError(opts.dir, 'the image store path must not contain ":" or ","');
+  }
+
+  /** Makes `ref` available locally. Throws ImagePullError with skopeo's/the registry's message. */
+  async pull(ref: string): Promise<Image> {
+    const parsed = parseImageRef(ref);
+    if (this.pruning) await this.pruning.catch(() => undefined);
+    let pending = this.pulls.get(parsed.canonical);
+    if (!pending) {
+      pending = this.fetch(ref, parsed).finally(() => this.pulls.delete(parsed.canonical));
+      this.pulls.set(parsed.canonical, pending);
+    }
+    return pending;
+  }
+
+  /**
+   * Housekeeping: removes images whose digest is not in `inUse` and that no pull has asked for
+   * within `olderThanMs`. Returns the removed manifest digests. Waits for running pulls first.
+   */
+  async removeUnused(o: { readonly olderThanMs: number; readonly inUse: ReadonlySet<string>; readonly now?: Date }): Promise<string[]> {
+    const run = (async () => {
+      await Promise.allSettled([...this.pulls.values(), ...this.unpacks.values()]);
+      return this.prune(o.olderThanMs, o.inUse, o.now ?? new Date());
+    })();
+    this.pruning = run;
+    try {
+      return await run;
+    } finally {
+      if (this.pruning === run) this.pruning = undefined;
+    }
+  }
+
+  private async fetch(ref: string, parsed: ImageRef): Promise<Image> {
+    const layout = join(this.opts.dir, 'layouts', createHash('sha256').update(parsed.canonical).digest('hex').slice(0, 32));
+    let digest = parsed.transport === 'docker' ? await resolveLayoutTag(layout, LAYOUT_TAG) : undefined;
+    if (!digest) {
+      await this.copy(ref, parsed, layout);
+      digest = await resolveLayoutTag(layout, LAYOUT_TAG);
+      if (!digest) throw new ImagePullError(ref, `skopeo finished but ${layout} has no image tagged "${LAYOUT_TAG}"`);
+    }
+    const rootfs = await this.unpackOnce(ref, layout, digest);
+    const config = parseImageConfig(await readImageConfigBlob(layout, digest));
+    const now = new Date();
+    await utimes(rootfs, now, now);
+    return { ref, digest, rootfs, config };
+  }
+
+  private async copy(ref: string, parsed: ImageRef, layout: string): Promise<void> {
+    await mkdir(join(this.opts.dir, 'layouts'), { recursive: true });
+    const insecure = parsed.transport === 'docker' && (this.opts.insecureRegistries ?? []).includes(parsed.registry);
+    const args = ['copy', '--quiet', ...(insecure ? ['--src-tls-verify=false'] : []), skopeoSource(parsed), `oci:${layout}:${LAYOUT_TAG}`];
+    try {
+      await runCommand(this.opts.skopeo ?? 'skopeo', args, { timeoutMs: this.opts.pullTimeoutMs ?? 600_000 });
+    } catch (e) {
+      throw new ImagePullError(ref, e instanceof CommandFailedError ? e.detail : String(e));
+    }
+  }
+
+  private unpackOnce(ref: string, layout: string, digest: string): Promise<string> {
+    let pending = this.unpacks.get(digest);
+    if (!pending) {
+      pending = this.unpack(ref, layout, digest).finally(() => this.unpacks.delete(digest));
+      this.unpacks.set(digest, pending);
+    }
+    return pending;
+  }
+
+  private async unpack(ref: string, layout: string, digest: string): Promise<string> {
+    const target = join(this.opts.dir, 'rootfs', digest.slice('sha256:'.length));
+    if (await exists(target)) return target;
+    const tmp = join(this.opts.dir, 'tmp', `${digest.slice(7, 19)}-${randomBytes(4).toString('hex')}`);
+    await mkdir(join(this.opts.dir, 'tmp'), { recursive: true });
+    await mkdir(join(this.opts.dir, 'rootfs'), { recursive: true });
+    try {
+      await runCommand(this.opts.umoci ?? 'umoci', ['unpack', '--image', `${layout}:${LAYOUT_TAG}`, tmp], { timeoutMs: 600_000 });
+      // The rename publishes the rootfs atomically: a half-unpacked tree is never visible.
+      await rename(join(tmp, 'rootfs'), target);
+    } catch (e) {
+      throw new ImagePullError(ref, `unpacking ${digest} failed: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+    return target;
+  }
+
+  private async prune(olderThanMs: number, inUse: ReadonlySet<string>, now: Date): Promise<string[]> {
+    const rootfsDir = join(this.opts.dir, 'rootfs');
+    const removed: string[] = [];
+    for (const hex of await list(rootfsDir)) {
+      const digest = `sha256:${hex}`;
+      if (inUse.has(digest)) continue;
+      const info = await stat(join(rootfsDir, hex));
+      if (now.getTime() - info.mtimeMs < olderThanMs) continue;
+      await rm(join(rootfsDir, hex), { recursive: true, force: true });
+      removed.push(digest);
+    }
+    const layoutsDir = join(this.opts.dir, 'layouts');
+    for (const key of await list(layoutsDir)) {
+      const digest = await resolveLayoutTag(join(layoutsDir, key), LAYOUT_TAG);
+      if (!digest || removed.includes(digest)) await rm(join(layoutsDir, key), { recursive: true, force: true });
+    }
+    return removed;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function list(dir: string): Promise<string[]> {
+  return readdir(dir).catch(() => []);
+}

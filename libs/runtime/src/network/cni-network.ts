@@ -1,0 +1,154 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PortMapping } from '@berth/core';
+import { buildCniConfigs, CNI_VERSION } from './cni-config';
+import { assertPluginsInstalled, cniAdd, cniDel, type CniCallTarget } from './cni-exec';
+import { resultFromAddress, taskIpv4, type CniResult } from './cni-result';
+import { netnsPathFor, resolveNodeNetworkConfig, type NodeNetworkConfig, type NodeNetworkOptions } from './config';
+import { NetworkSetupError } from './errors';
+import { HostPortReservations } from './host-ports';
+import { pruneIdleCniChains } from './iptables-prune';
+import { bridgePorts, createNetns, deleteLink, deleteNetns, exists, readIpv4InNetns } from './netns';
+import type { NetworkAttachment, TaskNetwork } from './task-network';
+
+/** The interface name every task sees inside its namespace. */
+const TASK_IFNAME = 'eth0';
+
+/**
+ * Task networking of one node with the distribution's CNI plugins: a namespace per task
+ * (`<netnsDir>/berth-<taskId>`), a veth into the node's bridge with an address from host-local,
+ * host ports published by portmap, and the firewall plugin accepting the task's traffic.
+ *
+ * Operations of one instance run one at a time: the "last task gone → remove the bridge" check
+ * must not interleave with a setUp that is about to plug a veth into that bridge. The agent owns
+ * one instance per node; several instances (nodes) with different bridge, subnet and IPAM
+ * directory can share a machine.
+ */
+export class CniNetwork implements TaskNetwork {
+  readonly config: NodeNetworkConfig;
+  private readonly hostPorts: HostPortReservations;
+  private readonly attached = new Map<string, NetworkAttachment>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Throws InvalidNetworkConfigError when the options are unusable. */
+  constructor(options: NodeNetworkOptions) {
+    this.config = resolveNodeNetworkConfig(options);
+    this.hostPorts = new HostPortReservations(this.config.nodeName);
+  }
+
+  /**
+   * See TaskNetwork.setUp. Missing plugin binaries (CniPluginError) and taken host ports
+   * (HostPortInUseError) are found before anything is created; a plugin failing later rolls back
+   * everything done so far. A namespace left behind by an
+   * interrupted setUp of the same task (agent crash) is torn down and rebuilt.
+   */
+  setUp(taskId: string, ports: readonly PortMapping[]): Promise<NetworkAttachment> {
+    return this.serial(() => this.attach(taskId, ports));
+  }
+
+  /**
+   * See TaskNetwork.tearDown. When a plugin's DEL fails, the namespace and host ports are kept
+   * (a retry can then finish the job) and the plugin's error is thrown. Removes the bridge once
+   * no task uses it, and the plugins' shared iptables chains once nobody on the host does.
+   */
+  tearDown(attachment: NetworkAttachment): Promise<void> {
+    return this.serial(() => this.detach(attachment));
+  }
+
+  /**
+   * Takes back a task set up by an earlier agent process (from its state file): reserves its
+   * host ports again so the next setUp treats it as known. Throws HostPortInUseError when a
+   * host process took a port while the agent was down.
+   */
+  adopt(attachment: NetworkAttachment): Promise<void> {
+    return this.serial(async () => {
+      if (this.attached.has(attachment.taskId)) return;
+      await this.hostPorts.reserve(attachment.taskId, attachment.ports);
+      this.attached.set(attachment.taskId, attachment);
+    });
+  }
+
+  /**
+   * Removes everything of this node: tears down every task it knows, deletes the bridge and the
+   * IPAM leases, prunes idle shared chains. For cleanup (tests, node removal). Idempotent.
+   */
+  destroyNode(): Promise<void> {
+    return this.serial(async () => {
+      for (const attachment of [...this.attached.values()]) await this.detach(attachment);
+      await deleteLink(this.config.bridge);
+      await pruneIdleCniChains();
+      await rm(join(this.config.ipamDataDir, this.config.networkName), { recursive: true, force: true });
+    });
+  }
+
+  private async attach(taskId: string, ports: readonly PortMapping[]): Promise<NetworkAttachment> {
+    const known = this.attached.get(taskId);
+    if (known) return known;
+    const netnsPath = netnsPathFor(this.config, taskId);
+    if (await exists(netnsPath)) await this.detach(await this.leftover(taskId, netnsPath, ports));
+    const chain = buildCniConfigs(this.config, ports);
+    await assertPluginsInstalled(chain, this.config.cniBinDir);
+    await this.hostPorts.reserve(taskId, ports);
+    let result: CniResult | undefined;
+    try {
+      await createNetns(netnsPath);
+      for (const plugin of chain) {
+        result = await cniAdd(plugin, this.target(taskId, netnsPath), result);
+      }
+      const ip = result && taskIpv4(result);
+      if (!ip) throw new NetworkSetupError(`task ${taskId}: the CNI result has no IPv4 address for ${TASK_IFNAME}`);
+      const attachment: NetworkAttachment = { taskId, netnsPath, ip, ports: [...ports], cniResult: result };
+      this.attached.set(taskId, attachment);
+      return attachment;
+    } catch (e) {
+      await this.rollBack({ taskId, netnsPath, ports, cniResult: result }, e);
+      throw e;
+    }
+  }
+
+  /** What an interrupted setUp left behind, described as well as the namespace still allows. */
+  private async leftover(taskId: string, netnsPath: string, ports: readonly PortMapping[]): Promise<NetworkAttachment> {
+    const cidr = await readIpv4InNetns(netnsPath, TASK_IFNAME);
+    const cniResult = cidr ? resultFromAddress(CNI_VERSION, TASK_IFNAME, netnsPath, cidr) : undefined;
+    return { taskId, netnsPath, ports, cniResult };
+  }
+
+  private async rollBack(partial: NetworkAttachment, cause: unknown): Promise<void> {
+    try {
+      await this.detach(partial);
+    } catch (rollbackError) {
+      throw new NetworkSetupError(`${(cause as Error).message}; rolling back also failed: ${(rollbackError as Error).message}`);
+    }
+  }
+
+  private async detach(attachment: NetworkAttachment): Promise<void> {
+    const target = this.target(attachment.taskId, attachment.netnsPath);
+    const prevResult = attachment.cniResult as CniResult | undefined;
+    // Reverse order, same configs, the final ADD result as prevResult — as libcni does.
+    for (const plugin of [...buildCniConfigs(this.config, attachment.ports)].reverse()) {
+      await cniDel(plugin, target, prevResult);
+    }
+    // Only now: bridge's DEL finds the addresses it masqueraded by looking inside the namespace.
+    await deleteNetns(attachment.netnsPath);
+    await this.hostPorts.release(attachment.taskId);
+    this.attached.delete(attachment.taskId);
+    await this.removeBridgeIfIdle();
+  }
+
+  private async removeBridgeIfIdle(): Promise<void> {
+    const ports = await bridgePorts(this.config.bridge);
+    if (ports === undefined || ports.length > 0) return;
+    await deleteLink(this.config.bridge);
+    await pruneIdleCniChains();
+  }
+
+  private target(taskId: string, netnsPath: string): CniCallTarget {
+    return { containerId: taskId, netnsPath, ifName: TASK_IFNAME, binDir: this.config.cniBinDir };
+  }
+
+  private serial<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(operation, operation);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -1,0 +1,242 @@
+import { lstat, mkdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isDomainError } from '@berth/core';
+import type { LogLine, LogOptions, RuntimeDriver, RuntimeStatus, TaskConfig, TaskHandle, TaskStats } from '../driver';
+import { CommandFailedError, RuntimeOperationError, TaskSpecError } from '../errors';
+import type { Image, ImageStore } from '../images/image-store';
+import { readCriLog } from '../logs/log-reader';
+import type { TaskNetwork } from '../network/task-network';
+import { hostCgroupLayout, readCgroupStats, removeCgroup, type CgroupLayout } from './cgroups';
+import { launchConmon } from './conmon';
+import { toOciSpec } from './oci-spec';
+import { mountOverlay, unmount } from './overlay';
+import { RuncCli } from './runc-cli';
+import { taskCgroupsPath, taskPaths, type TaskPaths } from './task-paths';
+import { resolveUser, type ProcessUser } from './user';
+import { conmonAlive, readExitCode, readPid, waitFor } from './task-process';
+
+export interface RuncDriverOptions {
+  /** This node's name: part of the cgroup path, so agents sharing a host stay apart. */
+  readonly node: string;
+  /** Tasks live in `<dataDir>/tasks/<id>`, named volumes in `<dataDir>/volumes/<name>`. */
+  readonly dataDir: string;
+  readonly images: ImageStore;
+  readonly network: TaskNetwork;
+  /** runc's state directory (`--root`); default `/run/berth/<node>/runc` (tmpfs: gone after a reboot). */
+  readonly runcRoot?: string;
+  /** Absolute path of runc (conmon execs it). */
+  readonly runc?: string;
+  readonly conmon?: string;
+  /** Per-task log file limit; conmon starts the file afresh beyond it. Default 10 MiB. */
+  readonly logSizeMax?: number;
+  /** Deadline of each runc/conmon call. */
+  readonly commandTimeoutMs?: number;
+}
+
+const NODE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+/**
+ * Runs tasks as OCI containers: overlayfs rootfs over the shared unpacked image, runc for
+ * namespaces and cgroups, conmon as the shim that owns stdio, the log file and the exit code.
+ * All durable state is on disk (task dir, runc --root), so a new instance adopts the tasks of
+ * an old one.
+ */
+export class RuncDriver implements RuntimeDriver {
+  readonly name = 'runc' as const;
+  private readonly runc: RuncCli;
+  private readonly runcBinary: string;
+  private layout: Promise<CgroupLayout> | undefined;
+
+  constructor(private readonly opts: RuncDriverOptions) {
+    if (!NODE_NAME.test(opts.node)) throw new TaskSpecError('-', `node name "${opts.node}" is not a DNS-1123 name`);
+    this.runcBinary = opts.runc ?? '/usr/sbin/runc';
+    this.runc = new RuncCli(this.runcBinary, opts.runcRoot ?? `/run/berth/${opts.node}/runc`, opts.commandTimeoutMs);
+  }
+
+  async prepare(task: TaskConfig): Promise<TaskHandle> {
+    const paths = taskPaths(this.opts.dataDir, task.taskId);
+    const existing = await this.storedHandle(paths);
+    if (existing && (await this.runc.state(task.taskId))) return existing;
+    const image = await this.opts.images.pull(task.image);
+    let handle: TaskHandle = {
+      driver: this.name,
+      taskId: task.taskId,
+      service: task.service,
+      dir: paths.dir,
+      logPath: paths.logPath,
+      image: { ref: task.image, digest: image.digest },
+      stopGracePeriodMs: task.stopGracePeriodMs,
+    };
+    try {
+      for (const d of [paths.upper, paths.work, paths.rootfs, paths.exitDir, paths.socketDir]) await mkdir(d, { recursive: true });
+      await mountOverlay({ lower: image.rootfs, upper: paths.upper, work: paths.work, target: paths.rootfs });
+      handle = { ...handle, network: await this.opts.network.setUp(task.taskId, task.ports) };
+      await writeFile(paths.handleFile, JSON.stringify(handle));
+      await this.create(task, image, paths, handle);
+      return handle;
+    } catch (e) {
+      await this.destroy(handle).catch(() => undefined);
+      // Tool failures get the task's name; image, spec and network errors already say what failed.
+      if (isDomainError(e) && !(e instanceof CommandFailedError)) throw e;
+      throw new RuntimeOperationError(task.taskId, 'prepare', e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  async start(h: TaskHandle): Promise<void> {
+    const state = await this.runc.state(h.taskId);
+    if (state?.status !== 'created') {
+      throw new RuntimeOperationError(h.taskId, 'start', `the task is ${state?.status ?? 'gone'}, not created`);
+    }
+    await this.runc.start(h.taskId);
+  }
+
+  async wait(h: TaskHandle, signal?: AbortSignal): Promise<number> {
+    for (;;) {
+      const status = await this.inspect(h);
+      if (status.state === 'exited') return status.exitCode;
+      if (status.state === 'gone') throw new RuntimeOperationError(h.taskId, 'wait', 'the task is gone');
+      await sleep(100, undefined, { signal });
+    }
+  }
+
+  async stop(h: TaskHandle, o: { readonly graceMs: number }): Promise<void> {
+    const status = await this.inspect(h);
+    if (status.state !== 'running' && status.state !== 'created') return;
+    // A created task has not run any of its code yet: nothing to shut down gracefully.
+    if (status.state === 'running') {
+      await this.runc.kill(h.taskId, 'SIGTERM');
+      if (await this.exitsWithin(h, o.graceMs)) return;
+    }
+    await this.runc.kill(h.taskId, 'SIGKILL');
+    if (!(await this.exitsWithin(h, 10_000))) {
+      throw new RuntimeOperationError(h.taskId, 'stop', 'the task was still running 10 s after SIGKILL');
+    }
+  }
+
+  async destroy(h: TaskHandle): Promise<void> {
+    const paths = taskPaths(this.opts.dataDir, h.taskId);
+    const network = h.network ?? (await this.storedHandle(paths))?.network;
+    await this.runc.deleteForce(h.taskId);
+    await this.reapConmon(paths);
+    await unmount(paths.rootfs);
+    if (network) await this.opts.network.tearDown(network);
+    await removeCgroup(await this.cgroupLayout(), taskCgroupsPath(this.opts.node, h.taskId));
+    await rm(paths.dir, { recursive: true, force: true });
+  }
+
+  async inspect(h: TaskHandle): Promise<RuntimeStatus> {
+    const paths = taskPaths(this.opts.dataDir, h.taskId);
+    const code = await readExitCode(paths.exitFile);
+    if (code !== undefined) return { state: 'exited', exitCode: code };
+    const state = await this.runc.state(h.taskId);
+    if (!state) return { state: 'gone' };
+    if (state.status === 'created' || state.status === 'creating') return { state: 'created' };
+    if (state.status !== 'stopped') return { state: 'running', pid: state.pid };
+    // Stopped, but conmon has not written the exit file yet: it does so right after reaping.
+    const late = await waitFor(() => readExitCode(paths.exitFile), 5_000, async () => !(await conmonAlive(paths)));
+    // 255: the shim died before it could record the code (it was killed); the code is lost.
+    return { state: 'exited', exitCode: late ?? 255 };
+  }
+
+  async recover(h: TaskHandle): Promise<'attached' | 'gone'> {
+    const paths = taskPaths(this.opts.dataDir, h.taskId);
+    if ((await readExitCode(paths.exitFile)) !== undefined) return 'attached';
+    return (await this.runc.state(h.taskId)) ? 'attached' : 'gone';
+  }
+
+  logs(h: TaskHandle, o: LogOptions = {}): AsyncIterable<LogLine> {
+    return readCriLog(h.logPath, o, {
+      finished: async () => {
+        const s = await this.inspect(h);
+        return s.state === 'exited' || s.state === 'gone';
+      },
+    });
+  }
+
+  async stats(h: TaskHandle): Promise<TaskStats> {
+    const cgroup = taskCgroupsPath(this.opts.node, h.taskId);
+    try {
+      return await readCgroupStats(await this.cgroupLayout(), cgroup);
+    } catch (e) {
+      throw new RuntimeOperationError(h.taskId, 'stats', `cannot read cgroup ${cgroup}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  private async create(task: TaskConfig, image: Image, paths: TaskPaths, handle: TaskHandle): Promise<void> {
+    const volumesDir = join(this.opts.dataDir, 'volumes');
+    for (const v of task.volumes) await mkdir(join(volumesDir, v.name), { recursive: true });
+    const spec = toOciSpec(task, image.config, {
+      rootfs: paths.rootfs,
+      netnsPath: handle.network?.netnsPath,
+      cgroupsPath: taskCgroupsPath(this.opts.node, task.taskId),
+      volumesDir,
+      user: await this.imageUser(task, image),
+    });
+    await writeFile(paths.config, JSON.stringify(spec, null, 2));
+    await rm(paths.exitFile, { force: true });
+    await launchConmon(
+      {
+        conmon: this.opts.conmon ?? 'conmon',
+        runtime: this.runcBinary,
+        runtimeArgs: this.runc.globalArgs,
+        id: task.taskId,
+        bundle: paths.bundle,
+        pidFile: paths.pidFile,
+        conmonPidFile: paths.conmonPidFile,
+        logPath: paths.logPath,
+        exitDir: paths.exitDir,
+        socketDir: paths.socketDir,
+        logSizeMax: this.opts.logSizeMax ?? 10 * 1024 * 1024,
+      },
+      this.opts.commandTimeoutMs ?? 30_000,
+    );
+  }
+
+  /** The image's user, resolved against its own passwd/group (never following symlinks out of it). */
+  private async imageUser(task: TaskConfig, image: Image): Promise<ProcessUser> {
+    const root = await realpath(image.rootfs);
+    const read = async (rel: string) => {
+      const path = join(root, rel);
+      // An image may make /etc (or the file) a symlink to a host path: read only what is really inside.
+      const real = await realpath(path).catch(() => undefined);
+      return real === path && (await lstat(path)).isFile() ? readFile(path, 'utf8') : '';
+    };
+    const user = resolveUser(image.config.user, await read('etc/passwd'), await read('etc/group'));
+    if ('problem' in user) throw new TaskSpecError(task.taskId, user.problem);
+    return user;
+  }
+
+  private async storedHandle(paths: TaskPaths): Promise<TaskHandle | undefined> {
+    try {
+      return JSON.parse(await readFile(paths.handleFile, 'utf8')) as TaskHandle;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async exitsWithin(h: TaskHandle, ms: number): Promise<boolean> {
+    const done = await waitFor(async () => {
+      const s = await this.inspect(h);
+      return s.state === 'exited' || s.state === 'gone' ? true : undefined;
+    }, ms);
+    return done === true;
+  }
+
+  /** conmon exits right after the container; one that hangs on is killed (by its pid file). */
+  private async reapConmon(paths: TaskPaths): Promise<void> {
+    const gone = await waitFor(async () => ((await conmonAlive(paths)) ? undefined : true), 5_000);
+    const pid = await readPid(paths.conmonPidFile);
+    if (gone || !pid) return;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // It exited between the check and the kill: what we wanted.
+    }
+  }
+
+  private cgroupLayout(): Promise<CgroupLayout> {
+    this.layout ??= hostCgroupLayout();
+    return this.layout;
+  }
+}

@@ -1,0 +1,46 @@
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TaskPaths } from './task-paths';
+
+/** The exit code conmon recorded, or undefined while the task has not exited. */
+export async function readExitCode(exitFile: string): Promise<number | undefined> {
+  const text = await readFile(exitFile, 'utf8').catch(() => undefined);
+  if (text === undefined || text.trim() === '') return undefined;
+  const code = Number(text.trim());
+  return Number.isInteger(code) ? code : undefined;
+}
+
+export async function readPid(pidFile: string): Promise<number | undefined> {
+  const text = await readFile(pidFile, 'utf8').catch(() => undefined);
+  const pid = Number(text?.trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/**
+ * True while this task's conmon runs. Checks the command line, not just the pid, so a recycled
+ * pid is not mistaken for it; a zombie (exited, not yet reaped by its new parent) counts as gone.
+ */
+export async function conmonAlive(paths: TaskPaths): Promise<boolean> {
+  const pid = await readPid(paths.conmonPidFile);
+  if (!pid) return false;
+  const [cmdline, stat] = await Promise.all([
+    readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''),
+    readFile(`/proc/${pid}/stat`, 'utf8').catch(() => ''),
+  ]);
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return cmdline.includes('conmon') && cmdline.includes(paths.bundle) && state !== 'Z' && state !== '';
+}
+
+/**
+ * Polls `probe` until it yields a value, `ms` pass, or `giveUp` says waiting is pointless.
+ * Returns the value, or undefined on timeout / give-up.
+ */
+export async function waitFor<T>(probe: () => Promise<T | undefined>, ms: number, giveUp?: () => Promise<boolean>): Promise<T | undefined> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() >= deadline || (giveUp && (await giveUp()))) return probe();
+    await sleep(50);
+  }
+}
