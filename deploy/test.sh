@@ -22,5 +22,5 @@ step typecheck; npx --no-install tsc -p tsconfig.json --noEmit
 suite unit
 suite integration
 suite e2e
-node deploy/test-summary.cjs "$reports"/*.json
+node deploy/test-summary.mjs "$reports"/*.json
 exit $status

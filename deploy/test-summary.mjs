@@ -1,5 +1,5 @@
 // Sums vitest JSON reports into one closing line, "tests: N passed, N failed, N skipped".
-const { readFileSync, existsSync } = require('node:fs');
+import { existsSync, readFileSync } from 'node:fs';
 let passed = 0, failed = 0, skipped = 0;
 for (const file of process.argv.slice(2)) {
   if (!existsSync(file)) { failed += 1; continue; } // a suite that crashed before reporting
