@@ -17,6 +17,12 @@ export interface TaskNetwork {
    * removes the namespace. Idempotent: tearing down something already gone succeeds.
    */
   tearDown(attachment: NetworkAttachment): Promise<void>;
+  /**
+   * Takes an existing attachment back after an agent restart: re-reserves its host ports so no
+   * other process can take them while the task keeps running. Leaves the namespace untouched.
+   * Idempotent.
+   */
+  adopt(attachment: NetworkAttachment): Promise<void>;
 }
 
 /** Everything needed to tear a task's network down again, even after an agent restart:

@@ -142,7 +142,10 @@ export class RuncDriver implements RuntimeDriver {
   async recover(h: TaskHandle): Promise<'attached' | 'gone'> {
     const paths = taskPaths(this.opts.dataDir, h.taskId);
     if ((await readExitCode(paths.exitFile)) !== undefined) return 'attached';
-    return (await this.runc.state(h.taskId)) ? 'attached' : 'gone';
+    if (!(await this.runc.state(h.taskId))) return 'gone';
+    // Still running: hold its host ports again, as the previous agent process did.
+    if (h.network) await this.opts.network.adopt(h.network);
+    return 'attached';
   }
 
   logs(h: TaskHandle, o: LogOptions = {}): AsyncIterable<LogLine> {
