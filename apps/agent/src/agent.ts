@@ -1,0 +1,92 @@
+import { join } from 'node:path';
+import { CniNetwork, ImageStore, RuncDriver, type LogLine, type RuntimeDriver } from '@berth/runtime';
+import { NotFoundError } from '@berth/core';
+import type { LogRequest } from '@berth/proto';
+import { capacity, primaryAddress } from './fingerprint/fingerprint';
+import { StatusOutbox } from './session/outbox';
+import { AgentSession } from './session/session';
+import { TaskStateStore } from './state/task-state-store';
+import { Worker } from './worker/worker';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface AgentOptions {
+  /** host:port of the control plane's gRPC listener. */
+  readonly server: string;
+  readonly name: string;
+  readonly dataDir: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly insecureRegistries: readonly string[];
+  readonly address?: string;
+  /** Per-node bridge and task subnet; several agents on one machine need different ones. */
+  readonly bridge?: string;
+  readonly subnet?: string;
+  readonly log?: (line: string) => void;
+}
+
+export interface RunningAgent {
+  /** Stops the agent; its containers keep running and are re-adopted on the next start. */
+  stop(): Promise<void>;
+  readonly done: Promise<void>;
+}
+
+/**
+ * The node agent's composition root. Data directory layout:
+ *   state/     one JSON file per task (what the agent re-adopts after a restart)
+ *   runtime/   the runc driver's task bundles, rootfs mounts and volumes
+ *   images/    pulled layouts and unpacked image roots
+ *   cni/       host-local IPAM leases of this node
+ */
+export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
+  const log = o.log ?? ((line: string) => process.stderr.write(`berth-agent: ${line}\n`));
+  const driver: RuntimeDriver = new RuncDriver({
+    node: o.name,
+    dataDir: join(o.dataDir, 'runtime'),
+    images: new ImageStore({ dir: join(o.dataDir, 'images'), insecureRegistries: o.insecureRegistries }),
+    network: new CniNetwork({ nodeName: o.name, ipamDataDir: join(o.dataDir, 'cni'), bridge: o.bridge, subnet: o.subnet }),
+  });
+  const outbox = new StatusOutbox();
+  const worker = new Worker({
+    driver,
+    states: new TaskStateStore(join(o.dataDir, 'state')),
+    now: () => new Date(),
+    log,
+    report: (task) => {
+      outbox.add(task);
+      session.flush(); // reports begin after recover(), once the session below exists
+    },
+  });
+  const session = new AgentSession({
+    server: o.server,
+    worker,
+    outbox,
+    log,
+    hello: () => ({
+      nodeName: o.name,
+      agentVersion: AGENT_VERSION,
+      address: o.address ?? primaryAddress(),
+      capacity: capacity(),
+      drivers: [driver.name],
+      labels: { ...o.labels },
+      metricsAddress: '',
+    }),
+    logs: (req, signal) => taskLogs(worker, driver, req, signal),
+  });
+
+  const ctl = new AbortController();
+  await worker.recover(ctl.signal);
+  const done = Promise.all([worker.run(ctl.signal), session.run(ctl.signal)]).then(() => undefined);
+  return {
+    done,
+    stop: async () => {
+      ctl.abort();
+      await done;
+    },
+  };
+}
+
+async function* taskLogs(worker: Worker, driver: RuntimeDriver, req: LogRequest, signal: AbortSignal): AsyncIterable<LogLine> {
+  const handle = worker.tasks().find((t) => t.assignment.taskId === req.taskId)?.handle;
+  if (!handle) throw new NotFoundError('task', req.taskId);
+  yield* driver.logs(handle, { ...(req.tail > 0 ? { tail: req.tail } : {}), follow: req.follow, signal });
+}

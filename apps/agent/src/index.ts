@@ -1,0 +1,1 @@
+export { startAgent, AGENT_VERSION, type AgentOptions, type RunningAgent } from './agent';

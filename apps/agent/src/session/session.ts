@@ -1,0 +1,180 @@
+import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import {
+  DispatcherServiceClient,
+  type Hello,
+  type LogRequest,
+  type SessionRequest,
+  type SessionResponse,
+} from '@berth/proto';
+import type { LogLine } from '@berth/runtime';
+import type { Worker } from '../worker/worker';
+import type { StatusOutbox } from './outbox';
+import { assignmentFromWire, statusToWire } from './wire';
+
+export interface SessionDeps {
+  /** host:port of the control plane's gRPC listener. */
+  readonly server: string;
+  /** This node's facts for Hello (the task list is added from the worker). */
+  readonly hello: () => Omit<Hello, 'tasks'>;
+  readonly worker: Worker;
+  readonly outbox: StatusOutbox;
+  /** Reads a task's log for a LogRequest; throws a DomainError when the task is unknown here. */
+  readonly logs: (req: LogRequest, signal: AbortSignal) => AsyncIterable<LogLine>;
+  readonly log: (line: string) => void;
+  readonly random?: () => number;
+}
+
+type Call = ClientDuplexStream<SessionRequest, SessionResponse>;
+
+const BACKOFF_MIN_MS = 250;
+const BACKOFF_MAX_MS = 5_000;
+const MAX_BATCH = 500;
+
+/**
+ * The agent's only connection to the control plane: one bidirectional stream, re-opened with
+ * jittered exponential backoff whenever it breaks. After every (re)connect the agent says Hello
+ * with every task it knows and re-sends unacknowledged statuses; the control plane answers with
+ * the full assignment set, so no state has to survive on either side of a broken connection.
+ */
+export class AgentSession {
+  private call: Call | undefined;
+  private welcomed = false;
+  private appliedGeneration = 0;
+  private readonly logPumps = new Map<string, AbortController>();
+
+  constructor(private readonly deps: SessionDeps) {}
+
+  get connected(): boolean {
+    return this.welcomed;
+  }
+
+  /** Sends pending statuses now if connected (called by the worker's status reports). */
+  flush(): void {
+    const call = this.call;
+    if (!call || !this.welcomed) return;
+    const pending = this.deps.outbox.takeUnsent();
+    for (let i = 0; i < pending.length; i += MAX_BATCH) {
+      call.write({ msg: { $case: 'status', value: { statuses: pending.slice(i, i + MAX_BATCH) } } });
+    }
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const client = new DispatcherServiceClient(this.deps.server, credentials.createInsecure(), {
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.keepalive_permit_without_calls': 1,
+    });
+    let attempt = 0;
+    try {
+      while (!signal.aborted) {
+        const started = Date.now();
+        const reason = await this.connectOnce(client, signal);
+        if (signal.aborted) break;
+        if (Date.now() - started > BACKOFF_MAX_MS) attempt = 0; // it was a working session
+        const delay = this.backoff(attempt++);
+        this.deps.log(`session to ${this.deps.server} ended (${reason}); reconnecting in ${delay} ms`);
+        await sleep(delay, signal);
+      }
+    } finally {
+      client.close();
+    }
+  }
+
+  private connectOnce(client: DispatcherServiceClient, signal: AbortSignal): Promise<string> {
+    return new Promise<string>((resolve) => {
+      const call = client.session();
+      this.call = call;
+      let heartbeat: NodeJS.Timeout | undefined;
+      const finish = (reason: string) => {
+        if (this.call !== call) return;
+        this.call = undefined;
+        this.welcomed = false;
+        clearInterval(heartbeat);
+        signal.removeEventListener('abort', onAbort);
+        for (const pump of this.logPumps.values()) pump.abort();
+        this.logPumps.clear();
+        call.cancel();
+        resolve(reason);
+      };
+      const onAbort = () => finish('agent stopping');
+      signal.addEventListener('abort', onAbort);
+      call.on('error', (e: Error) => finish(e.message));
+      call.on('end', () => finish('closed by the control plane'));
+      call.on('data', (m: SessionResponse) => {
+        if (m.msg?.$case === 'welcome') {
+          this.welcomed = true;
+          this.deps.outbox.resendAll();
+          this.flush();
+          const every = Math.max(500, m.msg.value.heartbeatIntervalMs || 2_000);
+          heartbeat = setInterval(() => call.write({ msg: { $case: 'heartbeat', value: { appliedGeneration: this.appliedGeneration } } }), every);
+        } else {
+          this.handle(call, m);
+        }
+      });
+      const tasks = this.deps.worker.tasks().map((t) => statusToWire(t, 0));
+      call.write({ msg: { $case: 'hello', value: { ...this.deps.hello(), tasks } } });
+    });
+  }
+
+  private handle(call: Call, m: SessionResponse): void {
+    switch (m.msg?.$case) {
+      case 'assignments': {
+        const { full, upsert, remove, generation } = m.msg.value;
+        const valid = [];
+        for (const a of upsert.map(assignmentFromWire)) {
+          if ('invalid' in a) this.deps.log(a.invalid);
+          else valid.push(a);
+        }
+        this.deps.worker.assign({ full, upsert: valid, remove });
+        this.appliedGeneration = generation;
+        return;
+      }
+      case 'statusAck':
+        this.deps.outbox.ack(m.msg.value.seq);
+        return;
+      case 'logRequest':
+        this.pumpLogs(call, m.msg.value);
+        return;
+      case 'logCancel':
+        this.logPumps.get(m.msg.value.requestId)?.abort();
+        return;
+    }
+  }
+
+  private pumpLogs(call: Call, req: LogRequest): void {
+    const ctl = new AbortController();
+    this.logPumps.set(req.requestId, ctl);
+    const send = (lines: LogLine[], end: boolean, error = '') =>
+      call.write({
+        msg: { $case: 'log', value: { requestId: req.requestId, end, error, lines: lines.map((l) => ({ timeMs: Date.parse(l.time), stream: l.stream, text: l.text })) } },
+      });
+    const pump = async () => {
+      try {
+        for await (const line of this.deps.logs(req, ctl.signal)) send([line], false);
+        send([], true);
+      } catch (e) {
+        if (!ctl.signal.aborted) send([], true, e instanceof Error ? e.message : String(e));
+      } finally {
+        this.logPumps.delete(req.requestId);
+      }
+    };
+    void pump();
+  }
+
+  private backoff(attempt: number): number {
+    const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
+    return Math.round(cap / 2 + ((this.deps.random ?? Math.random)() * cap) / 2); // "equal jitter"
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}

@@ -1,0 +1,43 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { LocalTask } from '../worker/model';
+import { TaskStateStore } from './task-state-store';
+
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+const task = (id: string, state: LocalTask['status']['state']): LocalTask => ({
+  assignment: { taskId: id, service: 'web', slot: 1, specGeneration: 1, desiredState: 'running',
+    spec: { runtime: 'container', image: 'oci:/x:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 1 } },
+  status: { state, updatedAt: '2026-01-01T00:00:00.000Z' },
+});
+
+describe('TaskStateStore', () => {
+  it('keeps the last saved record of each task across instances', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-state-'));
+    dirs.push(dir);
+    const a = new TaskStateStore(dir);
+    await a.save(task('web.1.x', 'starting'));
+    await a.save(task('web.1.x', 'running'));
+    await a.save(task('web.2.y', 'running'));
+    await a.remove('web.2.y');
+    const loaded = await new TaskStateStore(dir).loadAll();
+    expect(loaded.map((t) => [t.assignment.taskId, t.status.state])).toEqual([['web.1.x', 'running']]);
+  });
+
+  it('ignores and removes a temp file left by a crash mid-write', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-state-'));
+    dirs.push(dir);
+    const s = new TaskStateStore(dir);
+    await s.save(task('web.1.x', 'running'));
+    writeFileSync(join(dir, 'tasks', 'web.1.x.json.tmp'), '{"trunc');
+    expect((await s.loadAll()).length).toBe(1);
+    expect(readdirSync(join(dir, 'tasks'))).toEqual(['web.1.x.json']);
+  });
+
+  it('has nothing to load on a fresh node', async () => {
+    expect(await new TaskStateStore(join(tmpdir(), 'berth-none-' + process.pid)).loadAll()).toEqual([]);
+  });
+});

@@ -1,0 +1,55 @@
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LocalTask } from '../worker/model';
+
+/**
+ * One JSON file per task under `<dataDir>/tasks/`, written atomically (temp file, fsync, rename),
+ * so a crash leaves either the old or the new record — never half of one. This is how the agent
+ * re-adopts its tasks after a restart.
+ */
+export class TaskStateStore {
+  private readonly dir: string;
+
+  constructor(dataDir: string) {
+    this.dir = join(dataDir, 'tasks');
+  }
+
+  async save(task: LocalTask): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const target = this.path(task.assignment.taskId);
+    const tmp = `${target}.tmp`;
+    const file = await open(tmp, 'w', 0o600);
+    try {
+      await file.writeFile(JSON.stringify(task));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(tmp, target);
+  }
+
+  async remove(taskId: string): Promise<void> {
+    await rm(this.path(taskId), { force: true });
+  }
+
+  /** Every saved task; leftover temp files from a crash mid-write are ignored and removed. */
+  async loadAll(): Promise<LocalTask[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    const tasks: LocalTask[] = [];
+    for (const name of names) {
+      if (name.endsWith('.tmp')) await rm(join(this.dir, name), { force: true });
+      else if (name.endsWith('.json')) tasks.push(JSON.parse(await readFile(join(this.dir, name), 'utf8')) as LocalTask);
+    }
+    return tasks;
+  }
+
+  private path(taskId: string): string {
+    return join(this.dir, `${taskId}.json`);
+  }
+}

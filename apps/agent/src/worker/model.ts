@@ -1,0 +1,31 @@
+import type { DesiredTaskState, TaskState, TaskTemplate } from '@berth/core';
+import type { TaskHandle } from '@berth/runtime';
+
+/** A task the control plane assigned to this node (proto types already mapped away). */
+export interface Assignment {
+  readonly taskId: string;
+  readonly service: string;
+  readonly slot: number;
+  readonly specGeneration: number;
+  readonly desiredState: DesiredTaskState;
+  readonly spec: TaskTemplate;
+}
+
+/** What the agent reports about a task; states only move forward. */
+export interface LocalStatus {
+  readonly state: TaskState;
+  readonly pid?: number;
+  readonly ip?: string;
+  readonly exitCode?: number;
+  readonly message?: string;
+  readonly startedAt?: string;
+  readonly updatedAt: string;
+}
+
+/** One task as the agent remembers it across restarts (the state file's content). */
+export interface LocalTask {
+  readonly assignment: Assignment;
+  /** Set once the driver prepared the task. */
+  readonly handle?: TaskHandle;
+  readonly status: LocalStatus;
+}
