@@ -1,1 +1,3 @@
-export {};
+export * from './work-queue';
+export * from './loops';
+export { type Timers, realTimers, backoffDelay } from './timers';
