@@ -1,1 +1,16 @@
-export {};
+export * from './store';
+export { createEtcdClient, DEFAULT_CALL_TIMEOUT_MS, type EtcdClientOptions } from './etcd-client';
+export { EtcdStore } from './etcd-store';
+export { EtcdInformer, type InformerOptions } from './informer';
+export { LeaderElection, type Leadership, type LeaderElectionOptions } from './leader-election';
+export { EmbeddedEtcd, EtcdBinaryNotFoundError, type EmbeddedEtcdOptions } from './embedded-etcd';
+export { keyspace, DEFAULT_PREFIX, type Keyspace } from './keys';
+export { encodeVersioned } from './codecs';
+export {
+  EMBEDDED_MAX_REQUEST_BYTES,
+  EMBEDDED_MAX_TXN_OPS,
+  ETCD_DEFAULT_MAX_REQUEST_BYTES,
+  ETCD_DEFAULT_MAX_TXN_OPS,
+  LEADER_BATCH_OPS,
+} from './limits';
+export type { Etcd3 } from 'etcd3';

@@ -1,0 +1,38 @@
+import type { NodeInfo, Service, ServiceStatus, Task } from '@berth/core';
+import type { IKeyValue } from 'etcd3';
+import { nameOf } from './keys';
+import { decodeRecord, toService } from './records';
+
+/**
+ * How each collection's values are stored: JSON of the domain object without `resourceVersion`
+ * (that is the key's mod_revision, filled in on read). Writers of tasks and nodes use
+ * `encodeVersioned` so readers and informers agree with them.
+ */
+export interface Codec<T> {
+  /** The informer/cache key of a stored etcd key: the object's name or task id. */
+  keyOf(etcdKey: string): string;
+  decode(kv: IKeyValue): T;
+}
+
+export function encodeVersioned<T extends { readonly resourceVersion: string }>(value: T): string {
+  const { resourceVersion: _ignored, ...rest } = value;
+  return JSON.stringify(rest);
+}
+
+function versioned<T>(kv: IKeyValue): T {
+  return { ...(JSON.parse(kv.value.toString()) as object), resourceVersion: kv.mod_revision } as T;
+}
+
+export const serviceCodec: Codec<Service> = {
+  keyOf: nameOf,
+  decode: (kv) => toService(decodeRecord(kv.value.toString()), kv.mod_revision),
+};
+
+export const statusCodec: Codec<ServiceStatus> = {
+  keyOf: nameOf,
+  decode: (kv) => JSON.parse(kv.value.toString()) as ServiceStatus,
+};
+
+export const taskCodec: Codec<Task> = { keyOf: nameOf, decode: (kv) => versioned<Task>(kv) };
+
+export const nodeCodec: Codec<NodeInfo> = { keyOf: nameOf, decode: (kv) => versioned<NodeInfo>(kv) };

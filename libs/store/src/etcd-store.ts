@@ -1,0 +1,220 @@
+import {
+  ConflictError,
+  NotFoundError,
+  NotLeaderError,
+  ValidationError,
+  type NodeInfo,
+  type Service,
+  type ServiceDraft,
+  type ServiceStatus,
+  type Task,
+} from '@berth/core';
+import type { Etcd3, IRequestOp } from 'etcd3';
+import { nodeCodec, serviceCodec, statusCodec, taskCodec, type Codec } from './codecs';
+import { etcdCall } from './etcd-client';
+import { EtcdInformer } from './informer';
+import { keyspace, type Keyspace } from './keys';
+import { deleteOp, getKey, ifAbsent, ifCreateRevision, ifModRevision, putOp, rangePrefix, txn } from './kv';
+import { LEADER_BATCH_OPS, tooLargeApplyMessage } from './limits';
+import { batches, decide, decodeRecord, duplicateNames, encodeRecord, toService, type Decision, type StoredRecord } from './records';
+import type { ApplyOutcome, Informer, LeaderFence, Store } from './store';
+
+/** How often an optimistic write re-reads and retries after a concurrent change. */
+const MAX_ATTEMPTS = 5;
+
+/** The Store port on etcd (see store.ts for the contract and key layout). */
+export class EtcdStore implements Store {
+  private readonly keys: Keyspace;
+
+  constructor(
+    private readonly client: Etcd3,
+    opts: { prefix?: string } = {},
+  ) {
+    this.keys = keyspace(opts.prefix);
+  }
+
+  async getService(name: string): Promise<Service | undefined> {
+    const kv = await getKey(this.client, this.keys.service(name));
+    return kv && serviceCodec.decode(kv);
+  }
+
+  async listServices(): Promise<Service[]> {
+    return this.listPrefix(this.keys.services, serviceCodec);
+  }
+
+  async applyServices(drafts: readonly ServiceDraft[], opts: { dryRun?: boolean } = {}): Promise<ApplyOutcome[]> {
+    const dups = duplicateNames(drafts);
+    if (dups.length > 0) {
+      throw new ValidationError(dups.map((n) => ({ path: 'metadata.name', message: `service "${n}" appears more than once` })));
+    }
+    for (let attempt = 1; ; attempt++) {
+      const stored = await this.readRecords(drafts.map((d) => d.name));
+      const now = new Date().toISOString();
+      const decisions = drafts.map((d) => decide(d, stored.get(d.name), now));
+      const writes = decisions.filter((d) => d.action !== 'unchanged');
+      if (opts.dryRun || writes.length === 0) return decisions.map((d) => outcome(d, ''));
+      const res = await this.writeDecisions(decisions, writes);
+      if (res.succeeded) return decisions.map((d) => outcome(d, res.revision));
+      // Someone wrote one of these keys since we read them: recompute from fresh values (a draft
+      // with a stale explicit resourceVersion now fails in decide()).
+      if (attempt >= MAX_ATTEMPTS) {
+        throw new ConflictError(`services ${drafts.map((d) => `"${d.name}"`).join(', ')} kept changing during the apply; try again`);
+      }
+      await jitter(attempt);
+    }
+  }
+
+  private async writeDecisions(decisions: readonly Decision[], writes: readonly Decision[]) {
+    const success = writes.map((d) => putOp(this.keys.service(d.name), encodeRecord(d.record)));
+    const bytes = success.reduce((n, op) => n + (op.request_put?.value?.length ?? 0), 0);
+    const res = await txn(
+      this.client,
+      `apply ${decisions.length} service(s)`,
+      {
+        compare: decisions.map((d) =>
+          d.guard.kind === 'absent' ? ifAbsent(this.keys.service(d.name)) : ifModRevision(this.keys.service(d.name), d.guard.modRevision),
+        ),
+        success,
+      },
+      () => tooLargeApplyMessage(decisions.length, bytes),
+    );
+    return { succeeded: res.succeeded, revision: res.header.revision };
+  }
+
+  async deleteService(name: string, opts: { resourceVersion?: string } = {}): Promise<void> {
+    const key = this.keys.service(name);
+    const compare = opts.resourceVersion
+      ? ifModRevision(key, opts.resourceVersion)
+      : { key: Buffer.from(key), target: 'Version' as const, result: 'Greater' as const, version: 0 };
+    const res = await txn(this.client, `delete service ${name}`, {
+      compare: [compare],
+      success: [deleteOp(key), deleteOp(this.keys.status(name))],
+      failure: [{ request_range: { key: Buffer.from(key) } }],
+    });
+    if (res.succeeded) return;
+    const current = res.responses[0]?.response_range.kvs[0];
+    if (!current) throw new NotFoundError('service', name);
+    throw new ConflictError(
+      `service "${name}" was changed by someone else: you sent resourceVersion ${opts.resourceVersion}, ` +
+        `but it is at ${current.mod_revision}; get it again and retry`,
+    );
+  }
+
+  async scaleService(name: string, replicas: number): Promise<Service> {
+    const key = this.keys.service(name);
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const kv = await getKey(this.client, key);
+      if (!kv) throw new NotFoundError('service', name);
+      const current = decodeRecord(kv.value.toString());
+      if (current.spec.replicas === replicas) return toService(current, kv.mod_revision);
+      const record = {
+        ...current,
+        spec: { ...current.spec, replicas },
+        generation: current.generation + 1,
+        updatedAt: new Date().toISOString(),
+      };
+      const res = await txn(this.client, `scale service ${name}`, {
+        compare: [ifModRevision(key, kv.mod_revision)],
+        success: [putOp(key, encodeRecord(record))],
+      });
+      if (res.succeeded) return toService(record, res.header.revision);
+      await jitter(attempt);
+    }
+    throw new ConflictError(`service "${name}" kept changing while scaling it; try again`);
+  }
+
+  async getServiceStatus(name: string): Promise<ServiceStatus | undefined> {
+    const kv = await getKey(this.client, this.keys.status(name));
+    return kv && statusCodec.decode(kv);
+  }
+
+  async listServiceStatuses(): Promise<Map<string, ServiceStatus>> {
+    const { kvs } = await rangePrefix(this.client, this.keys.statuses);
+    return new Map(kvs.map((kv) => [statusCodec.keyOf(kv.key.toString()), statusCodec.decode(kv)]));
+  }
+
+  // Status keys are separate from spec keys, so these writes never move a service's
+  // resourceVersion nor wake spec watchers.
+  async putServiceStatuses(statuses: ReadonlyMap<string, ServiceStatus>, fence: LeaderFence): Promise<void> {
+    const ops = [...statuses].map(([name, status]) => putOp(this.keys.status(name), JSON.stringify(status)));
+    await this.fencedBatches(ops, fence, 'write service statuses');
+  }
+
+  async deleteServiceStatuses(names: readonly string[], fence: LeaderFence): Promise<void> {
+    await this.fencedBatches(names.map((n) => deleteOp(this.keys.status(n))), fence, 'delete service statuses');
+  }
+
+  /** Leader writes: each batch is its own txn, valid only while the leader key is still ours. */
+  private async fencedBatches(ops: readonly IRequestOp[], fence: LeaderFence, what: string): Promise<void> {
+    for (const batch of batches(ops, LEADER_BATCH_OPS)) {
+      const res = await txn(this.client, what, { compare: [ifCreateRevision(fence.leaderKey, fence.createRevision)], success: batch });
+      if (!res.succeeded) throw new NotLeaderError();
+    }
+  }
+
+  listTasks(service?: string): Promise<Task[]> {
+    return this.listPrefix(this.keys.tasksOf(service), taskCodec);
+  }
+
+  async getTask(id: string): Promise<Task | undefined> {
+    const kv = await getKey(this.client, this.keys.task(id));
+    return kv && taskCodec.decode(kv);
+  }
+
+  listNodes(): Promise<NodeInfo[]> {
+    return this.listPrefix(this.keys.nodes, nodeCodec);
+  }
+
+  async getNode(name: string): Promise<NodeInfo | undefined> {
+    const kv = await getKey(this.client, this.keys.node(name));
+    return kv && nodeCodec.decode(kv);
+  }
+
+  async ping(timeoutMs = 2_000): Promise<void> {
+    await etcdCall(this.client, 'ping', () =>
+      this.client.kv.range({ key: Buffer.from(this.keys.leader) }, { deadline: Date.now() + timeoutMs }),
+    );
+  }
+
+  serviceInformer(): Informer<Service> {
+    return new EtcdInformer(this.client, this.keys.services, serviceCodec);
+  }
+
+  serviceStatusInformer(): Informer<ServiceStatus> {
+    return new EtcdInformer(this.client, this.keys.statuses, statusCodec);
+  }
+
+  taskInformer(): Informer<Task> {
+    return new EtcdInformer(this.client, this.keys.tasks, taskCodec);
+  }
+
+  nodeInformer(): Informer<NodeInfo> {
+    return new EtcdInformer(this.client, this.keys.nodes, nodeCodec);
+  }
+
+  /** One consistent snapshot of the named services (one range read, within any txn-ops limit). */
+  private async readRecords(names: readonly string[]): Promise<Map<string, StoredRecord>> {
+    const wanted = new Set(names);
+    const { kvs } = await rangePrefix(this.client, this.keys.services);
+    const out = new Map<string, StoredRecord>();
+    for (const kv of kvs) {
+      const name = serviceCodec.keyOf(kv.key.toString());
+      if (wanted.has(name)) out.set(name, { record: decodeRecord(kv.value.toString()), modRevision: kv.mod_revision });
+    }
+    return out;
+  }
+
+  private async listPrefix<T>(prefix: string, codec: Codec<T>): Promise<T[]> {
+    const { kvs } = await rangePrefix(this.client, prefix);
+    return kvs.map((kv) => codec.decode(kv));
+  }
+}
+
+/** Spreads out writers that collided, so they do not collide again in lockstep. */
+function jitter(attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+}
+
+function outcome(d: Decision, writtenRevision: string): ApplyOutcome {
+  return { name: d.name, action: d.action, service: toService(d.record, d.keptRevision ?? writtenRevision) };
+}

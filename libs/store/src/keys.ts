@@ -1,0 +1,66 @@
+/**
+ * The etcd key layout, in one place. Every key lives under a prefix (default `/berth/v1/`);
+ * collection prefixes end with "/" so that `tasks/web/` never matches `tasks/web2/…`.
+ */
+export const DEFAULT_PREFIX = '/berth/v1/';
+
+export interface Keyspace {
+  readonly prefix: string;
+  readonly services: string;
+  readonly statuses: string;
+  readonly tasks: string;
+  readonly nodes: string;
+  readonly leader: string;
+  service(name: string): string;
+  status(name: string): string;
+  /** Prefix of one service's tasks, or of all tasks when `service` is omitted. */
+  tasksOf(service?: string): string;
+  task(id: string): string;
+  node(name: string): string;
+  alive(name: string): string;
+}
+
+/** Task ids are `<service>.<slot>.<suffix>` and service names hold no dots. */
+export function serviceOfTask(id: string): string {
+  const dot = id.indexOf('.');
+  return dot < 0 ? id : id.slice(0, dot);
+}
+
+export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
+  const root = prefix.endsWith('/') ? prefix : `${prefix}/`;
+  const services = `${root}services/`;
+  const statuses = `${root}status/services/`;
+  const tasks = `${root}tasks/`;
+  const nodes = `${root}nodes/`;
+  return {
+    prefix: root,
+    services,
+    statuses,
+    tasks,
+    nodes,
+    leader: `${root}leader`,
+    service: (name) => services + name,
+    status: (name) => statuses + name,
+    tasksOf: (service) => (service === undefined ? tasks : `${tasks}${service}/`),
+    task: (id) => `${tasks}${serviceOfTask(id)}/${id}`,
+    node: (name) => nodes + name,
+    alive: (name) => `${root}alive/${name}`,
+  };
+}
+
+/** The last path segment of a key: the object's name (or task id) within its collection. */
+export function nameOf(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1);
+}
+
+/** The exclusive end of a prefix range, as etcd's `range_end` expects it. */
+export function prefixEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i] = end[i]! + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}

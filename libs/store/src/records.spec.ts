@@ -1,0 +1,105 @@
+import { ConflictError } from '@berth/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { draft } from './__fixtures__/service';
+import { batches, canonicalJson, decide, decodeRecord, duplicateNames, encodeRecord, toService, type StoredRecord } from './records';
+
+const NOW = '2026-01-01T00:00:00.000Z';
+const LATER = '2026-01-02T00:00:00.000Z';
+
+function stored(replicas = 1, modRevision = '42', generation = 3): StoredRecord {
+  const d = draft('web', replicas);
+  return {
+    record: { name: 'web', labels: d.labels, spec: d.spec, generation, createdAt: NOW, updatedAt: NOW },
+    modRevision,
+  };
+}
+
+describe('decide', () => {
+  it('creates an absent service at generation 1, guarded by "key absent"', () => {
+    const d = decide(draft('web'), undefined, NOW);
+    expect(d).toMatchObject({ action: 'created', guard: { kind: 'absent' }, keptRevision: undefined });
+    expect(d.record).toMatchObject({ generation: 1, createdAt: NOW, updatedAt: NOW });
+  });
+
+  it('reports an equal spec and labels as unchanged, keeping revision and generation', () => {
+    const d = decide(draft('web'), stored(), LATER);
+    expect(d).toMatchObject({ action: 'unchanged', keptRevision: '42', guard: { kind: 'revision', modRevision: '42' } });
+    expect(d.record.generation).toBe(3);
+    expect(d.record.updatedAt).toBe(NOW);
+  });
+
+  it('treats key order as irrelevant when comparing', () => {
+    const s = stored();
+    const reordered = { ...draft('web'), spec: { ...s.record.spec, template: { ...s.record.spec.template, env: { B: '2', A: '1' } } } };
+    expect(decide(reordered, s, LATER).action).toBe('unchanged');
+  });
+
+  it('configures a changed service: generation + 1, createdAt kept, guarded by the read revision', () => {
+    const d = decide(draft('web', 5), stored(), LATER);
+    expect(d).toMatchObject({ action: 'configured', guard: { kind: 'revision', modRevision: '42' } });
+    expect(d.record).toMatchObject({ generation: 4, createdAt: NOW, updatedAt: LATER });
+    expect(d.record.spec.replicas).toBe(5);
+  });
+
+  it('counts a label change as a change', () => {
+    expect(decide(draft('web', 1, { labels: { a: 'b' } }), stored(), LATER).action).toBe('configured');
+  });
+
+  it('refuses a stale resourceVersion, naming the service and both versions', () => {
+    const run = () => decide(draft('web', 2, { resourceVersion: '7' }), stored(1, '42'), LATER);
+    expect(run).toThrow(ConflictError);
+    expect(run).toThrow(/"web".*7.*42/);
+  });
+
+  it('refuses a resourceVersion for a service that does not exist', () => {
+    expect(() => decide(draft('web', 1, { resourceVersion: '7' }), undefined, NOW)).toThrow(ConflictError);
+  });
+
+  it('accepts the current resourceVersion', () => {
+    expect(decide(draft('web', 2, { resourceVersion: '42' }), stored(1, '42'), LATER).action).toBe('configured');
+  });
+});
+
+describe('records', () => {
+  it('round-trips through JSON, with resourceVersion taken from the key', () => {
+    const r = stored().record;
+    const s = toService(decodeRecord(encodeRecord(r)), '99');
+    expect(s.meta).toEqual({ name: 'web', labels: {}, resourceVersion: '99', generation: 3, createdAt: NOW, updatedAt: NOW });
+    expect(s.spec).toEqual(r.spec);
+  });
+
+  it('canonical JSON ignores key order at every depth', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.dictionary(fc.string(), fc.integer())), (obj) => {
+        const reversed = Object.fromEntries(
+          Object.entries(obj)
+            .reverse()
+            .map(([k, v]) => [k, Object.fromEntries(Object.entries(v).reverse())]),
+        );
+        expect(canonicalJson(reversed)).toBe(canonicalJson(obj));
+      }),
+    );
+  });
+
+  it('finds names given twice', () => {
+    expect(duplicateNames([draft('a'), draft('b'), draft('a')])).toEqual(['a']);
+    expect(duplicateNames([draft('a'), draft('b')])).toEqual([]);
+  });
+});
+
+describe('batches', () => {
+  it('splits into consecutive batches of at most n, losing nothing', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer(), { maxLength: 500 }), fc.integer({ min: 1, max: 200 }), (items, n) => {
+        const out = batches(items, n);
+        expect(out.flat()).toEqual(items);
+        expect(out.every((b) => b.length >= 1 && b.length <= n)).toBe(true);
+      }),
+    );
+  });
+
+  it('cuts 300 status writes into txns of at most 128 ops', () => {
+    expect(batches(Array.from({ length: 300 }, (_, i) => i), 127).map((b) => b.length)).toEqual([127, 127, 46]);
+  });
+});
