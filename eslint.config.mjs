@@ -3,8 +3,6 @@ import importPlugin from 'eslint-plugin-import';
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'libs/proto/src/gen/**', 'coverage/**'] },
-  // The CommonJS launcher that npm links as `berth`.
-  { files: ['apps/cli/bin/*.js'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
@@ -32,4 +30,6 @@ export default tseslint.config(
       ] }],
     },
   },
+  // The CommonJS launcher that npm links as `berth`.
+  { files: ['apps/cli/bin/*.js'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
 );
