@@ -1,1 +1,89 @@
-export {};
+import { mkdir } from 'node:fs/promises';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { createEtcdClient, EmbeddedEtcd, EtcdStore, LeaderElection } from '@berth/store';
+import { type ControlPlaneConfig, type ControlPlaneOptions, formatAddress, ListenError, parseOptions } from './config';
+import { createHttpApp } from './http/http-app';
+import { ControlPlaneMetrics } from './observability/metrics';
+
+export type { ControlPlaneOptions, ControlPlaneConfig } from './config';
+export { ListenError, parseOptions } from './config';
+
+/** A started control plane. */
+export interface RunningControlPlane {
+  /** `http://host:port` the API listens on (the real port when 0 was asked for). */
+  readonly apiUrl: string;
+  /** Reported only: the agent dispatcher (gRPC) is not served yet. */
+  readonly grpcAddress: string;
+  readonly etcdEndpoints: string[];
+  /** Idempotent: closes HTTP, aborts the leader loops (resigning), closes etcd, stops embedded etcd. */
+  stop(): Promise<void>;
+}
+
+type Cleanup = () => Promise<void>;
+
+/** Supervision lines (etcd restarts, leadership changes) go to stderr, whatever Nest's log level. */
+const stderrLog =
+  (source: string) =>
+  (line: string): void => {
+    process.stderr.write(`berth ${source}: ${line}\n`);
+  };
+
+async function runCleanups(cleanups: Cleanup[]): Promise<void> {
+  for (const cleanup of cleanups.reverse()) {
+    await cleanup().catch((e: unknown) => stderrLog('shutdown')(e instanceof Error ? e.message : String(e)));
+  }
+}
+
+async function startEtcd(config: ControlPlaneConfig, cleanups: Cleanup[]): Promise<string[]> {
+  if (config.etcdEndpoints) return [...config.etcdEndpoints];
+  const etcd = await EmbeddedEtcd.start({ dataDir: config.dataDir, log: stderrLog('etcd') });
+  cleanups.push(() => etcd.stop());
+  return [...etcd.endpoints];
+}
+
+async function listen(app: NestFastifyApplication, config: ControlPlaneConfig): Promise<string> {
+  const address = formatAddress(config.api.host, config.api.port);
+  try {
+    await app.listen(config.api.port, config.api.host);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'EADDRINUSE') throw new ListenError(address, 'address already in use (is another berth server running?)');
+    if (code === 'EADDRNOTAVAIL') throw new ListenError(address, 'no such local address');
+    if (code === 'EACCES') throw new ListenError(address, 'permission denied');
+    throw new ListenError(address, e instanceof Error ? e.message : String(e));
+  }
+  const bound = app.getHttpServer().address();
+  const port = typeof bound === 'object' && bound !== null ? bound.port : config.api.port;
+  return `http://${formatAddress(config.api.host, port)}`;
+}
+
+/**
+ * Starts one control-plane replica: etcd (embedded in `dataDir` unless endpoints are given), the
+ * store, leader election with the leader-only loops, and the HTTP API. Any replica serves the
+ * API; one leads. Throws ValidationError for bad options, ListenError when the API address cannot
+ * be bound; whatever was started is stopped again before it throws.
+ */
+export async function startControlPlane(opts: ControlPlaneOptions): Promise<RunningControlPlane> {
+  const config = parseOptions(opts);
+  const cleanups: Cleanup[] = [];
+  try {
+    await mkdir(config.dataDir, { recursive: true });
+    const etcdEndpoints = await startEtcd(config, cleanups);
+    const client = createEtcdClient({ endpoints: etcdEndpoints });
+    cleanups.push(async () => client.close());
+    const elector = new LeaderElection(client, { id: config.id, ttlSeconds: config.leaderTtlSeconds, log: stderrLog('leader') });
+    const app = await createHttpApp({ store: new EtcdStore(client), metrics: new ControlPlaneMetrics(), elector });
+    cleanups.push(() => app.close());
+    const apiUrl = await listen(app, config);
+    let stopping: Promise<void> | undefined;
+    return {
+      apiUrl,
+      grpcAddress: formatAddress(config.grpc.host, config.grpc.port),
+      etcdEndpoints,
+      stop: () => (stopping ??= runCleanups(cleanups)),
+    };
+  } catch (e) {
+    await runCleanups(cleanups);
+    throw e;
+  }
+}

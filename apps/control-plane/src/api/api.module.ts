@@ -1,0 +1,17 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { ClusterController } from './cluster.controller';
+import { ClusterService } from './cluster.service';
+import { ManifestsService } from './manifests.service';
+import { ServicesController } from './services.controller';
+import { ServicesService } from './services.service';
+
+/** REST API of docs/api.md: thin controllers over application services. */
+@Module({
+  controllers: [ServicesController, ClusterController],
+  providers: [ServicesService, ManifestsService, ClusterService],
+})
+export class ApiModule {
+  static register(infra: DynamicModule): DynamicModule {
+    return { module: ApiModule, imports: [infra] };
+  }
+}

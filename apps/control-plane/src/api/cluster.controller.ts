@@ -1,0 +1,28 @@
+import { Controller, Get, Param, Query } from '@nestjs/common';
+import type { NodeView, TaskView } from '@berth/api';
+import { ClusterService } from './cluster.service';
+
+@Controller('api/v1')
+export class ClusterController {
+  constructor(private readonly cluster: ClusterService) {}
+
+  @Get('tasks')
+  tasks(@Query('service') service?: string): Promise<TaskView[]> {
+    return this.cluster.tasks(service || undefined);
+  }
+
+  @Get('tasks/:id')
+  task(@Param('id') id: string): Promise<TaskView> {
+    return this.cluster.task(id);
+  }
+
+  @Get('nodes')
+  nodes(): Promise<NodeView[]> {
+    return this.cluster.nodes();
+  }
+
+  @Get('nodes/:name')
+  node(@Param('name') name: string): Promise<NodeView> {
+    return this.cluster.node(name);
+  }
+}

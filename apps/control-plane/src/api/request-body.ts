@@ -1,0 +1,63 @@
+import { type Issue, MAX_REPLICAS, ValidationError } from '@berth/core';
+
+/** A manifest as a request carries it: YAML texts (issues get file:line:col) or JSON objects. */
+export type ManifestInput =
+  | { readonly kind: 'sources'; readonly sources: readonly { file: string; text: string }[] }
+  | { readonly kind: 'items'; readonly items: readonly unknown[] };
+
+/** The file name issues carry when the manifest was the raw request body. */
+export const REQUEST_FILE = '<request>';
+
+const invalid = (path: string, message: string): ValidationError => new ValidationError([{ path, message }]);
+
+function readSources(value: unknown): ManifestInput {
+  if (!Array.isArray(value)) throw invalid('sources', 'must be an array of { file, text }');
+  const issues: Issue[] = [];
+  value.forEach((s: unknown, i) => {
+    const src = s as { file?: unknown; text?: unknown } | null;
+    if (typeof src !== 'object' || src === null) issues.push({ path: `sources[${i}]`, message: 'must be an object { file, text }' });
+    else if (typeof src.file !== 'string') issues.push({ path: `sources[${i}].file`, message: 'must be a string' });
+    else if (typeof src.text !== 'string') issues.push({ path: `sources[${i}].text`, message: 'must be a string' });
+  });
+  if (issues.length > 0) throw new ValidationError(issues);
+  return { kind: 'sources', sources: value as { file: string; text: string }[] };
+}
+
+/**
+ * Reads an apply/diff body: a string (raw YAML, from the application/yaml parser),
+ * `{ sources: [{file, text}] }` or `{ items: [...] }`. Throws ValidationError for anything else.
+ */
+export function readManifestInput(body: unknown): ManifestInput {
+  if (typeof body === 'string') return { kind: 'sources', sources: [{ file: REQUEST_FILE, text: body }] };
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw invalid('', 'body must be { "sources": [...] }, { "items": [...] } or a YAML manifest (Content-Type: application/yaml)');
+  }
+  const keys = Object.keys(body);
+  const unknown = keys.filter((k) => k !== 'sources' && k !== 'items');
+  if (unknown.length > 0) throw invalid(unknown[0]!, 'is not a known field (expected "sources" or "items")');
+  const { sources, items } = body as { sources?: unknown; items?: unknown };
+  if (sources !== undefined && items !== undefined) throw invalid('', 'give either "sources" or "items", not both');
+  if (sources !== undefined) return readSources(sources);
+  if (items === undefined) throw invalid('', 'body must have "sources" or "items"');
+  if (!Array.isArray(items)) throw invalid('items', 'must be an array of manifests');
+  return { kind: 'items', items };
+}
+
+/** `?dryRun=true|false` (absent = false). */
+export function readDryRun(value: unknown): boolean {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true' || value === '') return true;
+  throw invalid('dryRun', `must be "true" or "false" (got ${JSON.stringify(value)})`);
+}
+
+/** The body of PUT /services/:name/scale: `{ replicas: 0..10000 }`. */
+export function readReplicas(body: unknown): number {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('', 'body must be { "replicas": N }');
+  const extra = Object.keys(body).filter((k) => k !== 'replicas');
+  if (extra.length > 0) throw invalid(extra[0]!, 'is not a known field (expected "replicas")');
+  const { replicas } = body as { replicas?: unknown };
+  if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0 || replicas > MAX_REPLICAS) {
+    throw invalid('replicas', `must be an integer from 0 to ${MAX_REPLICAS} (got ${JSON.stringify(replicas) ?? 'nothing'})`);
+  }
+  return replicas;
+}

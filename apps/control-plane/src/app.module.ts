@@ -1,0 +1,16 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { ApiModule } from './api/api.module';
+import { type AppDeps, InfraModule } from './infra.module';
+import { LeaderModule } from './leader/leader.module';
+import { ObservabilityModule } from './observability/observability.module';
+
+/** Composition root: the feature modules, each importing the same infra module instance. */
+@Module({})
+export class AppModule {
+  static create(deps: AppDeps): DynamicModule {
+    const infra = InfraModule.forRoot(deps);
+    const features = [ApiModule.register(infra), ObservabilityModule.register(infra)];
+    if (deps.elector) features.push(LeaderModule.register(infra));
+    return { module: AppModule, imports: features };
+  }
+}

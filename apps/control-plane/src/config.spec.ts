@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { ValidationError } from '@berth/core';
+import { formatAddress, parseOptions, type ControlPlaneOptions } from './config';
+
+const base: ControlPlaneOptions = { dataDir: '/var/lib/berth', api: { host: '127.0.0.1', port: 7070 }, grpc: { host: '127.0.0.1', port: 7071 } };
+
+describe('parseOptions', () => {
+  it('fills the defaults and freezes the result', () => {
+    const c = parseOptions(base);
+    expect(c.leaderTtlSeconds).toBe(10);
+    expect(c.id).toMatch(/:\d+$/);
+    expect(c.etcdEndpoints).toBeUndefined();
+    expect(Object.isFrozen(c) && Object.isFrozen(c.api)).toBe(true);
+  });
+
+  it('names every bad option at once', () => {
+    const err = (() => {
+      try {
+        parseOptions({ ...base, api: { host: '', port: 1 }, grpc: { host: 'x', port: 70000 }, etcdEndpoints: ['etcd:2379'], leaderTtlSeconds: 0 });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).issues.map((i) => i.path)).toEqual(['api.host', 'grpc.port', 'etcdEndpoints[0]', 'leaderTtlSeconds']);
+  });
+
+  it('does not share arrays with the caller', () => {
+    const endpoints = ['http://127.0.0.1:2379'];
+    const c = parseOptions({ ...base, etcdEndpoints: endpoints });
+    endpoints.push('http://127.0.0.1:2479');
+    expect(c.etcdEndpoints).toEqual(['http://127.0.0.1:2379']);
+  });
+});
+
+describe('formatAddress', () => {
+  it('brackets IPv6 hosts', () => {
+    expect(formatAddress('::1', 7070)).toBe('[::1]:7070');
+    expect(formatAddress('127.0.0.1', 7070)).toBe('127.0.0.1:7070');
+  });
+});

@@ -1,0 +1,48 @@
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { LogLevel } from '@nestjs/common';
+import { AppModule } from '../app.module';
+import type { AppDeps } from '../infra.module';
+import { ProblemFilter } from './problem.filter';
+
+/** Requests larger than this are refused with 413 before they are parsed (docs/api.md). */
+export const BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+
+const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml'];
+
+export interface HttpAppOptions {
+  readonly logLevels?: LogLevel[];
+}
+
+/**
+ * Builds and initialises the Nest application on Fastify (not yet listening): the problem+json
+ * filter, the YAML body parser and the request-duration metric. Initialising starts the leader
+ * campaign when `deps.elector` is given; `app.close()` stops it.
+ */
+export async function createHttpApp(deps: AppDeps, opts: HttpAppOptions = {}): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.create(deps), adapter, {
+    logger: opts.logLevels ?? ['error', 'warn'],
+    // Feature modules import one shared InfraModule object; compare modules by reference rather
+    // than by hashing their metadata (which would walk the store's etcd client).
+    moduleIdGeneratorAlgorithm: 'reference',
+    abortOnError: false,
+  });
+  const fastify = app.getHttpAdapter().getInstance();
+  // A raw YAML manifest is handed to the controller as text; the manifest parser owns it.
+  fastify.addContentTypeParser(YAML_TYPES, { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  fastify.addHook('onResponse', (request, reply, done) => {
+    // The route pattern, never the raw URL: one series per route, whatever the names in it.
+    deps.metrics.observeRequest(request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    done();
+  });
+  app.useGlobalFilters(new ProblemFilter());
+  await app.init();
+  // Nest registers a form parser on init; a manifest posted as a form (curl's default type) would
+  // arrive as a mangled object — refuse the type instead, with a hint (see toProblem).
+  if (fastify.hasContentTypeParser('application/x-www-form-urlencoded')) {
+    fastify.removeContentTypeParser('application/x-www-form-urlencoded');
+  }
+  await fastify.ready();
+  return app;
+}

@@ -1,0 +1,29 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import type { Store } from '@berth/store';
+import type { Elector } from './leader/elector';
+import type { ControlPlaneMetrics } from './observability/metrics';
+import { ELECTOR, METRICS, STORE } from './tokens';
+
+/** The ports the composition root built (store, metrics, election), handed to feature modules. */
+export interface AppDeps {
+  readonly store: Store;
+  readonly metrics: ControlPlaneMetrics;
+  /** Absent → this process serves the API only and never runs leader loops. */
+  readonly elector?: Elector;
+}
+
+/**
+ * Provides the ports to the feature modules that import it. Not global: a module sees the store
+ * only by importing this module explicitly, so who can write is visible in the module graph.
+ */
+@Module({})
+export class InfraModule {
+  static forRoot(deps: AppDeps): DynamicModule {
+    const providers = [
+      { provide: STORE, useValue: deps.store },
+      { provide: METRICS, useValue: deps.metrics },
+      ...(deps.elector ? [{ provide: ELECTOR, useValue: deps.elector }] : []),
+    ];
+    return { module: InfraModule, providers, exports: providers.map((p) => p.provide) };
+  }
+}

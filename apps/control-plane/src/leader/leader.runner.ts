@@ -1,0 +1,87 @@
+import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { type Loop, runLoops } from '@berth/reconcile';
+import type { Store } from '@berth/store';
+import type { ControlPlaneMetrics } from '../observability/metrics';
+import { StatusLoop } from '../status/status.loop';
+import { ELECTOR, METRICS, STORE } from '../tokens';
+import type { Elector, Lead } from './elector';
+
+/** Pause before campaigning again after the election itself failed (etcd unreachable…). */
+const CAMPAIGN_RETRY_MS = 1000;
+/** Pause before restarting the leader loops after one failed while still leading. */
+const LOOPS_RETRY_MS = 1000;
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Campaigns for leadership from application start until shutdown and, while leader, runs the
+ * leader-only loops. Losing the term aborts them (lead.signal); shutdown aborts and awaits all.
+ */
+@Injectable()
+export class LeaderRunner implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly log = new Logger('leader');
+  private readonly stop = new AbortController();
+  private running: Promise<void> | undefined;
+
+  constructor(
+    @Inject(ELECTOR) private readonly elector: Elector,
+    @Inject(STORE) private readonly store: Store,
+    @Inject(METRICS) private readonly metrics: ControlPlaneMetrics,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.running = this.campaign(this.stop.signal);
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stop.abort();
+    await this.running;
+  }
+
+  /** Never rejects: election failures are logged and retried until shutdown. */
+  private async campaign(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.elector.runAsLeader(signal, (lead) => this.lead(lead));
+      } catch (e) {
+        this.log.warn(`election failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      await sleep(CAMPAIGN_RETRY_MS, signal);
+    }
+  }
+
+  private async lead(lead: Lead): Promise<void> {
+    this.log.log(`${lead.id} is the leader`);
+    this.metrics.setLeader(true);
+    try {
+      while (!lead.signal.aborted) {
+        try {
+          await runLoops(this.loops(lead), lead.signal);
+        } catch (e) {
+          this.log.error(`leader loops stopped: ${e instanceof Error ? e.message : String(e)}`);
+          await sleep(LOOPS_RETRY_MS, lead.signal);
+        }
+      }
+    } finally {
+      this.metrics.setLeader(false);
+      this.metrics.forgetServices();
+      this.log.log(`${lead.id} stepped down`);
+    }
+  }
+
+  /** Fresh loops per term: their caches and fences belong to that term only. */
+  private loops(lead: Lead): Loop[] {
+    return [new StatusLoop(this.store, lead.fence, this.metrics)];
+  }
+}

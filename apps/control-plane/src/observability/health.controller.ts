@@ -1,0 +1,24 @@
+import { Controller, Get, Header, Inject } from '@nestjs/common';
+import type { Store } from '@berth/store';
+import { STORE } from '../tokens';
+
+const READY_TIMEOUT_MS = 2000;
+
+@Controller()
+export class HealthController {
+  constructor(@Inject(STORE) private readonly store: Store) {}
+
+  /** Liveness: answers while the process serves. */
+  @Get('healthz')
+  health(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
+  /** Readiness: etcd answers a linearizable read; otherwise the store's error → 503 problem. */
+  @Get('readyz')
+  @Header('cache-control', 'no-store')
+  async ready(): Promise<{ status: 'ok' }> {
+    await this.store.ping(READY_TIMEOUT_MS);
+    return { status: 'ok' };
+  }
+}

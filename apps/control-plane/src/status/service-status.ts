@@ -1,0 +1,41 @@
+import type { NodeInfo, Service, ServiceStatus, Task } from '@berth/core';
+
+/** Nodes a global service wants one task on: ready and accepting work. */
+export function eligibleNodeCount(nodes: readonly NodeInfo[]): number {
+  return nodes.filter((n) => n.state === 'ready' && n.availability === 'active').length;
+}
+
+/**
+ * The observed status of one service, from its tasks and the nodes (pure).
+ * - desired: spec.replicas, or for global services the number of ready + active nodes;
+ * - running: tasks observed running that are also meant to run (a task being stopped is not
+ *   counted even while it still runs);
+ * - updated: the running ones created from the service's current generation.
+ */
+export function computeServiceStatus(
+  service: Service,
+  tasks: readonly Task[],
+  nodes: readonly NodeInfo[],
+  now: string,
+): ServiceStatus {
+  const running = tasks.filter(
+    (t) => t.service === service.meta.name && t.desiredState === 'running' && t.status.state === 'running',
+  );
+  return {
+    desired: service.spec.mode === 'global' ? eligibleNodeCount(nodes) : service.spec.replicas,
+    running: running.length,
+    updated: running.filter((t) => t.specGeneration === service.meta.generation).length,
+    observedGeneration: service.meta.generation,
+    updatedAt: now,
+  };
+}
+
+/** Equal in every field but the timestamp: a status that only aged is not rewritten. */
+export function sameStatus(a: ServiceStatus, b: ServiceStatus): boolean {
+  return (
+    a.desired === b.desired &&
+    a.running === b.running &&
+    a.updated === b.updated &&
+    a.observedGeneration === b.observedGeneration
+  );
+}

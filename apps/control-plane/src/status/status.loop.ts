@@ -1,0 +1,135 @@
+import { Logger } from '@nestjs/common';
+import type { NodeInfo, Service, ServiceStatus, Task } from '@berth/core';
+import { type Loop, runLoops, WorkQueue } from '@berth/reconcile';
+import type { Informer, LeaderFence, Store } from '@berth/store';
+import type { ControlPlaneMetrics } from '../observability/metrics';
+import { computeServiceStatus, sameStatus } from './service-status';
+import { StatusWriter } from './status-writer';
+
+export const STATUS_LOOP = 'status';
+const DEFAULT_CONCURRENCY = 64;
+
+/** Task ids are `<service>.<slot>.<suffix>` and service names hold no dots (DNS-1123 labels). */
+function serviceOfTask(id: string): string {
+  const dot = id.indexOf('.');
+  return dot < 0 ? id : id.slice(0, dot);
+}
+
+/** Resolves when every informer has listed, or when `signal` aborts first. */
+async function whenSynced(informers: readonly Informer<unknown>[], signal: AbortSignal): Promise<void> {
+  let onAbort = (): void => undefined;
+  const aborted = new Promise<void>((resolve) => {
+    onAbort = () => resolve();
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    await Promise.race([Promise.all(informers.map((i) => i.synced())), aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+export interface StatusLoopOptions {
+  readonly concurrency?: number;
+  readonly now?: () => Date;
+}
+
+/**
+ * Leader-only: keeps `status/services/<name>` equal to what the tasks and nodes say.
+ * Level-triggered — service, task and node events enqueue service names; each reconcile
+ * recomputes from the informer caches. Writes only when a field other than the timestamp
+ * changed, always fenced by this term's leader key, and deletes the status of deleted services.
+ */
+export class StatusLoop implements Loop {
+  readonly name = STATUS_LOOP;
+  private readonly log = new Logger('status');
+  private readonly services: Informer<Service>;
+  private readonly tasks: Informer<Task>;
+  private readonly nodes: Informer<NodeInfo>;
+  private readonly writer: StatusWriter;
+  /**
+   * The stored statuses as this term knows them: listed once when the term starts, then kept by
+   * its own writes. Only the leader writes status keys (fenced); the one other change — a service
+   * delete removing its status key — is applied from the service informer's delete event.
+   */
+  private readonly stored = new Map<string, ServiceStatus>();
+  private readonly queue = new WorkQueue<string>({
+    onError: (key, e, retryIn) => this.log.warn(`service ${key}: ${e instanceof Error ? e.message : String(e)} (retry in ${retryIn} ms)`),
+  });
+
+  constructor(
+    private readonly store: Store,
+    private readonly fence: LeaderFence,
+    private readonly metrics: ControlPlaneMetrics,
+    private readonly opts: StatusLoopOptions = {},
+  ) {
+    this.services = store.serviceInformer();
+    this.tasks = store.taskInformer();
+    this.nodes = store.nodeInformer();
+    this.writer = new StatusWriter(store, fence);
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const unsubscribe = this.subscribe();
+    try {
+      const informers = { services: this.services, tasks: this.tasks, nodes: this.nodes };
+      const loops: Loop[] = [
+        ...Object.entries(informers).map(([name, inf]) => ({ name: `${name} informer`, run: (s: AbortSignal) => inf.run(s) })),
+        { name: 'status queue', run: (s) => this.work(Object.values(informers), s) },
+      ];
+      await runLoops(loops, signal);
+    } finally {
+      unsubscribe.forEach((u) => u());
+    }
+  }
+
+  private subscribe(): (() => void)[] {
+    return [
+      this.services.subscribe((e) => {
+        // Deleting a service removes its status key in the same transaction.
+        if (e.type === 'delete') this.stored.delete(e.key);
+        this.queue.add(e.key);
+      }),
+      this.tasks.subscribe((e) => this.queue.add(serviceOfTask(e.key))),
+      this.nodes.subscribe(() => {
+        for (const s of this.services.list()) if (s.spec.mode === 'global') this.queue.add(s.meta.name);
+      }),
+    ];
+  }
+
+  private async work(informers: readonly Informer<unknown>[], signal: AbortSignal): Promise<void> {
+    await whenSynced(informers, signal);
+    if (signal.aborted) return;
+    for (const [name, status] of await this.store.listServiceStatuses()) this.stored.set(name, status);
+    // A new term starts from a full pass, statuses of services deleted while nobody led included.
+    for (const s of this.services.list()) this.queue.add(s.meta.name);
+    for (const name of this.stored.keys()) this.queue.add(name);
+    // Reconciles mostly wait for their batched write, so many can be in flight at once.
+    await this.queue.run(signal, (name) => this.reconcile(name), { concurrency: this.opts.concurrency ?? DEFAULT_CONCURRENCY });
+  }
+
+  /** One service: recompute, write if changed; or remove the status of a deleted service. */
+  async reconcile(name: string): Promise<void> {
+    const started = performance.now();
+    try {
+      const service = this.services.get(name);
+      if (!service) return await this.forget(name);
+      const tasks = this.tasks.list().filter((t) => t.service === name);
+      const next = computeServiceStatus(service, tasks, this.nodes.list(), (this.opts.now?.() ?? new Date()).toISOString());
+      this.metrics.setReplicas(name, next.desired, next.running);
+      const previous = this.stored.get(name);
+      if (previous && sameStatus(previous, next)) return;
+      await this.writer.put(name, next);
+      this.stored.set(name, next);
+    } finally {
+      this.metrics.observeReconcile(STATUS_LOOP, (performance.now() - started) / 1000);
+    }
+  }
+
+  private async forget(name: string): Promise<void> {
+    this.metrics.forgetService(name);
+    if (!this.stored.has(name)) return;
+    await this.store.deleteServiceStatuses([name], this.fence);
+    this.stored.delete(name);
+  }
+}

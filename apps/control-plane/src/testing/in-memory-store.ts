@@ -1,0 +1,211 @@
+import {
+  ConflictError,
+  NotFoundError,
+  NotLeaderError,
+  UnavailableError,
+  type NodeInfo,
+  type Service,
+  type ServiceDraft,
+  type ServiceStatus,
+  type Task,
+} from '@berth/core';
+import type { ApplyOutcome, Informer, LeaderFence, Store, WatchEvent } from '@berth/store';
+
+type Listener<T> = (event: WatchEvent<T>) => void;
+
+/** A collection with change notification: the double's stand-in for an etcd prefix + watch. */
+class Collection<T> {
+  readonly items = new Map<string, T>();
+  private readonly listeners = new Set<Listener<T>>();
+  constructor(private readonly revision: () => string) {}
+
+  put(key: string, value: T): void {
+    this.items.set(key, value);
+    this.emit({ type: 'put', key, value, revision: this.revision() });
+  }
+  delete(key: string): void {
+    if (this.items.delete(key)) this.emit({ type: 'delete', key, revision: this.revision() });
+  }
+  listen(l: Listener<T>): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+  private emit(e: WatchEvent<T>): void {
+    for (const l of this.listeners) l(e);
+  }
+}
+
+/** An informer over a Collection: synced at once, events delivered synchronously while running. */
+class MemoryInformer<T> implements Informer<T> {
+  private readonly listeners = new Set<Listener<T>>();
+  constructor(private readonly source: Collection<T>) {}
+  async run(signal: AbortSignal): Promise<void> {
+    const off = this.source.listen((e) => this.listeners.forEach((l) => l(e)));
+    await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+    off();
+  }
+  synced(): Promise<void> {
+    return Promise.resolve();
+  }
+  get(key: string): T | undefined {
+    return this.source.items.get(key);
+  }
+  list(): T[] {
+    return [...this.source.items.values()];
+  }
+  subscribe(listener: Listener<T>): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
+
+const sameContent = (s: Service, d: ServiceDraft): boolean =>
+  JSON.stringify(s.spec) === JSON.stringify(d.spec) && JSON.stringify(s.meta.labels) === JSON.stringify(d.labels);
+
+/**
+ * Test double of the Store port, in memory, following the port's contract (one revision counter
+ * as resourceVersion, all-or-nothing apply, fenced status writes against `leaderFence`). Set
+ * `unavailable` to make every call fail as an unreachable etcd would.
+ */
+export class InMemoryStore implements Store {
+  private rev = 0;
+  private readonly now = (): string => new Date(Date.UTC(2026, 0, 1, 0, 0, this.rev)).toISOString();
+  readonly services = new Collection<Service>(() => String(this.rev));
+  readonly statuses = new Collection<ServiceStatus>(() => String(this.rev));
+  readonly tasks = new Collection<Task>(() => String(this.rev));
+  readonly nodes = new Collection<NodeInfo>(() => String(this.rev));
+  unavailable = false;
+  /** The fence a status write must carry; undefined = nobody leads, every fenced write fails. */
+  leaderFence: LeaderFence | undefined;
+  statusWrites = 0;
+
+  private check(): void {
+    if (this.unavailable) throw new UnavailableError('etcd at memory://test did not answer');
+  }
+
+  async getService(name: string): Promise<Service | undefined> {
+    this.check();
+    return this.services.items.get(name);
+  }
+  async listServices(): Promise<Service[]> {
+    this.check();
+    return [...this.services.items.values()];
+  }
+
+  async applyServices(drafts: readonly ServiceDraft[], opts: { dryRun?: boolean } = {}): Promise<ApplyOutcome[]> {
+    this.check();
+    const planned = drafts.map((d) => this.plan(d));
+    if (opts.dryRun) return planned.map((p) => p.outcome);
+    const rev = String(++this.rev);
+    return planned.map(({ outcome }) => {
+      if (outcome.action === 'unchanged') return outcome;
+      const service: Service = { ...outcome.service, meta: { ...outcome.service.meta, resourceVersion: rev, updatedAt: this.now() } };
+      this.services.put(service.meta.name, service);
+      return { ...outcome, service };
+    });
+  }
+
+  private plan(d: ServiceDraft): { outcome: ApplyOutcome } {
+    const current = this.services.items.get(d.name);
+    if (d.resourceVersion !== undefined && current?.meta.resourceVersion !== d.resourceVersion) {
+      throw new ConflictError(`service "${d.name}" changed since resourceVersion ${d.resourceVersion}; read it again and retry`);
+    }
+    if (current && sameContent(current, d)) return { outcome: { name: d.name, action: 'unchanged', service: current } };
+    const meta = {
+      name: d.name,
+      labels: d.labels,
+      resourceVersion: String(this.rev + 1),
+      generation: (current?.meta.generation ?? 0) + 1,
+      createdAt: current?.meta.createdAt ?? this.now(),
+      updatedAt: this.now(),
+    };
+    return { outcome: { name: d.name, action: current ? 'configured' : 'created', service: { meta, spec: d.spec } } };
+  }
+
+  async deleteService(name: string, opts: { resourceVersion?: string } = {}): Promise<void> {
+    this.check();
+    const current = this.services.items.get(name);
+    if (!current) throw new NotFoundError('service', name);
+    if (opts.resourceVersion !== undefined && opts.resourceVersion !== current.meta.resourceVersion) {
+      throw new ConflictError(`service "${name}" changed since resourceVersion ${opts.resourceVersion}`);
+    }
+    this.rev++;
+    this.services.delete(name);
+    this.statuses.delete(name);
+  }
+
+  async scaleService(name: string, replicas: number): Promise<Service> {
+    this.check();
+    const current = this.services.items.get(name);
+    if (!current) throw new NotFoundError('service', name);
+    const [outcome] = await this.applyServices([{ name, labels: current.meta.labels, spec: { ...current.spec, replicas } }]);
+    return outcome!.service;
+  }
+
+  async getServiceStatus(name: string): Promise<ServiceStatus | undefined> {
+    this.check();
+    return this.statuses.items.get(name);
+  }
+  async listServiceStatuses(): Promise<Map<string, ServiceStatus>> {
+    this.check();
+    return new Map(this.statuses.items);
+  }
+
+  private fenced(fence: LeaderFence): void {
+    this.check();
+    if (this.leaderFence?.createRevision !== fence.createRevision) throw new NotLeaderError();
+    this.rev++;
+  }
+  async putServiceStatuses(statuses: ReadonlyMap<string, ServiceStatus>, fence: LeaderFence): Promise<void> {
+    this.fenced(fence);
+    this.statusWrites++;
+    for (const [name, status] of statuses) this.statuses.put(name, status);
+  }
+  async deleteServiceStatuses(names: readonly string[], fence: LeaderFence): Promise<void> {
+    this.fenced(fence);
+    for (const name of names) this.statuses.delete(name);
+  }
+
+  async listTasks(service?: string): Promise<Task[]> {
+    this.check();
+    return [...this.tasks.items.values()].filter((t) => service === undefined || t.service === service);
+  }
+  async getTask(id: string): Promise<Task | undefined> {
+    this.check();
+    return this.tasks.items.get(id);
+  }
+  async listNodes(): Promise<NodeInfo[]> {
+    this.check();
+    return [...this.nodes.items.values()];
+  }
+  async getNode(name: string): Promise<NodeInfo | undefined> {
+    this.check();
+    return this.nodes.items.get(name);
+  }
+  async ping(): Promise<void> {
+    this.check();
+  }
+
+  /** Test setup: stores a task or node as the scheduler / dispatcher would. */
+  putTask(task: Task): void {
+    this.rev++;
+    this.tasks.put(task.id, task);
+  }
+  putNode(node: NodeInfo): void {
+    this.rev++;
+    this.nodes.put(node.name, node);
+  }
+
+  serviceInformer(): Informer<Service> {
+    return new MemoryInformer(this.services);
+  }
+  serviceStatusInformer(): Informer<ServiceStatus> {
+    return new MemoryInformer(this.statuses);
+  }
+  taskInformer(): Informer<Task> {
+    return new MemoryInformer(this.tasks);
+  }
+  nodeInformer(): Informer<NodeInfo> {
+    return new MemoryInformer(this.nodes);
+  }
+}

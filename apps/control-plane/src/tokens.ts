@@ -1,0 +1,4 @@
+/** Nest injection tokens for the ports the composition root hands to feature modules. */
+export const STORE = Symbol('berth.store');
+export const METRICS = Symbol('berth.metrics');
+export const ELECTOR = Symbol('berth.elector');

@@ -1,0 +1,135 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startControlPlane, type RunningControlPlane } from '@berth/control-plane';
+import { createEtcdClient, EmbeddedEtcd, EtcdStore, type Etcd3 } from '@berth/store';
+import { requireTools } from '../../support/prereq';
+
+const ready = requireTools(['etcd']);
+
+const WEB = `apiVersion: berth/v1
+kind: Service
+metadata:
+  name: web
+spec:
+  replicas: 3
+  template:
+    image: 127.0.0.1:5000/busybox:1
+    command: ["httpd", "-f", "-p", "8080"]
+`;
+
+interface ServiceJson {
+  metadata: { name: string; resourceVersion: string; generation: number };
+  spec: { replicas: number };
+  status: { desired: number; running: number; updated: number };
+}
+interface ApplyJson {
+  items: { name: string; action: string; service: ServiceJson }[];
+}
+
+async function call<T = unknown>(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
+  const res = await fetch(base + path, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  const json: unknown = text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text;
+  return { status: res.status, json: json as T };
+}
+
+async function isLeader(cp: RunningControlPlane): Promise<boolean> {
+  const { json } = await call<string>(cp.apiUrl, 'GET', '/metrics');
+  return /^berth_leader 1$/m.test(json);
+}
+
+describe.runIf(ready)('control plane replicas on one etcd', () => {
+  let dir = '';
+  let etcd: EmbeddedEtcd | undefined;
+  const planes: RunningControlPlane[] = [];
+  let survivor: RunningControlPlane | undefined;
+  let client: Etcd3 | undefined;
+  let store: EtcdStore;
+
+  const start = (id: string): Promise<RunningControlPlane> =>
+    startControlPlane({
+      dataDir: join(dir, id),
+      api: { host: '127.0.0.1', port: 0 },
+      grpc: { host: '127.0.0.1', port: 7071 },
+      etcdEndpoints: etcd!.endpoints,
+      id,
+      leaderTtlSeconds: 2,
+    });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'berth-cp-'));
+    etcd = await EmbeddedEtcd.start({ dataDir: join(dir, 'etcd') });
+    client = createEtcdClient({ endpoints: etcd.endpoints });
+    store = new EtcdStore(client);
+    planes.push(await start('cp-a'), await start('cp-b'));
+  });
+
+  afterAll(async () => {
+    for (const cp of planes) await cp.stop();
+    client?.close();
+    await etcd?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('serves the API from both replicas', async () => {
+    const [a, b] = planes as [RunningControlPlane, RunningControlPlane];
+    const applied = await call<ApplyJson>(a.apiUrl, 'POST', '/api/v1/apply', { sources: [{ file: 'web.yaml', text: WEB }] });
+    expect(applied.status).toBe(200);
+    expect(applied.json.items[0]).toMatchObject({ name: 'web', action: 'created' });
+    for (const cp of planes) expect((await call(cp.apiUrl, 'GET', '/readyz')).status).toBe(200);
+    const seen = await call<ServiceJson>(b.apiUrl, 'GET', '/api/v1/services/web');
+    expect(seen.json.metadata.resourceVersion).toBe(applied.json.items[0]!.service.metadata.resourceVersion);
+    expect(a.grpcAddress).toBe('127.0.0.1:7071');
+  });
+
+  it('has exactly one leader', async () => {
+    await vi.waitFor(async () => expect((await Promise.all(planes.map(isLeader))).filter(Boolean)).toHaveLength(1), { timeout: 30_000, interval: 200 });
+  });
+
+  it('writes the status under its own key without touching the resourceVersion', async () => {
+    const before = (await call<ServiceJson>(planes[0]!.apiUrl, 'GET', '/api/v1/services/web')).json;
+    await vi.waitFor(async () => expect(await store.getServiceStatus('web')).toMatchObject({ desired: 3, running: 0, observedGeneration: 1 }), {
+      timeout: 30_000,
+      interval: 200,
+    });
+    const after = (await call<ServiceJson>(planes[1]!.apiUrl, 'GET', '/api/v1/services/web')).json;
+    expect(after.status).toMatchObject({ desired: 3, running: 0 });
+    expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+  });
+
+  it('hands leadership over when the leader stops, and the new leader keeps status current', async () => {
+    const flags = await Promise.all(planes.map(isLeader));
+    const leader = planes[flags.indexOf(true)]!;
+    const follower = planes[flags.indexOf(false)]!;
+    await leader.stop();
+    survivor = follower;
+    await vi.waitFor(async () => expect(await isLeader(follower)).toBe(true), { timeout: 30_000, interval: 200 });
+
+    const scaled = await call(follower.apiUrl, 'PUT', '/api/v1/services/web/scale', { replicas: 5 });
+    expect(scaled.status).toBe(200);
+    await vi.waitFor(async () => expect(await store.getServiceStatus('web')).toMatchObject({ desired: 5, running: 0, observedGeneration: 2 }), {
+      timeout: 30_000,
+      interval: 200,
+    });
+    expect((await call<ServiceJson>(follower.apiUrl, 'GET', '/api/v1/services/web')).json.status).toMatchObject({ desired: 5, running: 0 });
+  });
+
+  it('refuses an API address that is already in use, naming it', async () => {
+    const taken = new URL((survivor ?? planes[0]!).apiUrl);
+    const outcome = await startControlPlane({
+      dataDir: join(dir, 'cp-c'),
+      api: { host: '127.0.0.1', port: Number(taken.port) },
+      grpc: { host: '127.0.0.1', port: 7071 },
+      etcdEndpoints: etcd!.endpoints,
+      id: 'cp-c',
+    }).catch((e: unknown) => e);
+    if (!(outcome instanceof Error)) planes.push(outcome as RunningControlPlane);
+    expect((outcome as Error).message).toBe(`cannot listen on 127.0.0.1:${taken.port}: address already in use (is another berth server running?)`);
+  });
+});
