@@ -1,0 +1,103 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { RunningControlPlane } from '@berth/control-plane';
+import type { CliContext } from '../context';
+import type { CliEnvironment } from '../environment';
+import { formatHostPort, isLoopback, type HostPort } from '../input/args';
+
+export const DEFAULT_API: HostPort = { host: '127.0.0.1', port: 7070 };
+export const DEFAULT_GRPC: HostPort = { host: '127.0.0.1', port: 7071 };
+
+export interface ServeOptions {
+  readonly dataDir: string;
+  readonly api: HostPort;
+  readonly grpc: HostPort;
+  /** Absent: the control plane starts an embedded etcd in the data dir. */
+  readonly etcdEndpoints?: string[];
+}
+
+/** `/var/lib/berth[/sub]` as root, else `~/.local/share/berth[/sub]` (XDG's data home). */
+export function defaultDataDir(env: CliEnvironment, sub?: string): string {
+  const base = env.isRoot ? '/var/lib/berth' : join(env.home, '.local', 'share', 'berth');
+  return sub ? join(base, sub) : base;
+}
+
+/** What the server prints once it listens: one line per listener. */
+export function listenerLines(running: Pick<RunningControlPlane, 'apiUrl' | 'grpcAddress' | 'etcdEndpoints'>, embedded: boolean): string[] {
+  return [
+    `berth: API on ${running.apiUrl}`,
+    `berth: agents on ${running.grpcAddress}`,
+    `berth: etcd ${embedded ? 'embedded at' : 'at'} ${running.etcdEndpoints.join(',')}`,
+  ];
+}
+
+/** A warning when agents could connect from other machines: the agent port has no authentication yet. */
+export function grpcWarning(grpc: HostPort): string | undefined {
+  if (isLoopback(grpc.host)) return undefined;
+  return `berth: warning: agents on ${formatHostPort(grpc)} are unauthenticated: anyone who reaches this port can act as a node; keep it on a trusted network`;
+}
+
+/** The URL clients on this machine should use: a wildcard listen address is reached via loopback. */
+export function clientServerUrl(apiUrl: string): string {
+  const url = new URL(apiUrl);
+  if (url.hostname === '0.0.0.0') url.hostname = '127.0.0.1';
+  if (url.hostname === '[::]') url.hostname = '[::1]';
+  return url.toString().replace(/\/+$/, '');
+}
+
+/**
+ * Runs the control plane in the foreground until SIGINT or SIGTERM, then stops it (HTTP, loops,
+ * embedded etcd) and resolves. A second signal exits at once. Writes the client config file so
+ * later commands on this machine find the server.
+ */
+export async function serveInForeground(ctx: CliContext, opts: ServeOptions): Promise<void> {
+  const stopRequested = firstSignal(ctx);
+  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  const warning = grpcWarning(opts.grpc);
+  if (warning) ctx.err(warning);
+  // Loaded only here: the control plane (NestJS, etcd client) would slow every other command.
+  const { startControlPlane } = await import('@berth/control-plane');
+  const running = await startControlPlane({
+    dataDir: opts.dataDir,
+    api: opts.api,
+    grpc: opts.grpc,
+    ...(opts.etcdEndpoints ? { etcdEndpoints: opts.etcdEndpoints } : {}),
+  });
+  try {
+    for (const line of listenerLines(running, opts.etcdEndpoints === undefined)) ctx.err(line);
+    // The config file is a convenience for later commands; a read-only home must not stop a server.
+    const wrote = await writeClientConfig(ctx.env.configPath, clientServerUrl(running.apiUrl)).then(
+      () => `wrote ${ctx.env.configPath}`,
+      (e: Error) => `warning: could not write ${ctx.env.configPath} (${e.message}); clients need --server or BERTH_SERVER`,
+    );
+    ctx.err(`berth: ${wrote}; press Ctrl-C to stop`);
+    const signal = await stopRequested;
+    ctx.err(`berth: ${signal} received, stopping`);
+  } finally {
+    await running.stop();
+  }
+}
+
+function firstSignal(ctx: CliContext): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    let received = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (received) {
+        ctx.err(`berth: second ${signal}, exiting without a clean stop`);
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      }
+      received = true;
+      resolve(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+/** `{ "server": URL }`, readable by its owner only; replaced atomically. */
+async function writeClientConfig(path: string, server: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify({ server }, null, 2)}\n`, { mode: 0o600 });
+  await rename(tmp, path);
+}

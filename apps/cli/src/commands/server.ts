@@ -1,0 +1,32 @@
+import { Command } from '@commander-js/extra-typings';
+import type { CliContext } from '../context';
+import { parseEtcdEndpoints, parseHostPort } from '../input/args';
+import { DEFAULT_API, DEFAULT_GRPC, defaultDataDir, serveInForeground } from './serve';
+
+export function serverCommand(ctx: CliContext) {
+  return new Command('server')
+    .description('run the control plane in the foreground (HTTP API, agent endpoint, etcd)')
+    .option('--data-dir <dir>', `state directory (default: ${defaultDataDir(ctx.env)})`)
+    .option('--api <host:port>', 'listen address of the HTTP API (default: 127.0.0.1:7070)', (v) => parseHostPort(v, '--api'))
+    .option('--grpc <host:port>', 'listen address for node agents (default: 127.0.0.1:7071)', (v) => parseHostPort(v, '--grpc'))
+    .option('--etcd <urls>', 'use these etcd members (comma-separated URLs) instead of an embedded etcd', parseEtcdEndpoints)
+    .addHelpText(
+      'after',
+      `
+Without --etcd an etcd is started as a child process with its data in DATA-DIR/etcd and stopped
+with the server. The API URL is written to ~/.berth/config.json, so berth commands on this
+machine find the server. SIGINT/SIGTERM stop it cleanly; a second signal exits at once.
+
+Examples:
+  berth server
+  berth server --api 0.0.0.0:7070 --etcd http://10.0.0.1:2379,http://10.0.0.2:2379`,
+    )
+    .action(async (opts) => {
+      await serveInForeground(ctx, {
+        dataDir: opts.dataDir ?? defaultDataDir(ctx.env),
+        api: opts.api ?? DEFAULT_API,
+        grpc: opts.grpc ?? DEFAULT_GRPC,
+        ...(opts.etcd ? { etcdEndpoints: opts.etcd } : {}),
+      });
+    });
+}

@@ -1,0 +1,22 @@
+import type { BerthClient } from './client/http-client';
+import type { CliEnvironment } from './environment';
+
+/**
+ * What a command needs from the outside world, handed to every command by the program. Commands
+ * print through `out` (data, stdout) and `err` (diagnostics, stderr) and do not exit the process:
+ * they throw (mapped to an exit code once, in runCli) or set a non-error exit code. The one
+ * exception is `server`/`up`, where a second SIGINT/SIGTERM exits at once.
+ */
+export interface CliContext {
+  readonly env: CliEnvironment;
+  /** A client for the server chosen by `--server`, `BERTH_SERVER`, the config file or the default. */
+  client(): BerthClient;
+  /** Writes text plus a newline to stdout. */
+  out(text: string): void;
+  /** Writes text plus a newline to stderr. */
+  err(text: string): void;
+  readStdin(): Promise<string>;
+  now(): Date;
+  /** A non-error outcome that still exits non-zero (`diff --exit-code` with differences). */
+  setExitCode(code: number): void;
+}

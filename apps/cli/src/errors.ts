@@ -1,0 +1,47 @@
+import { DomainError, type ErrorCode, type Issue } from '@berth/core';
+
+const KNOWN_CODES: readonly ErrorCode[] = [
+  'INVALID',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'CONFLICT',
+  'TOO_LARGE',
+  'UNAVAILABLE',
+  'NOT_LEADER',
+  'INTERNAL',
+];
+
+/** Exit codes of docs/api.md: the input was wrong → 2, anything else went wrong → 1. */
+export function exitCodeFor(code: ErrorCode): 1 | 2 {
+  return code === 'INVALID' || code === 'TOO_LARGE' ? 2 : 1;
+}
+
+export function toErrorCode(value: unknown): ErrorCode {
+  return KNOWN_CODES.find((c) => c === value) ?? 'INTERNAL';
+}
+
+/** The command line itself was wrong (bad argument, unreadable -f path): exit 2. */
+export class UsageError extends DomainError {
+  readonly code = 'INVALID';
+}
+
+/** The control plane did not answer: connection refused, DNS failure or timeout. */
+export class UnreachableError extends DomainError {
+  readonly code = 'UNAVAILABLE';
+  constructor(readonly server: string, readonly reason: string) {
+    super(`cannot reach the berth control plane at ${server} (is "berth up" running?)`);
+  }
+}
+
+/** An error answer of the control plane (problem+json), carrying its code and issues. */
+export class ApiError extends DomainError {
+  constructor(
+    readonly code: ErrorCode,
+    readonly status: number,
+    readonly title: string,
+    detail: string,
+    readonly issues: readonly Issue[],
+  ) {
+    super(detail);
+  }
+}

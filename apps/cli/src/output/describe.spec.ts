@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { describeNode, describeService, describeTask, shellWords } from './describe';
+import { NOW, node1, runningTask, stoppingTask, webService } from './__fixtures__/views';
+
+describe('describeService', () => {
+  const text = describeService(webService, [stoppingTask, runningTask], NOW);
+
+  it('shows metadata, status and the template with defaults', () => {
+    expect(text).toMatch(/^Name:\s+web$/m);
+    expect(text).toMatch(/^Labels:\s+app=web\n\s+tier=frontend$/m);
+    expect(text).toMatch(/^Created:\s+2026-03-01T11:55:00Z \(5m ago\)$/m);
+    expect(text).toMatch(/^Replicas:\s+3 desired \| 1 running \| 1 updated$/m);
+    expect(text).toMatch(/^ {2}Command:\s+httpd -f -p 8080$/m);
+    expect(text).toMatch(/^ {2}Env:\s+GREETING=hello world$/m);
+    expect(text).toMatch(/^ {2}CPU:\s+250m$/m);
+    expect(text).toMatch(/^ {2}PIDs:\s+<unlimited>$/m);
+    expect(text).toMatch(/^ {2}Ports:\s+18080:8080\/tcp\n\s+53\/udp$/m);
+    expect(text).toMatch(/^ {2}Health Check:\s+<none>$/m);
+    expect(text).toMatch(/^ {2}Volumes:\s+data → \/data$/m);
+    expect(text).toMatch(/^Restart Policy:\n {2}Condition:\s+any\n {2}Delay:\s+1s$/m);
+    expect(text).toMatch(/^ {2}Max Attempts:\s+0 \(unlimited\)$/m);
+    expect(text).toMatch(/^ {2}Constraints:\s+node\.labels\.zone == a$/m);
+  });
+
+  it('lists its tasks by slot', () => {
+    const tasks = text.slice(text.indexOf('Tasks:'));
+    expect(tasks.split('\n').map((l) => l.trim().split(/\s{2,}/))).toEqual([
+      ['Tasks:'],
+      ['NAME', 'SLOT', 'STATE', 'NODE', 'AGE'],
+      ['web.1.x7k2p', '1', 'running', 'n1', '2m'],
+      ['web.2.q9m1z', '2', 'running', 'n2', '10m'],
+    ]);
+  });
+
+  it('says <none> when there are no tasks', () => {
+    expect(describeService(webService, [], NOW)).toMatch(/^Tasks:\s+<none>$/m);
+  });
+});
+
+describe('describeTask and describeNode', () => {
+  it('shows a task with - for what is not known yet', () => {
+    const text = describeTask(stoppingTask, NOW);
+    expect(text).toMatch(/^Desired State:\s+shutdown$/m);
+    expect(text).toMatch(/^PID:\s+-$/m);
+    expect(text).toMatch(/^Started:\s+-$/m);
+  });
+
+  it('shows a node with capacity and the tasks placed on it', () => {
+    const text = describeNode(node1, [runningTask], NOW);
+    expect(text).toMatch(/^Capacity:\n {2}CPU:\s+4\n {2}Memory:\s+8Gi$/m);
+    expect(text).toMatch(/^Drivers:\s+runc\n\s+qemu$/m);
+    expect(text).toMatch(/^\s+web\.1\.x7k2p\s+1\s+running\s+n1\s+2m$/m);
+  });
+});
+
+describe('shellWords', () => {
+  it('quotes words a shell would split or expand', () => {
+    expect(shellWords(['sh', '-c', "echo 'hi' $HOME"])).toBe(`sh -c 'echo '\\''hi'\\'' $HOME'`);
+    expect(shellWords(['httpd', '-p', '8080'])).toBe('httpd -p 8080');
+  });
+});

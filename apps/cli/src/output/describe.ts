@@ -1,0 +1,131 @@
+import type { NodeView, ServiceView, TaskView } from '@berth/api';
+import { formatAge } from './age';
+import type { Field } from './fields';
+import { renderFields } from './fields';
+import { formatLabels, formatPort } from './lists';
+import { cell, renderTable } from './table';
+
+/** `berth describe service NAME`: metadata, the spec with every default, status and its tasks. */
+export function describeService(s: ServiceView, tasks: readonly TaskView[], now: Date): string {
+  const t = s.spec.template;
+  const fields: Field[] = [
+    ['Name', s.metadata.name],
+    ['Labels', labelLines(s.metadata.labels)],
+    ['Generation', String(s.metadata.generation)],
+    ['Resource Version', s.metadata.resourceVersion],
+    ['Created', when(s.metadata.createdAt, now)],
+    ['Updated', when(s.metadata.updatedAt, now)],
+    ['Mode', s.spec.mode],
+    ['Replicas', `${s.status.desired} desired | ${s.status.running} running | ${s.status.updated} updated`],
+    ['Template', templateFields(t)],
+    ['Restart Policy', restartFields(s.spec.restartPolicy)],
+    ['Update', updateFields(s.spec.update)],
+    ['Placement', placementFields(s.spec.placement)],
+  ];
+  return [...renderFields(fields), ...taskSection(tasks, now)].join('\n');
+}
+
+function templateFields(t: ServiceView['spec']['template']): Field[] {
+  const r = t.resources;
+  const fields: Field[] = [
+    ['Runtime', t.runtime],
+    ['Image', t.image],
+    ['Command', t.command ? shellWords(t.command) : '<image default>'],
+    ['Env', Object.keys(t.env).sort().map((k) => `${k}=${t.env[k]}`)],
+    ['CPU', r.cpu === undefined ? '<unlimited>' : String(r.cpu)],
+    ['Memory', r.memory === undefined ? '<unlimited>' : String(r.memory)],
+    ['PIDs', r.pids === undefined ? '<unlimited>' : String(r.pids)],
+    ['Ports', t.ports.map(formatPort)],
+    ['Health Check', t.healthCheck ? healthLine(t.healthCheck) : ''],
+    ['Volumes', t.volumes.map((v) => `${v.name} → ${v.mountPath}`)],
+    ['Stop Grace Period', String(t.stopGracePeriod)],
+  ];
+  if (t.vm) fields.push(['VM vCPUs', String(t.vm.vcpus)]);
+  return fields;
+}
+
+function healthLine(h: NonNullable<ServiceView['spec']['template']['healthCheck']>): string {
+  return `exec ${shellWords(h.exec)} interval=${h.interval} timeout=${h.timeout} retries=${h.retries} start-period=${h.startPeriod}`;
+}
+
+function restartFields(p: ServiceView['spec']['restartPolicy']): Field[] {
+  return [
+    ['Condition', p.condition],
+    ['Delay', String(p.delay)],
+    ['Max Delay', String(p.maxDelay)],
+    ['Max Attempts', p.maxAttempts === 0 ? '0 (unlimited)' : String(p.maxAttempts)],
+  ];
+}
+
+function updateFields(u: ServiceView['spec']['update']): Field[] {
+  return [
+    ['Parallelism', u.parallelism === 0 ? '0 (all at once)' : String(u.parallelism)],
+    ['Delay', String(u.delay)],
+    ['Monitor', String(u.monitor)],
+    ['Failure Action', u.failureAction],
+    ['Order', u.order],
+  ];
+}
+
+function placementFields(p: ServiceView['spec']['placement']): Field[] {
+  return [
+    ['Strategy', p.strategy],
+    ['Max Per Node', p.maxPerNode === 0 ? '0 (unlimited)' : String(p.maxPerNode)],
+    ['Constraints', [...p.constraints]],
+  ];
+}
+
+function taskSection(tasks: readonly TaskView[], now: Date): string[] {
+  if (tasks.length === 0) return renderFields([['Tasks', '']]);
+  const rows = [...tasks]
+    .sort((a, b) => a.metadata.slot - b.metadata.slot || a.metadata.name.localeCompare(b.metadata.name))
+    .map((t) => [t.metadata.name, String(t.metadata.slot), t.status.state, cell(t.status.node ?? t.spec.node), formatAge(t.metadata.createdAt, now)]);
+  const table = renderTable(['name', 'slot', 'state', 'node', 'age'], rows);
+  return ['Tasks:', ...table.split('\n').map((line) => `  ${line}`)];
+}
+
+/** `berth describe task ID`. */
+export function describeTask(t: TaskView, now: Date): string {
+  const fields: Field[] = [
+    ['Name', t.metadata.name],
+    ['Service', t.metadata.service],
+    ['Slot', String(t.metadata.slot)],
+    ['Desired State', t.spec.desiredState],
+    ['State', t.status.state],
+    ['Node', cell(t.status.node ?? t.spec.node)],
+    ['PID', cell(t.status.pid)],
+    ['IP', cell(t.status.ip)],
+    ['Exit Code', cell(t.status.exitCode)],
+    ['Message', cell(t.status.message)],
+    ['Created', when(t.metadata.createdAt, now)],
+    ['Started', when(t.status.startedAt, now)],
+  ];
+  return renderFields(fields).join('\n');
+}
+
+/** `berth describe node NAME`, with the tasks placed on it. */
+export function describeNode(n: NodeView, tasks: readonly TaskView[], now: Date): string {
+  const fields: Field[] = [
+    ['Name', n.metadata.name],
+    ['Labels', labelLines(n.metadata.labels)],
+    ['State', n.status.state],
+    ['Availability', n.spec.availability],
+    ['Address', cell(n.status.address)],
+    ['Capacity', [['CPU', cell(n.status.capacity.cpu)], ['Memory', cell(n.status.capacity.memory)]]],
+    ['Drivers', [...n.status.drivers]],
+  ];
+  return [...renderFields(fields), ...taskSection(tasks, now)].join('\n');
+}
+
+function labelLines(labels: Readonly<Record<string, string>>): string[] {
+  return formatLabels(labels).split(',').filter((l) => l.length > 0);
+}
+
+function when(timestamp: string | undefined, now: Date): string {
+  return timestamp ? `${timestamp} (${formatAge(timestamp, now)} ago)` : '-';
+}
+
+/** Joins argv words for reading, quoting those a shell would split. */
+export function shellWords(words: readonly string[]): string {
+  return words.map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ');
+}

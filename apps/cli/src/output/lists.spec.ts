@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { nodeLayout, renderList, serviceLayout, taskLayout } from './lists';
+import { NOW, node1, runningTask, stoppingTask, webService } from './__fixtures__/views';
+
+const rows = (text: string) => text.split('\n').map((line) => line.split(/\s{2,}/));
+
+describe('service tables', () => {
+  it('shows running/desired replicas, image and age', () => {
+    expect(rows(renderList(serviceLayout, [webService], { wide: false, now: NOW }))).toEqual([
+      ['NAME', 'MODE', 'REPLICAS', 'IMAGE', 'AGE'],
+      ['web', 'replicated', '1/3', '127.0.0.1:5000/busybox:1', '5m'],
+    ]);
+  });
+
+  it('-o wide adds generation, resource version, ports and runtime', () => {
+    expect(rows(renderList(serviceLayout, [webService], { wide: true, now: NOW }))).toEqual([
+      ['NAME', 'MODE', 'REPLICAS', 'IMAGE', 'AGE', 'GENERATION', 'RESOURCE-VERSION', 'PORTS', 'RUNTIME'],
+      ['web', 'replicated', '1/3', '127.0.0.1:5000/busybox:1', '5m', '2', '42', '18080:8080/tcp,53/udp', 'container'],
+    ]);
+  });
+});
+
+describe('task tables', () => {
+  it('shows where a task is heading when it is being stopped', () => {
+    expect(rows(renderList(taskLayout, [runningTask, stoppingTask], { wide: false, now: NOW }))).toEqual([
+      ['NAME', 'SERVICE', 'SLOT', 'STATE', 'NODE', 'AGE'],
+      ['web.1.x7k2p', 'web', '1', 'running', 'n1', '2m'],
+      ['web.2.q9m1z', 'web', '2', 'running → shutdown', 'n2', '10m'],
+    ]);
+  });
+
+  it('-o wide adds pid, ip, exit code and message, with - where unknown', () => {
+    expect(rows(renderList(taskLayout, [runningTask, stoppingTask], { wide: true, now: NOW }))).toEqual([
+      ['NAME', 'SERVICE', 'SLOT', 'STATE', 'NODE', 'AGE', 'PID', 'IP', 'EXIT', 'MESSAGE'],
+      ['web.1.x7k2p', 'web', '1', 'running', 'n1', '2m', '4242', '10.88.0.5', '-', '-'],
+      ['web.2.q9m1z', 'web', '2', 'running → shutdown', 'n2', '10m', '-', '-', '-', '-'],
+    ]);
+  });
+});
+
+describe('node tables', () => {
+  it('shows state, availability, address and capacity; wide adds drivers and sorted labels', () => {
+    expect(rows(renderList(nodeLayout, [node1], { wide: true, now: NOW }))).toEqual([
+      ['NAME', 'STATE', 'AVAILABILITY', 'ADDRESS', 'CPU', 'MEMORY', 'DRIVERS', 'LABELS'],
+      ['n1', 'ready', 'active', '10.0.0.1', '4', '8Gi', 'runc,qemu', 'disk=ssd,zone=a'],
+    ]);
+  });
+});

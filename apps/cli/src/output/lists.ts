@@ -1,0 +1,86 @@
+import type { NodeView, ServiceView, TaskView } from '@berth/api';
+import { isTerminal } from '@berth/core';
+import { formatAge } from './age';
+import { cell, renderTable } from './table';
+
+/** Table layouts of `berth get`: the normal columns, then the extra ones `-o wide` adds. */
+export interface ListLayout<T> {
+  readonly headers: readonly string[];
+  readonly wideHeaders: readonly string[];
+  row(item: T, now: Date): string[];
+  wideRow(item: T): string[];
+}
+
+export const serviceLayout: ListLayout<ServiceView> = {
+  headers: ['name', 'mode', 'replicas', 'image', 'age'],
+  wideHeaders: ['generation', 'resource-version', 'ports', 'runtime'],
+  row: (s, now) => [
+    s.metadata.name,
+    s.spec.mode,
+    `${s.status.running}/${s.status.desired}`,
+    s.spec.template.image,
+    formatAge(s.metadata.createdAt, now),
+  ],
+  wideRow: (s) => [
+    String(s.metadata.generation),
+    s.metadata.resourceVersion,
+    cell(s.spec.template.ports.map(formatPort).join(',')),
+    s.spec.template.runtime,
+  ],
+};
+
+/** `18080:8080/tcp` when published on the node, `8080/tcp` otherwise (docker ps style). */
+export function formatPort(p: { containerPort: number; hostPort?: number; protocol: string }): string {
+  return `${p.hostPort === undefined ? '' : `${p.hostPort}:`}${p.containerPort}/${p.protocol}`;
+}
+
+export const taskLayout: ListLayout<TaskView> = {
+  headers: ['name', 'service', 'slot', 'state', 'node', 'age'],
+  wideHeaders: ['pid', 'ip', 'exit', 'message'],
+  row: (t, now) => [
+    t.metadata.name,
+    t.metadata.service,
+    String(t.metadata.slot),
+    taskState(t),
+    cell(t.status.node ?? t.spec.node),
+    formatAge(t.metadata.createdAt, now),
+  ],
+  wideRow: (t) => [cell(t.status.pid), cell(t.status.ip), cell(t.status.exitCode), cell(t.status.message)],
+};
+
+/** The observed state, plus where it is heading when that differs ("running → shutdown"). */
+function taskState(t: TaskView): string {
+  return t.spec.desiredState === 'shutdown' && !isTerminal(t.status.state) ? `${t.status.state} → shutdown` : t.status.state;
+}
+
+export const nodeLayout: ListLayout<NodeView> = {
+  headers: ['name', 'state', 'availability', 'address', 'cpu', 'memory'],
+  wideHeaders: ['drivers', 'labels'],
+  row: (n) => [
+    n.metadata.name,
+    n.status.state,
+    n.spec.availability,
+    cell(n.status.address),
+    cell(n.status.capacity.cpu),
+    cell(n.status.capacity.memory),
+  ],
+  wideRow: (n) => [cell(n.status.drivers.join(',')), cell(formatLabels(n.metadata.labels))],
+};
+
+/** `k=v,k2=v2`, sorted by key. */
+export function formatLabels(labels: Readonly<Record<string, string>>): string {
+  return Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${labels[k]}`)
+    .join(',');
+}
+
+/** Renders items with a layout; `wide` appends the wide columns. */
+export function renderList<T>(layout: ListLayout<T>, items: readonly T[], opts: { wide: boolean; now: Date }): string {
+  const headers = opts.wide ? [...layout.headers, ...layout.wideHeaders] : layout.headers;
+  const rows = items.map((item) => {
+    const row = layout.row(item, opts.now);
+    return opts.wide ? [...row, ...layout.wideRow(item)] : row;
+  });
+  return renderTable(headers, rows);
+}

@@ -1,0 +1,86 @@
+import { Command, CommanderError, type CommandUnknownOpts } from '@commander-js/extra-typings';
+import { BerthClient } from './client/http-client';
+import { resolveServer } from './client/server-address';
+import { applyCommand } from './commands/apply';
+import { deleteCommand } from './commands/delete';
+import { describeCommand } from './commands/describe';
+import { diffCommand } from './commands/diff';
+import { getCommand } from './commands/get';
+import { scaleCommand } from './commands/scale';
+import { serverCommand } from './commands/server';
+import { upCommand } from './commands/up';
+import type { CliContext } from './context';
+import type { CliEnvironment } from './environment';
+import { describeFailure } from './output/failure';
+
+/** The process-facing parts a program needs; main passes the real ones, tests their own. */
+export interface ProgramIo {
+  out(text: string): void;
+  err(text: string): void;
+  readStdin(): Promise<string>;
+  now(): Date;
+}
+
+export interface BerthProgram {
+  readonly program: Command;
+  /** Exit code set by a command that finished without an error (0 unless set). */
+  exitCode(): number;
+}
+
+/**
+ * Builds the `berth` command tree. Usage errors surface as CommanderError (commander has already
+ * printed its message); help and version as CommanderError with exit code 0.
+ */
+export function createProgram(env: CliEnvironment, io: ProgramIo): BerthProgram {
+  let exitCode = 0;
+  const program = new Command('berth')
+    .description('berth: run containers and microVMs on a small cluster')
+    .version(env.version, '-V, --version', 'print the berth version')
+    .option('-s, --server <url>', 'control plane URL (default: $BERTH_SERVER, ~/.berth/config.json, http://127.0.0.1:7070)')
+    .addHelpText('after', '\nExit status: 0 success, 1 error, 2 invalid input (bad manifest or usage).');
+  const ctx: CliContext = {
+    env,
+    client: () => new BerthClient(resolveServer(program.opts().server, env)),
+    out: io.out,
+    err: io.err,
+    readStdin: io.readStdin,
+    now: io.now,
+    setExitCode: (code) => {
+      exitCode = code;
+    },
+  };
+  const commands = [serverCommand, upCommand, applyCommand, diffCommand, getCommand, describeCommand, deleteCommand, scaleCommand];
+  for (const make of commands) program.addCommand(make(ctx));
+  configureTree(program, io);
+  return { program, exitCode: () => exitCode };
+}
+
+/** addCommand does not pass settings down, so every command gets them here. */
+function configureTree(command: CommandUnknownOpts, io: ProgramIo): void {
+  command
+    .exitOverride((e: CommanderError) => {
+      throw e;
+    })
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, '')),
+      writeErr: (s) => io.err(s.replace(/\n$/, '')),
+    })
+    .showHelpAfterError('(run with --help for usage)');
+  for (const sub of command.commands) configureTree(sub, io);
+}
+
+/**
+ * Runs one command line (`argv` as in process.argv) and returns the exit code: errors are printed
+ * on stderr here, once, and never escape.
+ */
+export async function runCli(argv: readonly string[], env: CliEnvironment, io: ProgramIo): Promise<number> {
+  try {
+    const { program, exitCode } = createProgram(env, io);
+    await program.parseAsync([...argv]);
+    return exitCode();
+  } catch (e) {
+    const report = describeFailure(e);
+    for (const line of report.lines) io.err(line);
+    return report.exitCode;
+  }
+}

@@ -1,0 +1,70 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { BERTH_BIN, childProcesses, collect, eventually, killIfAlive } from './berth-cli';
+
+/**
+ * `berth server` as a child process, the way an operator runs it. `stop()` sends SIGTERM and
+ * reports how it ended; `kill()` is the cleanup of last resort (SIGKILL to it and its etcd).
+ */
+export class BerthServerProcess {
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly output: { stdout(): string; stderr(): string },
+    readonly apiUrl: string,
+  ) {}
+
+  static start(opts: { home: string; dataDir: string; apiPort: number; grpcPort: number }): BerthServerProcess {
+    const args = ['server', '--data-dir', opts.dataDir, '--api', `127.0.0.1:${opts.apiPort}`, '--grpc', `127.0.0.1:${opts.grpcPort}`];
+    const child = spawn(process.execPath, [BERTH_BIN, ...args], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: opts.home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new BerthServerProcess(child, collect(child), `http://127.0.0.1:${opts.apiPort}`);
+  }
+
+  get pid(): number {
+    if (this.child.pid === undefined) throw new Error('berth server did not start');
+    return this.child.pid;
+  }
+
+  stderr(): string {
+    return this.output.stderr();
+  }
+
+  /** Waits until /readyz answers 200 (etcd reachable); fails early if the server exits. */
+  async ready(): Promise<void> {
+    await eventually(`${this.apiUrl}/readyz\n${this.stderr()}`, async () => {
+      if (this.child.exitCode !== null) throw new Error(`berth server exited with ${this.child.exitCode}:\n${this.stderr()}`);
+      const res = await fetch(`${this.apiUrl}/readyz`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+      return res?.status === 200 ? true : undefined;
+    });
+  }
+
+  /** The embedded etcd's client URL, from the server's startup line. */
+  etcdEndpoint(): string {
+    const m = /berth: etcd embedded at (\S+)/.exec(this.stderr());
+    if (!m) throw new Error(`no etcd line in:\n${this.stderr()}`);
+    return m[1]!.split(',')[0]!;
+  }
+
+  children(): { pid: number; comm: string }[] {
+    return childProcesses(this.pid);
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) {
+      return { code: this.child.exitCode, signal: this.child.signalCode };
+    }
+    const exited = once(this.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    this.child.kill(signal);
+    const [code, sig] = await exited;
+    return { code, signal: sig };
+  }
+
+  /** SIGKILL the server and its children (etcd) if anything is left. */
+  kill(): void {
+    if (this.child.pid === undefined) return;
+    for (const c of childProcesses(this.child.pid)) killIfAlive(c.pid);
+    killIfAlive(this.child.pid);
+  }
+}
