@@ -5,3 +5,5 @@ export * from './node';
 export * from './quantity';
 export * from './names';
 export * from './constraint';
+export * from './canonical';
+export * from './template';

@@ -1,7 +1,8 @@
-import type { NodeInfo, Service, ServiceStatus, Task } from '@berth/core';
+import type { NodeInfo, Service, ServiceStatus } from '@berth/core';
 import type { IKeyValue } from 'etcd3';
 import { nameOf } from './keys';
 import { decodeRecord, toService } from './records';
+import type { TaskRecord } from './store';
 
 /**
  * How each collection's values are stored: JSON of the domain object without `resourceVersion`
@@ -33,6 +34,7 @@ export const statusCodec: Codec<ServiceStatus> = {
   decode: (kv) => JSON.parse(kv.value.toString()) as ServiceStatus,
 };
 
-export const taskCodec: Codec<Task> = { keyOf: nameOf, decode: (kv) => versioned<Task>(kv) };
+export const taskCodec: Codec<TaskRecord> = { keyOf: nameOf, decode: (kv) => versioned<TaskRecord>(kv) };
 
-export const nodeCodec: Codec<NodeInfo> = { keyOf: nameOf, decode: (kv) => versioned<NodeInfo>(kv) };
+/** Decodes the stored node; `state` is not stored and reads `unknown` until joined with the alive key. */
+export const nodeCodec: Codec<NodeInfo> = { keyOf: nameOf, decode: (kv) => ({ ...versioned<NodeInfo>(kv), state: 'unknown' }) };

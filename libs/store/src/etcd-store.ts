@@ -6,18 +6,33 @@ import {
   type NodeInfo,
   type Service,
   type ServiceDraft,
+  type NodeAvailability,
   type ServiceStatus,
-  type Task,
 } from '@berth/core';
 import type { Etcd3, IRequestOp } from 'etcd3';
-import { nodeCodec, serviceCodec, statusCodec, taskCodec, type Codec } from './codecs';
+import { serviceCodec, statusCodec, taskCodec, type Codec } from './codecs';
 import { etcdCall } from './etcd-client';
 import { EtcdInformer } from './informer';
 import { keyspace, type Keyspace } from './keys';
 import { deleteOp, getKey, ifAbsent, ifCreateRevision, ifModRevision, putOp, rangePrefix, txn } from './kv';
 import { LEADER_BATCH_OPS, tooLargeApplyMessage } from './limits';
 import { batches, decide, decodeRecord, duplicateNames, encodeRecord, toService, type Decision, type StoredRecord } from './records';
-import type { ApplyOutcome, Informer, LeaderFence, Store } from './store';
+import { NodeStateInformer } from './node-informer';
+import { EtcdNodeWriter } from './node-writer';
+import type {
+  ApplyOutcome,
+  Informer,
+  LeaderFence,
+  NodeRegistration,
+  NodeSessionLease,
+  Store,
+  TaskPlacement,
+  TaskPlanWrite,
+  TaskRecord,
+  TaskStatusReport,
+  WriteResult,
+} from './store';
+import { EtcdTaskWriter } from './task-writer';
 
 /** How often an optimistic write re-reads and retries after a concurrent change. */
 const MAX_ATTEMPTS = 5;
@@ -25,12 +40,16 @@ const MAX_ATTEMPTS = 5;
 /** The Store port on etcd (see store.ts for the contract and key layout). */
 export class EtcdStore implements Store {
   private readonly keys: Keyspace;
+  private readonly taskWriter: EtcdTaskWriter;
+  private readonly nodeWriter: EtcdNodeWriter;
 
   constructor(
     private readonly client: Etcd3,
     opts: { prefix?: string } = {},
   ) {
     this.keys = keyspace(opts.prefix);
+    this.taskWriter = new EtcdTaskWriter(client, this.keys);
+    this.nodeWriter = new EtcdNodeWriter(client, this.keys);
   }
 
   async getService(name: string): Promise<Service | undefined> {
@@ -152,22 +171,49 @@ export class EtcdStore implements Store {
     }
   }
 
-  listTasks(service?: string): Promise<Task[]> {
+  listTasks(service?: string): Promise<TaskRecord[]> {
     return this.listPrefix(this.keys.tasksOf(service), taskCodec);
   }
 
-  async getTask(id: string): Promise<Task | undefined> {
+  async getTask(id: string): Promise<TaskRecord | undefined> {
     const kv = await getKey(this.client, this.keys.task(id));
     return kv && taskCodec.decode(kv);
   }
 
   listNodes(): Promise<NodeInfo[]> {
-    return this.listPrefix(this.keys.nodes, nodeCodec);
+    return this.nodeWriter.list();
   }
 
-  async getNode(name: string): Promise<NodeInfo | undefined> {
-    const kv = await getKey(this.client, this.keys.node(name));
-    return kv && nodeCodec.decode(kv);
+  getNode(name: string): Promise<NodeInfo | undefined> {
+    return this.nodeWriter.get(name);
+  }
+
+  applyTaskPlan(service: string, plan: TaskPlanWrite, fence: LeaderFence): Promise<WriteResult> {
+    return this.taskWriter.applyTaskPlan(service, plan, fence);
+  }
+
+  assignNodes(placements: readonly TaskPlacement[], fence: LeaderFence): Promise<WriteResult> {
+    return this.taskWriter.assignNodes(placements, fence);
+  }
+
+  recordUnschedulable(explanations: ReadonlyMap<string, string>, fence: LeaderFence): Promise<WriteResult> {
+    return this.taskWriter.recordUnschedulable(explanations, fence);
+  }
+
+  updateTaskStatuses(node: string, reports: readonly TaskStatusReport[]): Promise<void> {
+    return this.taskWriter.updateTaskStatuses(node, reports);
+  }
+
+  registerNode(registration: NodeRegistration): Promise<NodeInfo> {
+    return this.nodeWriter.register(registration);
+  }
+
+  openNodeSession(name: string, ttlSeconds: number): Promise<NodeSessionLease> {
+    return this.nodeWriter.openSession(name, ttlSeconds);
+  }
+
+  setNodeAvailability(name: string, availability: NodeAvailability): Promise<NodeInfo> {
+    return this.nodeWriter.setAvailability(name, availability);
   }
 
   async ping(timeoutMs = 2_000): Promise<void> {
@@ -184,12 +230,12 @@ export class EtcdStore implements Store {
     return new EtcdInformer(this.client, this.keys.statuses, statusCodec);
   }
 
-  taskInformer(): Informer<Task> {
+  taskInformer(): Informer<TaskRecord> {
     return new EtcdInformer(this.client, this.keys.tasks, taskCodec);
   }
 
   nodeInformer(): Informer<NodeInfo> {
-    return new EtcdInformer(this.client, this.keys.nodes, nodeCodec);
+    return new NodeStateInformer(this.client, this.keys);
   }
 
   /** One consistent snapshot of the named services (one range read, within any txn-ops limit). */

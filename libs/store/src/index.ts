@@ -14,3 +14,13 @@ export {
   LEADER_BATCH_OPS,
 } from './limits';
 export type { Etcd3 } from 'etcd3';
+export {
+  applyReport,
+  assignTask,
+  latestReports,
+  markUnschedulable,
+  newTaskId,
+  newTaskRecord,
+  shutdownTask,
+  type TaskMutation,
+} from './task-writes';

@@ -2,7 +2,8 @@ import { ConflictError } from '@berth/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { draft } from './__fixtures__/service';
-import { batches, canonicalJson, decide, decodeRecord, duplicateNames, encodeRecord, toService, type StoredRecord } from './records';
+import { canonicalJson } from '@berth/core';
+import { batches, decide, decodeRecord, duplicateNames, encodeRecord, toService, type StoredRecord } from './records';
 
 const NOW = '2026-01-01T00:00:00.000Z';
 const LATER = '2026-01-02T00:00:00.000Z';

@@ -1,4 +1,4 @@
-import { ConflictError, type Service, type ServiceDraft, type ServiceSpec } from '@berth/core';
+import { canonicalJson, ConflictError, type Service, type ServiceDraft, type ServiceSpec } from '@berth/core';
 import type { ApplyAction } from './store';
 
 /** What the services/<name> key holds (JSON). resourceVersion is not stored: it is the key's mod_revision. */
@@ -17,21 +17,6 @@ export interface StoredRecord {
   readonly modRevision: string;
 }
 
-/** JSON with object keys sorted at every level, so equal values encode to equal text. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value === null || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value).sort()) {
-    const v = (value as Record<string, unknown>)[key];
-    if (v !== undefined) out[key] = sortKeys(v);
-  }
-  return out;
-}
 
 export function encodeRecord(record: ServiceRecord): string {
   return JSON.stringify(record);

@@ -1,9 +1,13 @@
 import type {
+  NodeAvailability,
+  NodeCapacity,
   NodeInfo,
   Service,
   ServiceDraft,
   ServiceStatus,
   Task,
+  TaskStatus,
+  TaskTemplate,
 } from '@berth/core';
 
 /**
@@ -14,7 +18,7 @@ import type {
  *   services/<name>            ServiceRecord (spec + metadata)
  *   status/services/<name>     ServiceStatus (leader-written; never bumps the spec's revision)
  *   tasks/<service>/<id>       Task
- *   nodes/<name>               NodeInfo
+ *   nodes/<name>               NodeInfo without `state` (derived on read from alive/<name>)
  *   alive/<name>               present while the node's session lease lives
  *   leader                     election key
  *
@@ -47,10 +51,45 @@ export interface Store {
   /** Leader-only: removes status keys of services that no longer exist. */
   deleteServiceStatuses(names: readonly string[], fence: LeaderFence): Promise<void>;
 
-  listTasks(service?: string): Promise<Task[]>;
-  getTask(id: string): Promise<Task | undefined>;
+  listTasks(service?: string): Promise<TaskRecord[]>;
+  getTask(id: string): Promise<TaskRecord | undefined>;
+  /** Nodes with `state` derived from their alive key: `ready` while it exists, else `down`. */
   listNodes(): Promise<NodeInfo[]>;
   getNode(name: string): Promise<NodeInfo | undefined>;
+
+  /**
+   * Orchestrator (leader-only): stops, creates and forgets tasks of one service. Shutdowns go
+   * first (read-modify-write, compared on each task's mod_revision and retried on conflict), then
+   * creates and removes, in fenced transactions of ≤ 128 operations. New tasks get the id
+   * `<service>.<slot>.<10 base36 chars>`, state `pending`, desiredState `running`.
+   */
+  applyTaskPlan(service: string, plan: TaskPlanWrite, fence: LeaderFence): Promise<WriteResult>;
+  /**
+   * Scheduler (leader-only), the ONLY writer of `nodeName`: pending tasks without a node become
+   * `assigned` to it. Tasks that changed meanwhile (no longer pending, already placed, deleted,
+   * desired shutdown) are skipped, never overwritten.
+   */
+  assignNodes(placements: readonly TaskPlacement[], fence: LeaderFence): Promise<WriteResult>;
+  /** Scheduler (leader-only): why a pending task fits no node, as `status.message`; written only when changed. */
+  recordUnschedulable(explanations: ReadonlyMap<string, string>, fence: LeaderFence): Promise<WriteResult>;
+  /**
+   * Dispatcher, from one agent's reports only: forward-only (`canTransition`), ignores tasks not
+   * assigned to `node` and unknown tasks, batched. Resolves once every accepted report is durable.
+   */
+  updateTaskStatuses(node: string, reports: readonly TaskStatusReport[]): Promise<void>;
+
+  /**
+   * Dispatcher: upserts `nodes/<name>` from an agent's Hello. Labels, address, capacity and
+   * drivers come from the agent; availability is the operator's and is kept (new nodes: active).
+   */
+  registerNode(registration: NodeRegistration): Promise<NodeInfo>;
+  /**
+   * Dispatcher: binds `alive/<name>` to a new lease of `ttlSeconds`. The node is `ready` while
+   * the key lives; it is `down` once the lease expires (no timer in the control plane).
+   */
+  openNodeSession(name: string, ttlSeconds: number): Promise<NodeSessionLease>;
+  /** Operator (`berth node drain|pause|activate`). NotFoundError when the node never registered. */
+  setNodeAvailability(name: string, availability: NodeAvailability): Promise<NodeInfo>;
 
   /** Answers when etcd can serve a linearizable read within the deadline. */
   ping(timeoutMs?: number): Promise<void>;
@@ -59,8 +98,71 @@ export interface Store {
    *  names, and task ids. Each call returns a new informer; the caller runs it. */
   serviceInformer(): Informer<Service>;
   serviceStatusInformer(): Informer<ServiceStatus>;
-  taskInformer(): Informer<Task>;
+  taskInformer(): Informer<TaskRecord>;
+  /** Nodes with `state` derived from their alive keys, as in listNodes. */
   nodeInformer(): Informer<NodeInfo>;
+}
+
+/**
+ * A task as stored: the domain Task plus the service template of its specGeneration, copied at
+ * creation so that updating the service never changes what an existing task runs. Records
+ * written before templates were stored have none.
+ */
+export interface TaskRecord extends Task {
+  readonly template?: TaskTemplate;
+}
+
+/** A task the orchestrator creates. */
+export interface NewTaskRecord {
+  readonly slot: number;
+  readonly specGeneration: number;
+  /** Preset for global services (one task per node); otherwise the scheduler places it. */
+  readonly nodeName?: string;
+  readonly template: TaskTemplate;
+}
+
+export interface TaskPlanWrite {
+  readonly create: readonly NewTaskRecord[];
+  /** Task ids whose desiredState becomes `shutdown`. */
+  readonly shutdown: readonly string[];
+  /** Task ids whose records are deleted. */
+  readonly remove: readonly string[];
+}
+
+export interface TaskPlacement {
+  readonly taskId: string;
+  readonly node: string;
+}
+
+/** One agent report of a task's observed status (`status.node` is filled in by the store). */
+export interface TaskStatusReport {
+  readonly taskId: string;
+  readonly status: Omit<TaskStatus, 'node'>;
+}
+
+/** What a leader or dispatcher write changed. */
+export interface WriteResult {
+  /** Ids of the tasks written (created ones included). */
+  readonly written: readonly string[];
+  /** etcd revision of the last transaction that wrote; undefined when nothing was written. */
+  readonly revision?: string;
+}
+
+/** What an agent tells about its node in Hello. */
+export interface NodeRegistration {
+  readonly name: string;
+  readonly address: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly capacity: NodeCapacity;
+  readonly drivers: readonly string[];
+}
+
+/** The lease behind a node's alive key, held by the dispatcher session of that node. */
+export interface NodeSessionLease {
+  /** Renews the lease (on every agent heartbeat); re-creates lease and key if it had expired. */
+  keepAlive(): Promise<void>;
+  /** Stops renewing; the key goes when the lease expires (a reconnect within the TTL never flaps). */
+  close(): void;
 }
 
 /**

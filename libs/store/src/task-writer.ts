@@ -1,0 +1,148 @@
+import { ConflictError, NotLeaderError } from '@berth/core';
+import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
+import { encodeVersioned, taskCodec } from './codecs';
+import type { Keyspace } from './keys';
+import { deleteOp, ifCreateRevision, ifModRevision, putOp, txn } from './kv';
+import { LEADER_BATCH_OPS } from './limits';
+import { batches } from './records';
+import type { LeaderFence, NewTaskRecord, TaskPlacement, TaskPlanWrite, TaskRecord, TaskStatusReport, WriteResult } from './store';
+import { applyReport, assignTask, latestReports, markUnschedulable, newTaskRecord, shutdownTask, type TaskMutation } from './task-writes';
+
+/** Re-reads and retries a batch whose tasks changed under it at most this often. */
+const MAX_ATTEMPTS = 8;
+
+interface Stored {
+  readonly task: TaskRecord;
+  readonly modRevision: string;
+}
+
+/** Collects the outcome of several transactions into one WriteResult. */
+class Written {
+  readonly ids: string[] = [];
+  revision: string | undefined;
+  add(ids: readonly string[], revision: string): void {
+    if (ids.length === 0) return;
+    this.ids.push(...ids);
+    if (this.revision === undefined || BigInt(revision) > BigInt(this.revision)) this.revision = revision;
+  }
+  result(): WriteResult {
+    return { written: this.ids, ...(this.revision !== undefined ? { revision: this.revision } : {}) };
+  }
+}
+
+/**
+ * Task writes on etcd. Every task field lives in one key and several writers own different fields
+ * (orchestrator: desiredState; scheduler: nodeName; dispatcher: status), so every change is a
+ * read-modify-write compared on the key's mod_revision: a concurrent writer's change is re-read,
+ * never overwritten. Leader writes also compare the leader key (fencing).
+ */
+export class EtcdTaskWriter {
+  constructor(
+    private readonly client: Etcd3,
+    private readonly keys: Keyspace,
+  ) {}
+
+  async applyTaskPlan(service: string, plan: TaskPlanWrite, fence: LeaderFence): Promise<WriteResult> {
+    const out = new Written();
+    const now = new Date().toISOString();
+    await this.rewrite(plan.shutdown.map((id) => [id, shutdownTask(now)]), fence, out);
+    const created = plan.create.map((t: NewTaskRecord) => newTaskRecord(service, t, now));
+    const ops: { id: string; op: IRequestOp }[] = [
+      ...created.map((t) => ({ id: t.id, op: putOp(this.keys.task(t.id), encodeVersioned(t)) })),
+      ...plan.remove.map((id) => ({ id, op: deleteOp(this.keys.task(id)) })),
+    ];
+    for (const batch of batches(ops, LEADER_BATCH_OPS)) {
+      const res = await txn(this.client, `write tasks of ${service}`, {
+        compare: [ifCreateRevision(fence.leaderKey, fence.createRevision)],
+        success: batch.map((b) => b.op),
+      });
+      if (!res.succeeded) throw new NotLeaderError();
+      out.add(
+        batch.map((b) => b.id),
+        res.header.revision,
+      );
+    }
+    return out.result();
+  }
+
+  async assignNodes(placements: readonly TaskPlacement[], fence: LeaderFence): Promise<WriteResult> {
+    const now = new Date().toISOString();
+    const out = new Written();
+    await this.rewrite(
+      placements.map((p) => [p.taskId, assignTask(p.node, now)]),
+      fence,
+      out,
+    );
+    return out.result();
+  }
+
+  async recordUnschedulable(explanations: ReadonlyMap<string, string>, fence: LeaderFence): Promise<WriteResult> {
+    const now = new Date().toISOString();
+    const out = new Written();
+    await this.rewrite(
+      [...explanations].map(([id, why]) => [id, markUnschedulable(why, now)]),
+      fence,
+      out,
+    );
+    return out.result();
+  }
+
+  async updateTaskStatuses(node: string, reports: readonly TaskStatusReport[]): Promise<void> {
+    const latest = [...latestReports(reports).values()];
+    await this.rewrite(
+      latest.map((r) => [r.taskId, applyReport(node, r)]),
+      undefined,
+      new Written(),
+    );
+  }
+
+  /** Applies each mutation to its task, in batches that fit one transaction (compares included). */
+  private async rewrite(changes: readonly (readonly [string, TaskMutation])[], fence: LeaderFence | undefined, out: Written): Promise<void> {
+    for (const batch of batches(changes, LEADER_BATCH_OPS)) await this.rewriteBatch(new Map(batch), fence, out);
+  }
+
+  private async rewriteBatch(changes: ReadonlyMap<string, TaskMutation>, fence: LeaderFence | undefined, out: Written): Promise<void> {
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const stored = await this.read([...changes.keys()]);
+      const writes: { id: string; task: TaskRecord; modRevision: string }[] = [];
+      for (const [id, mutate] of changes) {
+        const current = stored.get(id);
+        const next = current && mutate(current.task);
+        if (current && next) writes.push({ id, task: next, modRevision: current.modRevision });
+      }
+      if (writes.length === 0) return;
+      const compare: ICompare[] = writes.map((w) => ifModRevision(this.keys.task(w.id), w.modRevision));
+      if (fence) compare.unshift(ifCreateRevision(fence.leaderKey, fence.createRevision));
+      const res = await txn(this.client, `update ${writes.length} task(s)`, {
+        compare,
+        success: writes.map((w) => putOp(this.keys.task(w.id), encodeVersioned(w.task))),
+        failure: fence ? [{ request_range: { key: Buffer.from(fence.leaderKey) } }] : [],
+      });
+      if (res.succeeded) {
+        out.add(
+          writes.map((w) => w.id),
+          res.header.revision,
+        );
+        return;
+      }
+      const leader = res.responses[0]?.response_range.kvs[0];
+      if (fence && leader?.create_revision !== fence.createRevision) throw new NotLeaderError();
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+    }
+    throw new ConflictError(`tasks ${[...changes.keys()].slice(0, 3).join(', ')}… kept changing while writing them; will retry`);
+  }
+
+  /** The named tasks at one revision: one transaction of range reads. */
+  private async read(ids: readonly string[]): Promise<Map<string, Stored>> {
+    const res = await txn(this.client, `read ${ids.length} task(s)`, {
+      compare: [],
+      success: ids.map((id) => ({ request_range: { key: Buffer.from(this.keys.task(id)) } })),
+    });
+    const out = new Map<string, Stored>();
+    res.responses.forEach((r, i) => {
+      const kv = r.response_range?.kvs[0];
+      if (kv) out.set(ids[i]!, { task: taskCodec.decode(kv) as TaskRecord, modRevision: kv.mod_revision });
+    });
+    return out;
+  }
+}

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import type { TaskTemplate } from '@berth/core';
+import type { TaskRecord } from './store';
+import { applyReport, assignTask, markUnschedulable, newTaskId, newTaskRecord, shutdownTask } from './task-writes';
+
+const template: TaskTemplate = { runtime: 'container', image: 'oci:/x:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 1 };
+const pending = (): TaskRecord => newTaskRecord('web', { slot: 2, specGeneration: 3, template }, '2026-01-01T00:00:00.000Z', 'web.2.abcdefghij');
+
+describe('task writes', () => {
+  it('names tasks <service>.<slot>.<10 base36 chars>, a new name every time', () => {
+    const ids = new Set(Array.from({ length: 100 }, () => newTaskId('web', 7)));
+    expect(ids.size).toBe(100);
+    for (const id of ids) expect(id).toMatch(/^web\.7\.[0-9a-z]{10}$/);
+  });
+
+  it('creates pending tasks that want to run, pinned to a node only for global services', () => {
+    expect(pending()).toMatchObject({ service: 'web', slot: 2, specGeneration: 3, desiredState: 'running', status: { state: 'pending' }, template });
+    expect(pending().nodeName).toBeUndefined();
+    const pinned = newTaskRecord('agentd', { slot: 1, specGeneration: 1, nodeName: 'n1', template }, 'now');
+    expect(pinned).toMatchObject({ nodeName: 'n1', status: { state: 'pending', node: 'n1' } });
+  });
+
+  it('assigns a node once, and only to a pending task that is still wanted', () => {
+    const assigned = assignTask('n1', 'now')(pending());
+    expect(assigned).toMatchObject({ nodeName: 'n1', status: { state: 'assigned', node: 'n1' } });
+    expect(assignTask('n2', 'now')(assigned!)).toBeUndefined();
+    expect(assignTask('n1', 'now')(shutdownTask('now')(pending())!)).toBeUndefined();
+  });
+
+  it('records a never-placed task as shut down at once, a placed one only as desired shutdown', () => {
+    expect(shutdownTask('now')(pending())).toMatchObject({ desiredState: 'shutdown', status: { state: 'shutdown' } });
+    const placed = assignTask('n1', 'now')(pending())!;
+    expect(shutdownTask('now')(placed)).toMatchObject({ desiredState: 'shutdown', status: { state: 'assigned' } });
+    expect(shutdownTask('now')(shutdownTask('now')(placed)!)).toBeUndefined();
+  });
+
+  it('writes an unschedulable explanation only when it changed', () => {
+    const noted = markUnschedulable('1 node: drained', 'now')(pending());
+    expect(noted?.status.message).toBe('1 node: drained');
+    expect(markUnschedulable('1 node: drained', 'later')(noted!)).toBeUndefined();
+  });
+
+  it('takes agent reports forward-only, from the task’s own node, and skips repeats', () => {
+    const onN1 = assignTask('n1', 'now')(pending())!;
+    const report = (state: 'running' | 'starting', pid?: number) => ({ taskId: onN1.id, status: { state, ...(pid ? { pid } : {}), updatedAt: 'later' } });
+    expect(applyReport('n2', report('running'))(onN1)).toBeUndefined();
+    const running = applyReport('n1', report('running', 5))(onN1)!;
+    expect(running.status).toEqual({ state: 'running', pid: 5, node: 'n1', updatedAt: 'later' });
+    expect(applyReport('n1', report('starting'))(running)).toBeUndefined();
+    expect(applyReport('n1', { ...report('running', 5), status: { state: 'running', pid: 5, updatedAt: 'even later' } })(running)).toBeUndefined();
+  });
+});

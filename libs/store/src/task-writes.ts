@@ -1,0 +1,82 @@
+import { randomBytes } from 'node:crypto';
+import { canTransition } from '@berth/core';
+import { canonicalJson } from '@berth/core';
+import type { NewTaskRecord, TaskRecord, TaskStatusReport } from './store';
+
+/**
+ * The pure halves of the task writes: each mutation takes the stored task and returns the task
+ * to write, or undefined when nothing must be written (so the caller skips the key).
+ */
+export type TaskMutation = (task: TaskRecord) => TaskRecord | undefined;
+
+const ID_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz';
+
+/** `<service>.<slot>.<10 random base36 chars>`: unique for all time, never reused by a restart. */
+export function newTaskId(service: string, slot: number, random: (n: number) => Buffer = randomBytes): string {
+  const bytes = random(10);
+  let suffix = '';
+  for (const b of bytes) suffix += ID_ALPHABET[b % 36];
+  return `${service}.${slot}.${suffix}`;
+}
+
+export function newTaskRecord(service: string, t: NewTaskRecord, now: string, id = newTaskId(service, t.slot)): TaskRecord {
+  return {
+    id,
+    service,
+    slot: t.slot,
+    specGeneration: t.specGeneration,
+    desiredState: 'running',
+    ...(t.nodeName ? { nodeName: t.nodeName } : {}),
+    status: { state: 'pending', ...(t.nodeName ? { node: t.nodeName } : {}), updatedAt: now },
+    createdAt: now,
+    resourceVersion: '',
+    template: t.template,
+  };
+}
+
+/**
+ * desiredState → shutdown. A task no agent was ever given (pending, no node) has nobody to report
+ * its end, so it is recorded `shutdown` at once; otherwise it would stay pending forever and keep
+ * a deleted service's records alive.
+ */
+export function shutdownTask(now: string): TaskMutation {
+  return (t) => {
+    if (t.desiredState !== 'running') return undefined;
+    if (t.status.state === 'pending' && !t.nodeName) {
+      return { ...t, desiredState: 'shutdown', status: { state: 'shutdown', message: 'stopped before it was placed on a node', updatedAt: now } };
+    }
+    return { ...t, desiredState: 'shutdown' };
+  };
+}
+
+/** Only a pending, unplaced task that is still wanted gets a node. */
+export function assignTask(node: string, now: string): TaskMutation {
+  return (t) =>
+    t.status.state === 'pending' && !t.nodeName && t.desiredState === 'running'
+      ? { ...t, nodeName: node, status: { state: 'assigned', node, updatedAt: now } }
+      : undefined;
+}
+
+export function markUnschedulable(explanation: string, now: string): TaskMutation {
+  return (t) =>
+    t.status.state === 'pending' && !t.nodeName && t.status.message !== explanation
+      ? { ...t, status: { ...t.status, message: explanation, updatedAt: now } }
+      : undefined;
+}
+
+/** An agent's report: forward-only, and only for tasks placed on the reporting node. */
+export function applyReport(node: string, report: TaskStatusReport): TaskMutation {
+  return (t) => {
+    if (t.nodeName !== node || !canTransition(t.status.state, report.status.state)) return undefined;
+    const status = { ...report.status, node };
+    if (canonicalJson({ ...status, updatedAt: '' }) === canonicalJson({ ...t.status, updatedAt: '' })) return undefined;
+    return { ...t, status };
+  };
+}
+
+/** The last report of each task wins (reports in one batch arrive in sequence order). */
+export function latestReports(reports: readonly TaskStatusReport[]): Map<string, TaskStatusReport> {
+  const out = new Map<string, TaskStatusReport>();
+  for (const r of reports) out.set(r.taskId, r);
+  return out;
+}
