@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ApiModule } from './api/api.module';
+import { DispatcherModule } from './dispatcher/dispatcher.module';
 import { type AppDeps, InfraModule } from './infra.module';
 import { LeaderModule } from './leader/leader.module';
 import { ObservabilityModule } from './observability/observability.module';
@@ -11,6 +12,7 @@ export class AppModule {
     const infra = InfraModule.forRoot(deps);
     const features = [ApiModule.register(infra), ObservabilityModule.register(infra)];
     if (deps.elector) features.push(LeaderModule.register(infra));
+    if (deps.dispatcher) features.push(DispatcherModule.register(infra, deps.dispatcher));
     return { module: AppModule, imports: features };
   }
 }

@@ -8,6 +8,7 @@ describe('parseOptions', () => {
   it('fills the defaults and freezes the result', () => {
     const c = parseOptions(base);
     expect(c.leaderTtlSeconds).toBe(10);
+    expect(c.nodeGraceMs).toBe(15_000);
     expect(c.id).toMatch(/:\d+$/);
     expect(c.etcdEndpoints).toBeUndefined();
     expect(Object.isFrozen(c) && Object.isFrozen(c.api)).toBe(true);
@@ -16,13 +17,13 @@ describe('parseOptions', () => {
   it('names every bad option at once', () => {
     const err = (() => {
       try {
-        parseOptions({ ...base, api: { host: '', port: 1 }, grpc: { host: 'x', port: 70000 }, etcdEndpoints: ['etcd:2379'], leaderTtlSeconds: 0 });
+        parseOptions({ ...base, api: { host: '', port: 1 }, grpc: { host: 'x', port: 70000 }, etcdEndpoints: ['etcd:2379'], leaderTtlSeconds: 0, nodeGraceMs: -1 });
       } catch (e) {
         return e;
       }
     })();
     expect(err).toBeInstanceOf(ValidationError);
-    expect((err as ValidationError).issues.map((i) => i.path)).toEqual(['api.host', 'grpc.port', 'etcdEndpoints[0]', 'leaderTtlSeconds']);
+    expect((err as ValidationError).issues.map((i) => i.path)).toEqual(['api.host', 'grpc.port', 'etcdEndpoints[0]', 'leaderTtlSeconds', 'nodeGraceMs']);
   });
 
   it('does not share arrays with the caller', () => {

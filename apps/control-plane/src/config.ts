@@ -11,6 +11,8 @@ export interface ControlPlaneOptions {
   /** Replica id for leader election (default `hostname:pid`). */
   id?: string;
   leaderTtlSeconds?: number;
+  /** Grace after start / leader change during which absent nodes are `unknown` (default 15000). */
+  nodeGraceMs?: number;
 }
 
 export interface Address {
@@ -26,9 +28,12 @@ export interface ControlPlaneConfig {
   readonly etcdEndpoints?: readonly string[];
   readonly id: string;
   readonly leaderTtlSeconds: number;
+  readonly nodeGraceMs: number;
 }
 
 export const DEFAULT_LEADER_TTL_SECONDS = 10;
+/** After a start or leader change, longer than an agent's reconnect backoff (≤ 5 s) plus a lease TTL. */
+export const DEFAULT_NODE_GRACE_MS = 15_000;
 
 function addressIssues(field: string, a: { host: string; port: number } | undefined): Issue[] {
   if (!a || typeof a.host !== 'string' || a.host.length === 0) return [{ path: `${field}.host`, message: 'must be a host name or address' }];
@@ -50,6 +55,8 @@ export function parseOptions(opts: ControlPlaneOptions): ControlPlaneConfig {
   }
   const ttl = opts.leaderTtlSeconds ?? DEFAULT_LEADER_TTL_SECONDS;
   if (!Number.isInteger(ttl) || ttl < 1) issues.push({ path: 'leaderTtlSeconds', message: `must be a whole number of seconds ≥ 1 (got ${ttl})` });
+  const grace = opts.nodeGraceMs ?? DEFAULT_NODE_GRACE_MS;
+  if (!Number.isInteger(grace) || grace < 0) issues.push({ path: 'nodeGraceMs', message: `must be a whole number of milliseconds ≥ 0 (got ${grace})` });
   if (issues.length > 0) throw new ValidationError(issues);
   return Object.freeze({
     dataDir: opts.dataDir,
@@ -58,6 +65,7 @@ export function parseOptions(opts: ControlPlaneOptions): ControlPlaneConfig {
     ...(opts.etcdEndpoints ? { etcdEndpoints: Object.freeze([...opts.etcdEndpoints]) } : {}),
     id: opts.id ?? `${hostname()}:${process.pid}`,
     leaderTtlSeconds: ttl,
+    nodeGraceMs: grace,
   });
 }
 

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createEtcdClient, EmbeddedEtcd, EtcdStore, LeaderElection } from '@berth/store';
 import { type ControlPlaneConfig, type ControlPlaneOptions, formatAddress, ListenError, parseOptions } from './config';
+import { Dispatcher } from './dispatcher/dispatcher';
 import { createHttpApp } from './http/http-app';
 import { ControlPlaneMetrics } from './observability/metrics';
 
@@ -12,7 +13,7 @@ export { ListenError, parseOptions } from './config';
 export interface RunningControlPlane {
   /** `http://host:port` the API listens on (the real port when 0 was asked for). */
   readonly apiUrl: string;
-  /** Reported only: the agent dispatcher (gRPC) is not served yet. */
+  /** `host:port` of the agents' gRPC dispatcher (the real port when 0 was asked for). */
   readonly grpcAddress: string;
   readonly etcdEndpoints: string[];
   /** Idempotent: closes HTTP, aborts the leader loops (resigning), closes etcd, stops embedded etcd. */
@@ -72,13 +73,19 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     const client = createEtcdClient({ endpoints: etcdEndpoints });
     cleanups.push(async () => client.close());
     const elector = new LeaderElection(client, { id: config.id, ttlSeconds: config.leaderTtlSeconds, log: stderrLog('leader') });
-    const app = await createHttpApp({ store: new EtcdStore(client), metrics: new ControlPlaneMetrics(), elector });
+    const app = await createHttpApp({
+      store: new EtcdStore(client),
+      metrics: new ControlPlaneMetrics(),
+      elector,
+      dispatcher: { host: config.grpc.host, port: config.grpc.port },
+      nodeGraceMs: config.nodeGraceMs,
+    });
     cleanups.push(() => app.close());
     const apiUrl = await listen(app, config);
     let stopping: Promise<void> | undefined;
     return {
       apiUrl,
-      grpcAddress: formatAddress(config.grpc.host, config.grpc.port),
+      grpcAddress: app.get(Dispatcher).address,
       etcdEndpoints,
       stop: () => (stopping ??= runCleanups(cleanups)),
     };

@@ -1,8 +1,10 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { Store } from '@berth/store';
+import type { DispatcherOptions } from './dispatcher/dispatcher';
 import type { Elector } from './leader/elector';
+import { DEFAULT_NODE_GRACE_MS } from './config';
 import type { ControlPlaneMetrics } from './observability/metrics';
-import { ELECTOR, METRICS, STORE } from './tokens';
+import { ELECTOR, METRICS, NODE_GRACE, STORE } from './tokens';
 
 /** The ports the composition root built (store, metrics, election), handed to feature modules. */
 export interface AppDeps {
@@ -10,6 +12,10 @@ export interface AppDeps {
   readonly metrics: ControlPlaneMetrics;
   /** Absent → this process serves the API only and never runs leader loops. */
   readonly elector?: Elector;
+  /** Absent → no gRPC dispatcher (agents cannot connect; task logs are not served). */
+  readonly dispatcher?: DispatcherOptions;
+  /** Grace after start / leader change during which absent nodes are `unknown`; default 15 s. */
+  readonly nodeGraceMs?: number;
 }
 
 /**
@@ -22,6 +28,7 @@ export class InfraModule {
     const providers = [
       { provide: STORE, useValue: deps.store },
       { provide: METRICS, useValue: deps.metrics },
+      { provide: NODE_GRACE, useValue: deps.nodeGraceMs ?? DEFAULT_NODE_GRACE_MS },
       ...(deps.elector ? [{ provide: ELECTOR, useValue: deps.elector }] : []),
     ];
     return { module: InfraModule, providers, exports: providers.map((p) => p.provide) };

@@ -2,3 +2,5 @@
 export const STORE = Symbol('berth.store');
 export const METRICS = Symbol('berth.metrics');
 export const ELECTOR = Symbol('berth.elector');
+export const DISPATCHER_OPTIONS = Symbol('berth.dispatcher-options');
+export const NODE_GRACE = Symbol('berth.node-grace');

@@ -1,6 +1,7 @@
-import { Controller, Get, Param, Query } from '@nestjs/common';
+import { Body, Controller, Get, Param, Put, Query } from '@nestjs/common';
 import type { NodeView, TaskView } from '@berth/api';
 import { ClusterService } from './cluster.service';
+import { readAvailability } from './request-body';
 
 @Controller('api/v1')
 export class ClusterController {
@@ -24,5 +25,10 @@ export class ClusterController {
   @Get('nodes/:name')
   node(@Param('name') name: string): Promise<NodeView> {
     return this.cluster.node(name);
+  }
+
+  @Put('nodes/:name/availability')
+  availability(@Param('name') name: string, @Body() body: unknown): Promise<NodeView> {
+    return this.cluster.setAvailability(name, readAvailability(body));
   }
 }

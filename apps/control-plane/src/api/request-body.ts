@@ -1,4 +1,4 @@
-import { type Issue, MAX_REPLICAS, ValidationError } from '@berth/core';
+import { type Issue, MAX_REPLICAS, type NodeAvailability, ValidationError } from '@berth/core';
 
 /** A manifest as a request carries it: YAML texts (issues get file:line:col) or JSON objects. */
 export type ManifestInput =
@@ -60,4 +60,18 @@ export function readReplicas(body: unknown): number {
     throw invalid('replicas', `must be an integer from 0 to ${MAX_REPLICAS} (got ${JSON.stringify(replicas) ?? 'nothing'})`);
   }
   return replicas;
+}
+
+const AVAILABILITIES: readonly NodeAvailability[] = ['active', 'pause', 'drain'];
+
+/** The body of PUT /nodes/:name/availability: `{ availability: "active" | "pause" | "drain" }`. */
+export function readAvailability(body: unknown): NodeAvailability {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('', 'body must be { "availability": "active" | "pause" | "drain" }');
+  const extra = Object.keys(body).filter((k) => k !== 'availability');
+  if (extra.length > 0) throw invalid(extra[0]!, 'is not a known field (expected "availability")');
+  const { availability } = body as { availability?: unknown };
+  if (!AVAILABILITIES.includes(availability as NodeAvailability)) {
+    throw invalid('availability', `must be "active", "pause" or "drain" (got ${JSON.stringify(availability) ?? 'nothing'})`);
+  }
+  return availability as NodeAvailability;
 }

@@ -2,8 +2,10 @@ import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnAppl
 import { type Loop, runLoops } from '@berth/reconcile';
 import type { Store } from '@berth/store';
 import type { ControlPlaneMetrics } from '../observability/metrics';
+import { OrchestratorLoop } from '../orchestrator/orchestrator.loop';
+import { SchedulerLoop } from '../scheduling/scheduler.loop';
 import { StatusLoop } from '../status/status.loop';
-import { ELECTOR, METRICS, STORE } from '../tokens';
+import { ELECTOR, METRICS, NODE_GRACE, STORE } from '../tokens';
 import type { Elector, Lead } from './elector';
 
 /** Pause before campaigning again after the election itself failed (etcd unreachable…). */
@@ -38,6 +40,7 @@ export class LeaderRunner implements OnApplicationBootstrap, BeforeApplicationSh
     @Inject(ELECTOR) private readonly elector: Elector,
     @Inject(STORE) private readonly store: Store,
     @Inject(METRICS) private readonly metrics: ControlPlaneMetrics,
+    @Inject(NODE_GRACE) private readonly graceMs: number,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -82,6 +85,11 @@ export class LeaderRunner implements OnApplicationBootstrap, BeforeApplicationSh
 
   /** Fresh loops per term: their caches and fences belong to that term only. */
   private loops(lead: Lead): Loop[] {
-    return [new StatusLoop(this.store, lead.fence, this.metrics)];
+    // Each term starts its own node grace: the previous leader's view of the nodes is not ours.
+    return [
+      new StatusLoop(this.store, lead.fence, this.metrics),
+      new OrchestratorLoop(this.store, lead.fence, this.metrics, { graceMs: this.graceMs }),
+      new SchedulerLoop(this.store, lead.fence, this.metrics, { graceMs: this.graceMs }),
+    ];
   }
 }

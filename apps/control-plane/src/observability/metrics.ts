@@ -1,4 +1,7 @@
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { TASK_STATES, type NodeInfo, type Task } from '@berth/core';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+const NODE_STATES = ['ready', 'down', 'unknown'] as const;
 
 /**
  * The control plane's Prometheus metrics, on a registry of its own (two control planes in one
@@ -12,6 +15,11 @@ export class ControlPlaneMetrics {
   private readonly desired: Gauge<'service'>;
   private readonly running: Gauge<'service'>;
   private readonly reconcileDuration: Histogram<'loop'>;
+  private readonly tasks: Gauge<'state'>;
+  private readonly nodes: Gauge<'status'>;
+  private readonly placements: Counter<'result'>;
+  private readonly pending: Gauge;
+  private readonly sessions: Gauge;
 
   constructor() {
     const registers = [this.registry];
@@ -44,6 +52,36 @@ export class ControlPlaneMetrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
+    this.tasks = new Gauge({ name: 'berth_tasks', help: 'Task records by observed state. Leader only.', labelNames: ['state'], registers });
+    this.nodes = new Gauge({ name: 'berth_nodes', help: 'Nodes by status (ready, down, unknown). Leader only.', labelNames: ['status'], registers });
+    this.placements = new Counter({
+      name: 'berth_scheduler_placements_total',
+      help: 'Scheduling decisions: result="placed" per task assigned, result="unschedulable" per task that fit no node in a pass.',
+      labelNames: ['result'],
+      registers,
+    });
+    this.pending = new Gauge({ name: 'berth_scheduler_pending_tasks', help: 'Tasks waiting for a node after the last scheduling pass. Leader only.', registers });
+    this.sessions = new Gauge({ name: 'berth_agent_sessions', help: 'Agent sessions this replica holds.', registers });
+    this.sessions.set(0);
+  }
+
+  /** Counts tasks per state and nodes per status (every state listed, zeros included). */
+  setClusterCounts(tasks: readonly Task[], nodes: readonly NodeInfo[]): void {
+    for (const state of TASK_STATES) this.tasks.set({ state }, tasks.filter((t) => t.status.state === state).length);
+    for (const status of NODE_STATES) this.nodes.set({ status }, nodes.filter((n) => n.state === status).length);
+  }
+
+  countPlacements(placed: number, unschedulable: number): void {
+    if (placed > 0) this.placements.inc({ result: 'placed' }, placed);
+    if (unschedulable > 0) this.placements.inc({ result: 'unschedulable' }, unschedulable);
+  }
+
+  setPendingTasks(n: number): void {
+    this.pending.set(n);
+  }
+
+  setAgentSessions(n: number): void {
+    this.sessions.set(n);
   }
 
   observeRequest(route: string, code: number, seconds: number): void {
@@ -68,6 +106,9 @@ export class ControlPlaneMetrics {
   forgetServices(): void {
     this.desired.reset();
     this.running.reset();
+    this.tasks.reset();
+    this.nodes.reset();
+    this.pending.reset();
   }
 
   observeReconcile(loop: string, seconds: number): void {

@@ -129,6 +129,24 @@ describe('planService', () => {
     expect(p.remove).toEqual(history.slice(0, 3).map((t) => t.id).reverse());
   });
 
+  it('scaling replaces no task: only a changed template outdates one', () => {
+    const v1 = service({ replicas: 2 });
+    const tasks = [1, 2].map((s) => ({ ...task(s, 'running'), template: v1.spec.template }));
+    const scaled = service({ replicas: 3 }, 2); // generation bumped, same template
+    expect(plan(scaled, tasks)).toEqual({ create: [{ slot: 3, specGeneration: 2 }], shutdown: [], remove: [] });
+    const updated = service({ replicas: 2, template: { ...v1.spec.template, image: 'oci:/img:2' } }, 3);
+    const p = plan(updated, tasks);
+    expect(p.shutdown).toEqual([tasks[0]!.id]);
+    expect(p.create).toEqual([{ slot: 1, specGeneration: 3 }]);
+  });
+
+  it('forgets tasks no node ever got instead of waiting for them to stop', () => {
+    const pending = task(3, 'pending');
+    const onNode = task(1, 'running', { nodeName: 'a' });
+    expect(plan(service({ replicas: 1 }), [onNode, task(2, 'running', { nodeName: 'a' }), pending]).remove).toEqual([pending.id]);
+    expect(plan(undefined, [onNode, pending])).toEqual({ create: [], shutdown: [onNode.id], remove: [pending.id] });
+  });
+
   it('global mode runs one task per active node, pinned to it', () => {
     const nodes = [node('a'), node('b'), node('c', { availability: 'drain' })];
     const p = plan(service({ mode: 'global' }), [], T0, nodes);

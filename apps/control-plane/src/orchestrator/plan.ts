@@ -1,5 +1,8 @@
-import { isTerminal, type NodeInfo, type Service, type Task } from '@berth/core';
+import { isTaskCurrent, isTerminal, type NodeInfo, type Service, type Task, type TaskTemplate } from '@berth/core';
 import { restartDecision } from './restart';
+
+/** A task as the planner sees it: with the template it was created from, when stored. */
+export type PlannedTask = Task & { readonly template?: TaskTemplate };
 
 /** A task the orchestrator wants created (state `pending`, desired `running`). */
 export interface NewTask {
@@ -24,7 +27,7 @@ export interface PlanInput {
   /** undefined when the service was deleted. */
   readonly service: Service | undefined;
   /** Every task record of the service, terminal ones included. */
-  readonly tasks: readonly Task[];
+  readonly tasks: readonly PlannedTask[];
   readonly nodes: readonly NodeInfo[];
   /** Epoch ms; restarts back off against it. */
   readonly now: number;
@@ -44,7 +47,7 @@ export function planService(input: PlanInput): ServicePlan {
   const wanted = wantedSlots(service, input.nodes, slots);
   const plan = new PlanBuilder();
   for (const [slot, slotTasks] of slots) {
-    if (!wanted.has(slot)) plan.shutdownActive(slotTasks);
+    if (!wanted.has(slot)) plan.retireActive(slotTasks);
   }
   for (const [slot, nodeName] of wanted) {
     planSlot(plan, { service, slot, nodeName, tasks: slots.get(slot) ?? [], now: input.now });
@@ -54,18 +57,24 @@ export function planService(input: PlanInput): ServicePlan {
   return plan.build();
 }
 
-function planDeleted(tasks: readonly Task[]): ServicePlan {
-  const live = tasks.filter((t) => !isTerminal(t.status.state));
+function planDeleted(tasks: readonly PlannedTask[]): ServicePlan {
+  const onNodes = tasks.filter((t) => !isTerminal(t.status.state) && !neverAssigned(t));
   return {
     create: [],
-    shutdown: live.filter((t) => t.desiredState === 'running').map((t) => t.id),
+    shutdown: onNodes.filter((t) => t.desiredState === 'running').map((t) => t.id),
     // Records go once nothing runs any more, so `berth get tasks` shows the stop happening.
-    remove: live.length === 0 ? tasks.map((t) => t.id) : [],
+    // Tasks no node ever got hold nothing anywhere: they go at once.
+    remove: onNodes.length === 0 ? tasks.map((t) => t.id) : tasks.filter(neverAssigned).map((t) => t.id),
   };
 }
 
+/** Still waiting for the scheduler: no agent has it, so there is nothing to stop, only to forget. */
+function neverAssigned(t: Task): boolean {
+  return !t.nodeName && (t.status.state === 'new' || t.status.state === 'pending');
+}
+
 /** Slot → pinned node (global) or undefined (replicated). Global slots are numbered per node. */
-function wantedSlots(service: Service, nodes: readonly NodeInfo[], slots: ReadonlyMap<number, Task[]>): Map<number, string | undefined> {
+function wantedSlots(service: Service, nodes: readonly NodeInfo[], slots: ReadonlyMap<number, PlannedTask[]>): Map<number, string | undefined> {
   const wanted = new Map<number, string | undefined>();
   if (service.spec.mode === 'replicated') {
     for (let slot = 1; slot <= service.spec.replicas; slot++) wanted.set(slot, undefined);
@@ -85,7 +94,7 @@ function wantedSlots(service: Service, nodes: readonly NodeInfo[], slots: Readon
 
 function planSlot(
   plan: PlanBuilder,
-  s: { service: Service; slot: number; nodeName: string | undefined; tasks: readonly Task[]; now: number },
+  s: { service: Service; slot: number; nodeName: string | undefined; tasks: readonly PlannedTask[]; now: number },
 ): void {
   const active = s.tasks.filter((t) => t.desiredState === 'running');
   if (active.some((t) => !isTerminal(t.status.state))) return; // something runs or is on its way
@@ -94,7 +103,7 @@ function planSlot(
     plan.create.push({ slot: s.slot, specGeneration: s.service.meta.generation, ...(s.nodeName ? { nodeName: s.nodeName } : {}) });
     return;
   }
-  const decision = restartDecision(s.service.spec.restartPolicy, s.tasks, latest, s.service.meta.generation, s.now);
+  const decision = restartDecision(s.service, s.tasks, latest, s.now);
   if (decision.kind === 'never') {
     plan.shutdown.push(...active.map((t) => t.id)); // record that we gave up on it
     return;
@@ -108,27 +117,27 @@ function planSlot(
 }
 
 /**
- * Replaces tasks of older generations, `update.parallelism` slots at a time (0 = all at once).
- * stop-first stops the old task as its replacement is created; start-first creates the
- * replacement first and stops the old task once the replacement runs.
+ * Replaces tasks whose template is outdated (isTaskCurrent), `update.parallelism` slots at a
+ * time (0 = all at once). stop-first stops the old task as its replacement is created;
+ * start-first creates the replacement first and stops the old task once the replacement runs.
  */
-function rollingUpdate(plan: PlanBuilder, service: Service, slots: ReadonlyMap<number, Task[]>, wanted: ReadonlyMap<number, string | undefined>): void {
+function rollingUpdate(plan: PlanBuilder, service: Service, slots: ReadonlyMap<number, PlannedTask[]>, wanted: ReadonlyMap<number, string | undefined>): void {
   const gen = service.meta.generation;
   const { parallelism, order } = service.spec.update;
   let inFlight = 0;
-  const stale: { slot: number; old: Task }[] = [];
+  const stale: { slot: number; old: PlannedTask }[] = [];
   for (const [slot, ts] of slots) {
     if (!wanted.has(slot)) continue;
     const live = ts.filter((t) => t.desiredState === 'running' && !isTerminal(t.status.state));
-    const old = live.find((t) => t.specGeneration < gen);
-    const fresh = live.find((t) => t.specGeneration === gen);
+    const old = live.find((t) => !isTaskCurrent(t, service));
+    const fresh = live.find((t) => isTaskCurrent(t, service));
     if (fresh && fresh.status.state !== 'running') inFlight++;
-    if (old && fresh?.status.state === 'running') plan.shutdown.push(old.id); // start-first, done
+    if (old && fresh?.status.state === 'running') plan.retire(old); // start-first, done
     else if (old && !fresh) stale.push({ slot, old });
   }
   const budget = parallelism === 0 ? stale.length : Math.max(0, parallelism - inFlight);
   for (const { slot, old } of stale.sort((a, b) => a.slot - b.slot).slice(0, budget)) {
-    if (order === 'stop-first') plan.shutdown.push(old.id);
+    if (order === 'stop-first' || neverAssigned(old)) plan.retire(old);
     plan.create.push({ slot, specGeneration: gen, ...(wanted.get(slot) ? { nodeName: wanted.get(slot)! } : {}) });
   }
 }
@@ -139,8 +148,14 @@ class PlanBuilder {
   readonly remove: string[] = [];
   private requeueMs: number | undefined;
 
-  shutdownActive(tasks: readonly Task[]): void {
-    this.shutdown.push(...tasks.filter((t) => t.desiredState === 'running').map((t) => t.id));
+  /** Stops a live task on its node, or forgets one no node ever got. */
+  retire(task: Task): void {
+    if (neverAssigned(task)) this.remove.push(task.id);
+    else this.shutdown.push(task.id);
+  }
+
+  retireActive(tasks: readonly Task[]): void {
+    for (const t of tasks) if (t.desiredState === 'running') this.retire(t);
   }
 
   requeueAfter(ms: number): void {
@@ -158,14 +173,14 @@ class PlanBuilder {
     return {
       create: this.create,
       shutdown: [...new Set(this.shutdown)],
-      remove: this.remove,
+      remove: [...new Set(this.remove)],
       ...(this.requeueMs !== undefined ? { requeueAfterMs: this.requeueMs } : {}),
     };
   }
 }
 
-function groupBySlot(tasks: readonly Task[]): Map<number, Task[]> {
-  const slots = new Map<number, Task[]>();
+function groupBySlot(tasks: readonly PlannedTask[]): Map<number, PlannedTask[]> {
+  const slots = new Map<number, PlannedTask[]>();
   for (const t of tasks) slots.set(t.slot, [...(slots.get(t.slot) ?? []), t]);
   return slots;
 }

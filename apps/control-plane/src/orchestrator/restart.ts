@@ -1,19 +1,22 @@
-import type { RestartPolicy, Task } from '@berth/core';
+import { isTaskCurrent, type RestartPolicy, type Service, type Task, type TaskTemplate } from '@berth/core';
+
+type PlannedTask = Task & { readonly template?: TaskTemplate };
 
 export type RestartDecision = { kind: 'now' } | { kind: 'later'; afterMs: number } | { kind: 'never' };
 
 /**
  * Whether a slot whose newest task has finished gets a new task, and when. Backoff doubles with
- * each consecutive end of a task of this generation in the slot (delay, 2·delay, … ≤ maxDelay).
- * A task of an older generation that ended, or one the orchestrator stopped itself, is replaced at
- * once: that is an update or a scale, not a crash.
+ * each end of a task of the current template in the slot (delay, 2·delay, … ≤ maxDelay).
+ * A task of an outdated template that ended, or one the orchestrator stopped itself, is replaced
+ * at once: that is an update or a scale, not a crash.
  */
-export function restartDecision(policy: RestartPolicy, slotTasks: readonly Task[], latest: Task, generation: number, now: number): RestartDecision {
-  if (latest.specGeneration < generation) return { kind: 'now' };
+export function restartDecision(service: Service, slotTasks: readonly PlannedTask[], latest: PlannedTask, now: number): RestartDecision {
+  const policy: RestartPolicy = service.spec.restartPolicy;
+  if (!isTaskCurrent(latest, service)) return { kind: 'now' };
   // We stopped it ourselves (scale down, drain, update): replacing it is not a crash restart.
   if (latest.desiredState === 'shutdown' && !isEnded(latest)) return { kind: 'now' };
   if (!wantsRestart(policy, latest)) return { kind: 'never' };
-  const attempts = slotTasks.filter((t) => t.specGeneration === generation && isEnded(t)).length;
+  const attempts = slotTasks.filter((t) => isTaskCurrent(t, service) && isEnded(t)).length;
   if (policy.maxAttempts > 0 && attempts > policy.maxAttempts) return { kind: 'never' };
   const delay = Math.min(policy.delayMs * 2 ** Math.max(0, attempts - 1), policy.maxDelayMs);
   const endedAt = Date.parse(latest.status.updatedAt);

@@ -1,4 +1,4 @@
-import type { NodeInfo, Service, ServiceStatus, Task } from '@berth/core';
+import { isTaskCurrent, type NodeInfo, type Service, type ServiceStatus, type Task, type TaskTemplate } from '@berth/core';
 
 /** Nodes a global service wants one task on: ready and accepting work. */
 export function eligibleNodeCount(nodes: readonly NodeInfo[]): number {
@@ -10,11 +10,12 @@ export function eligibleNodeCount(nodes: readonly NodeInfo[]): number {
  * - desired: spec.replicas, or for global services the number of ready + active nodes;
  * - running: tasks observed running that are also meant to run (a task being stopped is not
  *   counted even while it still runs);
- * - updated: the running ones created from the service's current generation.
+ * - updated: the running ones that run the service's current template (isTaskCurrent), so a
+ *   scale, which changes no template, leaves every running task updated.
  */
 export function computeServiceStatus(
   service: Service,
-  tasks: readonly Task[],
+  tasks: readonly (Task & { readonly template?: TaskTemplate })[],
   nodes: readonly NodeInfo[],
   now: string,
 ): ServiceStatus {
@@ -24,7 +25,7 @@ export function computeServiceStatus(
   return {
     desired: service.spec.mode === 'global' ? eligibleNodeCount(nodes) : service.spec.replicas,
     running: running.length,
-    updated: running.filter((t) => t.specGeneration === service.meta.generation).length,
+    updated: running.filter((t) => isTaskCurrent(t, service)).length,
     observedGeneration: service.meta.generation,
     updatedAt: now,
   };

@@ -3,13 +3,33 @@ import {
   NotFoundError,
   NotLeaderError,
   UnavailableError,
+  type NodeAvailability,
   type NodeInfo,
   type Service,
   type ServiceDraft,
   type ServiceStatus,
-  type Task,
 } from '@berth/core';
-import type { ApplyOutcome, Informer, LeaderFence, Store, WatchEvent } from '@berth/store';
+import {
+  applyReport,
+  assignTask,
+  latestReports,
+  markUnschedulable,
+  newTaskRecord,
+  shutdownTask,
+  type ApplyOutcome,
+  type Informer,
+  type LeaderFence,
+  type NodeRegistration,
+  type NodeSessionLease,
+  type Store,
+  type TaskMutation,
+  type TaskPlacement,
+  type TaskPlanWrite,
+  type TaskRecord,
+  type TaskStatusReport,
+  type WatchEvent,
+  type WriteResult,
+} from '@berth/store';
 
 type Listener<T> = (event: WatchEvent<T>) => void;
 
@@ -72,7 +92,7 @@ export class InMemoryStore implements Store {
   private readonly now = (): string => new Date(Date.UTC(2026, 0, 1, 0, 0, this.rev)).toISOString();
   readonly services = new Collection<Service>(() => String(this.rev));
   readonly statuses = new Collection<ServiceStatus>(() => String(this.rev));
-  readonly tasks = new Collection<Task>(() => String(this.rev));
+  readonly tasks = new Collection<TaskRecord>(() => String(this.rev));
   readonly nodes = new Collection<NodeInfo>(() => String(this.rev));
   unavailable = false;
   /** The fence a status write must carry; undefined = nobody leads, every fenced write fails. */
@@ -166,11 +186,11 @@ export class InMemoryStore implements Store {
     for (const name of names) this.statuses.delete(name);
   }
 
-  async listTasks(service?: string): Promise<Task[]> {
+  async listTasks(service?: string): Promise<TaskRecord[]> {
     this.check();
     return [...this.tasks.items.values()].filter((t) => service === undefined || t.service === service);
   }
-  async getTask(id: string): Promise<Task | undefined> {
+  async getTask(id: string): Promise<TaskRecord | undefined> {
     this.check();
     return this.tasks.items.get(id);
   }
@@ -186,8 +206,94 @@ export class InMemoryStore implements Store {
     this.check();
   }
 
+  async applyTaskPlan(service: string, plan: TaskPlanWrite, fence: LeaderFence): Promise<WriteResult> {
+    const shut = this.mutate(plan.shutdown.map((id) => [id, shutdownTask(this.now())]), fence);
+    this.fenced(fence);
+    const created = plan.create.map((t) => newTaskRecord(service, t, this.now()));
+    for (const t of created) this.tasks.put(t.id, { ...t, resourceVersion: String(this.rev) });
+    for (const id of plan.remove) this.tasks.delete(id);
+    const written = [...shut.written, ...created.map((t) => t.id), ...plan.remove];
+    return written.length > 0 ? { written, revision: String(this.rev) } : { written };
+  }
+  async assignNodes(placements: readonly TaskPlacement[], fence: LeaderFence): Promise<WriteResult> {
+    return this.mutate(placements.map((p) => [p.taskId, assignTask(p.node, this.now())]), fence);
+  }
+  async recordUnschedulable(explanations: ReadonlyMap<string, string>, fence: LeaderFence): Promise<WriteResult> {
+    return this.mutate([...explanations].map(([id, why]) => [id, markUnschedulable(why, this.now())]), fence);
+  }
+  async updateTaskStatuses(node: string, reports: readonly TaskStatusReport[]): Promise<void> {
+    this.check();
+    this.mutate([...latestReports(reports).values()].map((r) => [r.taskId, applyReport(node, r)]), undefined);
+  }
+
+  /** The store's read-modify-write rules, all at one new revision (as one etcd transaction). */
+  private mutate(changes: readonly (readonly [string, TaskMutation])[], fence: LeaderFence | undefined): WriteResult {
+    if (fence) this.fenced(fence);
+    else this.check();
+    const writes = changes.flatMap(([id, m]) => {
+      const current = this.tasks.items.get(id);
+      const next = current && m(current);
+      return next ? [next] : [];
+    });
+    if (writes.length === 0) return { written: [] };
+    const revision = String(++this.rev);
+    for (const t of writes) this.tasks.put(t.id, { ...t, resourceVersion: revision });
+    return { written: writes.map((t) => t.id), revision };
+  }
+
+  async registerNode(reg: NodeRegistration): Promise<NodeInfo> {
+    this.check();
+    const current = this.nodes.items.get(reg.name);
+    const node: NodeInfo = {
+      name: reg.name,
+      labels: { ...reg.labels },
+      availability: current?.availability ?? 'active',
+      state: current?.state ?? 'down',
+      address: reg.address,
+      capacity: reg.capacity,
+      drivers: [...reg.drivers],
+      resourceVersion: String(++this.rev),
+    };
+    this.nodes.put(node.name, node);
+    return node;
+  }
+  /**
+   * The double has no lease clock: the node is ready until the session holding its alive key
+   * closes, then down at once. A newer session takes the key over, as a new lease does in etcd.
+   */
+  async openNodeSession(name: string): Promise<NodeSessionLease> {
+    this.check();
+    const lease = ++this.leases;
+    this.aliveLease.set(name, lease);
+    this.setNodeState(name, 'ready');
+    this.keepAlives.set(name, 0);
+    return {
+      keepAlive: async () => void this.keepAlives.set(name, (this.keepAlives.get(name) ?? 0) + 1),
+      close: () => {
+        if (this.aliveLease.get(name) !== lease) return;
+        this.aliveLease.delete(name);
+        this.setNodeState(name, 'down');
+      },
+    };
+  }
+  private leases = 0;
+  private readonly aliveLease = new Map<string, number>();
+  /** Heartbeats seen per node since its last session opened. */
+  readonly keepAlives = new Map<string, number>();
+  private setNodeState(name: string, state: NodeInfo['state']): void {
+    const node = this.nodes.items.get(name);
+    if (node) this.putNode({ ...node, state });
+  }
+  async setNodeAvailability(name: string, availability: NodeAvailability): Promise<NodeInfo> {
+    this.check();
+    const node = this.nodes.items.get(name);
+    if (!node) throw new NotFoundError('node', name);
+    this.putNode({ ...node, availability, resourceVersion: String(this.rev + 1) });
+    return this.nodes.items.get(name)!;
+  }
+
   /** Test setup: stores a task or node as the scheduler / dispatcher would. */
-  putTask(task: Task): void {
+  putTask(task: TaskRecord): void {
     this.rev++;
     this.tasks.put(task.id, task);
   }
@@ -202,7 +308,7 @@ export class InMemoryStore implements Store {
   serviceStatusInformer(): Informer<ServiceStatus> {
     return new MemoryInformer(this.statuses);
   }
-  taskInformer(): Informer<Task> {
+  taskInformer(): Informer<TaskRecord> {
     return new MemoryInformer(this.tasks);
   }
   nodeInformer(): Informer<NodeInfo> {

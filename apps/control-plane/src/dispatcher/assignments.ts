@@ -1,0 +1,58 @@
+import { isTerminal, type TaskStatus } from '@berth/core';
+import { DesiredState, taskSpecToProto, taskStateFromProto, type Assignment, type Hello, type TaskStatus as WireStatus } from '@berth/proto';
+import type { NodeRegistration, TaskRecord, TaskStatusReport } from '@berth/store';
+
+/**
+ * What a node is told to run: every task placed on it that is not finished, or that should be
+ * running (a finished task still desired running stays listed until the orchestrator replaces
+ * it, so the agent does not forget it early). Records without a stored template cannot be run.
+ */
+export function isAssignedTo(task: TaskRecord, node: string): boolean {
+  return task.nodeName === node && task.template !== undefined && (!isTerminal(task.status.state) || task.desiredState === 'running');
+}
+
+export function toAssignment(task: TaskRecord): Assignment {
+  return {
+    taskId: task.id,
+    service: task.service,
+    slot: task.slot,
+    desiredState: task.desiredState === 'running' ? DesiredState.DESIRED_STATE_RUNNING : DesiredState.DESIRED_STATE_SHUTDOWN,
+    spec: taskSpecToProto(task.template!),
+    specGeneration: task.specGeneration,
+  };
+}
+
+/** The part of an assignment that, when it changes, the agent must hear about again. */
+export function assignmentVersion(task: TaskRecord): string {
+  return `${task.desiredState}/${task.specGeneration}`;
+}
+
+/** Agent reports → store reports; statuses in a state this control plane does not know are dropped. */
+export function reportsFromWire(statuses: readonly WireStatus[]): TaskStatusReport[] {
+  const out: TaskStatusReport[] = [];
+  for (const s of statuses) {
+    const state = taskStateFromProto(s.state);
+    if (!state) continue;
+    const status: Omit<TaskStatus, 'node'> = {
+      state,
+      ...(s.pid !== undefined ? { pid: s.pid } : {}),
+      ...(s.ip !== undefined ? { ip: s.ip } : {}),
+      ...(s.exitCode !== undefined ? { exitCode: s.exitCode } : {}),
+      ...(s.message ? { message: s.message } : {}),
+      ...(s.startedAtMs !== undefined ? { startedAt: new Date(s.startedAtMs).toISOString() } : {}),
+      updatedAt: new Date(s.updatedAtMs || Date.now()).toISOString(),
+    };
+    out.push({ taskId: s.taskId, status });
+  }
+  return out;
+}
+
+export function registrationFromHello(h: Hello): NodeRegistration {
+  return {
+    name: h.nodeName,
+    address: h.address,
+    labels: { ...h.labels },
+    capacity: { cpuMillis: h.capacity?.cpuMillis ?? 0, memoryBytes: h.capacity?.memoryBytes ?? 0 },
+    drivers: [...h.drivers],
+  };
+}

@@ -1,0 +1,19 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { DISPATCHER_OPTIONS } from '../tokens';
+import { Dispatcher, type DispatcherOptions } from './dispatcher';
+import { TaskLogs } from './task-logs';
+import { TaskLogsController } from './task-logs.controller';
+
+/** The agents' gRPC endpoint and what rides on its sessions (log relay). */
+@Module({})
+export class DispatcherModule {
+  static register(infra: DynamicModule, opts: DispatcherOptions): DynamicModule {
+    return {
+      module: DispatcherModule,
+      imports: [infra],
+      controllers: [TaskLogsController],
+      providers: [Dispatcher, TaskLogs, { provide: DISPATCHER_OPTIONS, useValue: opts }],
+      exports: [Dispatcher],
+    };
+  }
+}

@@ -1,0 +1,99 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
+import { DispatcherServiceService, type SessionRequest, type SessionResponse } from '@berth/proto';
+import type { Informer, Store, TaskRecord } from '@berth/store';
+import { formatAddress, ListenError } from '../config';
+import type { ControlPlaneMetrics } from '../observability/metrics';
+import { DISPATCHER_OPTIONS, METRICS, STORE } from '../tokens';
+import { attachCall, streamOf } from './grpc-call';
+import { NodeSession } from './node-session';
+import { SessionRegistry } from './session-registry';
+
+/** Where and how the dispatcher serves agents. */
+export interface DispatcherOptions {
+  readonly host: string;
+  /** 0 picks a free port (see `address`). */
+  readonly port: number;
+  /** TTL of each node's alive lease; default 6 s (three heartbeats). */
+  readonly leaseTtlSeconds?: number;
+  /** Default 2000 ms. */
+  readonly heartbeatIntervalMs?: number;
+}
+
+/** How long stop() lets sessions end on their own before cutting them. */
+const SHUTDOWN_GRACE_MS = 2_000;
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+/**
+ * The gRPC server agents connect to (plain grpc-js, hosted here rather than through Nest
+ * microservices, whose shutdown waits forever on endless streams). Every replica serves it; one
+ * session per node; the task informer it runs feeds every session's increments.
+ */
+@Injectable()
+export class Dispatcher implements OnModuleInit, OnApplicationShutdown {
+  private readonly log = new Logger('dispatcher');
+  private readonly server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
+  private readonly stop = new AbortController();
+  private readonly tasks: Informer<TaskRecord>;
+  readonly registry: SessionRegistry;
+  private informerRun: Promise<void> | undefined;
+  private boundPort = 0;
+
+  constructor(
+    @Inject(STORE) private readonly store: Store,
+    @Inject(METRICS) metrics: ControlPlaneMetrics,
+    @Inject(DISPATCHER_OPTIONS) private readonly opts: DispatcherOptions,
+  ) {
+    this.tasks = store.taskInformer();
+    this.registry = new SessionRegistry((n) => metrics.setAgentSessions(n));
+  }
+
+  /** `host:port` agents dial (the bound port when 0 was asked for). */
+  get address(): string {
+    return formatAddress(this.opts.host, this.boundPort);
+  }
+
+  async onModuleInit(): Promise<void> {
+    this.server.addService(DispatcherServiceService, { session: (call: ServerDuplexStream<SessionRequest, SessionResponse>) => this.accept(call) });
+    const wanted = formatAddress(this.opts.host, this.opts.port);
+    this.boundPort = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(wanted, ServerCredentials.createInsecure(), (e, port) => (e ? reject(new ListenError(wanted, e.message)) : resolve(port))),
+    );
+    this.tasks.subscribe((e) => this.registry.taskChanged(e));
+    this.informerRun = this.tasks.run(this.stop.signal);
+    if (!LOOPBACK.test(this.opts.host)) {
+      process.stderr.write(`berth dispatcher: WARNING: serving agents on ${this.address} without authentication (anyone who can reach it can act as a node)\n`);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.registry.closeAll();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, SHUTDOWN_GRACE_MS);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.stop.abort();
+    await this.informerRun;
+  }
+
+  private accept(call: ServerDuplexStream<SessionRequest, SessionResponse>): void {
+    const session = new NodeSession(
+      {
+        store: this.store,
+        tasks: this.tasks,
+        registry: this.registry,
+        leaseTtlSeconds: this.opts.leaseTtlSeconds ?? 6,
+        heartbeatIntervalMs: this.opts.heartbeatIntervalMs ?? 2_000,
+        log: (line) => this.log.warn(line),
+      },
+      streamOf(call),
+    );
+    attachCall(call, session);
+  }
+}

@@ -1,0 +1,175 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { TaskRecord } from '@berth/store';
+import { TaskState, type SessionRequest, type SessionResponse } from '@berth/proto';
+import { specFixture, taskFixture } from '../testing/fixtures';
+import { InMemoryStore } from '../testing/in-memory-store';
+import { NodeSession, type SessionEnd, type SessionStream } from './node-session';
+import { SessionRegistry } from './session-registry';
+
+class FakeStream implements SessionStream {
+  readonly sent: SessionResponse[] = [];
+  ended: SessionEnd | 'ok' | undefined;
+  send(msg: SessionResponse): void {
+    this.sent.push(msg);
+  }
+  end(error?: SessionEnd): void {
+    this.ended = error ?? 'ok';
+  }
+  of<C extends NonNullable<SessionResponse['msg']>['$case']>(c: C): Extract<NonNullable<SessionResponse['msg']>, { $case: C }>['value'][] {
+    return this.sent.flatMap((m) => (m.msg?.$case === c ? [m.msg.value as never] : []));
+  }
+}
+
+const template = specFixture().template;
+const placed = (slot: number, node: string, opts: Parameters<typeof taskFixture>[2] = {}): TaskRecord => ({
+  ...taskFixture('web', slot, { state: 'assigned', ...opts }),
+  nodeName: node,
+  template,
+});
+
+const hello = (node: string): SessionRequest => ({
+  msg: {
+    $case: 'hello',
+    value: { nodeName: node, agentVersion: 't', address: '10.0.0.1', capacity: { cpuMillis: 2000, memoryBytes: 1 << 30 }, drivers: ['runc'], labels: { zone: 'a' }, metricsAddress: '', tasks: [] },
+  },
+});
+
+describe('NodeSession', () => {
+  let stop = new AbortController();
+  afterEach(() => {
+    stop.abort();
+    stop = new AbortController();
+  });
+
+  function setup() {
+    const store = new InMemoryStore();
+    const tasks = store.taskInformer();
+    void tasks.run(stop.signal);
+    const registry = new SessionRegistry();
+    tasks.subscribe((e) => registry.taskChanged(e));
+    const open = () => {
+      const stream = new FakeStream();
+      const session = new NodeSession({ store, tasks, registry, leaseTtlSeconds: 5, heartbeatIntervalMs: 2000, log: () => undefined }, stream);
+      return { stream, session };
+    };
+    return { store, registry, open };
+  }
+
+  it('answers Hello with Welcome and the full set of the node, and registers the node ready', async () => {
+    const { store, open } = setup();
+    store.putTask(placed(1, 'n1'));
+    store.putTask(placed(2, 'n2'));
+    store.putTask(placed(3, 'n1', { state: 'shutdown', desired: 'shutdown' }));
+    store.putTask(placed(4, 'n1', { state: 'running', desired: 'shutdown' }));
+    const { stream, session } = open();
+    await session.receive(hello('n1'));
+    expect(stream.sent[0]?.msg?.$case).toBe('welcome');
+    expect(stream.of('welcome')[0]?.heartbeatIntervalMs).toBe(2000);
+    const [full] = stream.of('assignments');
+    expect(full?.full).toBe(true);
+    expect(full?.upsert.map((a) => a.slot).sort()).toEqual([1, 4]);
+    expect(full?.upsert[0]?.spec?.image).toBe(template.image);
+    expect(await store.getNode('n1')).toMatchObject({ state: 'ready', labels: { zone: 'a' }, availability: 'active' });
+  });
+
+  it('sends increments with a growing generation as the node’s tasks change', async () => {
+    const { store, open } = setup();
+    const { stream, session } = open();
+    await session.receive(hello('n1'));
+    store.putTask(placed(1, 'n1'));
+    store.putTask(placed(2, 'n2'));
+    const t1 = store.tasks.items.get(placed(1, 'n1').id)!;
+    store.putTask({ ...t1, desiredState: 'shutdown' });
+    store.putTask({ ...t1, desiredState: 'shutdown', status: { state: 'shutdown', updatedAt: 'x' } });
+    const msgs = stream.of('assignments');
+    expect(msgs.map((m) => m.generation)).toEqual([1, 2, 3, 4]);
+    expect(msgs[1]).toMatchObject({ full: false, remove: [] });
+    expect(msgs[1]?.upsert[0]?.taskId).toBe(t1.id);
+    expect(msgs[2]?.upsert[0]?.desiredState).toBe(2);
+    expect(msgs[3]).toMatchObject({ full: false, upsert: [], remove: [t1.id] });
+  });
+
+  it('acknowledges a status batch only once the statuses are stored', async () => {
+    const { store, open } = setup();
+    store.putTask(placed(1, 'n1'));
+    const id = placed(1, 'n1').id;
+    const { stream, session } = open();
+    await session.receive(hello('n1'));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const real = store.updateTaskStatuses.bind(store);
+    vi.spyOn(store, 'updateTaskStatuses').mockImplementation(async (node, reports) => {
+      await gate;
+      return real(node, reports);
+    });
+    const status = (seq: number, state: TaskState) => ({ taskId: id, state, seq, pid: 42, message: '', updatedAtMs: Date.now() });
+    const handled = session.receive({ msg: { $case: 'status', value: { statuses: [status(7, TaskState.TASK_STATE_STARTING), status(9, TaskState.TASK_STATE_RUNNING)] } } });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(stream.of('statusAck')).toEqual([]);
+    release();
+    await handled;
+    expect(stream.of('statusAck')).toEqual([{ seq: 9 }]);
+    expect(store.tasks.items.get(id)?.status).toMatchObject({ state: 'running', pid: 42, node: 'n1' });
+  });
+
+  it('ignores reports about tasks of other nodes and reports that would move a state backwards', async () => {
+    const { store, open } = setup();
+    store.putTask(placed(1, 'n2'));
+    store.putTask(placed(2, 'n1', { state: 'running' }));
+    const { session } = open();
+    const s = (slot: number, state: TaskState) => ({ taskId: placed(slot, 'x').id, state, seq: slot, message: '', updatedAtMs: 1 });
+    await session.receive(hello('n1'));
+    await session.receive({ msg: { $case: 'status', value: { statuses: [s(1, TaskState.TASK_STATE_RUNNING), s(2, TaskState.TASK_STATE_PREPARING)] } } });
+    expect(store.tasks.items.get(placed(1, 'x').id)?.status.state).toBe('assigned');
+    expect(store.tasks.items.get(placed(2, 'x').id)?.status.state).toBe('running');
+  });
+
+  it('ends the older session when the same node connects again', async () => {
+    const { registry, open, store } = setup();
+    const first = open();
+    await first.session.receive(hello('n1'));
+    const second = open();
+    await second.session.receive(hello('n1'));
+    expect(first.stream.ended).toBe('ok');
+    expect(second.stream.ended).toBeUndefined();
+    expect(registry.get('n1')).toBe(second.session);
+    // The old session going away does not take the node down: the new one holds it.
+    first.session.close();
+    expect(registry.get('n1')).toBe(second.session);
+    expect((await store.getNode('n1'))?.state).toBe('ready');
+  });
+
+  it('refuses a session whose first message is not Hello', async () => {
+    const { open, registry } = setup();
+    const { stream, session } = open();
+    await session.receive({ msg: { $case: 'heartbeat', value: { appliedGeneration: 0 } } });
+    expect(stream.ended).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('Hello') });
+    expect(registry.size).toBe(0);
+  });
+
+  it('renews the lease on heartbeats and lets the node go down when the session ends', async () => {
+    const { store, open } = setup();
+    const { session } = open();
+    await session.receive(hello('n1'));
+    await session.receive({ msg: { $case: 'heartbeat', value: { appliedGeneration: 1 } } });
+    expect(store.keepAlives.get('n1')).toBe(1);
+    session.close();
+    expect((await store.getNode('n1'))?.state).toBe('down');
+  });
+
+  it('relays a log request and its chunks, and cancels it when the reader stops', async () => {
+    const { open } = setup();
+    const { stream, session } = open();
+    await session.receive(hello('n1'));
+    const reader = new AbortController();
+    const logs = session.openLogs('web.1.x', { follow: true, tail: 10 }, reader.signal);
+    const [req] = stream.of('logRequest');
+    expect(req).toMatchObject({ taskId: 'web.1.x', follow: true, tail: 10 });
+    await session.receive({ msg: { $case: 'log', value: { requestId: req!.requestId, lines: [{ timeMs: 0, stream: 'stdout', text: 'hi' }], end: false, error: '' } } });
+    const it = logs[Symbol.asyncIterator]();
+    expect((await it.next()).value).toMatchObject({ text: 'hi' });
+    reader.abort();
+    expect(stream.of('logCancel')).toEqual([{ requestId: req!.requestId }]);
+    expect((await it.next()).done).toBe(true);
+  });
+});

@@ -1,0 +1,189 @@
+import { randomUUID } from 'node:crypto';
+import type { Hello, SessionRequest, SessionResponse } from '@berth/proto';
+import type { Informer, NodeSessionLease, Store, TaskRecord, WatchEvent } from '@berth/store';
+import { assignmentVersion, isAssignedTo, registrationFromHello, reportsFromWire, toAssignment } from './assignments';
+import { LogStream } from './log-stream';
+import type { SessionRegistry } from './session-registry';
+
+/** Why the control plane ends a session; the gRPC shell maps `code` to a status. */
+export interface SessionEnd {
+  readonly code: 'INVALID_ARGUMENT' | 'UNAVAILABLE';
+  readonly message: string;
+}
+
+/** The agent's stream as a session sees it (the gRPC call, or a test double). */
+export interface SessionStream {
+  send(msg: SessionResponse): void;
+  /** Closes the stream: normally without `error`, with a status when given. */
+  end(error?: SessionEnd): void;
+}
+
+export interface NodeSessionDeps {
+  readonly store: Store;
+  /** The replica's task informer (shared by all sessions), used for the full assignment set. */
+  readonly tasks: Informer<TaskRecord>;
+  readonly registry: SessionRegistry;
+  readonly leaseTtlSeconds: number;
+  readonly heartbeatIntervalMs: number;
+  readonly log: (line: string) => void;
+}
+
+const NODE_NAME = /^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/i;
+
+/**
+ * One agent's session (docs/agent-protocol.md): Hello → register + lease + Welcome + full set;
+ * then increments from task changes, status batches acknowledged once durable, heartbeats that
+ * renew the lease, and log requests relayed both ways. Messages are handled one at a time in
+ * arrival order, so acknowledgements go out in sequence order.
+ */
+export class NodeSession {
+  private node: string | undefined;
+  private lease: NodeSessionLease | undefined;
+  private generation = 0;
+  /** Set once the full set went out: increments before it would arrive out of order. */
+  private live = false;
+  private closed = false;
+  /** Assignment versions the agent has been sent, by task id. */
+  private readonly sent = new Map<string, string>();
+  private readonly logs = new Map<string, LogStream>();
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly deps: NodeSessionDeps,
+    private readonly stream: SessionStream,
+  ) {}
+
+  get nodeName(): string | undefined {
+    return this.node;
+  }
+
+  /** Queues one message from the agent; resolves once it (and every earlier one) was handled. */
+  receive(msg: SessionRequest): Promise<void> {
+    this.chain = this.chain.then(() => this.handle(msg)).catch((e: unknown) => this.fail(e));
+    return this.chain;
+  }
+
+  /** The agent's side ended (or the call broke): drop the session; the node is down once its lease expires. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.lease?.close();
+    if (this.node) this.deps.registry.release(this.node, this);
+    for (const s of this.logs.values()) s.end(`node ${this.node} disconnected`);
+    this.logs.clear();
+  }
+
+  /** A newer session of the same node took over: end this stream. */
+  replace(): void {
+    this.stream.end();
+    this.close();
+  }
+
+  /** Task informer event: sends the increment this node needs, if any. */
+  taskChanged(event: WatchEvent<TaskRecord>): void {
+    if (!this.live || this.closed) return;
+    const task = event.type === 'put' ? event.value : undefined;
+    const id = event.key;
+    if (task && isAssignedTo(task, this.node!)) {
+      const version = assignmentVersion(task);
+      if (this.sent.get(id) === version) return;
+      this.sent.set(id, version);
+      this.sendAssignments(false, [task], []);
+    } else if (this.sent.delete(id)) {
+      this.sendAssignments(false, [], [id]);
+    }
+  }
+
+  /** Asks the agent for a task's log; the stream ends when the agent ends it or the session does. */
+  openLogs(taskId: string, opts: { follow: boolean; tail: number }, signal: AbortSignal): LogStream {
+    const requestId = randomUUID();
+    const stream = new LogStream();
+    this.logs.set(requestId, stream);
+    const cancel = () => {
+      if (!this.logs.delete(requestId)) return;
+      stream.end();
+      if (!this.closed) this.stream.send({ msg: { $case: 'logCancel', value: { requestId } } });
+    };
+    signal.addEventListener('abort', cancel, { once: true });
+    this.stream.send({ msg: { $case: 'logRequest', value: { requestId, taskId, follow: opts.follow, tail: opts.tail } } });
+    return stream;
+  }
+
+  private async handle(msg: SessionRequest): Promise<void> {
+    if (this.closed) return;
+    const m = msg.msg;
+    if (!this.node) {
+      if (m?.$case !== 'hello') return this.end({ code: 'INVALID_ARGUMENT', message: 'the first message of a session must be Hello' });
+      return this.hello(m.value);
+    }
+    switch (m?.$case) {
+      case 'status': {
+        const statuses = m.value.statuses;
+        if (statuses.length === 0) return;
+        await this.deps.store.updateTaskStatuses(this.node, reportsFromWire(statuses));
+        const seq = Math.max(...statuses.map((s) => s.seq));
+        if (!this.closed) this.stream.send({ msg: { $case: 'statusAck', value: { seq } } });
+        return;
+      }
+      case 'heartbeat':
+        return this.lease?.keepAlive();
+      case 'log': {
+        const chunk = m.value;
+        const stream = this.logs.get(chunk.requestId);
+        stream?.push(chunk.lines);
+        if (chunk.end) {
+          this.logs.delete(chunk.requestId);
+          stream?.end(chunk.error || undefined);
+        }
+        return;
+      }
+      case 'hello':
+        return this.end({ code: 'INVALID_ARGUMENT', message: 'Hello was sent twice in one session' });
+    }
+  }
+
+  private async hello(h: Hello): Promise<void> {
+    if (!NODE_NAME.test(h.nodeName)) {
+      return this.end({ code: 'INVALID_ARGUMENT', message: `"${h.nodeName}" is not a valid node name (letters, digits, "-", "_", ".")` });
+    }
+    await this.deps.store.registerNode(registrationFromHello(h));
+    const lease = await this.deps.store.openNodeSession(h.nodeName, this.deps.leaseTtlSeconds);
+    if (this.closed) return lease.close();
+    this.lease = lease;
+    this.node = h.nodeName;
+    this.deps.registry.claim(h.nodeName, this);
+    // What the agent knows counts like a status batch (forward-only), so nothing it saw is lost.
+    if (h.tasks.length > 0) await this.deps.store.updateTaskStatuses(h.nodeName, reportsFromWire(h.tasks));
+    if (this.closed) return;
+    this.stream.send({ msg: { $case: 'welcome', value: { sessionId: randomUUID(), heartbeatIntervalMs: this.deps.heartbeatIntervalMs } } });
+    await this.deps.tasks.synced();
+    if (this.closed) return;
+    this.sendFull();
+  }
+
+  private sendFull(): void {
+    const tasks = this.deps.tasks.list().filter((t) => isAssignedTo(t, this.node!));
+    this.sent.clear();
+    for (const t of tasks) this.sent.set(t.id, assignmentVersion(t));
+    this.sendAssignments(true, tasks, []);
+    this.live = true;
+  }
+
+  private sendAssignments(full: boolean, upsert: readonly TaskRecord[], remove: readonly string[]): void {
+    this.generation++;
+    this.stream.send({ msg: { $case: 'assignments', value: { generation: this.generation, full, upsert: upsert.map(toAssignment), remove: [...remove] } } });
+  }
+
+  private end(error: SessionEnd): void {
+    this.stream.end(error);
+    this.close();
+  }
+
+  private fail(e: unknown): void {
+    if (this.closed) return;
+    const message = e instanceof Error ? e.message : String(e);
+    this.deps.log(`session of node ${this.node ?? '(before hello)'} failed: ${message}`);
+    // The agent reconnects and re-sends what was not acknowledged, so ending is always safe.
+    this.end({ code: 'UNAVAILABLE', message });
+  }
+}

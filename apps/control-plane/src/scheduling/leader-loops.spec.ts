@@ -1,0 +1,88 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { runLoops } from '@berth/reconcile';
+import { OrchestratorLoop } from '../orchestrator/orchestrator.loop';
+import { ControlPlaneMetrics } from '../observability/metrics';
+import { nodeFixture, specFixture } from '../testing/fixtures';
+import { InMemoryStore } from '../testing/in-memory-store';
+import { SchedulerLoop } from './scheduler.loop';
+
+const FENCE = { leaderKey: '/berth/v1/leader', createRevision: '7' };
+const eventually = <T>(check: () => T | Promise<T>): Promise<T> => vi.waitFor(check, { timeout: 4_000, interval: 10 });
+
+describe('orchestrator + scheduler loops on the store', () => {
+  let stop = new AbortController();
+  let running: Promise<void> | undefined;
+  afterEach(async () => {
+    stop.abort();
+    await running;
+    stop = new AbortController();
+  });
+
+  function start(graceMs = 0) {
+    const store = new InMemoryStore();
+    store.leaderFence = FENCE;
+    const metrics = new ControlPlaneMetrics();
+    running = runLoops(
+      [new OrchestratorLoop(store, FENCE, metrics, { graceMs }), new SchedulerLoop(store, FENCE, metrics, { graceMs })],
+      stop.signal,
+    );
+    return { store, metrics };
+  }
+  const tasksOf = (store: InMemoryStore) => [...store.tasks.items.values()];
+
+  it('creates 3 tasks for replicas: 3 and spreads them 2/1 over two ready nodes', async () => {
+    const { store, metrics } = start();
+    store.putNode(nodeFixture('a'));
+    store.putNode(nodeFixture('b'));
+    await store.applyServices([{ name: 'web', labels: {}, spec: specFixture({ replicas: 3 }) }]);
+    await eventually(() => expect(tasksOf(store).filter((t) => t.status.state === 'assigned')).toHaveLength(3));
+    const perNode = tasksOf(store).reduce<Record<string, number>>((acc, t) => ({ ...acc, [t.nodeName!]: (acc[t.nodeName!] ?? 0) + 1 }), {});
+    expect(Object.values(perNode).sort()).toEqual([1, 2]);
+    expect(tasksOf(store).map((t) => t.slot).sort()).toEqual([1, 2, 3]);
+    expect(tasksOf(store).every((t) => t.template?.image === specFixture().template.image && /^web\.\d\.[0-9a-z]{10}$/.test(t.id))).toBe(true);
+    expect(await metrics.text()).toContain('berth_scheduler_placements_total{result="placed"} 3');
+
+    await store.scaleService('web', 1);
+    await eventually(() => {
+      const wanted = tasksOf(store).filter((t) => t.desiredState === 'running');
+      expect(wanted.map((t) => t.slot)).toEqual([1]);
+    });
+    expect(tasksOf(store).filter((t) => t.slot > 1).map((t) => t.desiredState)).toEqual(['shutdown', 'shutdown']);
+  });
+
+  it('stores why a task fits no node, and places it once a node fits', async () => {
+    const { store } = start();
+    store.putNode(nodeFixture('a'));
+    store.putNode(nodeFixture('b', { availability: 'drain' }));
+    const spec = specFixture({ replicas: 1 });
+    await store.applyServices([{ name: 'big', labels: {}, spec: { ...spec, template: { ...spec.template, resources: { memoryBytes: 64 * 1024 ** 3 } } } }]);
+    await eventually(() => expect(tasksOf(store)[0]?.status.message).toBe('1 node: drained; 1 node: insufficient memory (needs 64Gi)'));
+    expect(tasksOf(store)[0]?.status.state).toBe('pending');
+    store.putNode({ ...nodeFixture('c'), capacity: { cpuMillis: 1000, memoryBytes: 128 * 1024 ** 3 } });
+    await eventually(() => expect(tasksOf(store)[0]).toMatchObject({ nodeName: 'c', status: { state: 'assigned' } }));
+  });
+
+  it('stops and forgets the tasks of a deleted service, placed or not', async () => {
+    const { store } = start();
+    store.putNode(nodeFixture('a'));
+    const spec = specFixture({ replicas: 2, placement: { constraints: ['node.name == a'], maxPerNode: 1, strategy: 'spread' } });
+    await store.applyServices([{ name: 'web', labels: {}, spec }]);
+    await eventually(() => expect(tasksOf(store).map((t) => t.status.state).sort()).toEqual(['assigned', 'pending']));
+    await store.deleteService('web');
+    // The never-placed task is forgotten at once (nothing holds it anywhere); the placed one
+    // stays, desired shutdown, until its agent reports the stop.
+    await eventually(() => expect(tasksOf(store).map((t) => [t.nodeName, t.status.state, t.desiredState])).toEqual([['a', 'assigned', 'shutdown']]));
+    const placed = tasksOf(store).find((t) => t.nodeName === 'a')!;
+    await store.updateTaskStatuses('a', [{ taskId: placed.id, status: { state: 'shutdown', updatedAt: 'now' } }]);
+    await eventually(() => expect(tasksOf(store)).toEqual([]));
+  });
+
+  it('places nothing on a node that is absent during the grace after a term starts', async () => {
+    const { store } = start(60_000);
+    store.putNode(nodeFixture('gone', { state: 'down' }));
+    await store.applyServices([{ name: 'web', labels: {}, spec: specFixture({ replicas: 1 }) }]);
+    await eventually(() => expect(tasksOf(store)[0]?.status.message).toBe('1 node: node unknown'));
+    store.putNode(nodeFixture('back'));
+    await eventually(() => expect(tasksOf(store)[0]?.nodeName).toBe('back'));
+  });
+});

@@ -1,0 +1,123 @@
+import { Logger } from '@nestjs/common';
+import type { NodeInfo, Service } from '@berth/core';
+import { type Loop, runLoops } from '@berth/reconcile';
+import { schedule } from '@berth/scheduler';
+import type { Informer, LeaderFence, Store, TaskRecord } from '@berth/store';
+import { after, whenSynced } from '../leader/signals';
+import { RevisionWatermark } from '../leader/watermark';
+import { NodeGrace } from '../nodes/node-grace';
+import type { ControlPlaneMetrics } from '../observability/metrics';
+import { schedulingInput } from './snapshot';
+
+export const SCHEDULER_LOOP = 'scheduler';
+
+export interface SchedulerLoopOptions {
+  /** Grace after the term starts during which absent nodes are `unknown` (nothing is placed on them). */
+  readonly graceMs: number;
+  readonly now?: () => number;
+  /** Pause after a failed pass before the next one; default 1 s. */
+  readonly retryMs?: number;
+}
+
+/** The key the watermark tracks this loop's own writes under. */
+const PASS = 'pass';
+
+/**
+ * Leader-only, the only writer of `nodeName`: pending tasks + nodes + placed tasks → the pure
+ * `schedule()` → placements and explanations, written in fenced batches. Any task, node or service
+ * change marks the loop dirty; passes run one at a time, so a burst of events costs one pass.
+ */
+export class SchedulerLoop implements Loop {
+  readonly name = SCHEDULER_LOOP;
+  private readonly log = new Logger('scheduler');
+  private readonly services: Informer<Service>;
+  private readonly tasks: Informer<TaskRecord>;
+  private readonly nodes: Informer<NodeInfo>;
+  private readonly watermark: RevisionWatermark;
+  private readonly grace: NodeGrace;
+  private dirty = true;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly fence: LeaderFence,
+    private readonly metrics: ControlPlaneMetrics,
+    private readonly opts: SchedulerLoopOptions,
+  ) {
+    this.services = store.serviceInformer();
+    this.tasks = store.taskInformer();
+    this.nodes = store.nodeInformer();
+    this.watermark = new RevisionWatermark(opts.now);
+    this.grace = new NodeGrace(opts.graceMs, opts.now);
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const kick = (): void => this.kick();
+    const offs = [this.services.subscribe(kick), this.watermark.follow(this.tasks, kick), this.nodes.subscribe(kick)];
+    try {
+      const informers = { services: this.services, tasks: this.tasks, nodes: this.nodes };
+      await runLoops(
+        [
+          ...Object.entries(informers).map(([name, inf]) => ({ name: `${name} informer`, run: (s: AbortSignal) => inf.run(s) })),
+          { name: 'scheduler passes', run: (s) => this.passes(Object.values(informers), s) },
+        ],
+        signal,
+      );
+    } finally {
+      offs.forEach((off) => off());
+    }
+  }
+
+  private kick(): void {
+    this.dirty = true;
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private async passes(informers: readonly Informer<unknown>[], signal: AbortSignal): Promise<void> {
+    await whenSynced(informers, signal);
+    const onAbort = (): void => this.kick();
+    signal.addEventListener('abort', onAbort, { once: true });
+    // Nodes still away when the grace ends become down: look again then.
+    after(this.grace.remainingMs, signal, () => this.kick());
+    try {
+      while (!signal.aborted) {
+        if (!this.dirty) await new Promise<void>((resolve) => (this.wake = resolve));
+        if (signal.aborted) break;
+        this.dirty = false;
+        try {
+          await this.pass();
+        } catch (e) {
+          this.log.warn(`scheduling pass failed: ${e instanceof Error ? e.message : String(e)}`);
+          after(this.opts.retryMs ?? 1_000, signal, () => this.kick());
+        }
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** One pass over the caches; skipped while the caches do not yet show the previous pass's writes. */
+  async pass(): Promise<void> {
+    if (!this.watermark.caughtUp(PASS)) return;
+    const started = performance.now();
+    try {
+      const tasks = this.tasks.list();
+      const nodes = this.grace.viewAll(this.nodes.list());
+      this.metrics.setClusterCounts(tasks, nodes);
+      const input = schedulingInput(tasks, (name) => this.services.get(name), nodes);
+      this.metrics.setPendingTasks(input.pending.length);
+      if (input.pending.length === 0) return;
+      const result = schedule(input);
+      this.metrics.countPlacements(result.placements.length, result.unschedulable.length);
+      const placed = await this.store.assignNodes(result.placements, this.fence);
+      const changed = new Map(result.unschedulable.filter((u) => this.tasks.get(u.taskId)?.status.message !== u.explanation).map((u) => [u.taskId, u.explanation]));
+      const noted = changed.size > 0 ? await this.store.recordUnschedulable(changed, this.fence) : { written: [] };
+      const revisions = [placed.revision, noted.revision].filter((r): r is string => r !== undefined);
+      if (revisions.length > 0) this.watermark.expect(PASS, revisions.sort((a, b) => (BigInt(a) < BigInt(b) ? 1 : -1))[0]);
+    } finally {
+      this.metrics.observeReconcile(SCHEDULER_LOOP, (performance.now() - started) / 1000);
+    }
+  }
+}
