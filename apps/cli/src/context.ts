@@ -9,12 +9,23 @@ import type { CliEnvironment } from './environment';
  */
 export interface CliContext {
   readonly env: CliEnvironment;
+  /** The raw `--server` value given on the command line, if any (`berth agent` reads it as HOST:PORT). */
+  serverFlag(): string | undefined;
   /** A client for the server chosen by `--server`, `BERTH_SERVER`, the config file or the default. */
   client(): BerthClient;
   /** Writes text plus a newline to stdout. */
   out(text: string): void;
   /** Writes text plus a newline to stderr. */
   err(text: string): void;
+  /** Writes text to stderr as it is (no newline added): progress rewritten in place on a TTY. */
+  errRaw(text: string): void;
+  /** True when stderr is a terminal, so progress may be redrawn with `\r` and cursor moves. */
+  readonly stderrIsTty: boolean;
+  /**
+   * A signal aborted by the first SIGINT/SIGTERM after the call (Ctrl-C ends `logs -f` cleanly).
+   * Commands that do not call it keep the default: the signal kills the process.
+   */
+  interruption(): AbortSignal;
   readStdin(): Promise<string>;
   now(): Date;
   /** A non-error outcome that still exits non-zero (`diff --exit-code` with differences). */

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:7070';
@@ -18,6 +18,8 @@ export interface CliEnvironment {
   readonly configPath: string;
   readonly home: string;
   readonly isRoot: boolean;
+  /** This machine's host name, as the OS reports it (the default node name derives from it). */
+  readonly hostname: string;
   readonly version: string;
 }
 
@@ -36,6 +38,7 @@ export function loadEnvironment(): CliEnvironment {
     configPath,
     home,
     isRoot: process.getuid?.() === 0,
+    hostname: hostname(),
     version: readVersion(),
   });
 }

@@ -45,3 +45,22 @@ export class ApiError extends DomainError {
     super(detail);
   }
 }
+
+/** A command that manages containers on this machine was started without root privileges. */
+export class NotRootError extends DomainError {
+  // Exit 1, not 2: the command line is fine, this process just cannot carry it out.
+  readonly code = 'UNAVAILABLE';
+  constructor(command: string, why: string) {
+    super(`berth ${command} must run as root (${why}); run it again with sudo`);
+  }
+}
+
+/** `--wait`: a task of the new spec ended failed or rejected; the message names it and why. */
+export class TaskFailedError extends DomainError {
+  readonly code = 'CONFLICT';
+}
+
+/** `--wait`: the services did not converge in time; the message says what is still missing. */
+export class WaitTimeoutError extends DomainError {
+  readonly code = 'UNAVAILABLE';
+}

@@ -8,6 +8,7 @@ const env: CliEnvironment = Object.freeze({
   configPath: '/nonexistent/.berth/config.json',
   home: '/nonexistent',
   isRoot: false,
+  hostname: 'box',
   version: '9.8.7',
 });
 

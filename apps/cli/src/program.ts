@@ -1,14 +1,18 @@
 import { Command, CommanderError, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { BerthClient } from './client/http-client';
 import { resolveServer } from './client/server-address';
+import { agentCommand } from './commands/agent';
 import { applyCommand } from './commands/apply';
 import { deleteCommand } from './commands/delete';
 import { describeCommand } from './commands/describe';
 import { diffCommand } from './commands/diff';
 import { getCommand } from './commands/get';
+import { logsCommand } from './commands/logs';
+import { nodeCommand } from './commands/node';
 import { scaleCommand } from './commands/scale';
 import { serverCommand } from './commands/server';
 import { upCommand } from './commands/up';
+import { whyCommand } from './commands/why';
 import type { CliContext } from './context';
 import type { CliEnvironment } from './environment';
 import { describeFailure } from './output/failure';
@@ -19,6 +23,12 @@ export interface ProgramIo {
   err(text: string): void;
   readStdin(): Promise<string>;
   now(): Date;
+  /** stderr without an added newline; defaults to `err` (fine where stderr is not a TTY). */
+  errRaw?(text: string): void;
+  /** Defaults to false: progress is printed line by line. */
+  readonly stderrIsTty?: boolean;
+  /** Aborted on SIGINT/SIGTERM (see CliContext.interruption); defaults to a signal never aborted. */
+  interruption?(): AbortSignal;
 }
 
 export interface BerthProgram {
@@ -40,16 +50,33 @@ export function createProgram(env: CliEnvironment, io: ProgramIo): BerthProgram 
     .addHelpText('after', '\nExit status: 0 success, 1 error, 2 invalid input (bad manifest or usage).');
   const ctx: CliContext = {
     env,
+    serverFlag: () => program.opts().server,
     client: () => new BerthClient(resolveServer(program.opts().server, env)),
     out: io.out,
     err: io.err,
+    errRaw: io.errRaw ?? ((text) => io.err(text.replace(/\n$/, ''))),
+    stderrIsTty: io.stderrIsTty ?? false,
+    interruption: io.interruption ?? (() => new AbortController().signal),
     readStdin: io.readStdin,
     now: io.now,
     setExitCode: (code) => {
       exitCode = code;
     },
   };
-  const commands = [serverCommand, upCommand, applyCommand, diffCommand, getCommand, describeCommand, deleteCommand, scaleCommand];
+  const commands = [
+    serverCommand,
+    upCommand,
+    agentCommand,
+    applyCommand,
+    diffCommand,
+    getCommand,
+    describeCommand,
+    deleteCommand,
+    scaleCommand,
+    logsCommand,
+    nodeCommand,
+    whyCommand,
+  ];
   for (const make of commands) program.addCommand(make(ctx));
   configureTree(program, io);
   return { program, exitCode: () => exitCode };

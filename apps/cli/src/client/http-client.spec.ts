@@ -16,6 +16,13 @@ describe('BerthClient', () => {
         held.push(() => res.end('[]'));
         return;
       }
+      if (req.url === '/api/v1/tasks/web.1.a/logs?follow=true') {
+        // A followed log may stay quiet for longer than the client's request deadline.
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('2026-03-01T12:00:00Z stdout first\n');
+        setTimeout(() => res.end('2026-03-01T12:00:01Z stdout after a quiet spell\n'), 600);
+        return;
+      }
       if (req.url === '/api/v1/nodes') {
         res.writeHead(200, { 'content-type': 'text/html' }).end('<html>proxy page</html>');
         return;
@@ -43,6 +50,12 @@ describe('BerthClient', () => {
     const err = await new BerthClient(url).getTask('x').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect(err).toMatchObject({ code: 'NOT_FOUND', status: 404, message: 'task "x" not found' });
+  });
+
+  it('keeps a log stream open past the request deadline, which covers only the headers', async () => {
+    const lines: string[] = [];
+    for await (const line of new BerthClient(url, 200).taskLogs('web.1.a', { follow: true, signal: new AbortController().signal })) lines.push(line);
+    expect(lines).toEqual(['2026-03-01T12:00:00Z stdout first', '2026-03-01T12:00:01Z stdout after a quiet spell']);
   });
 
   it('refuses a 200 answer that is not JSON', async () => {

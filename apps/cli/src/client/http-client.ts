@@ -1,4 +1,8 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { createInterface } from 'node:readline';
 import type { ManifestSource, NodeView, ServiceView, TaskView } from '@berth/api';
+import type { NodeAvailability } from '@berth/core';
 import { ApiError, UnreachableError } from '../errors';
 import { problemToError } from './problem';
 
@@ -73,6 +77,49 @@ export class BerthClient {
     return this.request('GET', `/api/v1/nodes/${encodeURIComponent(name)}`);
   }
 
+  setNodeAvailability(name: string, availability: NodeAvailability): Promise<NodeView> {
+    return this.request('PUT', `/api/v1/nodes/${encodeURIComponent(name)}/availability`, { availability });
+  }
+
+  /**
+   * Streams a task's log lines as the server sends them (`<time> <stream> <text>`, no newline).
+   * Without `follow` it ends with the log; with it, when `signal` aborts (then quietly) or the
+   * server ends the stream. The deadline covers only the answer's headers: a followed log may be
+   * silent for hours.
+   */
+  async *taskLogs(id: string, opts: { follow: boolean; tail?: number; signal: AbortSignal }): AsyncGenerator<string> {
+    const query = new URLSearchParams({ follow: String(opts.follow), ...(opts.tail === undefined ? {} : { tail: String(opts.tail) }) });
+    const path = `/api/v1/tasks/${encodeURIComponent(id)}/logs?${query.toString()}`;
+    // One controller for the whole exchange: fetch's signal governs the body too, so the header
+    // deadline is a timer cleared once the headers are in, not an AbortSignal.timeout.
+    const request = new AbortController();
+    const onCancel = () => request.abort();
+    opts.signal.addEventListener('abort', onCancel);
+    try {
+      const response = await this.fetchHeaders(path, request, opts.signal);
+      if (!response) return;
+      if (!response.ok) throw problemToError(response.status, await response.text());
+      if (!response.body) return;
+      yield* readLines(this.server, Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), opts.signal);
+    } finally {
+      opts.signal.removeEventListener('abort', onCancel);
+      request.abort(); // ends the request when the consumer stops early
+    }
+  }
+
+  /** The answer's headers within the deadline, or undefined when `cancel` aborted the request first. */
+  private async fetchHeaders(path: string, request: AbortController, cancel: AbortSignal): Promise<Response | undefined> {
+    const deadline = setTimeout(() => request.abort(new DOMException('no answer in time', 'TimeoutError')), this.timeoutMs);
+    try {
+      return await fetch(`${this.server}${path}`, { headers: { accept: 'text/plain, application/problem+json' }, signal: request.signal });
+    } catch (e) {
+      if (cancel.aborted) return undefined;
+      throw new UnreachableError(this.server, describeFetchFailure(e));
+    } finally {
+      clearTimeout(deadline);
+    }
+  }
+
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const init: RequestInit = {
       method,
@@ -95,6 +142,19 @@ export class BerthClient {
     } catch {
       throw new ApiError('INTERNAL', response.status, 'Bad answer', `the server answered ${method} ${path} with a body that is not JSON`, []);
     }
+  }
+}
+
+/** Lines of a streamed body; a connection lost mid-stream is UnreachableError, a cancel just ends it. */
+async function* readLines(server: string, body: Readable, cancel: AbortSignal): AsyncGenerator<string> {
+  const lines = createInterface({ input: body, crlfDelay: Infinity });
+  try {
+    for await (const line of lines) yield line;
+  } catch (e) {
+    if (!cancel.aborted) throw new UnreachableError(server, describeFetchFailure(e));
+  } finally {
+    lines.close();
+    body.destroy();
   }
 }
 

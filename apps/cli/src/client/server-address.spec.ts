@@ -7,6 +7,7 @@ const env = (over: Partial<CliEnvironment> = {}): CliEnvironment => ({
   configPath: '/home/u/.berth/config.json',
   home: '/home/u',
   isRoot: false,
+  hostname: 'box',
   version: '0.1.0',
   ...over,
 });

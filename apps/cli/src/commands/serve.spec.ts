@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { CliEnvironment } from '../environment';
 import { clientServerUrl, defaultDataDir, grpcWarning, listenerLines } from './serve';
 
-const env = (isRoot: boolean): CliEnvironment => ({ configPath: '/home/u/.berth/config.json', home: '/home/u', isRoot, version: '0.1.0' });
+const env = (isRoot: boolean): CliEnvironment => ({ configPath: '/home/u/.berth/config.json', home: '/home/u', isRoot, hostname: 'box', version: '0.1.0' });
 
 describe('defaultDataDir', () => {
   it('uses /var/lib/berth as root and the XDG data home otherwise', () => {

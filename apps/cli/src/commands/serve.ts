@@ -14,6 +14,11 @@ export interface ServeOptions {
   readonly grpc: HostPort;
   /** Absent: the control plane starts an embedded etcd in the data dir. */
   readonly etcdEndpoints?: string[];
+  /**
+   * Started once the control plane listens (`berth up`'s agent); stopped before the control
+   * plane, so the agent never loses its server while it shuts down.
+   */
+  readonly attach?: (running: RunningControlPlane) => Promise<{ stop(): Promise<void> }>;
 }
 
 /** `/var/lib/berth[/sub]` as root, else `~/.local/share/berth[/sub]` (XDG's data home). */
@@ -35,6 +40,13 @@ export function listenerLines(running: Pick<RunningControlPlane, 'apiUrl' | 'grp
 export function grpcWarning(grpc: HostPort): string | undefined {
   if (isLoopback(grpc.host)) return undefined;
   return `berth: warning: agents on ${formatHostPort(grpc)} are unauthenticated: anyone who reaches this port can act as a node; keep it on a trusted network`;
+}
+
+/** The address an agent on this machine dials: a wildcard listen address is reached via loopback. */
+export function localDialAddress(listen: string): string {
+  if (listen.startsWith('0.0.0.0:')) return `127.0.0.1:${listen.slice('0.0.0.0:'.length)}`;
+  if (listen.startsWith('[::]:')) return `[::1]:${listen.slice('[::]:'.length)}`;
+  return listen;
 }
 
 /** The URL clients on this machine should use: a wildcard listen address is reached via loopback. */
@@ -63,8 +75,10 @@ export async function serveInForeground(ctx: CliContext, opts: ServeOptions): Pr
     grpc: opts.grpc,
     ...(opts.etcdEndpoints ? { etcdEndpoints: opts.etcdEndpoints } : {}),
   });
+  let attached: { stop(): Promise<void> } | undefined;
   try {
     for (const line of listenerLines(running, opts.etcdEndpoints === undefined)) ctx.err(line);
+    attached = await opts.attach?.(running);
     // The config file is a convenience for later commands; a read-only home must not stop a server.
     const wrote = await writeClientConfig(ctx.env.configPath, clientServerUrl(running.apiUrl)).then(
       () => `wrote ${ctx.env.configPath}`,
@@ -74,11 +88,16 @@ export async function serveInForeground(ctx: CliContext, opts: ServeOptions): Pr
     const signal = await stopRequested;
     ctx.err(`berth: ${signal} received, stopping`);
   } finally {
-    await running.stop();
+    try {
+      await attached?.stop();
+    } finally {
+      await running.stop();
+    }
   }
 }
 
-function firstSignal(ctx: CliContext): Promise<NodeJS.Signals> {
+/** Resolves on the first SIGINT/SIGTERM; a second one exits the process at once. */
+export function firstSignal(ctx: CliContext): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     let received = false;
     const onSignal = (signal: NodeJS.Signals) => {

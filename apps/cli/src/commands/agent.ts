@@ -1,0 +1,98 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Command } from '@commander-js/extra-typings';
+import type { AgentOptions, RunningAgent } from '@berth/agent';
+import type { CliContext } from '../context';
+import type { CliEnvironment } from '../environment';
+import { NotRootError, UsageError } from '../errors';
+import {
+  collectLabel,
+  collectRegistry,
+  nodeNameFromHost,
+  parseAddress,
+  parseAgentServer,
+  parseBridge,
+  parseNodeName,
+  parseSubnet,
+} from '../input/agent-args';
+import { firstSignal } from './serve';
+
+/** Why the agent needs root, for the refusal message. */
+export const AGENT_NEEDS_ROOT = 'it runs containers with runc and sets up mounts, network namespaces and cgroups';
+
+/** `/var/lib/berth/agent` as root, else `~/.local/share/berth/agent`. */
+export function defaultAgentDataDir(env: CliEnvironment): string {
+  return env.isRoot ? '/var/lib/berth/agent' : join(env.home, '.local', 'share', 'berth', 'agent');
+}
+
+export function agentCommand(ctx: CliContext) {
+  return new Command('agent')
+    .description('run a node agent in the foreground: it connects to the control plane and runs the tasks placed on this node')
+    .option('--name <node>', `this node's name (default: the host name as a DNS label: ${nodeNameFromHost(ctx.env.hostname)})`, parseNodeName)
+    .option('--data-dir <dir>', `state directory (default: ${defaultAgentDataDir(ctx.env)})`)
+    .option('--label <key=value>', 'a node label for placement constraints (repeatable)', collectLabel)
+    .option('--insecure-registry <host:port>', 'pull images from this registry over plain HTTP (repeatable)', collectRegistry)
+    .option('--address <ip>', 'the address this node announces (default: the address of its default route)', parseAddress)
+    .option('--bridge <name>', 'the bridge tasks attach to (default: berth0); each agent on one machine needs its own', parseBridge)
+    .option('--subnet <cidr>', 'the task subnet of this node (default: 10.211.0.0/16); each agent on one machine needs its own', parseSubnet)
+    .addHelpText(
+      'after',
+      `
+--server HOST:PORT (required): the control plane's agent (gRPC) address, e.g. 10.0.0.1:7071.
+Here the global -s/--server option names that address, not the API URL; BERTH_SERVER and
+~/.berth/config.json are not used.
+Must run as root. SIGINT/SIGTERM stop the agent but leave its containers running: the next
+agent started with the same data dir and name adopts them again. A second signal exits at once.
+
+Examples:
+  sudo berth agent --server 10.0.0.1:7071 --name n1 --label zone=a
+  sudo berth agent --server 127.0.0.1:7071 --insecure-registry 127.0.0.1:5000`,
+    )
+    .action(async (opts) => {
+      const server = ctx.serverFlag();
+      if (server === undefined) throw new UsageError("berth agent needs --server HOST:PORT: the control plane's agent address, e.g. 10.0.0.1:7071");
+      const serverAddress = parseAgentServer(server);
+      if (!ctx.env.isRoot) throw new NotRootError('agent', AGENT_NEEDS_ROOT);
+      const name = opts.name ?? nodeNameFromHost(ctx.env.hostname);
+      await runAgentInForeground(ctx, {
+        server: serverAddress,
+        name,
+        dataDir: opts.dataDir ?? defaultAgentDataDir(ctx.env),
+        labels: opts.label ?? {},
+        insecureRegistries: opts.insecureRegistry ?? [],
+        ...(opts.address ? { address: opts.address } : {}),
+        ...(opts.bridge ? { bridge: opts.bridge } : {}),
+        ...(opts.subnet ? { subnet: opts.subnet } : {}),
+      });
+    });
+}
+
+/**
+ * Starts a node agent whose log lines go to stderr. `stop()` leaves its containers running
+ * (they are re-adopted on the next start).
+ */
+export async function launchAgent(ctx: CliContext, opts: Omit<AgentOptions, 'log'>): Promise<RunningAgent> {
+  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  // Loaded only here: the runtime (runc, CNI, images) would slow every other command.
+  const { startAgent } = await import('@berth/agent');
+  const agent = await startAgent({ ...opts, log: (line) => ctx.err(`berth agent: ${line}`) });
+  ctx.err(`berth: agent ${opts.name} started (data in ${opts.dataDir}), dialing ${opts.server}`);
+  return agent;
+}
+
+/** Runs the agent until SIGINT/SIGTERM, then stops it; an agent that ends by itself ends the command. */
+async function runAgentInForeground(ctx: CliContext, opts: Omit<AgentOptions, 'log'>): Promise<void> {
+  const stopRequested = firstSignal(ctx);
+  const agent = await launchAgent(ctx, opts);
+  ctx.err('berth: press Ctrl-C to stop the agent (its containers keep running)');
+  let signal: NodeJS.Signals | undefined;
+  try {
+    signal = await Promise.race([stopRequested, agent.done.then(() => undefined)]);
+  } catch (e) {
+    await agent.stop().catch(() => undefined); // one loop failed: end the other before reporting
+    throw e;
+  }
+  if (signal === undefined) return;
+  ctx.err(`berth: ${signal} received, stopping the agent; containers keep running`);
+  await agent.stop();
+}

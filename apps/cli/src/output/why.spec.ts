@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { runningTask, stoppingTask } from './__fixtures__/views';
+import { explainTask } from './why';
+
+describe('explainTask', () => {
+  it("prints a pending task's scheduler explanation", () => {
+    const t = { ...runningTask, spec: { desiredState: 'running' as const }, status: { state: 'pending' as const, message: '3 nodes: insufficient memory (needs 64Mi); 1 node: drained' } };
+    expect(explainTask(t)).toBe('web.1.x7k2p: pending: 3 nodes: insufficient memory (needs 64Mi); 1 node: drained');
+    expect(explainTask({ ...t, status: { state: 'pending' } })).toBe('web.1.x7k2p: pending: waiting for the scheduler to place it');
+  });
+
+  it('otherwise prints state, node and message', () => {
+    expect(explainTask(runningTask)).toBe('web.1.x7k2p: running on n1');
+    expect(explainTask(stoppingTask)).toBe('web.2.q9m1z: running on n2 (being stopped)');
+    const failed = { ...runningTask, status: { state: 'failed' as const, node: 'n1', exitCode: 1, message: 'exited with code 1' } };
+    expect(explainTask(failed)).toBe('web.1.x7k2p: failed: exited with code 1');
+  });
+});
