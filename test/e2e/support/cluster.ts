@@ -1,0 +1,92 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { eventually, runBerth, type RunResult } from './berth-cli';
+
+/** `berth get tasks -o json` items (docs/api.md); only the fields the tests read. */
+export interface TaskJson {
+  metadata: { name: string; service: string; slot: number };
+  spec: { desiredState: string; node?: string };
+  status: { state: string; node?: string; pid?: number; ip?: string; exitCode?: number; message?: string };
+}
+
+export interface NodeJson {
+  metadata: { name: string; labels: Record<string, string> };
+  spec: { availability: string };
+  status: { state: string; address: string };
+}
+
+/** What the tests put in a Service manifest; rendered as one YAML document. */
+export interface ServiceSketch {
+  readonly name: string;
+  readonly image: string;
+  readonly replicas?: number;
+  readonly command?: readonly string[];
+  readonly memory?: string;
+  readonly ports?: readonly { containerPort: number; hostPort?: number }[];
+}
+
+export function serviceManifest(s: ServiceSketch): string {
+  const template: Record<string, unknown> = { image: s.image };
+  if (s.command) template.command = [...s.command];
+  if (s.memory) template.resources = { memory: s.memory };
+  if (s.ports) template.ports = s.ports.map((p) => ({ ...p, protocol: 'tcp' }));
+  return stringify({ apiVersion: 'berth/v1', kind: 'Service', metadata: { name: s.name }, spec: { replicas: s.replicas ?? 1, template } });
+}
+
+/**
+ * The `berth` CLI pointed at one cluster: every call is a fresh `berth` process with this
+ * environment (HOME holds the client config `berth up`/`server` wrote, or BERTH_SERVER is set).
+ */
+export class BerthCli {
+  constructor(
+    private readonly env: Record<string, string>,
+    private readonly workDir: string,
+  ) {}
+
+  run(args: readonly string[], stdin?: string): Promise<RunResult> {
+    return runBerth(args, { env: this.env, ...(stdin === undefined ? {} : { stdin }) });
+  }
+
+  /** Writes the manifest to the work dir and runs `berth apply -f FILE ...extra`. */
+  async apply(s: ServiceSketch, extra: readonly string[] = []): Promise<RunResult> {
+    const path = join(this.workDir, `${s.name}.yaml`);
+    await writeFile(path, serviceManifest(s));
+    return this.run(['apply', '-f', path, ...extra]);
+  }
+
+  async tasks(service?: string): Promise<TaskJson[]> {
+    const r = await this.run(['get', 'tasks', ...(service ? ['--service', service] : []), '-o', 'json']);
+    if (r.code !== 0) throw new Error(`berth get tasks failed (${r.code}): ${r.stderr}`);
+    const all = JSON.parse(r.stdout) as TaskJson[];
+    return service ? all.filter((t) => t.metadata.service === service) : all;
+  }
+
+  /** Tasks of `service` that run now and are meant to. */
+  async running(service: string): Promise<TaskJson[]> {
+    return (await this.tasks(service)).filter((t) => t.status.state === 'running' && t.spec.desiredState === 'running');
+  }
+
+  async nodes(): Promise<NodeJson[]> {
+    const r = await this.run(['get', 'nodes', '-o', 'json']);
+    if (r.code !== 0) throw new Error(`berth get nodes failed (${r.code}): ${r.stderr}`);
+    return JSON.parse(r.stdout) as NodeJson[];
+  }
+
+  /** Waits until exactly `count` nodes are ready; returns them. */
+  async readyNodes(count: number, deadlineMs = 60_000): Promise<NodeJson[]> {
+    return eventually(
+      `${count} ready node(s)`,
+      async () => {
+        const ready = (await this.nodes()).filter((n) => n.status.state === 'ready');
+        return ready.length === count ? ready : undefined;
+      },
+      deadlineMs,
+    );
+  }
+
+  /** Waits until no task of `service` is left in any listing (the service was deleted). */
+  async tasksGone(service: string, deadlineMs = 120_000): Promise<void> {
+    await eventually(`the tasks of ${service} to go`, async () => ((await this.tasks(service)).length === 0 ? true : undefined), deadlineMs);
+  }
+}

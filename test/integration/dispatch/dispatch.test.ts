@@ -1,0 +1,149 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startControlPlane, type RunningControlPlane } from '@berth/control-plane';
+import { EmbeddedEtcd } from '@berth/store';
+import { requireTools } from '../../support/prereq';
+import { HollowDriver, startHollowAgent, type HollowAgent } from './hollow-agent';
+
+const ready = requireTools(['etcd']);
+
+const WEB = `apiVersion: berth/v1
+kind: Service
+metadata:
+  name: web
+spec:
+  replicas: 3
+  template:
+    image: 127.0.0.1:5000/busybox:1
+    command: ["httpd", "-f", "-p", "8080"]
+`;
+
+interface TaskJson {
+  metadata: { name: string; slot: number };
+  spec: { desiredState: string; node?: string };
+  status: { state: string; pid?: number; node?: string };
+}
+interface NodeJson {
+  metadata: { name: string; labels: Record<string, string> };
+  status: { state: string };
+}
+
+/** Generous: shared CI machines; this waits for convergence, it never measures speed. */
+const eventually = <T>(check: () => Promise<T>, timeout = 60_000): Promise<T> => vi.waitFor(check, { timeout, interval: 200 });
+
+async function get<T>(cp: RunningControlPlane, path: string): Promise<T> {
+  const res = await fetch(cp.apiUrl + path);
+  if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+describe.runIf(ready)('control plane runs tasks on an agent over the dispatcher', () => {
+  let dir = '';
+  let etcd: EmbeddedEtcd | undefined;
+  let cp: RunningControlPlane | undefined;
+  let agent: HollowAgent | undefined;
+  const driver = new HollowDriver();
+
+  const startCp = (id: string, nodeGraceMs: number): Promise<RunningControlPlane> =>
+    startControlPlane({
+      dataDir: join(dir, id),
+      api: { host: '127.0.0.1', port: 0 },
+      grpc: { host: '127.0.0.1', port: 0 },
+      etcdEndpoints: etcd!.endpoints,
+      id,
+      leaderTtlSeconds: 2,
+      nodeGraceMs,
+    });
+  const startAgent = (): Promise<HollowAgent> => startHollowAgent({ server: cp!.grpcAddress, name: 'n1', dataDir: join(dir, 'agent'), driver });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'berth-dispatch-'));
+    etcd = await EmbeddedEtcd.start({ dataDir: join(dir, 'etcd') });
+    cp = await startCp('cp-1', 1_000);
+    agent = await startAgent();
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await cp?.stop();
+    await etcd?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('serves the dispatcher on the port it bound', () => {
+    expect(cp!.grpcAddress).toMatch(/^127\.0\.0\.1:[1-9]\d*$/);
+  });
+
+  it('runs an applied service on the agent and shows the tasks running with their pids', async () => {
+    const res = await fetch(`${cp!.apiUrl}/api/v1/apply`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: WEB });
+    expect(res.status).toBe(200);
+    const tasks = await eventually(async () => {
+      const ts = await get<TaskJson[]>(cp!, '/api/v1/tasks?service=web');
+      expect(ts.map((t) => t.status.state)).toEqual(['running', 'running', 'running']);
+      return ts;
+    });
+    expect(tasks.map((t) => t.metadata.slot).sort()).toEqual([1, 2, 3]);
+    for (const t of tasks) expect(t).toMatchObject({ spec: { node: 'n1' }, status: { node: 'n1', pid: expect.any(Number) } });
+    expect(await get<NodeJson>(cp!, '/api/v1/nodes/n1')).toMatchObject({ metadata: { labels: { zone: 'a' } }, status: { state: 'ready' } });
+    expect(driver.starts).toBe(3);
+    const metrics = await (await fetch(`${cp!.apiUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^berth_agent_sessions 1$/m);
+    expect(metrics).toMatch(/^berth_scheduler_placements_total\{result="placed"\} 3$/m);
+    await eventually(async () => expect(await (await fetch(`${cp!.apiUrl}/metrics`)).text()).toMatch(/^berth_tasks\{state="running"\} 3$/m));
+  });
+
+  it('relays a task log from the node as text lines', async () => {
+    const [task] = await get<TaskJson[]>(cp!, '/api/v1/tasks?service=web');
+    const res = await fetch(`${cp!.apiUrl}/api/v1/tasks/${task!.metadata.name}/logs?tail=10`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    expect(await res.text()).toBe(`2026-01-01T00:00:00.000Z stdout hello from ${task!.metadata.name}\n2026-01-01T00:00:01.000Z stderr second line\n`);
+  });
+
+  it('follows a task log until the reader goes away, then cancels it on the node', async () => {
+    const [task] = await get<TaskJson[]>(cp!, '/api/v1/tasks?service=web');
+    const reader = new AbortController();
+    const res = await fetch(`${cp!.apiUrl}/api/v1/tasks/${task!.metadata.name}/logs?follow=true`, { signal: reader.signal });
+    expect(res.status).toBe(200);
+    const body = res.body!.getReader();
+    let text = '';
+    while (!text.includes('second line')) text += new TextDecoder().decode((await body.read()).value);
+    reader.abort();
+    await body.cancel().catch(() => undefined);
+    await eventually(async () => expect(driver.cancelledFollows).toBe(1));
+  });
+
+  it('marks the node down once its agent is gone, and refuses its logs with 503', async () => {
+    await agent!.stop();
+    agent = undefined;
+    await eventually(async () => expect((await get<NodeJson>(cp!, '/api/v1/nodes/n1')).status.state).toBe('down'));
+    const [task] = await get<TaskJson[]>(cp!, '/api/v1/tasks?service=web');
+    const res = await fetch(`${cp!.apiUrl}/api/v1/tasks/${task!.metadata.name}/logs`);
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { detail: string }).detail).toBe('node n1 is not connected');
+  });
+
+  it('after a control-plane restart keeps the node unknown during the grace, touches no task, and takes the agent back', async () => {
+    const before = await get<TaskJson[]>(cp!, '/api/v1/tasks?service=web');
+    await cp!.stop();
+    cp = await startCp('cp-2', 60_000);
+    expect((await get<NodeJson>(cp, '/api/v1/nodes/n1')).status.state).toBe('unknown');
+    // Give the new leader time to act on its (wrong) view if it were going to.
+    await eventually(async () => expect(await (await fetch(`${cp!.apiUrl}/metrics`)).text()).toMatch(/^berth_leader 1$/m));
+    const during = await get<TaskJson[]>(cp, '/api/v1/tasks?service=web');
+    expect(during.map((t) => t.metadata.name).sort()).toEqual(before.map((t) => t.metadata.name).sort());
+    expect(during.every((t) => t.spec.desiredState === 'running')).toBe(true);
+
+    agent = await startAgent();
+    await eventually(async () => expect((await get<NodeJson>(cp!, '/api/v1/nodes/n1')).status.state).toBe('ready'));
+    const after = await eventually(async () => {
+      const ts = await get<TaskJson[]>(cp!, '/api/v1/tasks?service=web');
+      expect(ts.map((t) => t.status.state)).toEqual(['running', 'running', 'running']);
+      return ts;
+    });
+    expect(after.map((t) => t.metadata.name).sort()).toEqual(before.map((t) => t.metadata.name).sort());
+    expect(driver.starts).toBe(3); // re-adopted, never started again
+  });
+});
