@@ -86,5 +86,23 @@ const maxPerNode: Filter = {
     (load.perService.get(task.service) ?? 0) < task.maxPerNode ? FIT : noFit(`max ${task.maxPerNode} per node reached`),
 };
 
-/** In order: the first filter a node fails is the reason reported for it. */
-export const FILTERS: readonly Filter[] = [ready, availability, driver, constraints, resources, hostPorts, maxPerNode];
+/**
+ * A node that just refused this slot's task (a host port held outside berth, say) would most
+ * likely refuse the replacement too: place it elsewhere, or wait until the caller stops passing
+ * the rejection.
+ */
+const rejected: Filter = {
+  name: 'rejected',
+  relevant: (task) => (task.rejectedBy?.size ?? 0) > 0,
+  check: (task, { node }) => {
+    const why = task.rejectedBy?.get(node.name);
+    return why === undefined ? FIT : noFit(`rejected the slot's last task: ${why}`);
+  },
+};
+
+/**
+ * In order: the first filter a node fails is the reason reported for it. `rejected` comes last:
+ * it stands in for a conflict berth cannot see itself (a port held outside berth), so it is
+ * named only when nothing in the cluster's own view rules the node out.
+ */
+export const FILTERS: readonly Filter[] = [ready, availability, driver, constraints, resources, hostPorts, maxPerNode, rejected];

@@ -32,6 +32,12 @@ export interface PendingTask {
   /** 0 = unlimited. */
   readonly maxPerNode: number;
   readonly strategy: PlacementStrategy;
+  /**
+   * Nodes that recently refused a task of this slot (state `rejected`), each with why, worded
+   * without the node's name ("host port 18080/tcp is already in use") so that reasons count
+   * across nodes. The task is not placed on them; the caller decides how long "recently" is.
+   */
+  readonly rejectedBy?: ReadonlyMap<string, string>;
 }
 
 export interface Placement {

@@ -81,6 +81,26 @@ describe('schedule', () => {
     expect(r.unschedulable[0]?.explanation).toBe('2 nodes: host port 18080/tcp in use');
   });
 
+  it('avoids the nodes that rejected the slot, explaining it without naming them', () => {
+    const rejectedBy = new Map([['a', 'host port 18080/tcp is already in use'], ['b', 'host port 18080/tcp is already in use']]);
+    const pending = [task('web', 1, { hostPorts: [{ port: 18080, protocol: 'tcp' }], rejectedBy })];
+    expect(schedule({ nodes: [node('a'), node('b'), node('c')], pending }).placements).toEqual([{ taskId: 'web.1', node: 'c' }]);
+    expect(schedule({ nodes: [node('a'), node('b')], pending }).unschedulable).toEqual([
+      { taskId: 'web.1', explanation: "2 nodes: rejected the slot's last task: host port 18080/tcp is already in use" },
+    ]);
+  });
+
+  it('names what the cluster itself knows about a node before its rejection', () => {
+    const rejectedBy = new Map([['a', 'host port 18080/tcp is already in use'], ['b', 'host port 18080/tcp is already in use']]);
+    const r = schedule({ nodes: [node('a', { state: 'down' }), node('b', { availability: 'drain' })], pending: [task('web', 1, { rejectedBy })] });
+    expect(r.unschedulable[0]?.explanation).toBe('1 node: drained; 1 node: node down');
+  });
+
+  it('a rejection by a node no longer in the cluster changes nothing', () => {
+    const r = schedule({ nodes: [node('a'), node('b')], pending: [task('web', 1, { rejectedBy: new Map([['x', 'gone node']]) }), task('web', 2)] });
+    expect(r.placements.map((p) => p.node).sort()).toEqual(['a', 'b']);
+  });
+
   it('honours label and name constraints', () => {
     const nodes = [node('a', { labels: { zone: 'x' } }), node('b', { labels: { zone: 'y' } }), node('c')];
     const r = schedule({ nodes, pending: [task('web', 1, { constraints: [constraint('node.labels.zone == y')] })] });
@@ -123,6 +143,7 @@ const arbTask = fc.record({
   constraints: fc.constantFrom([], [constraint('node.labels.zone == a')], [constraint('node.name != n1')]),
   maxPerNode: fc.constantFrom(0, 1, 2),
   strategy: fc.constantFrom('spread', 'binpack'),
+  rejectedBy: fc.constantFrom(undefined, undefined, new Map([['n1', 'host port 18080/tcp is already in use']]), new Map([['n2', 'x'], ['n3', 'y']])),
 }) as fc.Arbitrary<Omit<PendingTask, 'id'>>;
 
 // maxPerNode and strategy are settings of a service, so every task of a service shares them.
@@ -169,6 +190,7 @@ describe('schedule properties', () => {
             expect(n.drivers).toContain(t.runtime === 'vm' ? 'qemu' : 'runc');
             expect(t.constraints.every((c) => matchesConstraint(n, c))).toBe(true);
             if (t.maxPerNode > 0) expect(mine.filter((o) => o.service === t.service).length).toBeLessThanOrEqual(t.maxPerNode);
+            expect(t.rejectedBy?.has(n.name) ?? false).toBe(false);
           }
         }
       }),

@@ -1,5 +1,5 @@
-import { canTransition, isTerminal } from '@berth/core';
-import type { RuntimeDriver, TaskConfig, TaskHandle } from '@berth/runtime';
+import { canTransition, isTerminal, type TaskState } from '@berth/core';
+import { HostPortInUseError, type RuntimeDriver, type TaskConfig, type TaskHandle } from '@berth/runtime';
 import type { TaskStateStore } from '../state/task-state-store';
 import type { Assignment, LocalStatus, LocalTask } from './model';
 
@@ -13,8 +13,9 @@ export interface RunnerDeps {
 
 /**
  * Drives one task through its life on this node: prepare → start → wait → complete | failed,
- * or → shutdown when asked to stop. Every status is written to the state file before it is
- * reported, so what the control plane hears survives an agent crash. Never restarts the task.
+ * or → shutdown when asked to stop, or → rejected when prepare finds this node cannot take it.
+ * Every status is written to the state file before it is reported, so what the control plane
+ * hears survives an agent crash. Never restarts the task.
  */
 export class TaskRunner {
   private stopping = false;
@@ -43,7 +44,8 @@ export class TaskRunner {
       // A stop that arrived while starting found nothing running yet: deliver it now.
       if (this.stopping) await this.deps.driver.stop(handle, { graceMs: this.task.assignment.spec.stopGracePeriodMs });
     } catch (e) {
-      return await this.update({ state: this.stopping ? 'shutdown' : 'failed', message: messageOf(e) });
+      const state = this.stopping ? 'shutdown' : this.task.handle ? 'failed' : prepareFailureState(e);
+      return await this.update({ state, message: messageOf(e) });
     }
     await this.watch(handle, signal);
   }
@@ -128,6 +130,15 @@ export function toTaskConfig(a: Assignment): TaskConfig {
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * How a task ends whose prepare failed. A host port held by something else on this node is the
+ * node refusing the task before anything ran (`rejected`): the scheduler avoids the node for the
+ * slot's next task instead of the restart landing on the same conflict. Anything else is `failed`.
+ */
+function prepareFailureState(e: unknown): Extract<TaskState, 'rejected' | 'failed'> {
+  return e instanceof HostPortInUseError ? 'rejected' : 'failed';
 }
 
 function messageOf(e: unknown): string {

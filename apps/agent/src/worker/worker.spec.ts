@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TaskState } from '@berth/core';
-import type { RuntimeDriver, RuntimeStatus, TaskConfig, TaskHandle } from '@berth/runtime';
+import { HostPortInUseError, RuntimeOperationError, type RuntimeDriver, type RuntimeStatus, type TaskConfig, type TaskHandle } from '@berth/runtime';
 import { TaskStateStore } from '../state/task-state-store';
 import type { Assignment, LocalTask } from './model';
 import { Worker } from './worker';
@@ -14,8 +14,11 @@ class FakeDriver implements RuntimeDriver {
   readonly procs = new Map<string, { status: RuntimeStatus; exit: (code: number) => void; exited: Promise<number> }>();
   starts = 0;
   nextPid = 100;
+  /** When set, prepare throws it (as the real driver does when the network or image setup fails). */
+  prepareError: Error | undefined;
 
   async prepare(t: TaskConfig): Promise<TaskHandle> {
+    if (this.prepareError) throw this.prepareError;
     let exit!: (code: number) => void;
     const exited = new Promise<number>((resolve) => (exit = resolve));
     if (!this.procs.has(t.taskId)) this.procs.set(t.taskId, { status: { state: 'created' }, exit, exited });
@@ -105,6 +108,27 @@ describe('Worker', () => {
     worker.assign({ full: false, upsert: [assignment('web.1.a')], remove: [] });
     await new Promise((r) => setTimeout(r, 30));
     expect(driver.starts).toBe(1);
+  });
+
+  it('rejects a task whose host port another process on the node holds, and never starts it', async () => {
+    const driver = new FakeDriver();
+    driver.prepareError = new HostPortInUseError(18080, 'tcp', 'n1');
+    const { worker, reports, states } = startWorker(driver);
+    worker.assign({ full: true, upsert: [assignment('web.1.a')], remove: [] });
+    await until(() => statesOf(reports, 'web.1.a').includes('rejected'));
+    expect(statesOf(reports, 'web.1.a')).toEqual(['preparing', 'rejected']);
+    expect(reports.at(-1)?.status).toMatchObject({ state: 'rejected', message: 'host port 18080/tcp is already in use on node n1' });
+    expect((await states.loadAll())[0]?.status.state).toBe('rejected');
+    expect(driver.starts).toBe(0);
+  });
+
+  it('still reports other prepare failures as failed', async () => {
+    const driver = new FakeDriver();
+    driver.prepareError = new RuntimeOperationError('web.1.a', 'prepare', 'umoci unpack: no space left on device');
+    const { worker, reports } = startWorker(driver);
+    worker.assign({ full: true, upsert: [assignment('web.1.a')], remove: [] });
+    await until(() => statesOf(reports, 'web.1.a').includes('failed'));
+    expect(reports.at(-1)?.status).toMatchObject({ state: 'failed', message: 'task web.1.a: prepare failed: umoci unpack: no space left on device' });
   });
 
   it('stops a task whose desired state becomes shutdown, then destroys it once unassigned', async () => {

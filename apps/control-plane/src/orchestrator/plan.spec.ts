@@ -69,6 +69,18 @@ describe('planService', () => {
     expect(p.shutdown).toEqual([failed.id]);
   });
 
+  it('replaces a task a node rejected, like a failed one: after the backoff, even under on-failure', () => {
+    const rejected = task(1, 'rejected', {
+      nodeName: 'a',
+      status: { state: 'rejected', message: 'host port 18080/tcp is already in use on node a', updatedAt: new Date(T0).toISOString() },
+    });
+    const svc = service({ replicas: 1, restartPolicy: { condition: 'on-failure', delayMs: 1000, maxDelayMs: 30_000, maxAttempts: 0 } });
+    expect(plan(svc, [rejected], T0 + 200)).toMatchObject({ create: [], requeueAfterMs: 800 });
+    const p = plan(svc, [rejected], T0 + 1000);
+    expect(p.create).toEqual([{ slot: 1, specGeneration: 1 }]); // no node: the scheduler chooses again
+    expect(p.shutdown).toEqual([rejected.id]);
+  });
+
   it('backs off exponentially up to maxDelay', () => {
     const ended = (n: number) => Array.from({ length: n }, () => task(1, 'failed', { desiredState: 'shutdown' }));
     const svc = service({ replicas: 1 });

@@ -4,7 +4,7 @@ import { OrchestratorLoop } from '../orchestrator/orchestrator.loop';
 import { ControlPlaneMetrics } from '../observability/metrics';
 import { nodeFixture, specFixture } from '../testing/fixtures';
 import { InMemoryStore } from '../testing/in-memory-store';
-import { SchedulerLoop } from './scheduler.loop';
+import { SchedulerLoop, type SchedulerLoopOptions } from './scheduler.loop';
 
 const FENCE = { leaderKey: '/berth/v1/leader', createRevision: '7' };
 const eventually = <T>(check: () => T | Promise<T>): Promise<T> => vi.waitFor(check, { timeout: 4_000, interval: 10 });
@@ -18,12 +18,12 @@ describe('orchestrator + scheduler loops on the store', () => {
     stop = new AbortController();
   });
 
-  function start(graceMs = 0) {
+  function start(graceMs = 0, scheduler: Partial<SchedulerLoopOptions> = {}) {
     const store = new InMemoryStore();
     store.leaderFence = FENCE;
     const metrics = new ControlPlaneMetrics();
     running = runLoops(
-      [new OrchestratorLoop(store, FENCE, metrics, { graceMs }), new SchedulerLoop(store, FENCE, metrics, { graceMs })],
+      [new OrchestratorLoop(store, FENCE, metrics, { graceMs }), new SchedulerLoop(store, FENCE, metrics, { graceMs, ...scheduler })],
       stop.signal,
     );
     return { store, metrics };
@@ -84,5 +84,56 @@ describe('orchestrator + scheduler loops on the store', () => {
     await eventually(() => expect(tasksOf(store)[0]?.status.message).toBe('1 node: node unknown'));
     store.putNode(nodeFixture('back'));
     await eventually(() => expect(tasksOf(store)[0]?.nodeName).toBe('back'));
+  });
+
+  describe('a node that rejects a task for a host port held outside berth', () => {
+    const spec = specFixture({
+      replicas: 1,
+      restartPolicy: { condition: 'any', delayMs: 10, maxDelayMs: 10, maxAttempts: 0 },
+      template: { ...specFixture().template, ports: [{ containerPort: 80, hostPort: 18080, protocol: 'tcp' }] },
+    });
+    /** What the agent on the task's node reports when its prepare finds the port taken. */
+    const reject = (store: InMemoryStore, task: { id: string; nodeName?: string }, at = Date.now()) => {
+      const message = `host port 18080/tcp is already in use on node ${task.nodeName}`;
+      return store.updateTaskStatuses(task.nodeName!, [{ taskId: task.id, status: { state: 'rejected', message, updatedAt: new Date(at).toISOString() } }]);
+    };
+    const live = (store: InMemoryStore) => tasksOf(store).filter((t) => t.desiredState === 'running');
+    const firstAssigned = (store: InMemoryStore) =>
+      eventually(() => {
+        const [t] = tasksOf(store);
+        expect(t?.status.state).toBe('assigned');
+        return t!;
+      });
+
+    it('gets the replacement of its task placed on another node', async () => {
+      const { store } = start();
+      store.putNode(nodeFixture('a'));
+      store.putNode(nodeFixture('b'));
+      await store.applyServices([{ name: 'web', labels: {}, spec }]);
+      const first = await firstAssigned(store);
+      await reject(store, first);
+      const other = first.nodeName === 'a' ? 'b' : 'a';
+      await eventually(() => expect(live(store)).toMatchObject([{ slot: 1, nodeName: other, status: { state: 'assigned' } }]));
+    });
+
+    it('on a single node, keeps the replacement pending with the reason, then places it once the cooldown ends', async () => {
+      let clock = Date.now(); // the scheduler's clock: frozen, so the cooldown ends when the test says
+      const { store } = start(0, { rejectionCooldownMs: 100, now: () => clock });
+      store.putNode(nodeFixture('a'));
+      await store.applyServices([{ name: 'web', labels: {}, spec }]);
+      const first = await firstAssigned(store);
+      await reject(store, first, clock);
+      await eventually(() =>
+        expect(live(store)).toMatchObject([
+          { slot: 1, status: { state: 'pending', message: "1 node: rejected the slot's last task: host port 18080/tcp is already in use" } },
+        ]),
+      );
+      await new Promise((r) => setTimeout(r, 150)); // a re-pass inside the cooldown changes nothing
+      expect(live(store)).toMatchObject([{ slot: 1, status: { state: 'pending' } }]);
+      expect(live(store)[0]?.nodeName).toBeUndefined();
+      // No store event marks the end of the cooldown: the loop's own timer finds it.
+      clock += 100;
+      await eventually(() => expect(live(store)).toMatchObject([{ slot: 1, nodeName: 'a', status: { state: 'assigned' } }]));
+    });
   });
 });

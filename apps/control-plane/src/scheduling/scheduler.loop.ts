@@ -17,6 +17,8 @@ export interface SchedulerLoopOptions {
   readonly now?: () => number;
   /** Pause after a failed pass before the next one; default 1 s. */
   readonly retryMs?: number;
+  /** How long a node that rejected a slot's task is avoided for that slot; default 60 s (REJECTION_COOLDOWN_MS). */
+  readonly rejectionCooldownMs?: number;
 }
 
 /** The key the watermark tracks this loop's own writes under. */
@@ -37,6 +39,8 @@ export class SchedulerLoop implements Loop {
   private readonly grace: NodeGrace;
   private dirty = true;
   private wake: (() => void) | undefined;
+  /** When the earliest scheduled re-pass for an ending rejection cooldown fires (epoch ms). */
+  private recheckAt: number | undefined;
 
   constructor(
     private readonly store: Store,
@@ -87,7 +91,8 @@ export class SchedulerLoop implements Loop {
         if (signal.aborted) break;
         this.dirty = false;
         try {
-          await this.pass();
+          const recheckMs = await this.pass();
+          if (recheckMs !== undefined) this.recheckAfter(recheckMs, signal);
         } catch (e) {
           this.log.warn(`scheduling pass failed: ${e instanceof Error ? e.message : String(e)}`);
           after(this.opts.retryMs ?? 1_000, signal, () => this.kick());
@@ -98,17 +103,39 @@ export class SchedulerLoop implements Loop {
     }
   }
 
-  /** One pass over the caches; skipped while the caches do not yet show the previous pass's writes. */
-  async pass(): Promise<void> {
-    if (!this.watermark.caughtUp(PASS)) return;
+  /**
+   * Nothing in the store changes when a rejection cooldown ends, so a timer marks the loop dirty
+   * then; a later one is left to the pass that timer triggers.
+   */
+  private recheckAfter(ms: number, signal: AbortSignal): void {
+    const due = this.now() + ms;
+    if (this.recheckAt !== undefined && this.recheckAt <= due) return;
+    this.recheckAt = due;
+    after(ms, signal, () => {
+      this.recheckAt = undefined;
+      this.kick();
+    });
+  }
+
+  private now(): number {
+    return this.opts.now?.() ?? Date.now();
+  }
+
+  /**
+   * One pass over the caches; skipped while the caches do not yet show the previous pass's writes.
+   * Resolves to the ms after which a pass is due even without a change (a node stops being
+   * avoided), if any.
+   */
+  async pass(): Promise<number | undefined> {
+    if (!this.watermark.caughtUp(PASS)) return undefined;
     const started = performance.now();
     try {
       const tasks = this.tasks.list();
       const nodes = this.grace.viewAll(this.nodes.list());
       this.metrics.setClusterCounts(tasks, nodes);
-      const input = schedulingInput(tasks, (name) => this.services.get(name), nodes);
+      const input = schedulingInput(tasks, (name) => this.services.get(name), nodes, { now: this.now(), rejectionCooldownMs: this.opts.rejectionCooldownMs });
       this.metrics.setPendingTasks(input.pending.length);
-      if (input.pending.length === 0) return;
+      if (input.pending.length === 0) return undefined;
       const result = schedule(input);
       this.metrics.countPlacements(result.placements.length, result.unschedulable.length);
       const placed = await this.store.assignNodes(result.placements, this.fence);
@@ -116,6 +143,7 @@ export class SchedulerLoop implements Loop {
       const noted = changed.size > 0 ? await this.store.recordUnschedulable(changed, this.fence) : { written: [] };
       const revisions = [placed.revision, noted.revision].filter((r): r is string => r !== undefined);
       if (revisions.length > 0) this.watermark.expect(PASS, revisions.sort((a, b) => (BigInt(a) < BigInt(b) ? 1 : -1))[0]);
+      return input.nextExpiryMs;
     } finally {
       this.metrics.observeReconcile(SCHEDULER_LOOP, (performance.now() - started) / 1000);
     }
