@@ -6,12 +6,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ImagePullError, ImageStore } from '@berth/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NetnsLab } from '../../e2e/support/netns-lab';
 import { requireTools } from '../../support/prereq';
 import { buildBusyboxLayout } from './host';
 import { startRegistry, type LocalRegistry } from './registry';
 
 const exec = promisify(execFile);
-const ready = requireTools(['skopeo', 'umoci', 'busybox', 'docker-registry'], { root: true });
+const ready = requireTools(['skopeo', 'umoci', 'busybox', 'docker-registry', 'ip'], { root: true });
 
 describe.runIf(ready)('ImageStore', () => {
   let dir = '';
@@ -60,10 +61,26 @@ describe.runIf(ready)('ImageStore', () => {
     expect((err as Error).message).toMatch(new RegExp(`^pulling image "${registry!.address}/nope:1" failed: .*manifest unknown`));
   });
 
-  it('talks TLS to registries not listed as insecure', async () => {
-    const err = await store('tls', false).pull(`${registry!.address}/busybox:1`).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ImagePullError);
-    expect((err as Error).message).toMatch(/HTTP response to HTTPS client/);
+  it('pulls from a loopback registry over plain HTTP without it being listed, as Docker does', async () => {
+    const img = await store('loopback', false).pull(`${registry!.address}/busybox:1`);
+    expect(existsSync(join(img.rootfs, 'bin/busybox'))).toBe(true);
+  });
+
+  it('talks TLS to a registry off loopback that is not listed as insecure', async () => {
+    // A plain-HTTP registry on an address of the test's own bridge: off loopback, still on this machine.
+    const lab = await NetnsLab.create({ net: '10.244.0', hosts: 0 });
+    const offLoopback = await startRegistry({ host: lab.bridgeAddress }).catch(async (e: unknown) => {
+      await lab.destroy();
+      throw e;
+    });
+    try {
+      const err = await store('tls', false).pull(`${offLoopback.address}/busybox:1`).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ImagePullError);
+      expect((err as Error).message).toMatch(/HTTP response to HTTPS client/);
+    } finally {
+      await offLoopback.stop();
+      await lab.destroy();
+    }
   });
 
   it('removes unused images older than the cutoff, keeping images in use', async () => {

@@ -31,7 +31,7 @@ export function agentCommand(ctx: CliContext) {
     .option('--name <node>', `this node's name (default: the host name as a DNS label: ${nodeNameFromHost(ctx.env.hostname)})`, parseNodeName)
     .option('--data-dir <dir>', `state directory (default: ${defaultAgentDataDir(ctx.env)})`)
     .option('--label <key=value>', 'a node label for placement constraints (repeatable)', collectLabel)
-    .option('--insecure-registry <host:port>', 'pull images from this registry over plain HTTP (repeatable)', collectRegistry)
+    .option('--insecure-registry <host:port>', 'pull images from this registry over plain HTTP (repeatable; loopback registries always are)', collectRegistry)
     .option('--address <ip>', 'the address this node announces (default: the address of its default route)', parseAddress)
     .option('--bridge <name>', 'the bridge tasks attach to (default: berth0); each agent on one machine needs its own', parseBridge)
     .option('--subnet <cidr>', 'the task subnet of this node (default: 10.211.0.0/16); each agent on one machine needs its own', parseSubnet)

@@ -14,7 +14,7 @@ export function upCommand(ctx: CliContext) {
     .option('--data-dir <dir>', `state directory (default: ${defaultDataDir(ctx.env, 'up')})`)
     .option('--api <host:port>', 'listen address of the HTTP API (default: 127.0.0.1:7070)', (v) => parseHostPort(v, '--api'))
     .option('--grpc <host:port>', 'listen address for node agents (default: 127.0.0.1:7071)', (v) => parseHostPort(v, '--grpc'))
-    .option('--insecure-registry <host:port>', "the agent pulls from this registry over plain HTTP (repeatable)", collectRegistry)
+    .option('--insecure-registry <host:port>', "the agent pulls from this registry over plain HTTP (repeatable; loopback registries always are)", collectRegistry)
     .addHelpText(
       'after',
       `

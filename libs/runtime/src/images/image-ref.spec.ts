@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidImageRefError } from '../errors';
-import { parseImageRef, skopeoSource } from './image-ref';
+import { isInsecureRegistry, parseImageRef, skopeoSource } from './image-ref';
 
 const digest = `sha256:${'ab'.repeat(32)}`;
 
@@ -24,5 +24,18 @@ describe('parseImageRef', () => {
     expect(() => parseImageRef('host:5000/app@sha256:short')).toThrow(/not a sha256 digest/);
     expect(() => parseImageRef('host:5000/UPPER:1')).toThrow(InvalidImageRefError);
     expect(() => parseImageRef('host:5000/app:bad tag')).toThrow(/not a valid tag/);
+  });
+});
+
+describe('isInsecureRegistry', () => {
+  it('uses plain HTTP for listed registries and for loopback ones, TLS for the rest', () => {
+    expect(isInsecureRegistry('10.0.0.5:5000', ['10.0.0.5:5000'])).toBe(true);
+    expect(isInsecureRegistry('127.0.0.1:5000', [])).toBe(true);
+    expect(isInsecureRegistry('127.3.2.1', [])).toBe(true);
+    expect(isInsecureRegistry('localhost:5000', [])).toBe(true);
+    expect(isInsecureRegistry('[::1]:5000', [])).toBe(true);
+    expect(isInsecureRegistry('10.0.0.5:5000', ['10.0.0.6:5000'])).toBe(false);
+    expect(isInsecureRegistry('registry.example.com', [])).toBe(false);
+    expect(isInsecureRegistry('127.0.0.1.example.com:5000', [])).toBe(false);
   });
 });

@@ -73,3 +73,13 @@ function parseOciRef(input: string, body: string): ImageRef {
 export function skopeoSource(ref: ImageRef): string {
   return ref.transport === 'oci' ? ref.canonical : `docker://${ref.canonical}`;
 }
+
+/**
+ * Whether pulls from `registry` (`host[:port]`) go over plain HTTP: the ones the operator listed,
+ * and — as Docker does — any registry on a loopback address, which never leaves the machine.
+ */
+export function isInsecureRegistry(registry: string, listed: readonly string[]): boolean {
+  if (listed.includes(registry)) return true;
+  const host = registry.startsWith('[') ? registry.slice(1, registry.indexOf(']')) : registry.split(':')[0]!;
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

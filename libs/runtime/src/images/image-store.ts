@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { runCommand } from '../command';
 import { CommandFailedError, ImagePullError } from '../errors';
 import { parseImageConfig, type ImageConfig } from './image-config';
-import { parseImageRef, skopeoSource, type ImageRef } from './image-ref';
+import { isInsecureRegistry, parseImageRef, skopeoSource, type ImageRef } from './image-ref';
 import { readImageConfigBlob, resolveLayoutTag } from './oci-layout';
 
 /** An image ready to run: its unpacked root filesystem and the config that says how. */
@@ -21,7 +21,7 @@ export interface Image {
 export interface ImageStoreOptions {
   /** Store directory, e.g. `<dataDir>/images`; must not contain ':' or ',' (overlayfs options). */
   readonly dir: string;
-  /** `host:port` of registries reached over plain HTTP (no TLS verification). */
+  /** `host:port` of registries reached over plain HTTP (no TLS verification); loopback ones always are. */
   readonly insecureRegistries?: readonly string[];
   readonly pullTimeoutMs?: number;
   readonly skopeo?: string;
@@ -93,7 +93,7 @@ export class ImageStore {
 
   private async copy(ref: string, parsed: ImageRef, layout: string): Promise<void> {
     await mkdir(join(this.opts.dir, 'layouts'), { recursive: true });
-    const insecure = parsed.transport === 'docker' && (this.opts.insecureRegistries ?? []).includes(parsed.registry);
+    const insecure = parsed.transport === 'docker' && isInsecureRegistry(parsed.registry, this.opts.insecureRegistries ?? []);
     const args = ['copy', '--quiet', ...(insecure ? ['--src-tls-verify=false'] : []), skopeoSource(parsed), `oci:${layout}:${LAYOUT_TAG}`];
     try {
       await runCommand(this.opts.skopeo ?? 'skopeo', args, { timeoutMs: this.opts.pullTimeoutMs ?? 600_000 });
