@@ -1,8 +1,10 @@
+import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import { CniNetwork, ImageStore, RuncDriver, type LogLine, type RuntimeDriver } from '@berth/runtime';
 import { NotFoundError } from '@berth/core';
 import type { LogRequest } from '@berth/proto';
 import { capacity, primaryAddress } from './fingerprint/fingerprint';
+import { ImageGarbageCollector } from './housekeeping/image-gc';
 import { StatusOutbox } from './session/outbox';
 import { AgentSession } from './session/session';
 import { TaskStateStore } from './state/task-state-store';
@@ -34,15 +36,16 @@ export interface RunningAgent {
  * The node agent's composition root. Data directory layout:
  *   state/     one JSON file per task (what the agent re-adopts after a restart)
  *   runtime/   the runc driver's task bundles, rootfs mounts and volumes
- *   images/    pulled layouts and unpacked image roots
+ *   images/    pulled layouts and unpacked image roots (unused ones removed after a day)
  *   cni/       host-local IPAM leases of this node
  */
 export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const log = o.log ?? ((line: string) => process.stderr.write(`berth-agent: ${line}\n`));
+  const images = new ImageStore({ dir: join(o.dataDir, 'images'), insecureRegistries: o.insecureRegistries });
   const driver: RuntimeDriver = new RuncDriver({
     node: o.name,
     dataDir: join(o.dataDir, 'runtime'),
-    images: new ImageStore({ dir: join(o.dataDir, 'images'), insecureRegistries: o.insecureRegistries }),
+    images,
     network: new CniNetwork({ nodeName: o.name, ipamDataDir: join(o.dataDir, 'cni'), bridge: o.bridge, subnet: o.subnet }),
   });
   const outbox = new StatusOutbox();
@@ -73,9 +76,17 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     logs: (req, signal) => taskLogs(worker, driver, req, signal),
   });
 
+  const imageGc = new ImageGarbageCollector({
+    images,
+    inUse: () => new Set(worker.tasks().flatMap((t) => (t.handle ? [t.handle.image.digest] : []))),
+    log,
+  });
+
   const ctl = new AbortController();
+  // Every task's runner waits on this one signal: hundreds of listeners are expected, not a leak.
+  setMaxListeners(0, ctl.signal);
   await worker.recover(ctl.signal);
-  const done = Promise.all([worker.run(ctl.signal), session.run(ctl.signal)]).then(() => undefined);
+  const done = Promise.all([worker.run(ctl.signal), session.run(ctl.signal), imageGc.run(ctl.signal)]).then(() => undefined);
   return {
     done,
     stop: async () => {
