@@ -1,6 +1,5 @@
 import { lstat, mkdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { isDomainError } from '@berth/core';
 import type { LogLine, LogOptions, RuntimeDriver, RuntimeStatus, TaskConfig, TaskHandle, TaskStats } from '../driver';
 import { CommandFailedError, RuntimeOperationError, TaskSpecError } from '../errors';
@@ -14,7 +13,7 @@ import { mountOverlay, unmount } from './overlay';
 import { RuncCli } from './runc-cli';
 import { taskCgroupsPath, taskPaths, type TaskPaths } from './task-paths';
 import { resolveUser, type ProcessUser } from './user';
-import { conmonAlive, readExitCode, readPid, waitFor } from './task-process';
+import { conmonAlive, DirectoryDoorbell, readExitCode, readPid, waitFor } from './task-process';
 
 export interface RuncDriverOptions {
   /** This node's name: part of the cgroup path, so agents sharing a host stay apart. */
@@ -35,6 +34,8 @@ export interface RuncDriverOptions {
 }
 
 const NODE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+/** Longest a waiter goes without looking at a running task (file events usually wake it first). */
+const WAIT_LOOK_MS = 1_000;
 
 /**
  * Runs tasks as OCI containers: overlayfs rootfs over the shared unpacked image, runc for
@@ -47,6 +48,12 @@ export class RuncDriver implements RuntimeDriver {
   private readonly runc: RuncCli;
   private readonly runcBinary: string;
   private layout: Promise<CgroupLayout> | undefined;
+  /**
+   * Container init pids of the tasks known to run (started here, or seen running by runc):
+   * while their conmon lives, inspect needs no `runc state` — spawning processes is the costliest
+   * thing an agent with a hundred tasks does.
+   */
+  private readonly started = new Map<string, number>();
 
   constructor(private readonly opts: RuncDriverOptions) {
     if (!NODE_NAME.test(opts.node)) throw new TaskSpecError('-', `node name "${opts.node}" is not a DNS-1123 name`);
@@ -84,19 +91,38 @@ export class RuncDriver implements RuntimeDriver {
   }
 
   async start(h: TaskHandle): Promise<void> {
-    const state = await this.runc.state(h.taskId);
-    if (state?.status !== 'created') {
-      throw new RuntimeOperationError(h.taskId, 'start', `the task is ${state?.status ?? 'gone'}, not created`);
+    try {
+      await this.runc.start(h.taskId);
+    } catch (e) {
+      const state = await this.runc.state(h.taskId).catch(() => undefined);
+      if (state?.status !== 'created') {
+        throw new RuntimeOperationError(h.taskId, 'start', `the task is ${state?.status ?? 'gone'}, not created`);
+      }
+      throw e;
     }
-    await this.runc.start(h.taskId);
+    const pid = await readPid(taskPaths(this.opts.dataDir, h.taskId).pidFile);
+    if (pid) this.started.set(h.taskId, pid);
   }
 
   async wait(h: TaskHandle, signal?: AbortSignal): Promise<number> {
-    for (;;) {
-      const status = await this.inspect(h);
-      if (status.state === 'exited') return status.exitCode;
-      if (status.state === 'gone') throw new RuntimeOperationError(h.taskId, 'wait', 'the task is gone');
-      await sleep(100, undefined, { signal });
+    const paths = taskPaths(this.opts.dataDir, h.taskId);
+    // conmon writes the exit file as the task ends: a watch on its directory wakes us then. While
+    // conmon lives, a look costs two /proc reads and spawns nothing (polling `runc state` for 100
+    // tasks would keep a core busy); only without conmon does runc have to say what happened.
+    const doorbell = new DirectoryDoorbell(paths.exitDir);
+    try {
+      for (;;) {
+        const code = await readExitCode(paths.exitFile);
+        if (code !== undefined) return code;
+        if (!(await conmonAlive(paths))) {
+          const status = await this.inspect(h);
+          if (status.state === 'exited') return status.exitCode;
+          if (status.state === 'gone') throw new RuntimeOperationError(h.taskId, 'wait', 'the task is gone');
+        }
+        await doorbell.next(WAIT_LOOK_MS, signal);
+      }
+    } finally {
+      doorbell.close();
     }
   }
 
@@ -115,6 +141,7 @@ export class RuncDriver implements RuntimeDriver {
   }
 
   async destroy(h: TaskHandle): Promise<void> {
+    this.started.delete(h.taskId);
     const paths = taskPaths(this.opts.dataDir, h.taskId);
     const network = h.network ?? (await this.storedHandle(paths))?.network;
     await this.runc.deleteForce(h.taskId);
@@ -129,8 +156,12 @@ export class RuncDriver implements RuntimeDriver {
     const paths = taskPaths(this.opts.dataDir, h.taskId);
     const code = await readExitCode(paths.exitFile);
     if (code !== undefined) return { state: 'exited', exitCode: code };
+    // A task this instance started runs until its exit file appears, as long as its shim lives.
+    const pid = this.started.get(h.taskId);
+    if (pid !== undefined && (await conmonAlive(paths))) return { state: 'running', pid };
     const state = await this.runc.state(h.taskId);
     if (!state) return { state: 'gone' };
+    if (state.status === 'running') this.started.set(h.taskId, state.pid);
     if (state.status === 'created' || state.status === 'creating') return { state: 'created' };
     if (state.status !== 'stopped') return { state: 'running', pid: state.pid };
     // Stopped, but conmon has not written the exit file yet: it does so right after reaping.

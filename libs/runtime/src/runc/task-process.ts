@@ -1,3 +1,4 @@
+import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TaskPaths } from './task-paths';
@@ -42,5 +43,54 @@ export async function waitFor<T>(probe: () => Promise<T | undefined>, ms: number
     if (value !== undefined) return value;
     if (Date.now() >= deadline || (giveUp && (await giveUp()))) return probe();
     await sleep(50);
+  }
+}
+
+/**
+ * Wakes a waiter when a directory changes (one inotify watch) or after `ms` at the latest. A
+ * change that happens while nobody waits is remembered, so none is lost between a look and the
+ * next wait. A directory that cannot be watched leaves only the timeout.
+ */
+export class DirectoryDoorbell {
+  private rung = false;
+  private ring: (() => void) | undefined;
+  private readonly watcher: FSWatcher | undefined;
+
+  constructor(dir: string) {
+    const onChange = (): void => {
+      this.rung = true;
+      this.ring?.();
+    };
+    try {
+      this.watcher = watch(dir, { persistent: false }, onChange);
+      this.watcher.on('error', () => this.watcher?.close());
+    } catch {
+      this.watcher = undefined;
+    }
+  }
+
+  /** Resolves on the next change (or one since the last wait) or after `ms`; rejects when `signal` aborts. */
+  async next(ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.rung) {
+      this.rung = false;
+      return;
+    }
+    signal?.throwIfAborted();
+    const ctl = new AbortController();
+    const onAbort = (): void => ctl.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.ring = onAbort;
+    try {
+      await sleep(ms, undefined, { signal: ctl.signal }).catch(() => undefined);
+    } finally {
+      this.ring = undefined;
+      this.rung = false;
+      signal?.removeEventListener('abort', onAbort);
+    }
+    signal?.throwIfAborted();
+  }
+
+  close(): void {
+    this.watcher?.close();
   }
 }
