@@ -6,6 +6,7 @@ import { assertPluginsInstalled, cniAdd, cniDel, type CniCallTarget } from './cn
 import { resultFromAddress, taskIpv4, type CniResult } from './cni-result';
 import { netnsPathFor, resolveNodeNetworkConfig, type NodeNetworkConfig, type NodeNetworkOptions } from './config';
 import { NetworkSetupError } from './errors';
+import { SharedExclusiveGate } from './gate';
 import { HostPortReservations } from './host-ports';
 import { pruneIdleCniChains } from './iptables-prune';
 import { bridgePorts, createNetns, deleteLink, deleteNetns, exists, readIpv4InNetns } from './netns';
@@ -19,21 +20,28 @@ const TASK_IFNAME = 'eth0';
  * (`<netnsDir>/berth-<taskId>`), a veth into the node's bridge with an address from host-local,
  * host ports published by portmap, and the firewall plugin accepting the task's traffic.
  *
- * Operations of one instance run one at a time: the "last task gone → remove the bridge" check
- * must not interleave with a setUp that is about to plug a veth into that bridge. The agent owns
- * one instance per node; several instances (nodes) with different bridge, subnet and IPAM
- * directory can share a machine.
+ * Tasks are set up and torn down side by side (a few at a time: the plugins are CPU-bound, and a
+ * node starting 100 tasks must not do them one by one). What must not interleave runs alone:
+ * the "last task gone → remove the bridge" check, which must never race a setUp about to plug a
+ * veth into that bridge, and a setUp that may create node-wide state (the bridge and the
+ * plugins' shared iptables chains, when this node has no task yet or the task publishes ports),
+ * since two plugins creating the same chain at once make one of them fail.
+ * The agent owns one instance per node; several instances (nodes) with different bridge, subnet
+ * and IPAM directory can share a machine.
  */
 export class CniNetwork implements TaskNetwork {
   readonly config: NodeNetworkConfig;
   private readonly hostPorts: HostPortReservations;
   private readonly attached = new Map<string, NetworkAttachment>();
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly gate: SharedExclusiveGate;
+  /** setUps called and not yet finished. */
+  private settingUp = 0;
 
   /** Throws InvalidNetworkConfigError when the options are unusable. */
-  constructor(options: NodeNetworkOptions) {
+  constructor(options: NodeNetworkOptions & { readonly parallelism?: number }) {
     this.config = resolveNodeNetworkConfig(options);
     this.hostPorts = new HostPortReservations(this.config.nodeName);
+    this.gate = new SharedExclusiveGate(options.parallelism ?? 4);
   }
 
   /**
@@ -42,8 +50,21 @@ export class CniNetwork implements TaskNetwork {
    * everything done so far. A namespace left behind by an
    * interrupted setUp of the same task (agent crash) is torn down and rebuilt.
    */
-  setUp(taskId: string, ports: readonly PortMapping[]): Promise<NetworkAttachment> {
-    return this.serial(() => this.attach(taskId, ports));
+  async setUp(taskId: string, ports: readonly PortMapping[]): Promise<NetworkAttachment> {
+    // Only the first of a burst of setUps on an empty node runs alone; the gate admits in order,
+    // so the rest run side by side after it, with the bridge and chains in place.
+    const createsSharedState = (this.attached.size === 0 && this.settingUp === 0) || ports.some((p) => p.hostPort !== undefined);
+    const attach = () => this.attach(taskId, ports);
+    this.settingUp++;
+    try {
+      return await (createsSharedState ? this.gate.runExclusive(attach) : this.gate.runShared(attach));
+    } catch (e) {
+      // A failed setUp rolled its task back; the bridge it may have created goes with it when idle.
+      await this.removeBridgeWhenIdle();
+      throw e;
+    } finally {
+      this.settingUp--;
+    }
   }
 
   /**
@@ -51,8 +72,9 @@ export class CniNetwork implements TaskNetwork {
    * (a retry can then finish the job) and the plugin's error is thrown. Removes the bridge once
    * no task uses it, and the plugins' shared iptables chains once nobody on the host does.
    */
-  tearDown(attachment: NetworkAttachment): Promise<void> {
-    return this.serial(() => this.detach(attachment));
+  async tearDown(attachment: NetworkAttachment): Promise<void> {
+    await this.gate.runShared(() => this.detach(attachment));
+    await this.removeBridgeWhenIdle();
   }
 
   /**
@@ -61,7 +83,7 @@ export class CniNetwork implements TaskNetwork {
    * host process took a port while the agent was down.
    */
   adopt(attachment: NetworkAttachment): Promise<void> {
-    return this.serial(async () => {
+    return this.gate.runShared(async () => {
       if (this.attached.has(attachment.taskId)) return;
       await this.hostPorts.reserve(attachment.taskId, attachment.ports);
       this.attached.set(attachment.taskId, attachment);
@@ -73,7 +95,7 @@ export class CniNetwork implements TaskNetwork {
    * IPAM leases, prunes idle shared chains. For cleanup (tests, node removal). Idempotent.
    */
   destroyNode(): Promise<void> {
-    return this.serial(async () => {
+    return this.gate.runExclusive(async () => {
       for (const attachment of [...this.attached.values()]) await this.detach(attachment);
       await deleteLink(this.config.bridge);
       await pruneIdleCniChains();
@@ -132,7 +154,11 @@ export class CniNetwork implements TaskNetwork {
     await deleteNetns(attachment.netnsPath);
     await this.hostPorts.release(attachment.taskId);
     this.attached.delete(attachment.taskId);
-    await this.removeBridgeIfIdle();
+  }
+
+  private async removeBridgeWhenIdle(): Promise<void> {
+    // Cheap test first: while this instance knows other tasks, the bridge is in use.
+    if (this.attached.size === 0) await this.gate.runExclusive(() => this.removeBridgeIfIdle());
   }
 
   private async removeBridgeIfIdle(): Promise<void> {
@@ -146,9 +172,4 @@ export class CniNetwork implements TaskNetwork {
     return { containerId: taskId, netnsPath, ifName: TASK_IFNAME, binDir: this.config.cniBinDir };
   }
 
-  private serial<T>(operation: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(operation, operation);
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
 }

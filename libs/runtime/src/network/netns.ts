@@ -19,8 +19,8 @@ export async function createNetns(path: string): Promise<void> {
   });
   await handle.close();
   try {
-    await mustSucceed('unshare', [`--net=${path}`, 'true'], `create network namespace ${path}`);
-    await mustSucceed('nsenter', [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up'], `bring up loopback in ${path}`);
+    // unshare runs its command inside the namespace it just created: one process, not three.
+    await mustSucceed('unshare', [`--net=${path}`, 'ip', 'link', 'set', 'lo', 'up'], `create network namespace ${path} with loopback up`);
   } catch (e) {
     await deleteNetns(path);
     throw e;
