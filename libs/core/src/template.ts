@@ -1,8 +1,24 @@
 import { canonicalJson } from './canonical';
 import type { Service, TaskTemplate } from './service';
 
+/**
+ * Canonical JSON per template object. Templates are read-only values (informer caches hand out
+ * the same object until the record changes), so the text is computed once per object: the
+ * orchestrator compares every task's template with its service's on every reconcile.
+ */
+const canonicalTemplates = new WeakMap<TaskTemplate, string>();
+
+function canonicalTemplate(t: TaskTemplate): string {
+  let text = canonicalTemplates.get(t);
+  if (text === undefined) {
+    text = canonicalJson(t);
+    canonicalTemplates.set(t, text);
+  }
+  return text;
+}
+
 export function sameTemplate(a: TaskTemplate, b: TaskTemplate): boolean {
-  return canonicalJson(a) === canonicalJson(b);
+  return a === b || canonicalTemplate(a) === canonicalTemplate(b);
 }
 
 /**
