@@ -33,6 +33,17 @@ export default defineConfig({
         },
       },
       {
+        // `npm run bench` only: figures, not verdicts (not part of `npm test`).
+        ...shared,
+        test: {
+          name: 'bench',
+          include: ['test/bench/**/*.test.ts'],
+          testTimeout: 1_800_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
+      {
         ...shared,
         test: {
           name: 'e2e',
