@@ -20,6 +20,10 @@ suite() { # project
 step lint;      npx --no-install eslint . --max-warnings=0
 step typecheck; npx --no-install tsc -p tsconfig.json --noEmit
 suite unit
+# engines.node is ">=20": the unit suite also runs on the current LTS line.
+step "unit tests on Node 24"
+lts=$(bash deploy/ensure-node-lts.sh)
+"$lts" node_modules/vitest/vitest.mjs run --project unit --reporter=dot || status=1
 suite integration
 suite e2e
 node deploy/test-summary.mjs "$reports"/*.json
