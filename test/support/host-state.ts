@@ -63,20 +63,27 @@ export function linkNames(ownBridgePrefix?: string): string[] {
 
 /**
  * iptables rules (normalised as in `iptablesRules`) that mention any of `needles` — CNI network
- * names appear in the plugins' comments, subnets in their matches — plus the rules of the
- * per-task chains those rules jump to.
+ * names appear in the plugins' and berth's node-wide comments, subnets in their matches — plus
+ * the declarations and rules of the per-task and per-node chains those rules jump to.
  */
 export function rulesMentioning(needles: readonly string[]): string[] {
   const lines = iptablesRules().split('\n');
   const direct = lines.filter((l) => needles.some((n) => l.includes(n)));
-  const chains = new Set(direct.map((l) => /-j (CNI-(?:DN-)?[0-9a-f]{16,})/.exec(l)?.[1]).filter((c): c is string => c !== undefined));
+  const chainName = /-j (CNI-(?:DN-)?[0-9a-f]{16,}|BERTH-(?:MASQ|FWD)-[0-9a-f]{8})/;
+  const chains = new Set(direct.map((l) => chainName.exec(l)?.[1]).filter((c): c is string => c !== undefined));
   const viaChains = lines.filter((l) => [...chains].some((c) => l.startsWith(`-A ${c} `) || l.startsWith(`:${c} `)));
   return [...new Set([...direct, ...viaChains])];
 }
 
-/** Names of CNI networks, other than `mine`, that currently have iptables rules on this host. */
+/**
+ * Names of CNI networks, other than `mine`, that currently have iptables rules on this host: the
+ * plugins' comments say `name: "N"`, berth's node-wide rules `berth network N: …`.
+ */
 export function otherCniNetworks(mine: readonly string[]): string[] {
-  const names = [...iptablesRules().matchAll(/name: \\?"([^"\\]+)\\?"/g)].map((m) => m[1] as string);
+  const rules = iptablesRules();
+  const plugins = [...rules.matchAll(/name: \\?"([^"\\]+)\\?"/g)].map((m) => m[1] as string);
+  const nodes = [...rules.matchAll(/berth network ([^\s:"\\]+):/g)].map((m) => m[1] as string);
+  const names = [...plugins, ...nodes];
   return [...new Set(names)].filter((n) => !mine.includes(n));
 }
 

@@ -1,17 +1,19 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { CniNetwork, HostPortInUseError, isHostPortFree, type NetworkAttachment } from '@berth/runtime';
 import { isCI, requireTools } from '../../support/prereq';
 import { iptablesRules, linkNames, otherCniNetworks, restoreHost, rulesMentioning, snapshotHost, type HostSnapshot } from './host-state';
 import { httpGetFrom, ping, Processes, waitForHttp } from './probes';
+import { RemoteHost } from './remote-host';
 
 const NETNS_DIR = '/run/netns';
 // This suite's bridges, CNI networks and subnets; other suites may run theirs at the same time.
 const OWN_BRIDGES = 'berth-it-';
-const OWN_NETWORKS = ['berth-it-a', 'berth-it-b', 'berth-it-c'];
-const OWN_MARKS = [...OWN_NETWORKS, '10.231.0.', '10.232.0.', '10.233.0.'];
+const OWN_NETWORKS = ['berth-it-a', 'berth-it-b', 'berth-it-c', 'berth-it-d', 'berth-it-e', 'berth-it-f'];
+const OWN_MARKS = [...OWN_NETWORKS, '10.231.0.', '10.232.0.', '10.233.0.', '10.235.0.', '10.237.0.'];
 const ready = requireTools(['ip', 'iptables', 'iptables-save', 'nft', 'nsenter', 'unshare', 'busybox'], { root: true })
   && cniPluginsInstalled();
 
@@ -22,7 +24,7 @@ function cniPluginsInstalled(): boolean {
   return false;
 }
 
-describe.runIf(ready)('CniNetwork (bridge + host-local + portmap + firewall)', () => {
+describe.runIf(ready)('CniNetwork (bridge + host-local + portmap, node-wide masquerade and FORWARD rules)', () => {
   const processes = new Processes();
   const networks: CniNetwork[] = [];
   let work: string;
@@ -32,8 +34,8 @@ describe.runIf(ready)('CniNetwork (bridge + host-local + portmap + firewall)', (
   let nodeB: CniNetwork;
   let hostPort: number;
 
-  const node = (name: string, bridge: string, subnet: string): CniNetwork => {
-    const n = new CniNetwork({ nodeName: name, bridge, subnet, ipamDataDir: join(work, name, 'ipam'), netnsDir: NETNS_DIR });
+  const node = (name: string, bridge: string, subnet: string, firewall?: boolean): CniNetwork => {
+    const n = new CniNetwork({ nodeName: name, bridge, subnet, ipamDataDir: join(work, name, 'ipam'), netnsDir: NETNS_DIR, firewall });
     networks.push(n);
     return n;
   };
@@ -51,11 +53,45 @@ describe.runIf(ready)('CniNetwork (bridge + host-local + portmap + firewall)', (
     await waitForHttp(a.ip as string, 8080);
   };
 
+  /** Every node chain seen during the run, to prove none is left, not even empty. */
+  const nodeChainsSeen = new Set<string>();
+  /**
+   * The node's own rules as an operator finds them in iptables-save: the jumps whose comment
+   * names its network, and the rules of the chains they lead to.
+   */
+  const nodeRules = (n: CniNetwork) => {
+    const lines = iptablesRules().split('\n');
+    const jumps = (from: string) => lines.filter((l) => l.startsWith(`-A ${from} `) && l.includes(`"berth network ${n.config.networkName}: `));
+    const rulesOf = (jump: string | undefined) => {
+      const chain = jump === undefined ? undefined : / -j (\S+)$/.exec(jump)?.[1];
+      if (chain === undefined) return [];
+      nodeChainsSeen.add(chain);
+      return lines.filter((l) => l.startsWith(`-A ${chain} `)).map((l) => l.slice(`-A ${chain} `.length));
+    };
+    const [masquerade, forward] = [jumps('POSTROUTING'), jumps('FORWARD')];
+    return { masquerade, masqueradeChain: rulesOf(masquerade[0]), forward, forwardChain: rulesOf(forward[0]) };
+  };
+  /** Exactly one masquerade rule set for the node's subnet, and (with firewall) one FORWARD accept set. */
+  const expectNodeRules = (n: CniNetwork): void => {
+    const { subnet } = n.config;
+    const rules = nodeRules(n);
+    expect(rules.masquerade).toHaveLength(1);
+    expect(rules.masquerade[0]).toMatch(new RegExp(`^-A POSTROUTING -s ${subnet.replace(/\./g, '\\.')} -m comment `));
+    expect(rules.masqueradeChain).toEqual([`-d ${subnet} -j ACCEPT`, '! -d 224.0.0.0/4 -j MASQUERADE']);
+    expect(rules.forward).toHaveLength(n.config.firewall ? 1 : 0);
+    expect(rules.forwardChain).toEqual(n.config.firewall ? [`-s ${subnet} -j ACCEPT`, `-d ${subnet} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`] : []);
+  };
+  const expectNoNodeRules = (n: CniNetwork): void => {
+    expect(nodeRules(n)).toEqual({ masquerade: [], masqueradeChain: [], forward: [], forwardChain: [] });
+  };
+
   /** Nothing of this suite is left: links, rules; and the shared CNI chains are gone too unless another suite's network still uses them. */
   const expectNoTrace = (): void => {
     expect(linkNames(OWN_BRIDGES)).toEqual(linksBefore);
     expect(rulesMentioning(OWN_MARKS)).toEqual([]);
-    if (otherCniNetworks(OWN_NETWORKS).length === 0) expect(iptablesRules()).toBe(before.iptables);
+    const rules = iptablesRules();
+    expect([...nodeChainsSeen].filter((c) => rules.includes(`:${c} `))).toEqual([]);
+    if (otherCniNetworks(OWN_NETWORKS).length === 0) expect(rules).toBe(before.iptables);
   };
 
   beforeAll(async () => {
@@ -101,6 +137,14 @@ describe.runIf(ready)('CniNetwork (bridge + host-local + portmap + firewall)', (
     expect(await nodeA.setUp('web.1.a1', a1.ports)).toEqual(a1);
   });
 
+  it("installs the node's masquerade and FORWARD rules once, ahead of everything else in FORWARD", () => {
+    // Two setUps (one publishing a port), one set of rules.
+    expectNodeRules(nodeA);
+    const [forwardJump] = nodeRules(nodeA).forward;
+    expect(iptablesRules().split('\n').find((l) => l.startsWith('-A FORWARD '))).toBe(forwardJump);
+    expect(forwardJump).toContain('--comment "berth network berth-it-a: ');
+  });
+
   it('reaches servers inside the namespaces from the host, and the namespaces reach each other', async () => {
     await serve(a1, 'task a1');
     await serve(a2, 'task a2');
@@ -108,6 +152,42 @@ describe.runIf(ready)('CniNetwork (bridge + host-local + portmap + firewall)', (
     await ping(a2.ip as string);
     await ping(a2.ip as string, a1.netnsPath);
     expect(await httpGetFrom(a2.netnsPath, a1.ip as string, 8080)).toBe('task a1');
+  });
+
+  it('masquerades what leaves the subnet, not task-to-task traffic, and gets through a FORWARD that drops the rest', async () => {
+    const remote = await RemoteHost.create({ netnsPath: join(NETNS_DIR, 'berth-it-remote'), link: 'berth-it-rh', net: '10.236.0' });
+    const subnet = nodeA.config.subnet;
+    // What a FORWARD policy of DROP (dockerd's) does to the tasks' traffic, limited to this suite's subnet.
+    const drops = [['-s', subnet, '-j', 'DROP'], ['-d', subnet, '-j', 'DROP']];
+    try {
+      await processes.peerAddressServerIn(remote.netnsPath, 9000);
+      await processes.peerAddressServerIn(a1.netnsPath, 9000);
+      // The remote host has no route to the subnet: it answers because it sees the host's address.
+      expect(await httpGetFrom(a2.netnsPath, remote.address, 9000)).toBe(remote.hostAddress);
+      expect(await httpGetFrom(a2.netnsPath, a1.ip as string, 9000)).toBe(a2.ip);
+      for (const rule of drops) execFileSync('iptables', ['-w', '-A', 'FORWARD', ...rule]);
+      expect(await httpGetFrom(a2.netnsPath, remote.address, 9000)).toBe(remote.hostAddress);
+      expect(await httpGetFrom(a2.netnsPath, a1.ip as string, 9000)).toBe(a2.ip);
+    } finally {
+      for (const rule of drops) {
+        try {
+          execFileSync('iptables', ['-w', '-D', 'FORWARD', ...rule], { stdio: 'ignore' });
+        } catch {
+          // never added: the test failed before
+        }
+      }
+      await remote.destroy();
+    }
+  });
+
+  it('keeps one set of node rules however many tasks come and go side by side', async () => {
+    const many = await Promise.all(Array.from({ length: 12 }, (_, i) => nodeA.setUp(`batch.${i}.m`, [])));
+    expect(new Set(many.map((a) => a.ip)).size).toBe(12);
+    expectNodeRules(nodeA);
+    await Promise.all(many.map((a) => nodeA.tearDown(a)));
+    // a1 and a2 still run: their rules stay.
+    expectNodeRules(nodeA);
+    expect(leases(nodeA).sort()).toEqual([a1.ip, a2.ip].sort());
   });
 
   it('publishes the hostPort on 127.0.0.1 and on the bridge address, and holds it for the task', async () => {
@@ -152,12 +232,53 @@ describe.runIf(ready)('CniNetwork (bridge + host-local + portmap + firewall)', (
     await serve(b1, 'task b1');
     expect(linkNames(OWN_BRIDGES)).toEqual(expect.arrayContaining(['berth-it-a', 'berth-it-b']));
     expect(await waitForHttp(a1.ip as string, 8080)).toBe('task a1');
+    expectNodeRules(nodeB);
+    expectNodeRules(nodeA);
+    expect(nodeRules(nodeB).masquerade[0]).not.toBe(nodeRules(nodeA).masquerade[0]);
+  });
+
+  it("removes a node's rules with its last task even when another network's tasks keep the bridge", async () => {
+    // Off-design (each node should have its own bridge), but nothing prevents two CNI networks
+    // on one bridge and subnet. The guest's leases start at .100 so the addresses differ.
+    const owner = node('it-e', 'berth-it-e', '10.237.0.0/24');
+    const guest = node('it-f', 'berth-it-e', '10.237.0.0/24');
+    mkdirSync(join(guest.config.ipamDataDir, guest.config.networkName), { recursive: true });
+    writeFileSync(join(guest.config.ipamDataDir, guest.config.networkName, 'last_reserved_ip.0'), '10.237.0.99');
+    const e1 = await owner.setUp('web.9.e1', []);
+    const f1 = await guest.setUp('web.9.f1', []);
+    expect([e1.ip, f1.ip]).toEqual(['10.237.0.2', '10.237.0.100']);
+    expectNodeRules(owner);
+    expectNodeRules(guest);
+    await guest.tearDown(f1);
+    expectNoNodeRules(guest);
+    expectNodeRules(owner);
+    expect(linkNames(OWN_BRIDGES)).toContain('berth-it-e');
+    await owner.tearDown(e1);
+    expectNoNodeRules(owner);
+    expect(linkNames(OWN_BRIDGES)).not.toContain('berth-it-e');
+  });
+
+  it("takes the node's rules away again when its first setUp fails after making them", async () => {
+    // A link that is not a bridge under the bridge's name: bridge ADD fails once the rules exist.
+    execFileSync('ip', ['link', 'add', 'berth-it-d', 'type', 'veth', 'peer', 'name', 'berth-it-dp']);
+    try {
+      const clash = node('it-d', 'berth-it-d', '10.235.0.0/24');
+      await expect(clash.setUp('db.3.d1', [])).rejects.toThrow(/^CNI plugin "bridge" ADD failed/);
+      expect(existsSync(join(NETNS_DIR, 'berth-db.3.d1'))).toBe(false);
+      expect(leases(clash)).toEqual([]);
+      expectNoNodeRules(clash);
+    } finally {
+      execFileSync('sh', ['-c', 'ip link del berth-it-d 2>/dev/null || true']);
+    }
+    expectNodeRules(nodeA);
   });
 
   it('rolls back everything when a plugin fails, and names the plugin', async () => {
     // A /30 holds one task address next to the gateway: the second ADD runs out of addresses.
-    const tiny = node('it-c', 'berth-it-c', '10.233.0.0/30');
+    const tiny = node('it-c', 'berth-it-c', '10.233.0.0/30', false);
     const c1 = await tiny.setUp('db.1.c1', []);
+    // firewall: false — masquerading, but no FORWARD rules.
+    expectNodeRules(tiny);
     const port = await freeTcpPort();
     const links = linkNames(OWN_BRIDGES);
     const rules = rulesMentioning(OWN_MARKS);
@@ -170,6 +291,7 @@ describe.runIf(ready)('CniNetwork (bridge + host-local + portmap + firewall)', (
     expect(leases(tiny)).toEqual([c1.ip]);
     await tiny.tearDown(c1);
     expect(linkNames(OWN_BRIDGES)).not.toContain('berth-it-c');
+    expectNoNodeRules(tiny);
   });
 
   it('tears down idempotently: no namespace, veth, lease or rule is left, and the last task takes the bridge', async () => {
@@ -178,10 +300,15 @@ describe.runIf(ready)('CniNetwork (bridge + host-local + portmap + firewall)', (
     expect(existsSync(a2.netnsPath)).toBe(false);
     expect(leases(nodeA)).toEqual([a1.ip]);
     expect(linkNames(OWN_BRIDGES)).toContain('berth-it-a');
+    expectNodeRules(nodeA);
 
     await nodeA.tearDown(a1);
     await nodeA.tearDown(a1);
+    // nodeA's last task took its rules along; nodeB's task still has its own.
+    expectNoNodeRules(nodeA);
+    expectNodeRules(nodeB);
     await nodeB.tearDown(b1);
+    expectNoNodeRules(nodeB);
     expect(existsSync(a1.netnsPath) || existsSync(b1.netnsPath)).toBe(false);
     expect(leases(nodeA)).toEqual([]);
     expect(leases(nodeB)).toEqual([]);
@@ -198,7 +325,9 @@ describe.runIf(ready)('CniNetwork (bridge + host-local + portmap + firewall)', (
     const t2 = await nodeB.setUp('api.3.b3', []);
     expect(await isHostPortFree(udpPort, 'udp')).toBe(false);
     expect(iptablesRules()).toContain(`--dport ${udpPort} -j DNAT --to-destination ${t1.ip}:53`);
+    expectNodeRules(nodeB);
     await nodeB.destroyNode();
+    expectNoNodeRules(nodeB);
     await nodeB.destroyNode();
     expect(existsSync(t1.netnsPath) || existsSync(t2.netnsPath)).toBe(false);
     expect(existsSync(join(nodeB.config.ipamDataDir, nodeB.config.networkName))).toBe(false);
@@ -209,9 +338,11 @@ describe.runIf(ready)('CniNetwork (bridge + host-local + portmap + firewall)', (
   it('rebuilds a namespace an agent left behind mid-setUp; a restarted agent adopts tasks from their state', async () => {
     const first = await nodeA.setUp('web.5.left', [{ containerPort: 8080, protocol: 'tcp' }]);
     // From here nodeA plays an agent that died: a new instance with the same config knows nothing.
-    networks.splice(networks.indexOf(nodeA), 1);
+    // (nodeA stays in `networks`: should a test fail, its destroyNode cleans up what it knows.)
     const restarted = node('it-a', 'berth-it-a', '10.231.0.0/24');
     const rebuilt = await restarted.setUp('web.5.left', first.ports);
+    // The restarted agent ensured the rules again and found them in place.
+    expectNodeRules(restarted);
     expect(rebuilt.netnsPath).toBe(first.netnsPath);
     expect(leases(restarted)).toEqual([rebuilt.ip]);
     await serve(rebuilt, 'rebuilt');
@@ -225,6 +356,7 @@ describe.runIf(ready)('CniNetwork (bridge + host-local + portmap + firewall)', (
     await adopter.tearDown(rebuilt);
     expect(existsSync(rebuilt.netnsPath)).toBe(false);
     expect(leases(adopter)).toEqual([]);
+    expectNoNodeRules(adopter);
     expectNoTrace();
   });
 });

@@ -28,6 +28,22 @@ export class Processes {
     return child;
   }
 
+  /**
+   * A server inside the namespace on 0.0.0.0:`port` answering any HTTP request with the address
+   * the connection came from; resolves once it listens.
+   */
+  async peerAddressServerIn(netnsPath: string, port: number): Promise<ChildProcess> {
+    const script = `require('net').createServer((s) => s.once('data', () => s.end('HTTP/1.0 200 OK\\r\\n\\r\\n' + s.remoteAddress)))`
+      + `.listen(${port}, '0.0.0.0', () => console.log('listening'))`;
+    const child = spawn('nsenter', [`--net=${netnsPath}`, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.children.push(child);
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`peer address server in ${netnsPath} exited with ${code}`)));
+    });
+    return child;
+  }
+
   start(file: string, args: string[]): ChildProcess {
     const child = spawn(file, args, { stdio: 'ignore' });
     this.children.push(child);

@@ -48,28 +48,27 @@ describe('resolveNodeNetworkConfig', () => {
 });
 
 describe('buildCniConfigs', () => {
-  it('chains bridge and firewall when no port is published', () => {
+  it('chains only bridge when no port is published, and leaves masquerading to the node-wide rule', () => {
     const chain = buildCniConfigs(nodeA, [{ containerPort: 8080, protocol: 'tcp' }]);
-    expect(chain.map((c) => c.type)).toEqual(['bridge', 'firewall']);
+    expect(chain.map((c) => c.type)).toEqual(['bridge']);
     expect(chain[0]).toMatchObject({
       cniVersion: '1.0.0',
       name: 'berth-node-a',
       bridge: 'berth0',
       isGateway: true,
-      ipMasq: true,
+      ipMasq: false,
       hairpinMode: true,
       ipam: { type: 'host-local', ranges: [[{ subnet: '10.211.0.0/16' }]], dataDir: '/var/lib/berth/a/ipam' },
     });
-    expect(chain[1]).toEqual({ cniVersion: '1.0.0', name: 'berth-node-a', type: 'firewall', backend: 'iptables' });
   });
 
-  it('adds portmap with the published ports only, between bridge and firewall', () => {
+  it('adds portmap after bridge, with the published ports only', () => {
     const chain = buildCniConfigs(nodeA, [
       { containerPort: 8080, hostPort: 18080, protocol: 'tcp' },
       { containerPort: 9090, protocol: 'tcp' },
       { containerPort: 53, hostPort: 1053, protocol: 'udp' },
     ]);
-    expect(chain.map((c) => c.type)).toEqual(['bridge', 'portmap', 'firewall']);
+    expect(chain.map((c) => c.type)).toEqual(['bridge', 'portmap']);
     expect(chain[1]).toMatchObject({
       name: 'berth-node-a',
       snat: true,
@@ -91,9 +90,11 @@ describe('buildCniConfigs', () => {
     expect([a?.name, a?.bridge]).not.toEqual([b?.name, b?.bridge]);
   });
 
-  it('leaves the firewall plugin out when disabled', () => {
+  it('never chains the firewall plugin: with firewall on or off, the node-wide FORWARD rules decide', () => {
     const noFirewall = resolveNodeNetworkConfig({ nodeName: 'n1', ipamDataDir: '/x', firewall: false });
-    expect(buildCniConfigs(noFirewall, []).map((c) => c.type)).toEqual(['bridge']);
+    const ports = [{ containerPort: 80, hostPort: 8080, protocol: 'tcp' as const }];
+    expect(buildCniConfigs(noFirewall, ports)).toEqual(buildCniConfigs({ ...noFirewall, firewall: true }, ports));
+    expect(buildCniConfigs(nodeA, ports).map((c) => c.type)).not.toContain('firewall');
   });
 
   it('is deterministic, so DEL after an agent restart gets the very same configs', () => {

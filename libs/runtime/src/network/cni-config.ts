@@ -17,9 +17,10 @@ export interface CniPluginConfig {
 
 /**
  * The plugin chain for one task on `node`, in ADD order: bridge + host-local IPAM, then portmap
- * when any port asks for a hostPort, then firewall (when enabled). DEL runs the same list in
- * reverse with the same configs — bridge only removes its masquerade chain when it sees exactly
- * the config (network name) that created it.
+ * when any port asks for a hostPort. DEL runs the same list in reverse with the same configs —
+ * host-local only finds the task's lease under the network name and data dir that created it.
+ * Masquerading and the FORWARD accept rules are not per task: they are node-wide rules
+ * (node-rules.ts), so no plugin in the chain runs iptables unless the task publishes ports.
  *
  * Pure: the same node and ports always give the same list, which is what lets an agent that
  * restarted rebuild the configs for DEL from the persisted attachment.
@@ -32,9 +33,11 @@ export function buildCniConfigs(node: NodeNetworkConfig, ports: readonly PortMap
       type: 'bridge',
       bridge: node.bridge,
       // The bridge holds the subnet's gateway address: the host reaches tasks directly, and
-      // tasks reach the world through it (ipMasq: SNAT for traffic leaving the subnet).
+      // tasks reach the world through it.
       isGateway: true,
-      ipMasq: true,
+      // The node's masquerade rule covers the whole subnet (node-rules.ts); the plugin's own
+      // is a chain per task, made and removed with several iptables runs on every ADD and DEL.
+      ipMasq: false,
       // Lets a task reach its own published host port via the bridge (portmap hairpin).
       hairpinMode: true,
       ipam: {
@@ -56,7 +59,6 @@ export function buildCniConfigs(node: NodeNetworkConfig, ports: readonly PortMap
       runtimeConfig: { portMappings: mappings },
     });
   }
-  if (node.firewall) chain.push({ ...base, type: 'firewall', backend: 'iptables' });
   return chain;
 }
 

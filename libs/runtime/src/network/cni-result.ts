@@ -60,8 +60,8 @@ export function taskIpv4(result: CniResult): string | undefined {
 
 /**
  * A stand-in for a lost ADD result (an agent that crashed during setUp never stored one), built
- * from what is still visible in the namespace, so DEL can remove what the plugins keyed on the
- * task's address (the firewall plugin's rules).
+ * from what is still visible in the namespace, so DEL still gets the prevResult the CNI spec
+ * promises plugins (with the task's address, should a plugin key its cleanup on it).
  */
 export function resultFromAddress(cniVersion: string, ifName: string, sandbox: string, cidr: string): CniResult {
   return { cniVersion, interfaces: [{ name: ifName, sandbox }], ips: [{ interface: 0, address: cidr }] };

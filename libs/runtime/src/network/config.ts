@@ -21,7 +21,13 @@ export interface NodeNetworkOptions {
   readonly subnet?: string;
   readonly cniBinDir?: string;
   readonly netnsDir?: string;
-  /** Chain the `firewall` plugin so task traffic is accepted even when FORWARD's policy is DROP (dockerd sets that). Default true. */
+  /**
+   * Accept the tasks' forwarded traffic explicitly, so it flows even when FORWARD's policy is
+   * DROP (dockerd sets that): one node-wide chain jumped to first from FORWARD, accepting what
+   * leaves the subnet and replies to it (what the CNI firewall plugin accepted per task).
+   * Connections from other hosts to a published port still need FORWARD to accept them.
+   * Default true.
+   */
   readonly firewall?: boolean;
 }
 

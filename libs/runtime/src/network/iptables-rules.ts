@@ -1,8 +1,11 @@
 /**
- * Pure helpers over `iptables -S CHAIN` listings, e.g.
- *   -N CNI-FORWARD
- *   -A CNI-FORWARD -m comment --comment "CNI firewall plugin admin overrides" -j CNI-ADMIN
+ * Pure helpers over `iptables -t TABLE -S` listings, e.g.
+ *   -N CNI-HOSTPORT-DNAT
+ *   -A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT
  */
+
+/** The iptables tables berth touches. */
+export type Table = 'nat' | 'filter';
 
 /** One appended rule: its chain and its specification (the arguments after `-A CHAIN`). */
 export interface ListedRule {
