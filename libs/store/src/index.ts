@@ -4,7 +4,7 @@ export { EtcdStore } from './etcd-store';
 export { EtcdInformer, type InformerOptions } from './informer';
 export { LeaderElection, type Leadership, type LeaderElectionOptions } from './leader-election';
 export { EmbeddedEtcd, EtcdBinaryNotFoundError, type EmbeddedEtcdOptions } from './embedded-etcd';
-export { keyspace, DEFAULT_PREFIX, type Keyspace } from './keys';
+export { keyspace, serviceOfTask, DEFAULT_PREFIX, type Keyspace } from './keys';
 export { encodeVersioned } from './codecs';
 export {
   EMBEDDED_MAX_REQUEST_BYTES,

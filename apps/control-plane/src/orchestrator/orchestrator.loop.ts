@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
 import type { NodeInfo, Service } from '@berth/core';
-import { type Loop, runLoops, WorkQueue } from '@berth/reconcile';
-import type { Informer, LeaderFence, Store, TaskRecord } from '@berth/store';
-import { after, whenSynced } from '../leader/signals';
+import { type Loop, WorkQueue } from '@berth/reconcile';
+import { serviceOfTask, type Informer, type LeaderFence, type Store, type TaskRecord } from '@berth/store';
+import { after, runWithInformers } from '../leader/signals';
 import { RevisionWatermark } from '../leader/watermark';
 import { NodeGrace } from '../nodes/node-grace';
 import type { ControlPlaneMetrics } from '../observability/metrics';
@@ -15,12 +15,6 @@ export interface OrchestratorLoopOptions {
   readonly graceMs: number;
   readonly concurrency?: number;
   readonly now?: () => number;
-}
-
-/** Task ids are `<service>.<slot>.<suffix>` and service names hold no dots. */
-function serviceOfTask(id: string): string {
-  const dot = id.indexOf('.');
-  return dot < 0 ? id : id.slice(0, dot);
 }
 
 /**
@@ -63,21 +57,13 @@ export class OrchestratorLoop implements Loop {
     ];
     try {
       const informers = { services: this.services, tasks: this.tasks, nodes: this.nodes };
-      await runLoops(
-        [
-          ...Object.entries(informers).map(([name, inf]) => ({ name: `${name} informer`, run: (s: AbortSignal) => inf.run(s) })),
-          { name: 'orchestrator queue', run: (s) => this.work(Object.values(informers), s) },
-        ],
-        signal,
-      );
+      await runWithInformers(informers, { name: 'orchestrator queue', run: (s) => this.work(s) }, signal);
     } finally {
       offs.forEach((off) => off());
     }
   }
 
-  private async work(informers: readonly Informer<unknown>[], signal: AbortSignal): Promise<void> {
-    await whenSynced(informers, signal);
-    if (signal.aborted) return;
+  private async work(signal: AbortSignal): Promise<void> {
     for (const s of this.services.list()) this.queue.add(s.meta.name);
     // Services deleted while nobody led still have tasks to stop and forget.
     for (const t of this.tasks.list()) this.queue.add(t.service);

@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
 import type { NodeInfo, Service } from '@berth/core';
-import { type Loop, runLoops } from '@berth/reconcile';
+import type { Loop } from '@berth/reconcile';
 import { schedule } from '@berth/scheduler';
 import type { Informer, LeaderFence, Store, TaskRecord } from '@berth/store';
-import { after, whenSynced } from '../leader/signals';
+import { after, runWithInformers } from '../leader/signals';
 import { RevisionWatermark } from '../leader/watermark';
 import { NodeGrace } from '../nodes/node-grace';
 import type { ControlPlaneMetrics } from '../observability/metrics';
@@ -60,13 +60,7 @@ export class SchedulerLoop implements Loop {
     const offs = [this.services.subscribe(kick), this.watermark.follow(this.tasks, kick), this.nodes.subscribe(kick)];
     try {
       const informers = { services: this.services, tasks: this.tasks, nodes: this.nodes };
-      await runLoops(
-        [
-          ...Object.entries(informers).map(([name, inf]) => ({ name: `${name} informer`, run: (s: AbortSignal) => inf.run(s) })),
-          { name: 'scheduler passes', run: (s) => this.passes(Object.values(informers), s) },
-        ],
-        signal,
-      );
+      await runWithInformers(informers, { name: 'scheduler passes', run: (s) => this.passes(s) }, signal);
     } finally {
       offs.forEach((off) => off());
     }
@@ -79,8 +73,7 @@ export class SchedulerLoop implements Loop {
     wake?.();
   }
 
-  private async passes(informers: readonly Informer<unknown>[], signal: AbortSignal): Promise<void> {
-    await whenSynced(informers, signal);
+  private async passes(signal: AbortSignal): Promise<void> {
     const onAbort = (): void => this.kick();
     signal.addEventListener('abort', onAbort, { once: true });
     // Nodes still away when the grace ends become down: look again then.

@@ -1,33 +1,14 @@
 import { Logger } from '@nestjs/common';
 import type { NodeInfo, Service, ServiceStatus, Task } from '@berth/core';
-import { type Loop, runLoops, WorkQueue } from '@berth/reconcile';
-import type { Informer, LeaderFence, Store } from '@berth/store';
+import { type Loop, WorkQueue } from '@berth/reconcile';
+import { serviceOfTask, type Informer, type LeaderFence, type Store } from '@berth/store';
+import { runWithInformers } from '../leader/signals';
 import type { ControlPlaneMetrics } from '../observability/metrics';
 import { computeServiceStatus, sameStatus } from './service-status';
 import { StatusWriter } from './status-writer';
 
 export const STATUS_LOOP = 'status';
 const DEFAULT_CONCURRENCY = 64;
-
-/** Task ids are `<service>.<slot>.<suffix>` and service names hold no dots (DNS-1123 labels). */
-function serviceOfTask(id: string): string {
-  const dot = id.indexOf('.');
-  return dot < 0 ? id : id.slice(0, dot);
-}
-
-/** Resolves when every informer has listed, or when `signal` aborts first. */
-async function whenSynced(informers: readonly Informer<unknown>[], signal: AbortSignal): Promise<void> {
-  let onAbort = (): void => undefined;
-  const aborted = new Promise<void>((resolve) => {
-    onAbort = () => resolve();
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    await Promise.race([Promise.all(informers.map((i) => i.synced())), aborted]);
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
-}
 
 export interface StatusLoopOptions {
   readonly concurrency?: number;
@@ -73,11 +54,7 @@ export class StatusLoop implements Loop {
     const unsubscribe = this.subscribe();
     try {
       const informers = { services: this.services, tasks: this.tasks, nodes: this.nodes };
-      const loops: Loop[] = [
-        ...Object.entries(informers).map(([name, inf]) => ({ name: `${name} informer`, run: (s: AbortSignal) => inf.run(s) })),
-        { name: 'status queue', run: (s) => this.work(Object.values(informers), s) },
-      ];
-      await runLoops(loops, signal);
+      await runWithInformers(informers, { name: 'status queue', run: (s) => this.work(s) }, signal);
     } finally {
       unsubscribe.forEach((u) => u());
     }
@@ -97,9 +74,7 @@ export class StatusLoop implements Loop {
     ];
   }
 
-  private async work(informers: readonly Informer<unknown>[], signal: AbortSignal): Promise<void> {
-    await whenSynced(informers, signal);
-    if (signal.aborted) return;
+  private async work(signal: AbortSignal): Promise<void> {
     for (const [name, status] of await this.store.listServiceStatuses()) this.stored.set(name, status);
     // A new term starts from a full pass, statuses of services deleted while nobody led included.
     for (const s of this.services.list()) this.queue.add(s.meta.name);
