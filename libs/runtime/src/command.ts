@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { CommandFailedError } from './errors';
 
 export interface CommandResult {
@@ -48,4 +49,29 @@ export function runCommand(file: string, args: readonly string[], opts: CommandO
 export function toolMessage(stderr: string): string {
   const m = /msg="((?:[^"\\]|\\.)*)"/.exec(stderr);
   return m ? m[1]!.replace(/\\"/g, '"') : stderr.trim();
+}
+
+/**
+ * Collects what `streams` write, in arrival order, keeping at most `limit` bytes (the beginning).
+ * `text(graceMs)` waits up to `graceMs` for every stream to end — a process's children may hold
+ * its pipes open after it exited — then stops listening and returns the text, trimmed.
+ */
+export function boundedOutput(streams: readonly Readable[], limit: number): { text(graceMs: number): Promise<string> } {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const onData = (chunk: Buffer): void => {
+    if (size >= limit) return;
+    chunks.push(chunk.subarray(0, limit - size));
+    size += Math.min(chunk.length, limit - size);
+  };
+  const ended = Promise.all(streams.map((s) => new Promise<void>((resolve) => s.on('data', onData).once('close', resolve).once('error', () => resolve()))));
+  return {
+    async text(graceMs: number): Promise<string> {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([ended, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(timer);
+      for (const s of streams) s.off('data', onData).destroy();
+      return Buffer.concat(chunks).toString('utf8').trim();
+    },
+  };
 }

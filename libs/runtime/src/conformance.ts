@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { LogLine, RuntimeDriver, TaskConfig, TaskHandle } from './driver';
+import { EXEC_OUTPUT_LIMIT, type LogLine, type RuntimeDriver, type TaskConfig, type TaskHandle } from './driver';
 
 /**
  * What a driver's test file supplies besides the driver: an image and two host probes that
@@ -13,6 +13,8 @@ export interface ConformanceFixture {
   leftovers(h: TaskHandle): Promise<string[]>;
   /** The memory limit the kernel enforces on the process `pid`, in bytes. */
   memoryLimitOf(pid: number): Promise<number>;
+  /** Command lines (argv joined by spaces) of every process running alongside the task process `pid`. */
+  processesOf(pid: number): Promise<string[]>;
 }
 
 const MiB = 1024 * 1024;
@@ -119,6 +121,52 @@ export function runDriverConformance(name: string, makeDriver: () => RuntimeDriv
         expect(await restarted.inspect(h)).toEqual({ state: 'running', pid });
         await restarted.stop(h, { graceMs: 100 });
         expect((await restarted.inspect(h)).state).toBe('exited');
+      });
+    });
+
+    it('exec runs a command inside the running task and returns its exit code and output', async () => {
+      await withTask(task('echo ready; exec sleep 1000', { env: { GREETING: 'hello' } }), async (d, h) => {
+        await d.start(h);
+        await untilLine(d, h, 'ready');
+        const r = await d.exec(h, ['sh', '-c', 'echo "$GREETING from $(hostname)"; echo oops >&2; exit 3'], { timeoutMs: 10_000 });
+        expect(r).toMatchObject({ exitCode: 3, timedOut: false });
+        expect(r.output.split('\n').sort()).toEqual([`hello from ${h.taskId}`, 'oops']);
+        expect(await d.exec(h, ['true'], { timeoutMs: 10_000 })).toEqual({ exitCode: 0, timedOut: false, output: '' });
+        const big = await d.exec(h, ['sh', '-c', 'i=0; while [ $i -lt 1000 ]; do echo 0123456789; i=$((i+1)); done'], { timeoutMs: 10_000 });
+        expect(big.output.length).toBeLessThanOrEqual(EXEC_OUTPUT_LIMIT);
+        expect(big.output.startsWith('0123456789\n0123456789')).toBe(true);
+        const missing = await d.exec(h, ['no-such-program'], { timeoutMs: 10_000 });
+        expect(missing.exitCode).not.toBe(0);
+        expect(missing.output).toMatch(/no-such-program/);
+      });
+    });
+
+    it('exec kills a command that misses its deadline, with all it started, and says it timed out', async () => {
+      await withTask(task('echo ready; exec sleep 1000'), async (d, h) => {
+        await d.start(h);
+        await untilLine(d, h, 'ready');
+        const pid = await running(d, h);
+        const hung = ['sh', '-c', 'setsid sleep 301 & sleep 302 & echo started; sleep 303'];
+        expect(await d.exec(h, hung, { timeoutMs: 500 })).toEqual({ timedOut: true, output: 'started' });
+        const left = async () => (await fixture().processesOf(pid)).filter((p) => /sleep 30[123]|setsid/.test(p));
+        expect(await left()).toEqual([]);
+        // Aborting (the agent stopping the check) ends it the same way.
+        const ctl = new AbortController();
+        const aborted = d.exec(h, hung, { timeoutMs: 60_000, signal: ctl.signal });
+        setTimeout(() => ctl.abort(new Error('check cancelled')), 300);
+        await expect(aborted).rejects.toThrow('check cancelled');
+        expect(await left()).toEqual([]);
+        // The task itself was not touched.
+        expect(await d.inspect(h)).toEqual({ state: 'running', pid });
+      });
+    });
+
+    it('exec refuses a task that is not running', async () => {
+      await withTask(task('exit 0'), async (d, h) => {
+        await expect(d.exec(h, ['true'], { timeoutMs: 5_000 })).rejects.toThrow(h.taskId);
+        await d.start(h);
+        await d.wait(h);
+        await expect(d.exec(h, ['true'], { timeoutMs: 5_000 })).rejects.toThrow(/not running/);
       });
     });
 

@@ -78,6 +78,26 @@ export interface TaskStats {
   readonly pids: number;
 }
 
+/** Output kept of a command run with `RuntimeDriver.exec` (Docker keeps as much of a health check's). */
+export const EXEC_OUTPUT_LIMIT = 4096;
+
+export interface ExecOptions {
+  /** Deadline: when it passes the command, and everything it started, is killed. */
+  readonly timeoutMs: number;
+  /** Aborting kills the command as the deadline would; exec then rejects with the abort reason. */
+  readonly signal?: AbortSignal;
+}
+
+/** How a command run inside a task ended. */
+export interface ExecResult {
+  /** The command's exit code (128 + n when a signal ended it); undefined when it timed out. */
+  readonly exitCode?: number;
+  /** True when the deadline passed first and the command was killed. */
+  readonly timedOut: boolean;
+  /** stdout and stderr as they came, at most EXEC_OUTPUT_LIMIT bytes (the beginning), trimmed. */
+  readonly output: string;
+}
+
 /**
  * A pluggable way to run tasks (runc containers, qemu microVMs, hollow test doubles).
  *
@@ -116,6 +136,15 @@ export interface RuntimeDriver {
    * to adopt (the agent then destroys the handle and reports the task lost).
    */
   recover(h: TaskHandle): Promise<'attached' | 'gone'>;
+  /**
+   * Runs `command` inside the running task — its namespaces, cgroup, root filesystem, user and
+   * environment — and resolves once it ended or its deadline passed. When the deadline passes
+   * the command and every process it started are killed before exec resolves (`timedOut`), so
+   * nothing of it is left running. A command the task's image cannot run resolves with a
+   * non-zero exit code and the runtime's explanation as output. Throws when the task is not
+   * running. Callers: the agent's health checks.
+   */
+  exec(h: TaskHandle, command: readonly string[], o: ExecOptions): Promise<ExecResult>;
   /** The task's output from its log file; see LogOptions for tail and follow. */
   logs(h: TaskHandle, o?: LogOptions): AsyncIterable<LogLine>;
   /** Current usage; throws when the task has no cgroup (not created, or already gone). */

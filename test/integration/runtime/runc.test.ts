@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDriverConformance } from '../../../libs/runtime/src/conformance';
 import { requireTools } from '../../support/prereq';
 import { restoreHost, snapshotHost, type HostSnapshot } from '../network/host-state';
-import { buildBusyboxLayout, cgroupDirsNamed, cleanUpNode, memoryLimitOf, mountsUnder } from './host';
+import { buildBusyboxLayout, cgroupDirsNamed, cleanUpNode, memoryLimitOf, mountsUnder, processesInNamespaceOf } from './host';
 
 const ready = requireTools(['runc', 'conmon', 'umoci', 'skopeo', 'busybox', 'ip', 'iptables'], { root: true });
 
@@ -57,6 +57,7 @@ describe.runIf(ready)('runc driver', () => {
   runDriverConformance('runc', makeDriver, () => ({
     image,
     memoryLimitOf,
+    processesOf: processesInNamespaceOf,
     leftovers: async (h: TaskHandle) => [
       ...(await mountsUnder(h.dir)).map((m) => `mount ${m}`),
       ...(existsSync(join(runcRoot, h.taskId)) ? [`runc state ${h.taskId}`] : []),
@@ -113,6 +114,20 @@ describe.runIf(ready)('runc driver', () => {
     }
   });
 
+  it('a timed-out exec leaves no runc process and no pid file behind', async () => {
+    const d = makeDriver();
+    const h = await d.prepare(config('hung', ['sh', '-c', 'echo ready; exec sleep 1000']));
+    try {
+      await d.start(h);
+      expect(await d.exec(h, ['sleep', '300'], { timeoutMs: 300 })).toEqual({ timedOut: true, output: '' });
+      const runcs = (await hostCommandLines()).filter((c) => c.includes('runc') && c.includes(` exec `) && c.includes(h.taskId));
+      expect(runcs).toEqual([]);
+      expect(readdirSync(h.dir).filter((f) => f.startsWith('exec-'))).toEqual([]);
+    } finally {
+      await d.destroy(h);
+    }
+  });
+
   it('a failing prepare says why and leaves nothing behind', async () => {
     const d = makeDriver();
     const broken = config('broken', ['no-such-program']);
@@ -124,6 +139,12 @@ describe.runIf(ready)('runc driver', () => {
     expect(existsSync(taskDir)).toBe(false);
   });
 });
+
+async function hostCommandLines(): Promise<string[]> {
+  const pids = (await readdir('/proc')).filter((e) => /^\d+$/.test(e));
+  const lines = await Promise.all(pids.map((p) => readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')));
+  return lines.filter(Boolean).map((l) => l.split('\0').join(' '));
+}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

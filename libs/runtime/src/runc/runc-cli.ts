@@ -1,5 +1,9 @@
-import { runCommand } from '../command';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { boundedOutput, runCommand, toolMessage } from '../command';
 import { CommandFailedError } from '../errors';
+import { killSession, readPid } from './task-process';
 
 /** `runc state` output, the fields berth reads. */
 export interface RuncState {
@@ -9,6 +13,27 @@ export interface RuncState {
   readonly status: 'creating' | 'created' | 'running' | 'pausing' | 'paused' | 'stopped';
   readonly bundle: string;
 }
+
+/** How a `runc exec` ended; see RuncCli.exec. */
+export interface RuncExecResult {
+  /** undefined when the command was killed at its deadline or on abort. */
+  readonly exitCode?: number;
+  readonly timedOut: boolean;
+  readonly output: string;
+}
+
+export interface RuncExecOptions {
+  readonly timeoutMs: number;
+  /** Where runc writes the command's host pid: how a hung command is found and killed. */
+  readonly pidFile: string;
+  readonly outputLimit: number;
+  readonly signal?: AbortSignal;
+}
+
+/** runc's own exit code when it could not start the command (not found, container stopped…). */
+const RUNC_FAILED = 255;
+/** How long runc may linger after its command was killed before it is killed too. */
+const RUNC_LINGER_MS = 2_000;
 
 /**
  * The only place that spawns `runc`. Every call uses the node's own `--root` (so several agents
@@ -61,6 +86,55 @@ export class RuncCli {
     }
   }
 
+  /**
+   * Runs `argv` in container `id` with the container's own process settings (env, user, cwd,
+   * capabilities). runc makes the command a session leader, so at the deadline (or on abort) the
+   * session named by the pid in `pidFile` is killed with everything it started; runc then exits,
+   * and is killed itself if it lingers. Rejects with the abort reason when `signal` aborted it.
+   */
+  async exec(id: string, argv: readonly string[], o: RuncExecOptions): Promise<RuncExecResult> {
+    const child = spawn(this.binary, [...this.globalArgs, 'exec', '--pid-file', o.pidFile, id, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const output = boundedOutput([child.stdout, child.stderr], o.outputLimit);
+    const exited = new Promise<number>((resolve, reject) =>
+      child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0))).once('error', reject),
+    );
+    let killed: 'deadline' | 'abort' | undefined;
+    const kill = (why: 'deadline' | 'abort'): void => {
+      killed ??= why;
+      void this.killExec(child, o.pidFile).catch(() => child.kill('SIGKILL'));
+    };
+    const timer = setTimeout(() => kill('deadline'), o.timeoutMs);
+    const onAbort = (): void => kill('abort');
+    if (o.signal?.aborted) onAbort();
+    else o.signal?.addEventListener('abort', onAbort, { once: true });
+    let code: number;
+    try {
+      code = await exited;
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new CommandFailedError(`${this.binary} exec ${id}`, err.code === 'ENOENT' ? `${this.binary} is not installed` : err.message);
+    } finally {
+      clearTimeout(timer);
+      o.signal?.removeEventListener('abort', onAbort);
+    }
+    // The command may have started between the kill's look at the pid file and runc's end.
+    if (killed) await killSession((await readPid(o.pidFile)) ?? 0);
+    await rm(o.pidFile, { force: true });
+    const text = await output.text(100);
+    if (killed === 'abort') throw o.signal?.reason ?? new Error('aborted');
+    if (killed === 'deadline') return { timedOut: true, output: text };
+    return { exitCode: code, timedOut: false, output: code === RUNC_FAILED ? runcMessages(text) : text };
+  }
+
+  private async killExec(child: ChildProcess, pidFile: string): Promise<void> {
+    const pid = await readPid(pidFile);
+    if (pid) await killSession(pid);
+    // Without a pid runc had not started the command yet: stop runc itself at once.
+    const last = setTimeout(() => child.kill('SIGKILL'), pid ? RUNC_LINGER_MS : 0);
+    last.unref();
+    child.once('exit', () => clearTimeout(last));
+  }
+
   private run(args: string[]) {
     return runCommand(this.binary, [...this.globalArgs, ...args], { timeoutMs: this.timeoutMs });
   }
@@ -68,4 +142,12 @@ export class RuncCli {
 
 function isMissing(e: unknown): boolean {
   return e instanceof CommandFailedError && /does not exist|not found/i.test(e.detail);
+}
+
+/** runc's logrus lines (`time=… level=error msg="…"`) as the message alone; other lines as they are. */
+function runcMessages(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => (/^time="[^"]*" level=\w+ msg="/.test(line) ? toolMessage(line) : line))
+    .join('\n');
 }

@@ -1,7 +1,19 @@
+import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDomainError } from '@berth/core';
-import type { LogLine, LogOptions, RuntimeDriver, RuntimeStatus, TaskConfig, TaskHandle, TaskStats } from '../driver';
+import {
+  EXEC_OUTPUT_LIMIT,
+  type ExecOptions,
+  type ExecResult,
+  type LogLine,
+  type LogOptions,
+  type RuntimeDriver,
+  type RuntimeStatus,
+  type TaskConfig,
+  type TaskHandle,
+  type TaskStats,
+} from '../driver';
 import { CommandFailedError, RuntimeOperationError, TaskSpecError } from '../errors';
 import type { Image, ImageStore } from '../images/image-store';
 import { readCriLog } from '../logs/log-reader';
@@ -177,6 +189,14 @@ export class RuncDriver implements RuntimeDriver {
     // Still running: hold its host ports again, as the previous agent process did.
     if (h.network) await this.opts.network.adopt(h.network);
     return 'attached';
+  }
+
+  async exec(h: TaskHandle, command: readonly string[], o: ExecOptions): Promise<ExecResult> {
+    const status = await this.inspect(h);
+    if (status.state !== 'running') throw new RuntimeOperationError(h.taskId, 'exec', `the task is ${status.state}, not running`);
+    // One pid file per call: health checks of one task never overlap, but nothing else relies on that.
+    const pidFile = join(taskPaths(this.opts.dataDir, h.taskId).dir, `exec-${randomBytes(4).toString('hex')}.pid`);
+    return this.runc.exec(h.taskId, command, { timeoutMs: o.timeoutMs, pidFile, outputLimit: EXEC_OUTPUT_LIMIT, signal: o.signal });
   }
 
   logs(h: TaskHandle, o: LogOptions = {}): AsyncIterable<LogLine> {

@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TaskPaths } from './task-paths';
 
@@ -30,6 +30,46 @@ export async function conmonAlive(paths: TaskPaths): Promise<boolean> {
   ]);
   const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   return cmdline.includes('conmon') && cmdline.includes(paths.bundle) && state !== 'Z' && state !== '';
+}
+
+/**
+ * SIGKILLs the session `sid` — the one `runc exec` puts the command it starts in (the command's
+ * pid is the session id) — and every descendant of its members, also those that began a session
+ * of their own. Looks at every process in /proc once; a process that exits meanwhile is skipped.
+ */
+export async function killSession(sid: number): Promise<void> {
+  if (!Number.isInteger(sid) || sid <= 1) return;
+  const procs = await processTable();
+  const doomed = new Set(procs.filter((p) => p.sid === sid).map((p) => p.pid));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of procs) {
+      if (!doomed.has(p.pid) && doomed.has(p.ppid)) {
+        doomed.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  for (const pid of doomed) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone: what we wanted.
+    }
+  }
+}
+
+async function processTable(): Promise<{ pid: number; ppid: number; sid: number }[]> {
+  const entries = (await readdir('/proc')).filter((e) => /^\d+$/.test(e));
+  const rows = await Promise.all(
+    entries.map(async (e) => {
+      const stat = await readFile(`/proc/${e}/stat`, 'utf8').catch(() => '');
+      // After "(comm)": state ppid pgrp session …; comm may itself contain spaces and parentheses.
+      const [, ppid, , session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return { pid: Number(e), ppid: Number(ppid), sid: Number(session) };
+    }),
+  );
+  return rows.filter((r) => Number.isInteger(r.sid) && r.sid > 0);
 }
 
 /**
