@@ -122,6 +122,8 @@ describe('views', () => {
     });
     const running: Task = { ...task, nodeName: 'n1', status: { state: 'running', node: 'n1', pid: 42, ip: '10.88.0.2', startedAt: '2026-01-01T00:00:01Z', updatedAt: 'x' } };
     expect(toTaskView(running)).toMatchObject({ spec: { desiredState: 'running', node: 'n1' }, status: { state: 'running', node: 'n1', pid: 42, ip: '10.88.0.2', startedAt: '2026-01-01T00:00:01Z' } });
+    expect(toTaskView(running).status).not.toHaveProperty('health');
+    expect(toTaskView({ ...running, status: { ...running.status, health: 'healthy' } }).status.health).toBe('healthy');
   });
 
   it('shows a node with capacity in canonical quantities', () => {

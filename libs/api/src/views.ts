@@ -14,6 +14,7 @@ import type {
   ServiceSpec,
   ServiceStatus,
   Task,
+  TaskHealth,
   TaskState,
   UpdateOrder,
 } from '@berth/core';
@@ -85,6 +86,8 @@ export interface TaskView {
     readonly exitCode?: number;
     readonly message?: string;
     readonly startedAt?: string;
+    /** Only for tasks with a health check: starting | healthy | unhealthy. */
+    readonly health?: TaskHealth;
   };
 }
 
@@ -187,7 +190,7 @@ export function toTaskView(task: Task): TaskView {
     spec: { desiredState: task.desiredState, ...(task.nodeName === undefined ? {} : { node: task.nodeName }) },
     status: {
       state: s.state,
-      ...defined({ node: s.node, pid: s.pid, ip: s.ip, exitCode: s.exitCode, message: s.message, startedAt: s.startedAt }),
+      ...defined({ node: s.node, pid: s.pid, ip: s.ip, exitCode: s.exitCode, message: s.message, startedAt: s.startedAt, health: s.health }),
     },
   };
 }

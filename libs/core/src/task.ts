@@ -1,3 +1,5 @@
+import type { TaskTemplate } from './service';
+
 /**
  * Task states only move forward (swarmkit's model): a restart is a new task in the same slot.
  */
@@ -36,6 +38,15 @@ export function canTransition(from: TaskState, to: TaskState): boolean {
 
 export type DesiredTaskState = 'running' | 'shutdown';
 
+/**
+ * What the task's health check says (Docker's health states), reported by the agent while the
+ * task runs; absent for a task without a health check. `starting` until the first passing
+ * check, `healthy` after it, `unhealthy` after `retries` failures in a row — the agent then
+ * stops the task and records it `failed`, so an unhealthy task is never left running.
+ */
+export const TASK_HEALTH = ['starting', 'healthy', 'unhealthy'] as const;
+export type TaskHealth = (typeof TASK_HEALTH)[number];
+
 export interface TaskStatus {
   readonly state: TaskState;
   readonly node?: string;
@@ -44,6 +55,8 @@ export interface TaskStatus {
   readonly exitCode?: number;
   readonly message?: string;
   readonly startedAt?: string;
+  /** Only for tasks with a health check; may change while `state` stays `running`. */
+  readonly health?: TaskHealth;
   readonly updatedAt: string;
 }
 
@@ -61,4 +74,15 @@ export interface Task {
   readonly createdAt: string;
   /** etcd mod_revision, for optimistic updates. */
   readonly resourceVersion: string;
+}
+
+/**
+ * Whether a task is up and serving, as service status and rolling updates count it (Swarm's
+ * rule): running, and — when it has a health check — healthy. A task stored without its
+ * template counts as having a check when it reports a health.
+ */
+export function isTaskUp(task: { readonly status: TaskStatus; readonly template?: TaskTemplate }): boolean {
+  if (task.status.state !== 'running') return false;
+  const checked = task.template?.healthCheck !== undefined || task.status.health !== undefined;
+  return !checked || task.status.health === 'healthy';
 }

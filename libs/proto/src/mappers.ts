@@ -1,5 +1,5 @@
-import type { TaskState as CoreTaskState, TaskTemplate } from '@berth/core';
-import { TaskState, type TaskSpec } from './gen/berth/agent/v1/agent';
+import type { TaskState as CoreTaskState, TaskHealth as CoreTaskHealth, TaskTemplate } from '@berth/core';
+import { TaskHealth, TaskState, type TaskSpec } from './gen/berth/agent/v1/agent';
 
 // Proto types stop here: the rest of berth speaks @berth/core.
 
@@ -28,6 +28,26 @@ export function taskStateToProto(state: CoreTaskState): TaskState {
 /** undefined for UNSPECIFIED or a value from a newer agent this control plane does not know. */
 export function taskStateFromProto(state: TaskState): CoreTaskState | undefined {
   return STATE_FROM_PROTO.get(state);
+}
+
+const HEALTH_TO_PROTO: Readonly<Record<CoreTaskHealth, TaskHealth>> = {
+  starting: TaskHealth.TASK_HEALTH_STARTING,
+  healthy: TaskHealth.TASK_HEALTH_HEALTHY,
+  unhealthy: TaskHealth.TASK_HEALTH_UNHEALTHY,
+};
+
+const HEALTH_FROM_PROTO = new Map<TaskHealth, CoreTaskHealth>(
+  Object.entries(HEALTH_TO_PROTO).map(([core, proto]) => [proto, core as CoreTaskHealth]),
+);
+
+/** UNSPECIFIED when the task has no health check. */
+export function taskHealthToProto(health: CoreTaskHealth | undefined): TaskHealth {
+  return health === undefined ? TaskHealth.TASK_HEALTH_UNSPECIFIED : HEALTH_TO_PROTO[health];
+}
+
+/** undefined for UNSPECIFIED (no health check) or a value from a newer agent. */
+export function taskHealthFromProto(health: TaskHealth): CoreTaskHealth | undefined {
+  return HEALTH_FROM_PROTO.get(health);
 }
 
 export function taskSpecToProto(t: TaskTemplate): TaskSpec {

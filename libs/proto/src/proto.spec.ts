@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TASK_STATES, type TaskTemplate } from '@berth/core';
-import { SessionRequest, TaskState } from './gen/berth/agent/v1/agent';
-import { taskSpecFromProto, taskSpecToProto, taskStateFromProto, taskStateToProto } from './mappers';
+import { TASK_HEALTH, TASK_STATES, type TaskTemplate } from '@berth/core';
+import { SessionRequest, TaskHealth, TaskState } from './gen/berth/agent/v1/agent';
+import { taskHealthFromProto, taskHealthToProto, taskSpecFromProto, taskSpecToProto, taskStateFromProto, taskStateToProto } from './mappers';
 
 const root = resolve(__dirname, '../../..');
 
@@ -26,6 +26,12 @@ describe('agent protocol', () => {
   it('maps every task state both ways', () => {
     for (const s of TASK_STATES) expect(taskStateFromProto(taskStateToProto(s))).toBe(s);
     expect(taskStateFromProto(TaskState.TASK_STATE_UNSPECIFIED)).toBeUndefined();
+  });
+
+  it('maps every health both ways; no health check is UNSPECIFIED', () => {
+    for (const h of TASK_HEALTH) expect(taskHealthFromProto(taskHealthToProto(h))).toBe(h);
+    expect(taskHealthToProto(undefined)).toBe(TaskHealth.TASK_HEALTH_UNSPECIFIED);
+    expect(taskHealthFromProto(TaskHealth.TASK_HEALTH_UNSPECIFIED)).toBeUndefined();
   });
 
   it('carries a task template through the wire unchanged', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { TaskTemplate } from '@berth/core';
+import fc from 'fast-check';
+import { TASK_HEALTH, TASK_STATES, canTransition, type TaskHealth, type TaskState, type TaskTemplate } from '@berth/core';
 import type { TaskRecord } from './store';
 import { applyReport, assignTask, markUnschedulable, newTaskId, newTaskRecord, shutdownTask } from './task-writes';
 
@@ -48,5 +49,26 @@ describe('task writes', () => {
     expect(running.status).toEqual({ state: 'running', pid: 5, node: 'n1', updatedAt: 'later' });
     expect(applyReport('n1', report('starting'))(running)).toBeUndefined();
     expect(applyReport('n1', { ...report('running', 5), status: { state: 'running', pid: 5, updatedAt: 'even later' } })(running)).toBeUndefined();
+  });
+
+  it('writes a health change of a task that stays running, and skips a repeated health', () => {
+    const running = applyReport('n1', { taskId: 'x', status: { state: 'running', pid: 5, health: 'starting', updatedAt: 't1' } })(assignTask('n1', 'now')(pending())!)!;
+    const healthy = applyReport('n1', { taskId: 'x', status: { state: 'running', pid: 5, health: 'healthy', updatedAt: 't2' } })(running);
+    expect(healthy?.status).toEqual({ state: 'running', pid: 5, health: 'healthy', node: 'n1', updatedAt: 't2' });
+    expect(applyReport('n1', { taskId: 'x', status: { state: 'running', pid: 5, health: 'healthy', updatedAt: 't3' } })(healthy!)).toBeUndefined();
+  });
+
+  it('never moves a state backwards, whatever the health says', () => {
+    const state = fc.constantFrom(...TASK_STATES);
+    const health = fc.option(fc.constantFrom(...TASK_HEALTH), { nil: undefined });
+    fc.assert(
+      fc.property(state, health, state, health, (from: TaskState, h1: TaskHealth | undefined, to: TaskState, h2: TaskHealth | undefined) => {
+        const stored: TaskRecord = { ...assignTask('n1', 'now')(pending())!, status: { state: from, node: 'n1', ...(h1 ? { health: h1 } : {}), updatedAt: 't1' } };
+        const written = applyReport('n1', { taskId: stored.id, status: { state: to, ...(h2 ? { health: h2 } : {}), updatedAt: 't2' } })(stored);
+        if (!canTransition(from, to)) expect(written).toBeUndefined();
+        else if (from !== to || h1 !== h2) expect([written?.status.state, written?.status.health]).toEqual([to, h2]);
+        else expect(written).toBeUndefined();
+      }),
+    );
   });
 });

@@ -64,7 +64,11 @@ export function markUnschedulable(explanation: string, now: string): TaskMutatio
       : undefined;
 }
 
-/** An agent's report: forward-only, and only for tasks placed on the reporting node. */
+/**
+ * An agent's report: forward-only, and only for tasks placed on the reporting node. A report in
+ * the same state is written when anything else changed — health moves while a task stays
+ * `running` — and skipped when only its timestamp did.
+ */
 export function applyReport(node: string, report: TaskStatusReport): TaskMutation {
   return (t) => {
     if (t.nodeName !== node || !canTransition(t.status.state, report.status.state)) return undefined;

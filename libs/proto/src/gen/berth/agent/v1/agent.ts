@@ -172,6 +172,52 @@ export function taskStateToJSON(object: TaskState): string {
   }
 }
 
+/** What the task's health check says; UNSPECIFIED for a task without one. */
+export enum TaskHealth {
+  TASK_HEALTH_UNSPECIFIED = 0,
+  TASK_HEALTH_STARTING = 1,
+  TASK_HEALTH_HEALTHY = 2,
+  TASK_HEALTH_UNHEALTHY = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function taskHealthFromJSON(object: any): TaskHealth {
+  switch (object) {
+    case 0:
+    case "TASK_HEALTH_UNSPECIFIED":
+      return TaskHealth.TASK_HEALTH_UNSPECIFIED;
+    case 1:
+    case "TASK_HEALTH_STARTING":
+      return TaskHealth.TASK_HEALTH_STARTING;
+    case 2:
+    case "TASK_HEALTH_HEALTHY":
+      return TaskHealth.TASK_HEALTH_HEALTHY;
+    case 3:
+    case "TASK_HEALTH_UNHEALTHY":
+      return TaskHealth.TASK_HEALTH_UNHEALTHY;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return TaskHealth.UNRECOGNIZED;
+  }
+}
+
+export function taskHealthToJSON(object: TaskHealth): string {
+  switch (object) {
+    case TaskHealth.TASK_HEALTH_UNSPECIFIED:
+      return "TASK_HEALTH_UNSPECIFIED";
+    case TaskHealth.TASK_HEALTH_STARTING:
+      return "TASK_HEALTH_STARTING";
+    case TaskHealth.TASK_HEALTH_HEALTHY:
+      return "TASK_HEALTH_HEALTHY";
+    case TaskHealth.TASK_HEALTH_UNHEALTHY:
+      return "TASK_HEALTH_UNHEALTHY";
+    case TaskHealth.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Agent → control plane. */
 export interface SessionRequest {
   msg?:
@@ -313,6 +359,8 @@ export interface TaskStatus {
   message: string;
   startedAtMs?: number | undefined;
   updatedAtMs: number;
+  /** Changes while the state stays RUNNING; an UNHEALTHY task is stopped and reported FAILED. */
+  health: TaskHealth;
 }
 
 export interface StatusBatch {
@@ -2340,6 +2388,7 @@ function createBaseTaskStatus(): TaskStatus {
     message: "",
     startedAtMs: undefined,
     updatedAtMs: 0,
+    health: 0,
   };
 }
 
@@ -2371,6 +2420,9 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     }
     if (message.updatedAtMs !== 0) {
       writer.uint32(72).int64(message.updatedAtMs);
+    }
+    if (message.health !== 0) {
+      writer.uint32(80).int32(message.health);
     }
     return writer;
   },
@@ -2460,6 +2512,14 @@ export const TaskStatus: MessageFns<TaskStatus> = {
             message.updatedAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.health = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2499,6 +2559,7 @@ export const TaskStatus: MessageFns<TaskStatus> = {
         : isSet(object.updated_at_ms)
         ? globalThis.Number(object.updated_at_ms)
         : 0,
+      health: isSet(object.health) ? taskHealthFromJSON(object.health) : 0,
     };
   },
 
@@ -2531,6 +2592,9 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     if (message.updatedAtMs !== 0) {
       obj.updatedAtMs = Math.round(message.updatedAtMs);
     }
+    if (message.health !== 0) {
+      obj.health = taskHealthToJSON(message.health);
+    }
     return obj;
   },
 
@@ -2548,6 +2612,7 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     message.message = object.message ?? "";
     message.startedAtMs = object.startedAtMs ?? undefined;
     message.updatedAtMs = object.updatedAtMs ?? 0;
+    message.health = object.health ?? 0;
     return message;
   },
 };
