@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TaskState } from '@berth/core';
-import { TaskState as Wire } from '@berth/proto';
+import { TaskHealth, TaskState as Wire } from '@berth/proto';
 import type { LocalTask } from '../worker/model';
 import { StatusOutbox } from './outbox';
 
@@ -33,5 +33,16 @@ describe('StatusOutbox', () => {
     expect(box.takeUnsent().map((s) => s.taskId)).toEqual(['b']);
     box.ack(2);
     expect(box.size).toBe(0);
+  });
+
+  it('sends a health change of a running task as a new status, and no health for a task without a check', () => {
+    const box = new StatusOutbox();
+    box.add(task('a', 'running'));
+    box.add({ ...task('b', 'running'), status: { state: 'running', health: 'starting', updatedAt: '2026-01-01T00:00:00.000Z' } });
+    box.add({ ...task('b', 'running'), status: { state: 'running', health: 'healthy', updatedAt: '2026-01-01T00:00:01.000Z' } });
+    expect(box.takeUnsent().map((s) => [s.taskId, s.state, s.health, s.seq])).toEqual([
+      ['a', Wire.TASK_STATE_RUNNING, TaskHealth.TASK_HEALTH_UNSPECIFIED, 1],
+      ['b', Wire.TASK_STATE_RUNNING, TaskHealth.TASK_HEALTH_HEALTHY, 3],
+    ]);
   });
 });

@@ -1,5 +1,6 @@
 import {
   DesiredState,
+  taskHealthToProto,
   taskSpecFromProto,
   taskStateToProto,
   type Assignment as WireAssignment,
@@ -32,5 +33,6 @@ export function statusToWire(task: LocalTask, seq: number): WireStatus {
     message: s.message ?? '',
     startedAtMs: s.startedAt ? Date.parse(s.startedAt) : undefined,
     updatedAtMs: Date.parse(s.updatedAt),
+    health: taskHealthToProto(s.health),
   };
 }

@@ -1,4 +1,4 @@
-import type { DesiredTaskState, TaskState, TaskTemplate } from '@berth/core';
+import type { DesiredTaskState, TaskHealth, TaskState, TaskTemplate } from '@berth/core';
 import type { TaskHandle } from '@berth/runtime';
 
 /** A task the control plane assigned to this node (proto types already mapped away). */
@@ -19,6 +19,8 @@ export interface LocalStatus {
   readonly exitCode?: number;
   readonly message?: string;
   readonly startedAt?: string;
+  /** Only for tasks with a health check: `starting` once running, then what the checks say. */
+  readonly health?: TaskHealth;
   readonly updatedAt: string;
 }
 

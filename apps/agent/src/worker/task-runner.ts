@@ -1,6 +1,8 @@
-import { canTransition, isTerminal, type TaskState } from '@berth/core';
+import { canTransition, isTerminal, type HealthCheck, type TaskState } from '@berth/core';
 import { HostPortInUseError, type RuntimeDriver, type TaskConfig, type TaskHandle } from '@berth/runtime';
 import type { TaskStateStore } from '../state/task-state-store';
+import { STARTING, unhealthyMessage } from './health';
+import { monitorHealth } from './health-monitor';
 import type { Assignment, LocalStatus, LocalTask } from './model';
 
 export interface RunnerDeps {
@@ -14,12 +16,20 @@ export interface RunnerDeps {
 /**
  * Drives one task through its life on this node: prepare → start → wait → complete | failed,
  * or → shutdown when asked to stop, or → rejected when prepare finds this node cannot take it.
- * Every status is written to the state file before it is reported, so what the control plane
- * hears survives an agent crash. Never restarts the task.
+ * While a task with a health check runs, its health is checked (health-monitor.ts); an
+ * unhealthy task is stopped like any other and recorded `failed` with the checks' verdict.
+ * Every status is written to the state file before it is reported, one write at a time, so what
+ * the control plane hears survives an agent crash. Never restarts the task.
  */
 export class TaskRunner {
   private stopping = false;
   private stopped: Promise<void> | undefined;
+  /** Set once the health check gave up on the task: why it is being stopped. */
+  private unhealthy: string | undefined;
+  /** Aborts the health check; set while one runs. */
+  private healthCheck: AbortController | undefined;
+  /** Status writes in order: each persists before the next begins. */
+  private writes: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: RunnerDeps, private task: LocalTask) {}
 
@@ -62,6 +72,8 @@ export class TaskRunner {
     if ((await this.deps.driver.recover(handle)) === 'gone') {
       return this.update({ state: 'failed', message: 'task disappeared while the agent was down' });
     }
+    // The agent died while stopping an unhealthy task: finish that, with the verdict it recorded.
+    if (status.health === 'unhealthy') this.unhealthy = status.message ?? 'health check failed';
     const now = await this.deps.driver.inspect(handle);
     if (now.state === 'created') {
       await this.deps.driver.start(handle);
@@ -72,6 +84,7 @@ export class TaskRunner {
   /** Stops the task (grace period from its spec) and records it as shut down. Idempotent. */
   stop(): Promise<void> {
     this.stopping = true;
+    this.healthCheck?.abort();
     this.stopped ??= this.stopNow();
     return this.stopped;
   }
@@ -90,24 +103,80 @@ export class TaskRunner {
 
   private async watch(handle: TaskHandle, signal: AbortSignal): Promise<void> {
     const status = await this.deps.driver.inspect(handle);
+    const check = this.task.assignment.spec.healthCheck;
     if (status.state === 'running' && this.task.status.state !== 'running') {
-      await this.update({ state: 'running', pid: status.pid, startedAt: this.deps.now().toISOString() });
+      await this.update({ state: 'running', pid: status.pid, startedAt: this.deps.now().toISOString(), ...(check ? { health: STARTING.health } : {}) });
     }
-    let code: number;
-    try {
-      code = await this.deps.driver.wait(handle, signal);
-    } catch (e) {
+    // Settled into a value, so a failure (a state file that cannot be written) waits for the
+    // task's end instead of surfacing as an unhandled rejection; it is thrown after that.
+    const health = check && status.state === 'running' && !this.stopping ? this.checkHealth(handle, check, signal).then(() => undefined, (e: unknown) => ({ error: e })) : undefined;
+    const ended = await this.deps.driver.wait(handle, signal).then((code) => ({ code }), (e: unknown) => ({ error: e }));
+    this.healthCheck?.abort();
+    const failure = await health;
+    if (failure) throw failure.error;
+    if ('error' in ended) {
       if (signal.aborted) return; // agent shutting down: the task keeps running, we re-adopt it later
-      return this.update({ state: 'failed', message: messageOf(e) });
+      return this.update({ state: 'failed', message: messageOf(ended.error) });
     }
+    const { code } = ended;
+    if (this.unhealthy) return this.update({ state: 'failed', exitCode: code, message: this.unhealthy });
     if (this.stopping) return this.update({ state: 'shutdown', exitCode: code });
     await this.update(code === 0 ? { state: 'complete', exitCode: 0 } : { state: 'failed', exitCode: code, message: `exited with code ${code}` });
   }
 
-  private async update(change: Omit<LocalStatus, 'updatedAt'>): Promise<void> {
+  /**
+   * Checks the running task's health until it ends, is stopped, or turns unhealthy; then stops it
+   * through the usual path (SIGTERM, grace, SIGKILL), and watch() records it failed. Aborted with
+   * `signal` (the agent shutting down): a re-adopted task's checks go on from its recorded health.
+   */
+  private async checkHealth(handle: TaskHandle, check: HealthCheck, signal: AbortSignal): Promise<void> {
+    const ctl = new AbortController();
+    this.healthCheck = ctl;
+    const onAbort = (): void => ctl.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (this.unhealthy) return await this.stopUnhealthy(handle, this.unhealthy);
+      const s = this.task.status;
+      const verdict = await monitorHealth(
+        {
+          check,
+          exec: (command, o) => this.deps.driver.exec(handle, command, o),
+          startedAtMs: s.startedAt ? Date.parse(s.startedAt) : this.deps.now().getTime(),
+          initial: { ...STARTING, health: s.health ?? STARTING.health },
+          now: () => this.deps.now().getTime(),
+          onChange: (h) => this.update({ state: 'running', health: h.health }),
+        },
+        ctl.signal,
+      );
+      if (verdict) await this.stopUnhealthy(handle, unhealthyMessage(verdict));
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Records why first (so `berth get tasks` says it during the grace period), then stops the task. */
+  private async stopUnhealthy(handle: TaskHandle, message: string): Promise<void> {
+    this.unhealthy = message;
+    await this.update({ state: 'running', health: 'unhealthy', message });
+    try {
+      await this.deps.driver.stop(handle, { graceMs: this.task.assignment.spec.stopGracePeriodMs });
+    } catch (e) {
+      // It may still run, but it is not healthy and never will be: the control plane replaces it.
+      await this.update({ state: 'failed', message: `${message}; stopping it failed: ${messageOf(e)}` });
+    }
+  }
+
+  /** Queues a status change behind the ones before it; resolves once it is saved and reported. */
+  private update(change: Omit<LocalStatus, 'updatedAt'>): Promise<void> {
+    const write = this.writes.then(() => this.write(change));
+    this.writes = write.catch(() => undefined);
+    return write;
+  }
+
+  private async write(change: Omit<LocalStatus, 'updatedAt'>): Promise<void> {
     if (!canTransition(this.task.status.state, change.state)) return; // states only move forward
-    const keep = { ip: this.task.status.ip, pid: this.task.status.pid, startedAt: this.task.status.startedAt };
-    const status: LocalStatus = { ...stripUndefined(keep), ...change, updatedAt: this.deps.now().toISOString() };
+    const { ip, pid, startedAt, health } = this.task.status;
+    const status: LocalStatus = { ...stripUndefined({ ip, pid, startedAt, health }), ...change, updatedAt: this.deps.now().toISOString() };
     this.task = { ...this.task, status };
     await this.deps.states.save(this.task);
     this.deps.report(this.task);

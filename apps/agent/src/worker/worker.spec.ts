@@ -2,8 +2,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TaskState } from '@berth/core';
-import { HostPortInUseError, RuntimeOperationError, type RuntimeDriver, type RuntimeStatus, type TaskConfig, type TaskHandle } from '@berth/runtime';
+import type { HealthCheck, TaskState } from '@berth/core';
+import {
+  HostPortInUseError,
+  RuntimeOperationError,
+  type ExecOptions,
+  type ExecResult,
+  type RuntimeDriver,
+  type RuntimeStatus,
+  type TaskConfig,
+  type TaskHandle,
+} from '@berth/runtime';
 import { TaskStateStore } from '../state/task-state-store';
 import type { Assignment, LocalTask } from './model';
 import { Worker } from './worker';
@@ -50,6 +59,15 @@ class FakeDriver implements RuntimeDriver {
   async recover(h: TaskHandle): Promise<'attached' | 'gone'> {
     return this.procs.has(h.taskId) ? 'attached' : 'gone';
   }
+  /** What a health check run in a task answers; by default it passes. */
+  check: (taskId: string, command: readonly string[], o: ExecOptions) => Promise<ExecResult> = async () => ({ exitCode: 0, timedOut: false, output: '' });
+  readonly execs: { taskId: string; command: readonly string[] }[] = [];
+
+  async exec(h: TaskHandle, command: readonly string[], o: ExecOptions): Promise<ExecResult> {
+    if (this.procs.get(h.taskId)?.status.state !== 'running') throw new RuntimeOperationError(h.taskId, 'exec', 'the task is not running');
+    this.execs.push({ taskId: h.taskId, command });
+    return this.check(h.taskId, command, o);
+  }
   async *logs(): AsyncIterable<never> {
     return;
   }
@@ -58,10 +76,12 @@ class FakeDriver implements RuntimeDriver {
   }
 }
 
-const assignment = (taskId: string, desiredState: 'running' | 'shutdown' = 'running'): Assignment => ({
+const assignment = (taskId: string, desiredState: 'running' | 'shutdown' = 'running', healthCheck?: HealthCheck): Assignment => ({
   taskId, service: 'web', slot: 1, specGeneration: 1, desiredState,
-  spec: { runtime: 'container', image: 'oci:/x:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 10 },
+  spec: { runtime: 'container', image: 'oci:/x:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 10, ...(healthCheck ? { healthCheck } : {}) },
 });
+const check = (over: Partial<HealthCheck> = {}): HealthCheck => ({ exec: ['probe'], intervalMs: 5, timeoutMs: 20, retries: 3, startPeriodMs: 0, ...over });
+const failing = (output: string): ExecResult => ({ exitCode: 1, timedOut: false, output });
 
 const dirs: string[] = [];
 const controllers: AbortController[] = [];
@@ -86,6 +106,12 @@ const until = async (cond: () => boolean) => {
   expect(cond()).toBe(true);
 };
 const statesOf = (reports: LocalTask[], id: string): TaskState[] => reports.filter((r) => r.assignment.taskId === id).map((r) => r.status.state);
+/** `state` or `state/health`, per report, with repeats of the same pair left out. */
+const stepsOf = (reports: LocalTask[], id: string): string[] =>
+  reports
+    .filter((r) => r.assignment.taskId === id)
+    .map((r) => (r.status.health ? `${r.status.state}/${r.status.health}` : r.status.state))
+    .filter((step, i, all) => step !== all[i - 1]);
 
 describe('Worker', () => {
   it('runs an assigned task and reports each step, persisted', async () => {
@@ -180,5 +206,127 @@ describe('Worker', () => {
     second.worker.assign({ full: false, upsert: [assignment('web.9.z')], remove: [] });
     await new Promise((r) => setTimeout(r, 30));
     expect(driver.procs.get('web.1.a')?.status.state).toBe('running');
+  });
+});
+
+describe('Worker health checks', () => {
+  it('runs the check inside the running task and reports it healthy once it passes, persisted', async () => {
+    const driver = new FakeDriver();
+    const { worker, reports, states } = startWorker(driver);
+    worker.assign({ full: true, upsert: [assignment('web.1.a', 'running', check({ exec: ['wget', '-q', 'http://127.0.0.1:8080/'] }))], remove: [] });
+    await until(() => reports.at(-1)?.status.health === 'healthy');
+    expect(stepsOf(reports, 'web.1.a')).toEqual(['preparing', 'starting', 'running/starting', 'running/healthy']);
+    expect(driver.execs[0]).toEqual({ taskId: 'web.1.a', command: ['wget', '-q', 'http://127.0.0.1:8080/'] });
+    expect((await states.loadAll())[0]?.status).toMatchObject({ state: 'running', health: 'healthy' });
+  });
+
+  it('reports no health for a task without a check, and runs nothing in it', async () => {
+    const driver = new FakeDriver();
+    const { worker, reports } = startWorker(driver);
+    worker.assign({ full: true, upsert: [assignment('web.1.a')], remove: [] });
+    await until(() => statesOf(reports, 'web.1.a').includes('running'));
+    await new Promise((r) => setTimeout(r, 30));
+    expect(reports.every((r) => r.status.health === undefined)).toBe(true);
+    expect(driver.execs).toEqual([]);
+  });
+
+  it('stops a task whose check fails `retries` times in a row and records it failed with the last output', async () => {
+    const driver = new FakeDriver();
+    driver.check = async () => failing('connection refused\n');
+    const { worker, reports, states } = startWorker(driver);
+    worker.assign({ full: true, upsert: [assignment('web.1.a', 'running', check({ retries: 3 }))], remove: [] });
+    await until(() => statesOf(reports, 'web.1.a').includes('failed'));
+    expect(stepsOf(reports, 'web.1.a')).toEqual(['preparing', 'starting', 'running/starting', 'running/unhealthy', 'failed/unhealthy']);
+    const message = 'health check failed 3 times in a row: connection refused';
+    expect(reports.at(-1)?.status).toMatchObject({ state: 'failed', health: 'unhealthy', exitCode: 143, message });
+    expect(driver.procs.get('web.1.a')?.status).toEqual({ state: 'exited', exitCode: 143 });
+    expect((await states.loadAll())[0]?.status).toMatchObject({ state: 'failed', message });
+    // Never restarted in place: a replacement is a new task from the control plane.
+    await new Promise((r) => setTimeout(r, 30));
+    expect(driver.starts).toBe(1);
+    expect(driver.execs).toHaveLength(3);
+  });
+
+  it('says the check timed out when it did, and how it exited when it printed nothing', async () => {
+    const driver = new FakeDriver();
+    driver.check = async (taskId) => (taskId === 'web.1.a' ? { timedOut: true, output: '' } : failing(''));
+    const { worker, reports } = startWorker(driver);
+    worker.assign({ full: true, upsert: [assignment('web.1.a', 'running', check({ retries: 1 })), assignment('web.2.b', 'running', check({ retries: 2 }))], remove: [] });
+    await until(() => statesOf(reports, 'web.1.a').includes('failed') && statesOf(reports, 'web.2.b').includes('failed'));
+    const last = (id: string) => reports.filter((r) => r.assignment.taskId === id).at(-1)?.status.message;
+    expect(last('web.1.a')).toBe('health check failed 1 time in a row: timed out after 20ms');
+    expect(last('web.2.b')).toBe('health check failed 2 times in a row: exited with code 1');
+  });
+
+  it('does not count failures during the start period; a pass then makes the task healthy', async () => {
+    const driver = new FakeDriver();
+    let runs = 0;
+    driver.check = async () => (++runs <= 5 ? failing('not yet') : { exitCode: 0, timedOut: false, output: '' });
+    const { worker, reports } = startWorker(driver);
+    worker.assign({ full: true, upsert: [assignment('web.1.a', 'running', check({ retries: 1, startPeriodMs: 60_000 }))], remove: [] });
+    await until(() => reports.at(-1)?.status.health === 'healthy');
+    expect(stepsOf(reports, 'web.1.a')).toEqual(['preparing', 'starting', 'running/starting', 'running/healthy']);
+  });
+
+  it('a healthy task that starts failing turns unhealthy and is stopped', async () => {
+    const driver = new FakeDriver();
+    let broken = false;
+    driver.check = async () => (broken ? failing('boom') : { exitCode: 0, timedOut: false, output: '' });
+    const { worker, reports } = startWorker(driver);
+    worker.assign({ full: true, upsert: [assignment('web.1.a', 'running', check({ retries: 2, startPeriodMs: 60_000 }))], remove: [] });
+    await until(() => reports.at(-1)?.status.health === 'healthy');
+    broken = true; // the start period no longer matters once the task was healthy
+    await until(() => statesOf(reports, 'web.1.a').includes('failed'));
+    expect(stepsOf(reports, 'web.1.a').slice(-3)).toEqual(['running/healthy', 'running/unhealthy', 'failed/unhealthy']);
+    expect(reports.at(-1)?.status.message).toBe('health check failed 2 times in a row: boom');
+  });
+
+  it('stops checking a task that is asked to stop, and records it shut down', async () => {
+    const driver = new FakeDriver();
+    const { worker, reports } = startWorker(driver);
+    worker.assign({ full: true, upsert: [assignment('web.1.a', 'running', check())], remove: [] });
+    await until(() => reports.at(-1)?.status.health === 'healthy');
+    worker.assign({ full: false, upsert: [assignment('web.1.a', 'shutdown', check())], remove: [] });
+    await until(() => statesOf(reports, 'web.1.a').includes('shutdown'));
+    const runs = driver.execs.length;
+    await new Promise((r) => setTimeout(r, 30));
+    expect(driver.execs.length).toBe(runs);
+    expect(reports.at(-1)?.status).toMatchObject({ state: 'shutdown', health: 'healthy' });
+  });
+
+  it('finishes stopping a task found unhealthy after a restart, whether it still runs or not', async () => {
+    const driver = new FakeDriver();
+    const dir = mkdtempSync(join(tmpdir(), 'berth-worker-'));
+    dirs.push(dir);
+    const message = 'health check failed 3 times in a row: boom';
+    for (const id of ['web.1.a', 'web.2.b']) {
+      const handle = await driver.prepare({ taskId: id, service: 'web', image: 'oci:/x:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 10 });
+      await driver.start(handle);
+      const status = { state: 'running' as const, pid: 1, health: 'unhealthy' as const, message, updatedAt: new Date().toISOString() };
+      await new TaskStateStore(dir).save({ assignment: assignment(id, 'running', check()), handle, status });
+    }
+    driver.procs.get('web.2.b')!.exit(137); // it ended while the agent was away
+    const { worker, reports, ctl } = startWorker(driver, dir);
+    await worker.recover(ctl.signal);
+    await until(() => ['web.1.a', 'web.2.b'].every((id) => statesOf(reports, id).includes('failed')));
+    for (const id of ['web.1.a', 'web.2.b']) expect(reports.filter((r) => r.assignment.taskId === id).at(-1)?.status).toMatchObject({ state: 'failed', health: 'unhealthy', message });
+    expect(driver.procs.get('web.1.a')?.status.state).toBe('exited');
+    expect(driver.execs).toEqual([]);
+  });
+
+  it('a re-adopted task keeps its health and its checks go on', async () => {
+    const driver = new FakeDriver();
+    const first = startWorker(driver);
+    first.worker.assign({ full: true, upsert: [assignment('web.1.a', 'running', check({ retries: 2 }))], remove: [] });
+    await until(() => first.reports.at(-1)?.status.health === 'healthy');
+    first.ctl.abort();
+    await first.running;
+
+    driver.check = async () => failing('gone bad');
+    const second = startWorker(driver, first.dir);
+    await second.worker.recover(second.ctl.signal);
+    await until(() => statesOf(second.reports, 'web.1.a').includes('failed'));
+    expect(stepsOf(second.reports, 'web.1.a')).toEqual(['running/unhealthy', 'failed/unhealthy']);
+    expect(driver.starts).toBe(1);
   });
 });
