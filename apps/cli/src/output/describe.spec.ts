@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { describeNode, describeService, describeTask, shellWords } from './describe';
-import { NOW, node1, runningTask, stoppingTask, webService } from './__fixtures__/views';
+import { NOW, checkedTask, node1, runningTask, stoppingTask, webService } from './__fixtures__/views';
 
 describe('describeService', () => {
-  const text = describeService(webService, [stoppingTask, runningTask], NOW);
+  const text = describeService(webService, [checkedTask, stoppingTask, runningTask], NOW);
 
   it('shows metadata, status and the template with defaults', () => {
     expect(text).toMatch(/^Name:\s+web$/m);
@@ -26,9 +26,10 @@ describe('describeService', () => {
     const tasks = text.slice(text.indexOf('Tasks:'));
     expect(tasks.split('\n').map((l) => l.trim().split(/\s{2,}/))).toEqual([
       ['Tasks:'],
-      ['NAME', 'SLOT', 'STATE', 'NODE', 'AGE'],
-      ['web.1.x7k2p', '1', 'running', 'n1', '2m'],
-      ['web.2.q9m1z', '2', 'running', 'n2', '10m'],
+      ['NAME', 'SLOT', 'STATE', 'HEALTH', 'NODE', 'AGE'],
+      ['web.1.x7k2p', '1', 'running', '-', 'n1', '2m'],
+      ['web.2.q9m1z', '2', 'running', '-', 'n2', '10m'],
+      ['web.3.h4lth', '3', 'running', 'starting', 'n1', '60s'],
     ]);
   });
 
@@ -43,13 +44,21 @@ describe('describeTask and describeNode', () => {
     expect(text).toMatch(/^Desired State:\s+shutdown$/m);
     expect(text).toMatch(/^PID:\s+-$/m);
     expect(text).toMatch(/^Started:\s+-$/m);
+    expect(text).toMatch(/^Health:\s+<no health check>$/m);
+  });
+
+  it("shows a task's health and why it failed its check", () => {
+    const message = 'health check failed 2 times in a row: exited with code 1';
+    const text = describeTask({ ...checkedTask, status: { ...checkedTask.status, state: 'failed', health: 'unhealthy', exitCode: 137, message } }, NOW);
+    expect(text).toMatch(/^State:\s+failed\nHealth:\s+unhealthy$/m);
+    expect(text).toMatch(/^Message:\s+health check failed 2 times in a row: exited with code 1$/m);
   });
 
   it('shows a node with capacity and the tasks placed on it', () => {
     const text = describeNode(node1, [runningTask], NOW);
     expect(text).toMatch(/^Capacity:\n {2}CPU:\s+4\n {2}Memory:\s+8Gi$/m);
     expect(text).toMatch(/^Drivers:\s+runc\n\s+qemu$/m);
-    expect(text).toMatch(/^\s+web\.1\.x7k2p\s+1\s+running\s+n1\s+2m$/m);
+    expect(text).toMatch(/^\s+web\.1\.x7k2p\s+1\s+running\s+-\s+n1\s+2m$/m);
   });
 });
 

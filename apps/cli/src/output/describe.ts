@@ -79,8 +79,8 @@ function taskSection(tasks: readonly TaskView[], now: Date): string[] {
   if (tasks.length === 0) return renderFields([['Tasks', '']]);
   const rows = [...tasks]
     .sort((a, b) => a.metadata.slot - b.metadata.slot || a.metadata.name.localeCompare(b.metadata.name))
-    .map((t) => [t.metadata.name, String(t.metadata.slot), t.status.state, cell(t.status.node ?? t.spec.node), formatAge(t.metadata.createdAt, now)]);
-  const table = renderTable(['name', 'slot', 'state', 'node', 'age'], rows);
+    .map((t) => [t.metadata.name, String(t.metadata.slot), t.status.state, cell(t.status.health), cell(t.status.node ?? t.spec.node), formatAge(t.metadata.createdAt, now)]);
+  const table = renderTable(['name', 'slot', 'state', 'health', 'node', 'age'], rows);
   return ['Tasks:', ...table.split('\n').map((line) => `  ${line}`)];
 }
 
@@ -92,6 +92,7 @@ export function describeTask(t: TaskView, now: Date): string {
     ['Slot', String(t.metadata.slot)],
     ['Desired State', t.spec.desiredState],
     ['State', t.status.state],
+    ['Health', t.status.health ?? '<no health check>'],
     ['Node', cell(t.status.node ?? t.spec.node)],
     ['PID', cell(t.status.pid)],
     ['IP', cell(t.status.ip)],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { nodeLayout, renderList, serviceLayout, taskLayout } from './lists';
-import { NOW, node1, runningTask, stoppingTask, webService } from './__fixtures__/views';
+import { NOW, checkedTask, node1, runningTask, stoppingTask, webService } from './__fixtures__/views';
 
 const rows = (text: string) => text.split('\n').map((line) => line.split(/\s{2,}/));
 
@@ -29,12 +29,19 @@ describe('task tables', () => {
     ]);
   });
 
-  it('-o wide adds pid, ip, exit code and message, with - where unknown', () => {
-    expect(rows(renderList(taskLayout, [runningTask, stoppingTask], { wide: true, now: NOW }))).toEqual([
-      ['NAME', 'SERVICE', 'SLOT', 'STATE', 'NODE', 'AGE', 'PID', 'IP', 'EXIT', 'MESSAGE'],
-      ['web.1.x7k2p', 'web', '1', 'running', 'n1', '2m', '4242', '10.88.0.5', '-', '-'],
-      ['web.2.q9m1z', 'web', '2', 'running → shutdown', 'n2', '10m', '-', '-', '-', '-'],
+  it('-o wide adds health, pid, ip, exit code and message, with - where unknown or without a health check', () => {
+    expect(rows(renderList(taskLayout, [runningTask, stoppingTask, checkedTask], { wide: true, now: NOW }))).toEqual([
+      ['NAME', 'SERVICE', 'SLOT', 'STATE', 'NODE', 'AGE', 'HEALTH', 'PID', 'IP', 'EXIT', 'MESSAGE'],
+      ['web.1.x7k2p', 'web', '1', 'running', 'n1', '2m', '-', '4242', '10.88.0.5', '-', '-'],
+      ['web.2.q9m1z', 'web', '2', 'running → shutdown', 'n2', '10m', '-', '-', '-', '-', '-'],
+      ['web.3.h4lth', 'web', '3', 'running', 'n1', '60s', 'starting', '4343', '10.88.0.6', '-', '-'],
     ]);
+  });
+
+  it('-o wide shows why a task failed its health check', () => {
+    const message = 'health check failed 3 times in a row: timed out after 2s';
+    const failed = { ...checkedTask, status: { ...checkedTask.status, state: 'failed' as const, health: 'unhealthy' as const, exitCode: 137, message } };
+    expect(rows(renderList(taskLayout, [failed], { wide: true, now: NOW }))[1]).toEqual(['web.3.h4lth', 'web', '3', 'failed', 'n1', '60s', 'unhealthy', '4343', '10.88.0.6', '137', message]);
   });
 });
 

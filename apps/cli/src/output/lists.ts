@@ -36,7 +36,7 @@ export function formatPort(p: { containerPort: number; hostPort?: number; protoc
 
 export const taskLayout: ListLayout<TaskView> = {
   headers: ['name', 'service', 'slot', 'state', 'node', 'age'],
-  wideHeaders: ['pid', 'ip', 'exit', 'message'],
+  wideHeaders: ['health', 'pid', 'ip', 'exit', 'message'],
   row: (t, now) => [
     t.metadata.name,
     t.metadata.service,
@@ -45,7 +45,8 @@ export const taskLayout: ListLayout<TaskView> = {
     cell(t.status.node ?? t.spec.node),
     formatAge(t.metadata.createdAt, now),
   ],
-  wideRow: (t) => [cell(t.status.pid), cell(t.status.ip), cell(t.status.exitCode), cell(t.status.message)],
+  // health is `-` for a task without a health check.
+  wideRow: (t) => [cell(t.status.health), cell(t.status.pid), cell(t.status.ip), cell(t.status.exitCode), cell(t.status.message)],
 };
 
 /** The observed state, plus where it is heading when that differs ("running → shutdown"). */

@@ -8,12 +8,17 @@ function svc(status: ServiceView['status'], spec: Partial<ServiceView['spec']> =
   return { ...webService, spec: { ...webService.spec, ...spec }, status };
 }
 
-function task(id: string, state: TaskState, extra: { desired?: 'running' | 'shutdown'; message?: string; exitCode?: number } = {}): TaskView {
+function task(id: string, state: TaskState, extra: { desired?: 'running' | 'shutdown'; message?: string; exitCode?: number; health?: 'starting' | 'healthy' } = {}): TaskView {
   const slot = Number(id.split('.')[1]);
   return {
     metadata: { name: id, service: 'web', slot, createdAt: '2026-03-01T11:58:00Z' },
     spec: { desiredState: extra.desired ?? 'running', node: 'n1' },
-    status: { state, ...(extra.message ? { message: extra.message } : {}), ...(extra.exitCode === undefined ? {} : { exitCode: extra.exitCode }) },
+    status: {
+      state,
+      ...(extra.message ? { message: extra.message } : {}),
+      ...(extra.exitCode === undefined ? {} : { exitCode: extra.exitCode }),
+      ...(extra.health ? { health: extra.health } : {}),
+    },
   };
 }
 
@@ -33,6 +38,20 @@ describe('assessService', () => {
       line: 'web: 2/3 running',
       missing: 'web: 2/3 running (1 more to run; web.3.c: pending: 3 nodes: insufficient memory (needs 64Mi))',
     });
+  });
+
+  it('waits for running tasks with a health check to turn healthy, and says so', () => {
+    const tasks = [task('web.1.a', 'running', { health: 'healthy' }), task('web.2.b', 'running', { health: 'starting' }), task('web.3.c', 'running', { health: 'starting' })];
+    const a = assessService(fresh, svc({ desired: 3, running: 1, updated: 1 }), tasks);
+    expect(a).toMatchObject({ kind: 'waiting', missing: 'web: 1/3 running (2 more to run; 2 tasks not healthy yet)' });
+    const healthy = tasks.map((t) => ({ ...t, status: { ...t.status, health: 'healthy' as const } }));
+    expect(assessService(fresh, svc({ desired: 3, running: 3, updated: 3 }), healthy)).toMatchObject({ kind: 'done' });
+  });
+
+  it('fails as soon as a new task fails its health check, with the reason', () => {
+    const message = 'health check failed 2 times in a row: exited with code 1';
+    const a = assessService(fresh, svc({ desired: 1, running: 0, updated: 0 }), [task('web.1.a', 'failed', { message, exitCode: 137 })]);
+    expect(a).toMatchObject({ kind: 'failed', message: `web.1.a: failed: ${message}` });
   });
 
   it('does not trust a status the leader has not recomputed for the new replica count', () => {

@@ -72,6 +72,9 @@ function missingParts(target: WaitTarget, service: ServiceView, tasks: readonly 
   if (stopping > 0) parts.push(`${stopping} ${plural(stopping, 'task')} still stopping`);
   const starting = live.filter((t) => t.spec.desiredState === 'running' && t.status.state !== 'running');
   if (running >= desired && starting.length > 0) parts.push(`${starting.length} ${plural(starting.length, 'task')} not running yet`);
+  // Running, but the service counts a task with a health check only once it is healthy.
+  const unproven = live.filter((t) => t.spec.desiredState === 'running' && t.status.state === 'running' && t.status.health && t.status.health !== 'healthy');
+  if (unproven.length > 0) parts.push(`${unproven.length} ${plural(unproven.length, 'task')} not healthy yet`);
   parts.push(...starting.filter((t) => t.status.state === 'pending' && t.status.message).map(taskOutcome));
   return parts;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runningTask, stoppingTask } from './__fixtures__/views';
+import { checkedTask, runningTask, stoppingTask } from './__fixtures__/views';
 import { explainTask } from './why';
 
 describe('explainTask', () => {
@@ -12,6 +12,7 @@ describe('explainTask', () => {
   it('otherwise prints state, node and message', () => {
     expect(explainTask(runningTask)).toBe('web.1.x7k2p: running on n1');
     expect(explainTask(stoppingTask)).toBe('web.2.q9m1z: running on n2 (being stopped)');
+    expect(explainTask(checkedTask)).toBe('web.3.h4lth: running on n1 (health: starting)');
     const failed = { ...runningTask, status: { state: 'failed' as const, node: 'n1', exitCode: 1, message: 'exited with code 1' } };
     expect(explainTask(failed)).toBe('web.1.x7k2p: failed: exited with code 1');
   });

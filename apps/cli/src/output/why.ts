@@ -5,7 +5,7 @@ import { taskOutcome } from './rollout';
 /**
  * `berth why TASK`: for a pending task the scheduler's explanation of why no node takes it
  * ("3 nodes: insufficient memory (needs 64Mi); 1 node: drained"), otherwise where the task
- * stands: its state, node and message.
+ * stands: its state, node, health and message.
  */
 export function explainTask(t: TaskView): string {
   const { state, message } = t.status;
@@ -15,6 +15,7 @@ export function explainTask(t: TaskView): string {
   if (isTerminal(state)) return taskOutcome(t);
   const node = t.status.node ?? t.spec.node;
   const where = node ? ` on ${node}` : '';
+  const health = t.status.health ? ` (health: ${t.status.health})` : '';
   const stopping = t.spec.desiredState === 'shutdown' ? ' (being stopped)' : '';
-  return `${id}: ${state}${where}${stopping}${message ? `: ${message}` : ''}`;
+  return `${id}: ${state}${where}${health}${stopping}${message ? `: ${message}` : ''}`;
 }

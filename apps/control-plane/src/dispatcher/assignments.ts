@@ -1,5 +1,5 @@
 import { isTerminal, type TaskStatus } from '@berth/core';
-import { DesiredState, taskSpecToProto, taskStateFromProto, type Assignment, type Hello, type TaskStatus as WireStatus } from '@berth/proto';
+import { DesiredState, taskHealthFromProto, taskSpecToProto, taskStateFromProto, type Assignment, type Hello, type TaskStatus as WireStatus } from '@berth/proto';
 import type { NodeRegistration, TaskRecord, TaskStatusReport } from '@berth/store';
 
 /**
@@ -33,6 +33,7 @@ export function reportsFromWire(statuses: readonly WireStatus[]): TaskStatusRepo
   for (const s of statuses) {
     const state = taskStateFromProto(s.state);
     if (!state) continue;
+    const health = taskHealthFromProto(s.health);
     const status: Omit<TaskStatus, 'node'> = {
       state,
       ...(s.pid !== undefined ? { pid: s.pid } : {}),
@@ -40,6 +41,7 @@ export function reportsFromWire(statuses: readonly WireStatus[]): TaskStatusRepo
       ...(s.exitCode !== undefined ? { exitCode: s.exitCode } : {}),
       ...(s.message ? { message: s.message } : {}),
       ...(s.startedAtMs !== undefined ? { startedAt: new Date(s.startedAtMs).toISOString() } : {}),
+      ...(health ? { health } : {}),
       updatedAt: new Date(s.updatedAtMs || Date.now()).toISOString(),
     };
     out.push({ taskId: s.taskId, status });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { TaskRecord } from '@berth/store';
-import { TaskState, type SessionRequest, type SessionResponse } from '@berth/proto';
+import { TaskHealth, TaskState, type SessionRequest, type SessionResponse } from '@berth/proto';
 import { specFixture, taskFixture } from '../testing/fixtures';
 import { InMemoryStore } from '../testing/in-memory-store';
 import { NodeSession, type SessionEnd, type SessionStream } from './node-session';
@@ -102,7 +102,7 @@ describe('NodeSession', () => {
       await gate;
       return real(node, reports);
     });
-    const status = (seq: number, state: TaskState) => ({ taskId: id, state, seq, pid: 42, message: '', updatedAtMs: Date.now() });
+    const status = (seq: number, state: TaskState) => ({ taskId: id, state, seq, pid: 42, message: '', updatedAtMs: Date.now(), health: TaskHealth.TASK_HEALTH_UNSPECIFIED });
     const handled = session.receive({ msg: { $case: 'status', value: { statuses: [status(7, TaskState.TASK_STATE_STARTING), status(9, TaskState.TASK_STATE_RUNNING)] } } });
     await new Promise((r) => setTimeout(r, 20));
     expect(stream.of('statusAck')).toEqual([]);
@@ -117,11 +117,27 @@ describe('NodeSession', () => {
     store.putTask(placed(1, 'n2'));
     store.putTask(placed(2, 'n1', { state: 'running' }));
     const { session } = open();
-    const s = (slot: number, state: TaskState) => ({ taskId: placed(slot, 'x').id, state, seq: slot, message: '', updatedAtMs: 1 });
+    const s = (slot: number, state: TaskState) => ({ taskId: placed(slot, 'x').id, state, seq: slot, message: '', updatedAtMs: 1, health: TaskHealth.TASK_HEALTH_UNSPECIFIED });
     await session.receive(hello('n1'));
     await session.receive({ msg: { $case: 'status', value: { statuses: [s(1, TaskState.TASK_STATE_RUNNING), s(2, TaskState.TASK_STATE_PREPARING)] } } });
     expect(store.tasks.items.get(placed(1, 'x').id)?.status.state).toBe('assigned');
     expect(store.tasks.items.get(placed(2, 'x').id)?.status.state).toBe('running');
+  });
+
+  it('records a health change of a task that stays running, and none for a task without a check', async () => {
+    const { store, open } = setup();
+    store.putTask(placed(1, 'n1', { state: 'running' }));
+    store.putTask(placed(2, 'n1'));
+    const [checked, unchecked] = [placed(1, 'n1').id, placed(2, 'n1').id];
+    const { session } = open();
+    await session.receive(hello('n1'));
+    const s = (taskId: string, seq: number, health: TaskHealth) => ({ taskId, state: TaskState.TASK_STATE_RUNNING, seq, message: '', updatedAtMs: seq, health });
+    await session.receive({ msg: { $case: 'status', value: { statuses: [s(checked, 1, TaskHealth.TASK_HEALTH_STARTING), s(unchecked, 2, TaskHealth.TASK_HEALTH_UNSPECIFIED)] } } });
+    expect(store.tasks.items.get(checked)?.status).toMatchObject({ state: 'running', health: 'starting' });
+    await session.receive({ msg: { $case: 'status', value: { statuses: [s(checked, 3, TaskHealth.TASK_HEALTH_HEALTHY)] } } });
+    expect(store.tasks.items.get(checked)?.status).toMatchObject({ state: 'running', health: 'healthy' });
+    expect(store.tasks.items.get(unchecked)?.status.state).toBe('running');
+    expect(store.tasks.items.get(unchecked)?.status).not.toHaveProperty('health');
   });
 
   it('ends the older session when the same node connects again', async () => {

@@ -41,7 +41,7 @@ export class ControlPlaneMetrics {
     });
     this.running = new Gauge({
       name: 'berth_service_replicas_running',
-      help: 'Tasks of a service observed running. Leader only.',
+      help: 'Tasks of a service observed running (and healthy, when it has a health check). Leader only.',
       labelNames: ['service'],
       registers,
     });

@@ -81,6 +81,13 @@ describe('planService', () => {
     expect(p.shutdown).toEqual([rejected.id]);
   });
 
+  it('replaces a task its agent stopped as unhealthy, like any failure, also under on-failure', () => {
+    const message = 'health check failed 3 times in a row: exited with code 1';
+    const unhealthy = task(1, 'failed', { status: { state: 'failed', health: 'unhealthy', exitCode: 137, message, updatedAt: new Date(T0).toISOString() } });
+    const svc = service({ replicas: 1, restartPolicy: { condition: 'on-failure', delayMs: 1000, maxDelayMs: 30_000, maxAttempts: 0 } });
+    expect(plan(svc, [unhealthy], T0 + 1000)).toEqual({ create: [{ slot: 1, specGeneration: 1 }], shutdown: [unhealthy.id], remove: [] });
+  });
+
   it('backs off exponentially up to maxDelay', () => {
     const ended = (n: number) => Array.from({ length: n }, () => task(1, 'failed', { desiredState: 'shutdown' }));
     const svc = service({ replicas: 1 });
@@ -126,6 +133,19 @@ describe('planService', () => {
     const old = task(1, 'running');
     expect(plan(svc, [old])).toEqual({ create: [{ slot: 1, specGeneration: 2 }], shutdown: [], remove: [] });
     expect(plan(svc, [old, task(1, 'running', { specGeneration: 2 })]).shutdown).toEqual([old.id]);
+  });
+
+  it('start-first keeps the old task until a replacement with a health check is healthy', () => {
+    const healthCheck = { exec: ['true'], intervalMs: 1000, timeoutMs: 1000, retries: 3, startPeriodMs: 0 };
+    const update = { parallelism: 1, delayMs: 0, monitorMs: 0, failureAction: 'pause' as const, order: 'start-first' as const };
+    const svc = service({ replicas: 1, template: { ...spec().template, image: 'oci:/img:2', healthCheck }, update }, 2);
+    const old = { ...task(1, 'running'), template: spec().template };
+    const fresh = (health: 'starting' | 'healthy') => {
+      const t = task(1, 'running', { specGeneration: 2 });
+      return { ...t, status: { ...t.status, health }, template: svc.spec.template };
+    };
+    expect(plan(svc, [old, fresh('starting')])).toEqual({ create: [], shutdown: [], remove: [] });
+    expect(plan(svc, [old, fresh('healthy')]).shutdown).toEqual([old.id]);
   });
 
   it('stops everything of a deleted service, then forgets its records', () => {

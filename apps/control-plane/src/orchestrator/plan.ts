@@ -1,4 +1,4 @@
-import { isTaskCurrent, isTerminal, type NodeInfo, type Service, type Task, type TaskTemplate } from '@berth/core';
+import { isTaskCurrent, isTaskUp, isTerminal, type NodeInfo, type Service, type Task, type TaskTemplate } from '@berth/core';
 import { restartDecision } from './restart';
 
 /** A task as the planner sees it: with the template it was created from, when stored. */
@@ -119,7 +119,8 @@ function planSlot(
 /**
  * Replaces tasks whose template is outdated (isTaskCurrent), `update.parallelism` slots at a
  * time (0 = all at once). stop-first stops the old task as its replacement is created;
- * start-first creates the replacement first and stops the old task once the replacement runs.
+ * start-first creates the replacement first and stops the old task once the replacement is up
+ * (isTaskUp: running, and healthy when it has a health check). A replacement not up yet is in flight.
  */
 function rollingUpdate(plan: PlanBuilder, service: Service, slots: ReadonlyMap<number, PlannedTask[]>, wanted: ReadonlyMap<number, string | undefined>): void {
   const gen = service.meta.generation;
@@ -131,8 +132,8 @@ function rollingUpdate(plan: PlanBuilder, service: Service, slots: ReadonlyMap<n
     const live = ts.filter((t) => t.desiredState === 'running' && !isTerminal(t.status.state));
     const old = live.find((t) => !isTaskCurrent(t, service));
     const fresh = live.find((t) => isTaskCurrent(t, service));
-    if (fresh && fresh.status.state !== 'running') inFlight++;
-    if (old && fresh?.status.state === 'running') plan.retire(old); // start-first, done
+    if (fresh && !isTaskUp(fresh)) inFlight++;
+    if (old && fresh && isTaskUp(fresh)) plan.retire(old); // start-first, done
     else if (old && !fresh) stale.push({ slot, old });
   }
   const budget = parallelism === 0 ? stale.length : Math.max(0, parallelism - inFlight);

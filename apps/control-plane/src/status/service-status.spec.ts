@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nodeFixture, serviceFixture, taskFixture } from '../testing/fixtures';
+import { nodeFixture, serviceFixture, specFixture, taskFixture } from '../testing/fixtures';
 import { computeServiceStatus, sameStatus } from './service-status';
 
 const NOW = '2026-01-01T00:00:00.000Z';
@@ -18,6 +18,22 @@ describe('computeServiceStatus', () => {
       taskFixture('web', 4, { state: 'failed' }),
     ];
     expect(computeServiceStatus(serviceFixture('web'), tasks, [], NOW).running).toBe(1);
+  });
+
+  it('counts a task with a health check as running only once it is healthy', () => {
+    const checked = { ...specFixture().template, healthCheck: { exec: ['true'], intervalMs: 1000, timeoutMs: 1000, retries: 3, startPeriodMs: 0 } };
+    const withHealth = (slot: number, health?: 'starting' | 'healthy' | 'unhealthy') => {
+      const t = taskFixture('web', slot);
+      return { ...t, template: checked, status: { ...t.status, ...(health ? { health } : {}) } };
+    };
+    const tasks = [withHealth(1, 'healthy'), withHealth(2, 'starting'), withHealth(3, 'unhealthy'), withHealth(4)];
+    const service = serviceFixture('web', { spec: { replicas: 4, template: checked } });
+    expect(computeServiceStatus(service, tasks, [], NOW)).toMatchObject({ desired: 4, running: 1, updated: 1 });
+  });
+
+  it('counts a task without a health check as running as soon as it runs', () => {
+    const t = taskFixture('web', 1);
+    expect(computeServiceStatus(serviceFixture('web'), [{ ...t, template: specFixture().template }], [], NOW).running).toBe(1);
   });
 
   it('counts as updated only running tasks of the current generation', () => {

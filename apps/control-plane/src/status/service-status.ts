@@ -1,4 +1,4 @@
-import { isTaskCurrent, type NodeInfo, type Service, type ServiceStatus, type Task, type TaskTemplate } from '@berth/core';
+import { isTaskCurrent, isTaskUp, type NodeInfo, type Service, type ServiceStatus, type Task, type TaskTemplate } from '@berth/core';
 
 /** Nodes a global service wants one task on: ready and accepting work. */
 export function eligibleNodeCount(nodes: readonly NodeInfo[]): number {
@@ -8,8 +8,9 @@ export function eligibleNodeCount(nodes: readonly NodeInfo[]): number {
 /**
  * The observed status of one service, from its tasks and the nodes (pure).
  * - desired: spec.replicas, or for global services the number of ready + active nodes;
- * - running: tasks observed running that are also meant to run (a task being stopped is not
- *   counted even while it still runs);
+ * - running: tasks up (isTaskUp: observed running and, when they have a health check, healthy —
+ *   Swarm's rule, so `apply --wait` waits for health) that are also meant to run (a task being
+ *   stopped is not counted even while it still runs);
  * - updated: the running ones that run the service's current template (isTaskCurrent), so a
  *   scale, which changes no template, leaves every running task updated.
  */
@@ -20,7 +21,7 @@ export function computeServiceStatus(
   now: string,
 ): ServiceStatus {
   const running = tasks.filter(
-    (t) => t.service === service.meta.name && t.desiredState === 'running' && t.status.state === 'running',
+    (t) => t.service === service.meta.name && t.desiredState === 'running' && isTaskUp(t),
   );
   return {
     desired: service.spec.mode === 'global' ? eligibleNodeCount(nodes) : service.spec.replicas,

@@ -38,6 +38,13 @@ export const runningTask: TaskView = {
   status: { state: 'running', node: 'n1', pid: 4242, ip: '10.88.0.5', startedAt: '2026-03-01T11:58:10Z' },
 };
 
+/** A task with a health check whose first check has not passed yet. */
+export const checkedTask: TaskView = {
+  metadata: { name: 'web.3.h4lth', service: 'web', slot: 3, createdAt: '2026-03-01T11:59:00Z' },
+  spec: { desiredState: 'running', node: 'n1' },
+  status: { state: 'running', node: 'n1', pid: 4343, ip: '10.88.0.6', startedAt: '2026-03-01T11:59:05Z', health: 'starting' },
+};
+
 export const stoppingTask: TaskView = {
   metadata: { name: 'web.2.q9m1z', service: 'web', slot: 2, createdAt: '2026-03-01T11:50:00Z' },
   spec: { desiredState: 'shutdown', node: 'n2' },
