@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, readdir, rm, rmdir } from 'node:fs/promises';
+import { readFile, readdir, readlink, rm, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { CniNetwork } from '@berth/runtime';
@@ -41,6 +41,18 @@ export async function memoryLimitOf(pid: number): Promise<number> {
   if (v1) return Number((await readFile(join('/sys/fs/cgroup/memory', v1.split(':')[2]!, 'memory.limit_in_bytes'), 'utf8')).trim());
   const v2 = lines.find((l) => l.startsWith('0::'))!;
   return Number((await readFile(join('/sys/fs/cgroup', v2.slice(3), 'memory.max'), 'utf8')).trim());
+}
+
+/** The command lines of every process in the pid namespace of `pid` (a task's init), from /proc. */
+export async function processesInNamespaceOf(pid: number): Promise<string[]> {
+  const ns = await readlink(`/proc/${pid}/ns/pid`);
+  const out: string[] = [];
+  for (const entry of (await readdir('/proc')).filter((e) => /^\d+$/.test(e))) {
+    if ((await readlink(`/proc/${entry}/ns/pid`).catch(() => '')) !== ns) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline) out.push(cmdline.split('\0').filter(Boolean).join(' '));
+  }
+  return out;
 }
 
 /** Removes what a test run left of a node: runc containers, mounts, network, cgroups, dirs. */

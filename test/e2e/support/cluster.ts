@@ -7,7 +7,7 @@ import { eventually, runBerth, type RunResult } from './berth-cli';
 export interface TaskJson {
   metadata: { name: string; service: string; slot: number };
   spec: { desiredState: string; node?: string };
-  status: { state: string; node?: string; pid?: number; ip?: string; exitCode?: number; message?: string };
+  status: { state: string; node?: string; pid?: number; ip?: string; exitCode?: number; message?: string; health?: string };
 }
 
 export interface NodeJson {
@@ -24,6 +24,9 @@ export interface ServiceSketch {
   readonly command?: readonly string[];
   readonly memory?: string;
   readonly ports?: readonly { containerPort: number; hostPort?: number }[];
+  /** As in the manifest: `{ exec, interval?, timeout?, retries?, startPeriod? }`. */
+  readonly healthCheck?: { readonly exec: readonly string[]; readonly interval?: string; readonly timeout?: string; readonly retries?: number; readonly startPeriod?: string };
+  readonly stopGracePeriod?: string;
 }
 
 export function serviceManifest(s: ServiceSketch): string {
@@ -31,6 +34,8 @@ export function serviceManifest(s: ServiceSketch): string {
   if (s.command) template.command = [...s.command];
   if (s.memory) template.resources = { memory: s.memory };
   if (s.ports) template.ports = s.ports.map((p) => ({ ...p, protocol: 'tcp' }));
+  if (s.healthCheck) template.healthCheck = { ...s.healthCheck, exec: [...s.healthCheck.exec] };
+  if (s.stopGracePeriod) template.stopGracePeriod = s.stopGracePeriod;
   return stringify({ apiVersion: 'berth/v1', kind: 'Service', metadata: { name: s.name }, spec: { replicas: s.replicas ?? 1, template } });
 }
 

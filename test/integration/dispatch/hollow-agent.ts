@@ -1,4 +1,4 @@
-import type { LogLine, LogOptions, RuntimeDriver, RuntimeStatus, TaskConfig, TaskHandle } from '@berth/runtime';
+import type { ExecResult, LogLine, LogOptions, RuntimeDriver, RuntimeStatus, TaskConfig, TaskHandle } from '@berth/runtime';
 import { NotFoundError } from '@berth/core';
 import { StatusOutbox } from '../../../apps/agent/src/session/outbox';
 import { AgentSession } from '../../../apps/agent/src/session/session';
@@ -56,6 +56,11 @@ export class HollowDriver implements RuntimeDriver {
   }
   async recover(h: TaskHandle): Promise<'attached' | 'gone'> {
     return this.procs.has(h.taskId) ? 'attached' : 'gone';
+  }
+  /** Every check passes in a hollow task: it has nothing that could be unhealthy. */
+  async exec(h: TaskHandle): Promise<ExecResult> {
+    if (this.proc(h).status.state !== 'running') throw new Error(`task ${h.taskId} is not running`);
+    return { exitCode: 0, timedOut: false, output: '' };
   }
   async *logs(h: TaskHandle, o: LogOptions = {}): AsyncIterable<LogLine> {
     yield { time: '2026-01-01T00:00:00.000000000Z', stream: 'stdout', text: `hello from ${h.taskId}` };
