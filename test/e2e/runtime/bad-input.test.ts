@@ -1,11 +1,10 @@
-import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTools } from '../../support/prereq';
 import { eventually, isAlive } from '../support/berth-cli';
 import type { ServiceSketch, TaskJson } from '../support/cluster';
-import { HostGuard } from '../support/host-guard';
+import type { HostGuard } from '../support/host-guard';
 import { taskTraces } from '../support/node-traces';
-import { UP_BRIDGE, UpCluster } from '../support/up-cluster';
+import { captureUpHost, closeAndCheckHost, UpCluster } from '../support/up-cluster';
 
 const ready = requireTools(['etcd', 'runc', 'conmon', 'skopeo', 'umoci', 'busybox', 'ip', 'iptables', 'iptables-save', 'nft', 'unshare'], { root: true });
 
@@ -41,7 +40,7 @@ describe.runIf(ready)('bad input ends as failed tasks with a reason; other servi
   let steady: TaskJson;
 
   beforeAll(async () => {
-    guard = HostGuard.capture({ ownNetworks: [`berth-${hostname().toLowerCase()}`], marks: ['10.211.'], bridgePrefix: UP_BRIDGE });
+    guard = captureUpHost();
     cluster = await UpCluster.start('berth-e2e-bad-');
     const r = await cluster.cli.apply({ name: 'steady', image: cluster.image, command: ['sleep', '3600'] }, ['--wait']);
     expect(r.code, r.stderr).toBe(0);
@@ -49,17 +48,7 @@ describe.runIf(ready)('bad input ends as failed tasks with a reason; other servi
     expect(steady?.status.pid).toBeGreaterThan(1);
   });
 
-  afterAll(async () => {
-    const failures: unknown[] = [];
-    await cluster?.close().catch((e: unknown) => failures.push(e));
-    try {
-      guard.restore();
-      expect(guard.changes()).toEqual([]);
-    } catch (e) {
-      failures.push(e);
-    }
-    if (failures.length > 0) throw failures[0];
-  });
+  afterAll(() => closeAndCheckHost(cluster, guard));
 
   it.each(cases)('$name: apply --wait fails and the task says why', async ({ sketch, message }) => {
     const service = sketch(cluster.image, cluster.registryAddress);

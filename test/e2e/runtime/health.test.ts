@@ -1,11 +1,10 @@
-import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireTools } from '../../support/prereq';
 import { eventually } from '../support/berth-cli';
 import type { ServiceSketch, TaskJson } from '../support/cluster';
-import { HostGuard } from '../support/host-guard';
+import type { HostGuard } from '../support/host-guard';
 import { taskTraces } from '../support/node-traces';
-import { UP_BRIDGE, UpCluster } from '../support/up-cluster';
+import { captureUpHost, closeAndCheckHost, UpCluster } from '../support/up-cluster';
 
 const ready = requireTools(['etcd', 'runc', 'conmon', 'skopeo', 'umoci', 'busybox', 'ip', 'iptables', 'iptables-save', 'nft', 'unshare'], { root: true });
 
@@ -25,7 +24,7 @@ describe.runIf(ready)('health checks: healthy tasks count as running, unhealthy 
   };
 
   beforeAll(async () => {
-    guard = HostGuard.capture({ ownNetworks: [`berth-${hostname().toLowerCase()}`], marks: ['10.211.'], bridgePrefix: UP_BRIDGE });
+    guard = captureUpHost();
     cluster = await UpCluster.start('berth-e2e-health-');
     // busybox as PID 1 ignores SIGTERM: a short grace keeps each stop quick.
     served = {
@@ -38,17 +37,7 @@ describe.runIf(ready)('health checks: healthy tasks count as running, unhealthy 
     sick = { name: 'sick', image: cluster.image, command: ['sleep', '3600'], stopGracePeriod: '1s', healthCheck: { exec: ['false'], interval: '1s', timeout: '1s', retries: 2 } };
   });
 
-  afterAll(async () => {
-    const failures: unknown[] = [];
-    await cluster?.close().catch((e: unknown) => failures.push(e));
-    try {
-      guard.restore();
-      expect(guard.changes()).toEqual([]);
-    } catch (e) {
-      failures.push(e);
-    }
-    if (failures.length > 0) throw failures[0];
-  });
+  afterAll(() => closeAndCheckHost(cluster, guard));
 
   it('a passing check makes the task healthy; apply --wait returns once it is', async () => {
     const r = await cluster.cli.apply(served, ['--wait', '--timeout', '2m']);

@@ -1,12 +1,11 @@
-import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryLimitOf } from '../../support/node-host';
 import { requireTools } from '../../support/prereq';
 import { eventually, freePort, isAlive } from '../support/berth-cli';
 import type { ServiceSketch, TaskJson } from '../support/cluster';
-import { HostGuard } from '../support/host-guard';
+import type { HostGuard } from '../support/host-guard';
 import { taskTraces } from '../support/node-traces';
-import { UP_BRIDGE, UpCluster } from '../support/up-cluster';
+import { captureUpHost, closeAndCheckHost, UpCluster } from '../support/up-cluster';
 
 const ready = requireTools(['etcd', 'runc', 'conmon', 'skopeo', 'umoci', 'busybox', 'ip', 'iptables', 'iptables-save', 'nft', 'unshare'], { root: true });
 
@@ -31,24 +30,14 @@ describe.runIf(ready)('berth up runs real containers (runc, conmon, CNI, overlay
 
   beforeAll(async () => {
     // `berth up` names its node after the host; the CNI network is `berth-<node>`.
-    guard = HostGuard.capture({ ownNetworks: [`berth-${hostname().toLowerCase()}`], marks: ['10.211.'], bridgePrefix: UP_BRIDGE });
+    guard = captureUpHost();
     cluster = await UpCluster.start('berth-e2e-up-');
     hostPort = await freePort();
     web = { name: 'web', image: cluster.image, replicas: 3, command: SERVE_HOSTNAME, memory: '64Mi' };
     edge = { name: 'edge', image: cluster.image, command: SERVE_HOSTNAME, memory: '32Mi', ports: [{ containerPort: 8080, hostPort }] };
   });
 
-  afterAll(async () => {
-    const failures: unknown[] = [];
-    await cluster?.close().catch((e: unknown) => failures.push(e));
-    try {
-      guard.restore();
-      expect(guard.changes()).toEqual([]);
-    } catch (e) {
-      failures.push(e);
-    }
-    if (failures.length > 0) throw failures[0];
-  });
+  afterAll(() => closeAndCheckHost(cluster, guard));
 
   it('apply --wait returns once 3 replicas run, each with a pid and its own address', async () => {
     const r = await cluster.cli.apply(web, ['--wait']);

@@ -1,21 +1,49 @@
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { mkdir, mkdtemp, readFile, readdir, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CniNetwork, ImageStore, RuncDriver, type TaskHandle } from '@berth/runtime';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { expect } from 'vitest';
 import { buildBusyboxLayout } from '../../support/node-host';
 import { startRegistry, type LocalRegistry } from '../../support/registry';
 import { BERTH_BIN, freePort } from './berth-cli';
 import { BerthProcess } from './berth-process';
 import { BerthCli } from './cluster';
+import { HostGuard } from './host-guard';
 import { defaultRuncRoot, removeTaskTraces, runcContainers, type NodeScope } from './node-traces';
 
 /** `berth up`'s agent uses the runtime's default bridge (it has no --bridge flag). */
 export const UP_BRIDGE = 'berth0';
 
 const exec = promisify(execFile);
+
+/**
+ * The host as a `berth up` suite finds it, to compare with afterwards: its agent may only touch
+ * its own CNI network (`berth-<host>`), the default task subnet and bridge. Capture it before
+ * `UpCluster.start`.
+ */
+export function captureUpHost(): HostGuard {
+  return HostGuard.capture({ ownNetworks: [`berth-${hostname().toLowerCase()}`], marks: ['10.211.'], bridgePrefix: UP_BRIDGE });
+}
+
+/**
+ * A `berth up` suite's afterAll: closes the cluster, then restores the host and checks nothing of
+ * the suite is left. Both steps always run; the first failure is thrown.
+ */
+export async function closeAndCheckHost(cluster: UpCluster | undefined, guard: HostGuard | undefined): Promise<void> {
+  const failures: unknown[] = [];
+  await cluster?.close().catch((e: unknown) => failures.push(e));
+  try {
+    guard?.restore();
+    expect(guard?.changes() ?? []).toEqual([]);
+  } catch (e) {
+    failures.push(e);
+  }
+  if (failures.length > 0) throw failures[0];
+}
 
 /**
  * A one-node cluster: `berth up` as a child process with its own temp HOME, data dir and
