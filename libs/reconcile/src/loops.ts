@@ -1,4 +1,5 @@
 import { DomainError } from '@berth/core';
+import { type Source, whenSynced } from './signals';
 
 /** A long-running loop: works until `signal` aborts, then resolves. Rejecting means it failed. */
 export interface Loop {
@@ -45,4 +46,25 @@ export async function runLoops(loops: readonly Loop[], signal: AbortSignal): Pro
     signal.removeEventListener('abort', forward);
   }
   if (first) throw first;
+}
+
+/**
+ * The shape of every loop that works from caches: the sources run side by side with `worker`,
+ * which starts once all of them have synced (so it never acts on a partial cache). Resolves when
+ * `signal` aborts and everything has stopped; a failing source or worker fails the whole.
+ */
+export async function runWithSources(sources: Readonly<Record<string, Source>>, worker: Loop, signal: AbortSignal): Promise<void> {
+  await runLoops(
+    [
+      ...Object.entries(sources).map(([name, src]) => ({ name, run: (s: AbortSignal) => src.run(s) })),
+      {
+        name: worker.name,
+        run: async (s: AbortSignal) => {
+          await whenSynced(Object.values(sources), s);
+          if (!s.aborted) await worker.run(s);
+        },
+      },
+    ],
+    signal,
+  );
 }

@@ -1,26 +1,20 @@
-import type { Informer } from '@berth/store';
-
 /** How long a write may stay unseen before the loop stops waiting for it (a relist without events). */
 const EXPECTATION_TTL_MS = 10_000;
 
 /**
- * Tracks the highest etcd revision an informer has delivered, so a loop that just wrote can wait
+ * Tracks the highest store revision a cache has delivered, so a loop that just wrote can wait
  * until its cache shows that write before deciding again — without it a second pass on a stale
  * cache would create or place the same tasks twice.
  */
 export class RevisionWatermark {
   private seen = 0n;
   private readonly expected = new Map<string, { revision: bigint; at: number }>();
-
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** Follows `informer`'s events; returns the unsubscribe function. */
-  follow(informer: Informer<unknown>, onEvent: (key: string) => void): () => void {
-    return informer.subscribe((e) => {
-      const rev = BigInt(e.revision);
-      if (rev > this.seen) this.seen = rev;
-      onEvent(e.key);
-    });
+  /** The cache delivered an event of `revision` (decimal string). */
+  observe(revision: string): void {
+    const rev = BigInt(revision);
+    if (rev > this.seen) this.seen = rev;
   }
 
   /** Remembers that `key`'s last decision wrote at `revision`. */
