@@ -32,6 +32,7 @@ export function Check(rule: Rule): PropertyDecorator {
 
 export const IsRequired = (rule: Rule): PropertyDecorator => Check(rules.required(rule));
 export const IsMapping = (): PropertyDecorator => Check(rules.mapping);
+export const IsBoolean = (): PropertyDecorator => Check(rules.boolean);
 export const IsList = (): PropertyDecorator => Check(rules.list);
 export const IsOneOf = (choices: readonly string[]): PropertyDecorator => Check(rules.oneOf(choices));
 export const IsIntegerIn = (min: number, max?: number): PropertyDecorator => Check(rules.integerIn(min, max));

@@ -10,6 +10,7 @@ import {
   IsEnv,
   IsIntegerIn,
   IsLabels,
+  IsBoolean,
   IsList,
   IsMapping,
   IsMemory,
@@ -101,6 +102,7 @@ export class SpecDto {
   @IsOptional() @IsMapping() @ValidateNested() @Type(() => RestartPolicyDto) restartPolicy?: RestartPolicyDto;
   @IsOptional() @IsMapping() @ValidateNested() @Type(() => UpdateDto) update?: UpdateDto;
   @IsOptional() @IsMapping() @ValidateNested() @Type(() => PlacementDto) placement?: PlacementDto;
+  @IsOptional() @IsBoolean() fencing?: boolean;
 }
 
 export class MetadataDto {

@@ -5,5 +5,5 @@
 export { MAX_MANIFEST_BYTES, parseManifests, type ManifestSource } from './parse';
 export { validateManifestObjects } from './objects';
 export { toNodeView, toServiceView, toSpecView, toTaskView } from './views';
-export type { NodeView, ServiceManifest, ServiceSpecView, ServiceView, TaskView, TemplateView } from './views';
+export type { NodeUsage, NodeView, ServiceManifest, ServiceSpecView, ServiceView, TaskView, TemplateView } from './views';
 export { diffService } from './diff';

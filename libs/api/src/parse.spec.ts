@@ -102,6 +102,7 @@ describe('good manifests', () => {
           restartPolicy: { condition: 'any', delayMs: 1000, maxDelayMs: 30_000, maxAttempts: 0 },
           update: { parallelism: 1, delayMs: 0, monitorMs: 5000, failureAction: 'rollback', order: 'stop-first' },
           placement: { constraints: ['node.labels.zone == a'], maxPerNode: 2, strategy: 'spread' },
+          fencing: false,
         },
       },
     ]);
@@ -124,6 +125,7 @@ describe('good manifests', () => {
         restartPolicy: { condition: 'any', delayMs: 1000, maxDelayMs: 30_000, maxAttempts: 0 },
         update: { parallelism: 1, delayMs: 0, monitorMs: 5000, failureAction: 'pause', order: 'stop-first' },
         placement: { constraints: [], maxPerNode: 0, strategy: 'spread' },
+        fencing: false,
       },
     });
   });

@@ -53,6 +53,8 @@ export function required(rule: Rule): Rule {
 
 export const mapping: Rule = (value) => (isMapping(value) ? fine : problem(`must be a mapping (got ${describeValue(value)})`));
 
+export const boolean: Rule = (value) => (typeof value === 'boolean' ? fine : problem(`must be true or false (got ${describeValue(value)})`));
+
 export const list: Rule = (value) => (Array.isArray(value) ? fine : problem(`must be a list (got ${describeValue(value)})`));
 
 export function exactly(want: string): Rule {

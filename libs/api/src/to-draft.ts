@@ -13,6 +13,7 @@ export const DEFAULTS = {
   restartPolicy: { condition: 'any', delayMs: 1000, maxDelayMs: 30_000, maxAttempts: 0 },
   update: { parallelism: 1, delayMs: 0, monitorMs: 5000, failureAction: 'pause', order: 'stop-first' },
   placement: { constraints: [], maxPerNode: 0, strategy: 'spread' },
+  fencing: false,
   healthCheck: { intervalMs: 30_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 0 },
 } as const;
 
@@ -41,6 +42,7 @@ export function toDraft(dto: ServiceManifestDto): ServiceDraft {
     restartPolicy: toRestartPolicy(spec.restartPolicy ?? {}),
     update: toUpdate(spec.update ?? {}),
     placement: toPlacement(spec.placement ?? {}),
+    fencing: or(spec.fencing, DEFAULTS.fencing),
   };
   return {
     name: dto.metadata.name,

@@ -34,6 +34,7 @@ const specArb: fc.Arbitrary<ServiceSpec> = fc
     constraints: fc.array(fc.tuple(fc.constantFrom('node.name', 'node.labels.zone', 'node.labels.example.com/disk'), fc.constantFrom('==', '!='), fc.stringMatching(/^[a-z0-9]{1,8}$/)).map((t) => t.join(' ')), { maxLength: 3 }),
     maxPerNode: fc.nat({ max: 1000 }),
     strategy: fc.constantFrom('spread' as const, 'binpack' as const),
+    fencing: fc.boolean(),
   })
   .map((r) => ({
     mode: r.global ? 'global' : 'replicated',
@@ -53,6 +54,7 @@ const specArb: fc.Arbitrary<ServiceSpec> = fc
     restartPolicy: { condition: r.restart.condition, delayMs: r.restart.delayMs, maxDelayMs: r.restart.delayMs + r.restart.extraMs, maxAttempts: r.restart.maxAttempts },
     update: r.update,
     placement: { constraints: r.constraints, maxPerNode: r.maxPerNode, strategy: r.strategy },
+    fencing: r.fencing,
   }));
 
 describe('toSpecView round trip', () => {
@@ -137,10 +139,26 @@ describe('views', () => {
       drivers: ['runc', 'qemu'],
       resourceVersion: '9',
     };
-    expect(toNodeView(node)).toEqual({
+    expect(toNodeView(node, { cpuMillis: 1500, memoryBytes: 96 * 1024 ** 2, tasks: 3 })).toEqual({
       metadata: { name: 'n1', labels: { zone: 'a' } },
       spec: { availability: 'drain' },
-      status: { state: 'ready', address: '10.0.0.1:7072', capacity: { cpu: '4', memory: '8Gi' }, drivers: ['runc', 'qemu'] },
+      status: {
+        state: 'ready',
+        address: '10.0.0.1:7072',
+        capacity: { cpu: '4', memory: '8Gi' },
+        drivers: ['runc', 'qemu'],
+        allocated: { cpu: '1500m', memory: '96Mi' },
+        tasks: 3,
+      },
     });
+    expect(toNodeView({ ...node, state: 'down', downSince: '2026-01-01T00:00:00.000Z' }).status).toMatchObject({ state: 'down', downSince: '2026-01-01T00:00:00.000Z', tasks: 0 });
+  });
+
+  it('says that a task not finished on a down node has lost its node, and links a replacement to what it replaces', () => {
+    const task = { id: 'web.1.a', service: 'web', slot: 1, specGeneration: 1, desiredState: 'running' as const, nodeName: 'n3', status: { state: 'running' as const, node: 'n3', updatedAt: 'x' }, createdAt: 'x', resourceVersion: '1' };
+    const down = { name: 'n3', state: 'down' as const, downSince: '2026-01-01T00:00:00.000Z' };
+    expect(toTaskView(task, down).status).toMatchObject({ state: 'running', message: 'node n3 down since 2026-01-01T00:00:00.000Z' });
+    expect(toTaskView(task, { ...down, state: 'ready' }).status.message).toBeUndefined();
+    expect(toTaskView({ ...task, id: 'web.1.b', replaces: 'web.1.a' }).spec).toEqual({ desiredState: 'running', node: 'n3', replaces: 'web.1.a' });
   });
 });

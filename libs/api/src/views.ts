@@ -1,4 +1,4 @@
-import { formatCpu, formatDuration, formatMemory } from '@berth/core';
+import { formatCpu, formatDuration, formatMemory, isTerminal } from '@berth/core';
 import type {
   DesiredTaskState,
   FailureAction,
@@ -38,6 +38,7 @@ export interface ServiceSpecView {
     readonly order: UpdateOrder;
   };
   readonly placement: { readonly constraints: readonly string[]; readonly maxPerNode: number; readonly strategy: PlacementStrategy };
+  readonly fencing: boolean;
 }
 
 /** The task template in manifest form; `command`, `healthCheck` and `vm` appear only when set. */
@@ -77,7 +78,8 @@ export interface ServiceView {
 /** `GET /api/v1/tasks/:id`: `metadata.name` is the task id; optional fields are left out when unknown. */
 export interface TaskView {
   readonly metadata: { readonly name: string; readonly service: string; readonly slot: number; readonly createdAt: string };
-  readonly spec: { readonly desiredState: DesiredTaskState; readonly node?: string };
+  /** `replaces`: the task of a down or draining node this one was created to take over from. */
+  readonly spec: { readonly desiredState: DesiredTaskState; readonly node?: string; readonly replaces?: string };
   readonly status: {
     readonly state: TaskState;
     readonly node?: string;
@@ -101,8 +103,22 @@ export interface NodeView {
     /** Canonical text quantities, as in specs: cpu "4" or "1500m", memory "8Gi". */
     readonly capacity: { readonly cpu: string; readonly memory: string };
     readonly drivers: readonly string[];
+    /** Only while `state` is down: when the leader declared it down. */
+    readonly downSince?: string;
+    /** What the node's live tasks reserve (their resources), and how many they are. */
+    readonly allocated: { readonly cpu: string; readonly memory: string };
+    readonly tasks: number;
   };
 }
+
+/** What a node's live tasks take of it: reserved resources and their count. */
+export interface NodeUsage {
+  readonly cpuMillis: number;
+  readonly memoryBytes: number;
+  readonly tasks: number;
+}
+
+const NO_USAGE: NodeUsage = { cpuMillis: 0, memoryBytes: 0, tasks: 0 };
 
 /**
  * One manifest document as JSON (the API's `{ items: [ServiceManifest…] }` body). Its spec has the
@@ -149,6 +165,7 @@ export function toSpecView(spec: ServiceSpec): ServiceSpecView {
       order: u.order,
     },
     placement: { constraints: [...p.constraints], maxPerNode: p.maxPerNode, strategy: p.strategy },
+    fencing: spec.fencing,
   };
 }
 
@@ -183,19 +200,26 @@ function toTemplateView(t: ServiceSpec['template']): TemplateView {
   };
 }
 
-export function toTaskView(task: Task): TaskView {
+/**
+ * A task as the API shows it. `node` is the task's node as it is now, when known: a task that is
+ * not finished on a down node keeps its last reported state, and its message says the node is
+ * down (the stored record is unchanged; it is not counted as running).
+ */
+export function toTaskView(task: Task, node?: Pick<NodeInfo, 'state' | 'downSince' | 'name'>): TaskView {
   const s = task.status;
+  const lost = node?.state === 'down' && !isTerminal(s.state) ? `node ${node.name} down${node.downSince ? ` since ${node.downSince}` : ''}` : undefined;
+  const message = lost && s.message ? `${lost}; ${s.message}` : (lost ?? s.message);
   return {
     metadata: { name: task.id, service: task.service, slot: task.slot, createdAt: task.createdAt },
-    spec: { desiredState: task.desiredState, ...(task.nodeName === undefined ? {} : { node: task.nodeName }) },
+    spec: { desiredState: task.desiredState, ...defined({ node: task.nodeName, replaces: task.replaces }) },
     status: {
       state: s.state,
-      ...defined({ node: s.node, pid: s.pid, ip: s.ip, exitCode: s.exitCode, message: s.message, startedAt: s.startedAt, health: s.health }),
+      ...defined({ node: s.node, pid: s.pid, ip: s.ip, exitCode: s.exitCode, message, startedAt: s.startedAt, health: s.health }),
     },
   };
 }
 
-export function toNodeView(node: NodeInfo): NodeView {
+export function toNodeView(node: NodeInfo, usage: NodeUsage = NO_USAGE): NodeView {
   return {
     metadata: { name: node.name, labels: sorted(node.labels) },
     spec: { availability: node.availability },
@@ -204,6 +228,9 @@ export function toNodeView(node: NodeInfo): NodeView {
       address: node.address,
       capacity: { cpu: formatCpu(node.capacity.cpuMillis), memory: formatMemory(node.capacity.memoryBytes) },
       drivers: [...node.drivers],
+      ...defined({ downSince: node.state === 'down' ? node.downSince : undefined }),
+      allocated: { cpu: formatCpu(usage.cpuMillis), memory: formatMemory(usage.memoryBytes) },
+      tasks: usage.tasks,
     },
   };
 }

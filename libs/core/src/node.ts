@@ -15,4 +15,11 @@ export interface NodeInfo {
   readonly capacity: NodeCapacity;
   readonly drivers: readonly string[];
   readonly resourceVersion: string;
+  /** When the leader declared the node down (ISO time); set only while `state` is `down`. */
+  readonly downSince?: string;
+  /**
+   * The store revision at which the node's current session began (its alive key was bound);
+   * set only while the node is connected. The leader compares it with the start of its term.
+   */
+  readonly sessionRevision?: string;
 }

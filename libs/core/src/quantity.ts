@@ -87,6 +87,7 @@ export function formatCpu(millis: number): string {
 
 /** Formats bytes with the largest binary suffix that divides them exactly. */
 export function formatMemory(bytes: number): string {
+  if (bytes === 0) return '0';
   for (const unit of ['Ti', 'Gi', 'Mi', 'Ki'] as const) {
     const size = MEMORY_UNITS[unit]!;
     if (bytes % size === 0) return `${bytes / size}${unit}`;

@@ -82,6 +82,12 @@ export interface ServiceSpec {
   readonly restartPolicy: RestartPolicy;
   readonly update: UpdateConfig;
   readonly placement: Placement;
+  /**
+   * Never run two copies of a task, even across a partition: the agent stops the service's tasks
+   * once it has lost the control plane for the node-down time, and a task of a down node is
+   * replaced only after that plus its stop grace and a margin. Default false (availability first).
+   */
+  readonly fencing: boolean;
 }
 
 export interface ServiceMeta {

@@ -72,6 +72,11 @@ export interface Task {
   readonly nodeName?: string;
   readonly status: TaskStatus;
   readonly createdAt: string;
+  /**
+   * The task this one was created to replace while that one still runs or may run: a task of a
+   * down node (failover) or of a draining node. Its slot keeps one of the two (task-model.md).
+   */
+  readonly replaces?: string;
   /** etcd mod_revision, for optimistic updates. */
   readonly resourceVersion: string;
 }

@@ -31,6 +31,7 @@ import {
  *   StatusBatch{seq…} ───────────────────▶  writes task status (forward-only states)
  *         ◀───────────────────────────────  StatusAck{seq}   (agent drops acknowledged statuses)
  *   Heartbeat ───────────────────────────▶  keeps the lease alive
+ *         ◀───────────────────────────────  HeartbeatAck     (once the lease is renewed)
  *         ◀───────────────────────────────  Assignments{full: false, generation: g+1, …}
  *         ◀───────────────────────────────  LogRequest      (berth logs -f)
  *   LogChunk… ───────────────────────────▶
@@ -236,6 +237,7 @@ export interface SessionResponse {
     | { $case: "statusAck"; value: StatusAck }
     | { $case: "logRequest"; value: LogRequest }
     | { $case: "logCancel"; value: LogCancel }
+    | { $case: "heartbeatAck"; value: HeartbeatAck }
     | undefined;
 }
 
@@ -273,11 +275,23 @@ export interface Capacity {
 export interface Welcome {
   sessionId: string;
   heartbeatIntervalMs: number;
+  /**
+   * The node is declared down once its lease has not been renewed for this long. An agent that
+   * has had no HeartbeatAck for it stops its fenced tasks: by then they may be replaced.
+   */
+  nodeDownAfterMs: number;
 }
 
 export interface Heartbeat {
   /** Highest assignment generation the agent has applied. */
   appliedGeneration: number;
+  /** The agent's own clock (monotonic ms) when it sent this heartbeat; echoed in the ack. */
+  sentAtMs: number;
+}
+
+/** The node's lease was renewed for the heartbeat sent at `sent_at_ms`. */
+export interface HeartbeatAck {
+  sentAtMs: number;
 }
 
 export interface Assignments {
@@ -299,6 +313,11 @@ export interface Assignment {
     | undefined;
   /** Service generation the task was created from (older ones are stopped after a reconnect). */
   specGeneration: number;
+  /**
+   * The service asked for fencing: stop the task once cut off from the control plane for
+   * Welcome.node_down_after_ms, because the control plane replaces it after that.
+   */
+  fenced: boolean;
 }
 
 export interface TaskSpec {
@@ -564,6 +583,9 @@ export const SessionResponse: MessageFns<SessionResponse> = {
       case "logCancel":
         LogCancel.encode(message.msg.value, writer.uint32(42).fork()).join();
         break;
+      case "heartbeatAck":
+        HeartbeatAck.encode(message.msg.value, writer.uint32(50).fork()).join();
+        break;
     }
     return writer;
   },
@@ -621,6 +643,14 @@ export const SessionResponse: MessageFns<SessionResponse> = {
             message.msg = { $case: "logCancel", value: LogCancel.decode(reader, reader.uint32()) };
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.msg = { $case: "heartbeatAck", value: HeartbeatAck.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -651,6 +681,10 @@ export const SessionResponse: MessageFns<SessionResponse> = {
         ? { $case: "logCancel", value: LogCancel.fromJSON(object.logCancel) }
         : isSet(object.log_cancel)
         ? { $case: "logCancel", value: LogCancel.fromJSON(object.log_cancel) }
+        : isSet(object.heartbeatAck)
+        ? { $case: "heartbeatAck", value: HeartbeatAck.fromJSON(object.heartbeatAck) }
+        : isSet(object.heartbeat_ack)
+        ? { $case: "heartbeatAck", value: HeartbeatAck.fromJSON(object.heartbeat_ack) }
         : undefined,
     };
   },
@@ -667,6 +701,8 @@ export const SessionResponse: MessageFns<SessionResponse> = {
       obj.logRequest = LogRequest.toJSON(message.msg.value);
     } else if (message.msg?.$case === "logCancel") {
       obj.logCancel = LogCancel.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "heartbeatAck") {
+      obj.heartbeatAck = HeartbeatAck.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -704,6 +740,12 @@ export const SessionResponse: MessageFns<SessionResponse> = {
       case "logCancel": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
           message.msg = { $case: "logCancel", value: LogCancel.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "heartbeatAck": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "heartbeatAck", value: HeartbeatAck.fromPartial(object.msg.value) };
         }
         break;
       }
@@ -1127,7 +1169,7 @@ export const Capacity: MessageFns<Capacity> = {
 };
 
 function createBaseWelcome(): Welcome {
-  return { sessionId: "", heartbeatIntervalMs: 0 };
+  return { sessionId: "", heartbeatIntervalMs: 0, nodeDownAfterMs: 0 };
 }
 
 export const Welcome: MessageFns<Welcome> = {
@@ -1137,6 +1179,9 @@ export const Welcome: MessageFns<Welcome> = {
     }
     if (message.heartbeatIntervalMs !== 0) {
       writer.uint32(16).uint32(message.heartbeatIntervalMs);
+    }
+    if (message.nodeDownAfterMs !== 0) {
+      writer.uint32(24).uint32(message.nodeDownAfterMs);
     }
     return writer;
   },
@@ -1170,6 +1215,14 @@ export const Welcome: MessageFns<Welcome> = {
             message.heartbeatIntervalMs = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.nodeDownAfterMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1194,6 +1247,11 @@ export const Welcome: MessageFns<Welcome> = {
         : isSet(object.heartbeat_interval_ms)
         ? globalThis.Number(object.heartbeat_interval_ms)
         : 0,
+      nodeDownAfterMs: isSet(object.nodeDownAfterMs)
+        ? globalThis.Number(object.nodeDownAfterMs)
+        : isSet(object.node_down_after_ms)
+        ? globalThis.Number(object.node_down_after_ms)
+        : 0,
     };
   },
 
@@ -1205,6 +1263,9 @@ export const Welcome: MessageFns<Welcome> = {
     if (message.heartbeatIntervalMs !== 0) {
       obj.heartbeatIntervalMs = Math.round(message.heartbeatIntervalMs);
     }
+    if (message.nodeDownAfterMs !== 0) {
+      obj.nodeDownAfterMs = Math.round(message.nodeDownAfterMs);
+    }
     return obj;
   },
 
@@ -1215,18 +1276,22 @@ export const Welcome: MessageFns<Welcome> = {
     const message = createBaseWelcome();
     message.sessionId = object.sessionId ?? "";
     message.heartbeatIntervalMs = object.heartbeatIntervalMs ?? 0;
+    message.nodeDownAfterMs = object.nodeDownAfterMs ?? 0;
     return message;
   },
 };
 
 function createBaseHeartbeat(): Heartbeat {
-  return { appliedGeneration: 0 };
+  return { appliedGeneration: 0, sentAtMs: 0 };
 }
 
 export const Heartbeat: MessageFns<Heartbeat> = {
   encode(message: Heartbeat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.appliedGeneration !== 0) {
       writer.uint32(8).uint64(message.appliedGeneration);
+    }
+    if (message.sentAtMs !== 0) {
+      writer.uint32(16).uint64(message.sentAtMs);
     }
     return writer;
   },
@@ -1252,6 +1317,14 @@ export const Heartbeat: MessageFns<Heartbeat> = {
             message.appliedGeneration = longToNumber(reader.uint64());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sentAtMs = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1271,6 +1344,11 @@ export const Heartbeat: MessageFns<Heartbeat> = {
         : isSet(object.applied_generation)
         ? globalThis.Number(object.applied_generation)
         : 0,
+      sentAtMs: isSet(object.sentAtMs)
+        ? globalThis.Number(object.sentAtMs)
+        : isSet(object.sent_at_ms)
+        ? globalThis.Number(object.sent_at_ms)
+        : 0,
     };
   },
 
@@ -1278,6 +1356,9 @@ export const Heartbeat: MessageFns<Heartbeat> = {
     const obj: any = {};
     if (message.appliedGeneration !== 0) {
       obj.appliedGeneration = Math.round(message.appliedGeneration);
+    }
+    if (message.sentAtMs !== 0) {
+      obj.sentAtMs = Math.round(message.sentAtMs);
     }
     return obj;
   },
@@ -1288,6 +1369,80 @@ export const Heartbeat: MessageFns<Heartbeat> = {
   fromPartial<I extends Exact<DeepPartial<Heartbeat>, I>>(object: I): Heartbeat {
     const message = createBaseHeartbeat();
     message.appliedGeneration = object.appliedGeneration ?? 0;
+    message.sentAtMs = object.sentAtMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseHeartbeatAck(): HeartbeatAck {
+  return { sentAtMs: 0 };
+}
+
+export const HeartbeatAck: MessageFns<HeartbeatAck> = {
+  encode(message: HeartbeatAck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sentAtMs !== 0) {
+      writer.uint32(8).uint64(message.sentAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatAck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatAck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sentAtMs = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeartbeatAck {
+    return {
+      sentAtMs: isSet(object.sentAtMs)
+        ? globalThis.Number(object.sentAtMs)
+        : isSet(object.sent_at_ms)
+        ? globalThis.Number(object.sent_at_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: HeartbeatAck): unknown {
+    const obj: any = {};
+    if (message.sentAtMs !== 0) {
+      obj.sentAtMs = Math.round(message.sentAtMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HeartbeatAck>, I>>(base?: I): HeartbeatAck {
+    return HeartbeatAck.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HeartbeatAck>, I>>(object: I): HeartbeatAck {
+    const message = createBaseHeartbeatAck();
+    message.sentAtMs = object.sentAtMs ?? 0;
     return message;
   },
 };
@@ -1410,7 +1565,7 @@ export const Assignments: MessageFns<Assignments> = {
 };
 
 function createBaseAssignment(): Assignment {
-  return { taskId: "", service: "", slot: 0, desiredState: 0, spec: undefined, specGeneration: 0 };
+  return { taskId: "", service: "", slot: 0, desiredState: 0, spec: undefined, specGeneration: 0, fenced: false };
 }
 
 export const Assignment: MessageFns<Assignment> = {
@@ -1432,6 +1587,9 @@ export const Assignment: MessageFns<Assignment> = {
     }
     if (message.specGeneration !== 0) {
       writer.uint32(48).uint64(message.specGeneration);
+    }
+    if (message.fenced !== false) {
+      writer.uint32(56).bool(message.fenced);
     }
     return writer;
   },
@@ -1497,6 +1655,14 @@ export const Assignment: MessageFns<Assignment> = {
             message.specGeneration = longToNumber(reader.uint64());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.fenced = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1529,6 +1695,7 @@ export const Assignment: MessageFns<Assignment> = {
         : isSet(object.spec_generation)
         ? globalThis.Number(object.spec_generation)
         : 0,
+      fenced: isSet(object.fenced) ? globalThis.Boolean(object.fenced) : false,
     };
   },
 
@@ -1552,6 +1719,9 @@ export const Assignment: MessageFns<Assignment> = {
     if (message.specGeneration !== 0) {
       obj.specGeneration = Math.round(message.specGeneration);
     }
+    if (message.fenced !== false) {
+      obj.fenced = message.fenced;
+    }
     return obj;
   },
 
@@ -1566,6 +1736,7 @@ export const Assignment: MessageFns<Assignment> = {
     message.desiredState = object.desiredState ?? 0;
     message.spec = (object.spec !== undefined && object.spec !== null) ? TaskSpec.fromPartial(object.spec) : undefined;
     message.specGeneration = object.specGeneration ?? 0;
+    message.fenced = object.fenced ?? false;
     return message;
   },
 };
