@@ -2,6 +2,7 @@ import type { NodeInfo, Service, ServiceStatus } from '@berth/core';
 import type { IKeyValue } from 'etcd3';
 import { nameOf } from './keys';
 import { decodeRecord, toService } from './records';
+import type { NodeLivenessRecord } from './node-writer';
 import type { TaskRecord } from './store';
 
 /**
@@ -38,3 +39,11 @@ export const taskCodec: Codec<TaskRecord> = { keyOf: nameOf, decode: (kv) => ver
 
 /** Decodes the stored node; `state` is not stored and reads `unknown` until joined with the alive key. */
 export const nodeCodec: Codec<NodeInfo> = { keyOf: nameOf, decode: (kv) => ({ ...versioned<NodeInfo>(kv), state: 'unknown' }) };
+
+export const nodeLivenessCodec: Codec<NodeLivenessRecord> = {
+  keyOf: nameOf,
+  decode: (kv) => JSON.parse(kv.value.toString()) as NodeLivenessRecord,
+};
+
+/** An alive key decodes to the revision its session bound it at. */
+export const aliveCodec: Codec<string> = { keyOf: nameOf, decode: (kv) => kv.mod_revision };

@@ -154,6 +154,13 @@ export class EtcdStore implements Store {
 
   // Status keys are separate from spec keys, so these writes never move a service's
   // resourceVersion nor wake spec watchers.
+  async writeNodeLiveness(changes: ReadonlyMap<string, string | undefined>, fence: LeaderFence): Promise<void> {
+    const ops = [...changes].map(([name, since]) =>
+      since === undefined ? deleteOp(this.keys.nodeStatus(name)) : putOp(this.keys.nodeStatus(name), JSON.stringify({ downSince: since })),
+    );
+    await this.fencedBatches(ops, fence, 'write node liveness');
+  }
+
   async putServiceStatuses(statuses: ReadonlyMap<string, ServiceStatus>, fence: LeaderFence): Promise<void> {
     const ops = [...statuses].map(([name, status]) => putOp(this.keys.status(name), JSON.stringify(status)));
     await this.fencedBatches(ops, fence, 'write service statuses');

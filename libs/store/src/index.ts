@@ -21,6 +21,8 @@ export {
   markUnschedulable,
   newTaskId,
   newTaskRecord,
+  orphanTask,
   shutdownTask,
   type TaskMutation,
 } from './task-writes';
+export { withLiveness, type NodeLiveness } from './node-writer';

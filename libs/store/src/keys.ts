@@ -18,6 +18,9 @@ export interface Keyspace {
   task(id: string): string;
   node(name: string): string;
   alive(name: string): string;
+  /** Prefix of the leader's node liveness records (`status/nodes/<name>`). */
+  readonly nodeStatuses: string;
+  nodeStatus(name: string): string;
 }
 
 /** Task ids are `<service>.<slot>.<suffix>` and service names hold no dots. */
@@ -45,6 +48,8 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     task: (id) => `${tasks}${serviceOfTask(id)}/${id}`,
     node: (name) => nodes + name,
     alive: (name) => `${root}alive/${name}`,
+    nodeStatuses: `${root}status/nodes/`,
+    nodeStatus: (name) => `${root}status/nodes/${name}`,
   };
 }
 

@@ -1,57 +1,65 @@
 import type { NodeInfo } from '@berth/core';
 import type { Etcd3 } from 'etcd3';
-import { nodeCodec, type Codec } from './codecs';
+import { aliveCodec, nodeCodec, nodeLivenessCodec } from './codecs';
 import { EtcdInformer } from './informer';
-import { nameOf, type Keyspace } from './keys';
-import { withLiveness } from './node-writer';
+import type { Keyspace } from './keys';
+import { withLiveness, type NodeLivenessRecord } from './node-writer';
 import type { Informer, WatchEvent } from './store';
 
-const aliveCodec: Codec<true> = { keyOf: nameOf, decode: () => true };
-
 /**
- * Nodes with their derived state: two informers (nodes/ and alive/) joined by name. A change of
- * either emits the node as it is now, so a lease expiring reads as a `put` of the node with
- * state `down`. Events of the two prefixes come from two watches, so their revisions interleave
- * but each node's events stay in order.
+ * Nodes with their derived state: three informers (nodes/, alive/ and the leader's
+ * status/nodes/) joined by name. A change of any emits the node as it is now, so a lease expiring
+ * reads as a `put` of the node with state `unknown`, and the leader's record as one with `down`.
+ * Events of the three prefixes come from three watches, so their revisions interleave but each
+ * node's events stay in order.
  */
 export class NodeStateInformer implements Informer<NodeInfo> {
   private readonly nodes: EtcdInformer<NodeInfo>;
-  private readonly alive: EtcdInformer<true>;
+  private readonly alive: EtcdInformer<string>;
+  private readonly down: EtcdInformer<NodeLivenessRecord>;
 
   constructor(client: Etcd3, keys: Keyspace) {
     this.nodes = new EtcdInformer(client, keys.nodes, nodeCodec);
     this.alive = new EtcdInformer(client, keys.alive(''), aliveCodec);
+    this.down = new EtcdInformer(client, keys.nodeStatuses, nodeLivenessCodec);
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    await Promise.all([this.nodes.run(signal), this.alive.run(signal)]);
+    await Promise.all([this.nodes.run(signal), this.alive.run(signal), this.down.run(signal)]);
   }
 
   async synced(): Promise<void> {
-    await Promise.all([this.nodes.synced(), this.alive.synced()]);
+    await Promise.all([this.nodes.synced(), this.alive.synced(), this.down.synced()]);
   }
 
   get(key: string): NodeInfo | undefined {
     const node = this.nodes.get(key);
-    return node && withLiveness(node, this.alive.get(key) !== undefined);
+    return node && this.join(node);
   }
 
   list(): NodeInfo[] {
-    return this.nodes.list().map((n) => withLiveness(n, this.alive.get(n.name) !== undefined));
+    return this.nodes.list().map((n) => this.join(n));
   }
 
   subscribe(listener: (event: WatchEvent<NodeInfo>) => void): () => void {
     const offNodes = this.nodes.subscribe((e) => {
       if (e.type === 'delete') listener(e);
-      else listener({ ...e, value: withLiveness(e.value, this.alive.get(e.key) !== undefined) });
+      else listener({ ...e, value: this.join(e.value) });
     });
-    const offAlive = this.alive.subscribe((e) => {
+    const relay = (e: WatchEvent<unknown>): void => {
       const node = this.nodes.get(e.key);
-      if (node) listener({ type: 'put', key: e.key, value: withLiveness(node, e.type === 'put'), revision: e.revision });
-    });
+      if (node) listener({ type: 'put', key: e.key, value: this.join(node), revision: e.revision });
+    };
+    const offAlive = this.alive.subscribe(relay);
+    const offDown = this.down.subscribe(relay);
     return () => {
       offNodes();
       offAlive();
+      offDown();
     };
+  }
+
+  private join(node: NodeInfo): NodeInfo {
+    return withLiveness(node, { aliveRevision: this.alive.get(node.name), downSince: this.down.get(node.name)?.downSince });
   }
 }

@@ -1,6 +1,6 @@
 import { ConflictError, NotFoundError, type NodeAvailability, type NodeInfo } from '@berth/core';
 import type { Etcd3, IKeyValue, Lease } from 'etcd3';
-import { encodeVersioned, nodeCodec } from './codecs';
+import { encodeVersioned, nodeCodec, nodeLivenessCodec } from './codecs';
 import { etcdCall } from './etcd-client';
 import { nameOf, prefixEnd, type Keyspace } from './keys';
 import { getKey, ifAbsent, ifModRevision, putOp, txn } from './kv';
@@ -8,14 +8,34 @@ import type { NodeRegistration, NodeSessionLease } from './store';
 
 const MAX_ATTEMPTS = 5;
 
-/** The stored node plus whether its alive key exists: ready while it does, down when not. */
-export function withLiveness(node: NodeInfo, alive: boolean): NodeInfo {
-  return { ...node, state: alive ? 'ready' : 'down' };
+/** What etcd says about a node's liveness besides its record. */
+export interface NodeLiveness {
+  /** mod_revision of `alive/<name>`, when the key exists (a session holds it). */
+  readonly aliveRevision?: string;
+  /** From the leader's `status/nodes/<name>` record, when it declared the node down. */
+  readonly downSince?: string;
+}
+
+/**
+ * The stored node with its derived state: `ready` while its alive key exists; `down` once the
+ * leader declared it so (the key is gone and the leader's grace, if any, is over); `unknown` in
+ * between — absent, but not (yet) declared down.
+ */
+export function withLiveness(node: NodeInfo, l: NodeLiveness): NodeInfo {
+  const { state: _derived, downSince: _d, sessionRevision: _s, ...rest } = node;
+  if (l.aliveRevision !== undefined) return { ...rest, state: 'ready', sessionRevision: l.aliveRevision };
+  if (l.downSince !== undefined) return { ...rest, state: 'down', downSince: l.downSince };
+  return { ...rest, state: 'unknown' };
+}
+
+/** The JSON of `status/nodes/<name>`. */
+export interface NodeLivenessRecord {
+  readonly downSince: string;
 }
 
 /** What nodes/<name> holds: the node without `state`, which is never stored (it is the alive key). */
 function encodeNode(node: NodeInfo): string {
-  const { state: _derived, ...rest } = node;
+  const { state: _derived, downSince: _d, sessionRevision: _s, ...rest } = node;
   return encodeVersioned(rest);
 }
 
@@ -29,26 +49,30 @@ export class EtcdNodeWriter {
     private readonly keys: Keyspace,
   ) {}
 
-  /** Every node with its derived state, from one consistent read of nodes/ and alive/. */
+  /** Every node with its derived state, from one consistent read of nodes/, alive/ and status/nodes/. */
   async list(): Promise<NodeInfo[]> {
     const alivePrefix = this.keys.alive('');
+    const range = (prefix: string, keysOnly = false) => ({ request_range: { key: Buffer.from(prefix), range_end: prefixEnd(prefix), keys_only: keysOnly } });
     const res = await txn(this.client, 'list nodes', {
       compare: [],
-      success: [
-        { request_range: { key: Buffer.from(this.keys.nodes), range_end: prefixEnd(this.keys.nodes) } },
-        { request_range: { key: Buffer.from(alivePrefix), range_end: prefixEnd(alivePrefix), keys_only: true } },
-      ],
+      success: [range(this.keys.nodes), range(alivePrefix, true), range(this.keys.nodeStatuses)],
     });
-    const alive = new Set((res.responses[1]?.response_range.kvs ?? []).map((kv) => nameOf(kv.key.toString())));
-    return (res.responses[0]?.response_range.kvs ?? []).map((kv) => {
+    const kvsOf = (i: number) => res.responses[i]?.response_range.kvs ?? [];
+    const alive = new Map(kvsOf(1).map((kv) => [nameOf(kv.key.toString()), kv.mod_revision]));
+    const down = new Map(kvsOf(2).map((kv) => [nameOf(kv.key.toString()), nodeLivenessCodec.decode(kv).downSince]));
+    return kvsOf(0).map((kv) => {
       const node = nodeCodec.decode(kv);
-      return withLiveness(node, alive.has(node.name));
+      return withLiveness(node, { aliveRevision: alive.get(node.name), downSince: down.get(node.name) });
     });
   }
 
   async get(name: string): Promise<NodeInfo | undefined> {
-    const [kv, alive] = await Promise.all([getKey(this.client, this.keys.node(name)), getKey(this.client, this.keys.alive(name))]);
-    return kv && withLiveness(nodeCodec.decode(kv), alive !== undefined);
+    const [kv, alive, down] = await Promise.all([
+      getKey(this.client, this.keys.node(name)),
+      getKey(this.client, this.keys.alive(name)),
+      getKey(this.client, this.keys.nodeStatus(name)),
+    ]);
+    return kv && withLiveness(nodeCodec.decode(kv), { aliveRevision: alive?.mod_revision, downSince: down && nodeLivenessCodec.decode(down).downSince });
   }
 
   async register(reg: NodeRegistration): Promise<NodeInfo> {
@@ -82,33 +106,48 @@ export class EtcdNodeWriter {
         success: [putOp(key, encodeNode(next))],
       });
       if (res.succeeded) {
-        const alive = await getKey(this.client, this.keys.alive(name));
-        return withLiveness({ ...next, resourceVersion: res.header.revision }, alive !== undefined);
+        const written = await this.get(name);
+        return written ?? { ...next, resourceVersion: res.header.revision };
       }
     }
     throw new ConflictError(`node "${name}" kept changing while writing it; try again`);
   }
 
   async openSession(name: string, ttlSeconds: number): Promise<NodeSessionLease> {
-    let lease = await this.bind(name, ttlSeconds);
+    let bound = await this.bind(name, ttlSeconds);
     return {
       keepAlive: async () => {
-        const res = await etcdCall(this.client, `renew the lease of node ${name}`, () => lease.keepaliveOnce());
+        const res = await etcdCall(this.client, `renew the lease of node ${name}`, () => bound.lease.keepaliveOnce());
         // TTL ≤ 0: the lease expired (etcd was away longer than the TTL); the session lives on,
         // so bind the node to a fresh lease instead of letting it look down while connected.
         if (Number(res.TTL) <= 0) {
-          lease.release();
-          lease = await this.bind(name, ttlSeconds);
+          bound.lease.release();
+          bound = await this.bind(name, ttlSeconds);
+          return;
         }
+        await this.reclaim(name, bound.id);
       },
-      close: () => lease.release(),
+      close: () => bound.lease.release(),
     };
   }
 
-  private async bind(name: string, ttlSeconds: number): Promise<Lease> {
+  /**
+   * Puts the alive key back on this session's lease when another lease holds it: a stale session
+   * (one that finished its Hello after the agent had reconnected) may have bound it last, and
+   * its lease, no longer renewed, would take the node down while its live session goes on.
+   */
+  private async reclaim(name: string, leaseId: string): Promise<void> {
+    const key = this.keys.alive(name);
+    await txn(this.client, `keep node ${name} alive`, {
+      compare: [{ key: Buffer.from(key), target: 'Lease', result: 'NotEqual', lease: leaseId }],
+      success: [putOp(key, name, leaseId)],
+    });
+  }
+
+  private async bind(name: string, ttlSeconds: number): Promise<{ lease: Lease; id: string }> {
     const lease = this.client.lease(ttlSeconds, { autoKeepAlive: false });
     const id = await etcdCall(this.client, `grant a lease for node ${name}`, () => lease.grant());
     await txn(this.client, `mark node ${name} alive`, { compare: [], success: [putOp(this.keys.alive(name), name, id)] });
-    return lease;
+    return { lease, id };
   }
 }

@@ -23,7 +23,9 @@ export function encodeRecord(record: ServiceRecord): string {
 }
 
 export function decodeRecord(text: string): ServiceRecord {
-  return JSON.parse(text) as ServiceRecord;
+  const record = JSON.parse(text) as ServiceRecord;
+  // Records stored before `fencing` existed mean what its default means.
+  return { ...record, spec: { ...record.spec, fencing: record.spec.fencing ?? false } };
 }
 
 export function toService(record: ServiceRecord, resourceVersion: string): Service {

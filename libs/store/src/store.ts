@@ -67,7 +67,9 @@ export interface Store {
   /**
    * Scheduler (leader-only), the ONLY writer of `nodeName`: pending tasks without a node become
    * `assigned` to it. Tasks that changed meanwhile (no longer pending, already placed, deleted,
-   * desired shutdown) are skipped, never overwritten.
+   * desired shutdown) are skipped, never overwritten. A placement with `orphan` also marks that
+   * task `orphaned` (desired shutdown, the message as why) in the same transaction, and only when
+   * the placement is written.
    */
   assignNodes(placements: readonly TaskPlacement[], fence: LeaderFence): Promise<WriteResult>;
   /** Scheduler (leader-only): why a pending task fits no node, as `status.message`; written only when changed. */
@@ -88,6 +90,11 @@ export interface Store {
    * the key lives; it is `down` once the lease expires (no timer in the control plane).
    */
   openNodeSession(name: string, ttlSeconds: number): Promise<NodeSessionLease>;
+  /**
+   * Leader-only, fenced: records nodes as down since the given time (`status/nodes/<name>`), or
+   * clears the record (`undefined`) once the node is back. listNodes and nodeInformer read it.
+   */
+  writeNodeLiveness(changes: ReadonlyMap<string, string | undefined>, fence: LeaderFence): Promise<void>;
   /** Operator (`berth node drain|pause|activate`). NotFoundError when the node never registered. */
   setNodeAvailability(name: string, availability: NodeAvailability): Promise<NodeInfo>;
 
@@ -110,6 +117,8 @@ export interface Store {
  */
 export interface TaskRecord extends Task {
   readonly template?: TaskTemplate;
+  /** Copied from the service's `spec.fencing` at creation: the agent stops it when cut off. */
+  readonly fenced?: boolean;
 }
 
 /** A task the orchestrator creates. */
@@ -119,6 +128,9 @@ export interface NewTaskRecord {
   /** Preset for global services (one task per node); otherwise the scheduler places it. */
   readonly nodeName?: string;
   readonly template: TaskTemplate;
+  /** The task of a down or draining node this one replaces (Task.replaces). */
+  readonly replaces?: string;
+  readonly fenced?: boolean;
 }
 
 export interface TaskPlanWrite {
@@ -132,6 +144,8 @@ export interface TaskPlanWrite {
 export interface TaskPlacement {
   readonly taskId: string;
   readonly node: string;
+  /** The task of a down node this placement replaces: orphaned in the same transaction. */
+  readonly orphan?: { readonly taskId: string; readonly message: string };
 }
 
 /** One agent report of a task's observed status (`status.node` is filled in by the store). */

@@ -6,7 +6,7 @@ import { deleteOp, ifCreateRevision, ifModRevision, putOp, txn } from './kv';
 import { LEADER_BATCH_OPS } from './limits';
 import { batches } from './records';
 import type { LeaderFence, NewTaskRecord, TaskPlacement, TaskPlanWrite, TaskRecord, TaskStatusReport, WriteResult } from './store';
-import { applyReport, assignTask, latestReports, markUnschedulable, newTaskRecord, shutdownTask, type TaskMutation } from './task-writes';
+import { applyReport, assignTask, latestReports, markUnschedulable, newTaskRecord, orphanTask, shutdownTask, type TaskMutation } from './task-writes';
 
 /** Re-reads and retries a batch whose tasks changed under it at most this often. */
 const MAX_ATTEMPTS = 8;
@@ -14,6 +14,42 @@ const MAX_ATTEMPTS = 8;
 interface Stored {
   readonly task: TaskRecord;
   readonly modRevision: string;
+}
+
+/** Linked changes: the first decides whether the others are written (see rewriteGroups). */
+type Group = readonly (readonly [string, TaskMutation])[];
+
+/** Consecutive groups packed into batches of at most `size` changes; a group is never split. */
+function groupBatches(groups: readonly Group[], size: number): Group[][] {
+  const out: Group[][] = [];
+  let current: Group[] = [];
+  let count = 0;
+  for (const g of groups) {
+    if (count + g.length > size && current.length > 0) {
+      out.push(current);
+      current = [];
+      count = 0;
+    }
+    current.push(g);
+    count += g.length;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+/** What each group's mutations make of the stored tasks; a group whose first change is a no-op writes nothing. */
+function plannedWrites(groups: readonly Group[], stored: ReadonlyMap<string, Stored>): { id: string; task: TaskRecord; modRevision: string }[] {
+  const writes = new Map<string, { id: string; task: TaskRecord; modRevision: string }>();
+  for (const group of groups) {
+    const planned = group.map(([id, mutate]) => {
+      const current = stored.get(id);
+      const next = current && mutate(writes.get(id)?.task ?? current.task);
+      return current && next ? { id, task: next, modRevision: current.modRevision } : undefined;
+    });
+    if (!planned[0]) continue;
+    for (const w of planned) if (w) writes.set(w.id, w);
+  }
+  return [...writes.values()];
 }
 
 /** Collects the outcome of several transactions into one WriteResult. */
@@ -68,11 +104,10 @@ export class EtcdTaskWriter {
   async assignNodes(placements: readonly TaskPlacement[], fence: LeaderFence): Promise<WriteResult> {
     const now = new Date().toISOString();
     const out = new Written();
-    await this.rewrite(
-      placements.map((p) => [p.taskId, assignTask(p.node, now)]),
-      fence,
-      out,
-    );
+    // A placement that replaces a task of a down node orphans that task in the same transaction,
+    // and only if the placement itself is written: a task is never orphaned without a replacement.
+    const groups = placements.map((p): Group => [[p.taskId, assignTask(p.node, now)], ...(p.orphan ? [[p.orphan.taskId, orphanTask(p.orphan.message, now)] as const] : [])]);
+    await this.rewriteGroups(groups, fence, out);
     return out.result();
   }
 
@@ -98,18 +133,26 @@ export class EtcdTaskWriter {
 
   /** Applies each mutation to its task, in batches that fit one transaction (compares included). */
   private async rewrite(changes: readonly (readonly [string, TaskMutation])[], fence: LeaderFence | undefined, out: Written): Promise<void> {
-    for (const batch of batches(changes, LEADER_BATCH_OPS)) await this.rewriteBatch(new Map(batch), fence, out);
+    await this.rewriteGroups(
+      changes.map((c) => [c]),
+      fence,
+      out,
+    );
   }
 
-  private async rewriteBatch(changes: ReadonlyMap<string, TaskMutation>, fence: LeaderFence | undefined, out: Written): Promise<void> {
+  /**
+   * Like rewrite, for groups of linked changes: a group is written only when its first change
+   * writes, and always in the same transaction as that change.
+   */
+  private async rewriteGroups(groups: readonly Group[], fence: LeaderFence | undefined, out: Written): Promise<void> {
+    for (const batch of groupBatches(groups, LEADER_BATCH_OPS)) await this.rewriteBatch(batch, fence, out);
+  }
+
+  private async rewriteBatch(groups: readonly Group[], fence: LeaderFence | undefined, out: Written): Promise<void> {
+    const ids = [...new Set(groups.flatMap((g) => g.map(([id]) => id)))];
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const stored = await this.read([...changes.keys()]);
-      const writes: { id: string; task: TaskRecord; modRevision: string }[] = [];
-      for (const [id, mutate] of changes) {
-        const current = stored.get(id);
-        const next = current && mutate(current.task);
-        if (current && next) writes.push({ id, task: next, modRevision: current.modRevision });
-      }
+      const stored = await this.read(ids);
+      const writes = plannedWrites(groups, stored);
       if (writes.length === 0) return;
       const compare: ICompare[] = writes.map((w) => ifModRevision(this.keys.task(w.id), w.modRevision));
       if (fence) compare.unshift(ifCreateRevision(fence.leaderKey, fence.createRevision));
@@ -129,7 +172,7 @@ export class EtcdTaskWriter {
       if (fence && leader?.create_revision !== fence.createRevision) throw new NotLeaderError();
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
     }
-    throw new ConflictError(`tasks ${[...changes.keys()].slice(0, 3).join(', ')}… kept changing while writing them; will retry`);
+    throw new ConflictError(`tasks ${ids.slice(0, 3).join(', ')}… kept changing while writing them; will retry`);
   }
 
   /** The named tasks at one revision: one transaction of range reads. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { canTransition } from '@berth/core';
+import { canTransition, isTerminal } from '@berth/core';
 import { canonicalJson } from '@berth/core';
 import type { NewTaskRecord, TaskRecord, TaskStatusReport } from './store';
 
@@ -27,6 +27,8 @@ export function newTaskRecord(service: string, t: NewTaskRecord, now: string, id
     specGeneration: t.specGeneration,
     desiredState: 'running',
     ...(t.nodeName ? { nodeName: t.nodeName } : {}),
+    ...(t.replaces ? { replaces: t.replaces } : {}),
+    ...(t.fenced ? { fenced: true } : {}),
     status: { state: 'pending', ...(t.nodeName ? { node: t.nodeName } : {}), updatedAt: now },
     createdAt: now,
     resourceVersion: '',
@@ -55,6 +57,16 @@ export function assignTask(node: string, now: string): TaskMutation {
     t.status.state === 'pending' && !t.nodeName && t.desiredState === 'running'
       ? { ...t, nodeName: node, status: { state: 'assigned', node, updatedAt: now } }
       : undefined;
+}
+
+/**
+ * A task of a down node whose replacement was just placed: it will never be counted again.
+ * `orphaned` is terminal, so the agent's late reports (it may still run, cut off) never revive
+ * it, and desiredState `shutdown` takes it out of its node's assignments: when the node returns,
+ * its agent stops and forgets it. The one status the leader writes (docs/task-model.md).
+ */
+export function orphanTask(message: string, now: string): TaskMutation {
+  return (t) => (isTerminal(t.status.state) ? undefined : { ...t, desiredState: 'shutdown', status: { ...t.status, state: 'orphaned', message, updatedAt: now } });
 }
 
 export function markUnschedulable(explanation: string, now: string): TaskMutation {

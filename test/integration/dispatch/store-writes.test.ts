@@ -72,6 +72,30 @@ describe.runIf(ready)('task and node writes on etcd with default transaction lim
     expect(await store.getTask(a!.id)).toMatchObject({ nodeName: 'n1', status: { state: 'assigned', node: 'n1' } });
   });
 
+  it('orphans the task a placement replaces in the same transaction, and only when the placement is written', async () => {
+    await store.applyTaskPlan('api', { create: [{ slot: 1, specGeneration: 1, template: TEMPLATE }], shutdown: [], remove: [] }, fence);
+    const [old] = await store.listTasks('api');
+    await store.assignNodes([{ taskId: old!.id, node: 'n3' }], fence);
+    await store.applyTaskPlan('api', { create: [{ slot: 1, specGeneration: 1, template: TEMPLATE, replaces: old!.id }], shutdown: [], remove: [] }, fence);
+    const replacement = (await store.listTasks('api')).find((t) => t.replaces === old!.id)!;
+    const orphan = { taskId: old!.id, message: `node n3 down, replaced by ${replacement.id}` };
+
+    const placed = await store.assignNodes([{ taskId: replacement.id, node: 'n1', orphan }], fence);
+    expect([...placed.written].sort()).toEqual([old!.id, replacement.id].sort());
+    const [o, r] = [await store.getTask(old!.id), await store.getTask(replacement.id)];
+    expect(o).toMatchObject({ desiredState: 'shutdown', status: { state: 'orphaned', message: orphan.message } });
+    expect(r).toMatchObject({ nodeName: 'n1', status: { state: 'assigned' } });
+    expect(o!.resourceVersion).toBe(r!.resourceVersion); // one transaction
+
+    // A placement that is no longer possible (already placed) orphans nothing.
+    await store.applyTaskPlan('api', { create: [{ slot: 2, specGeneration: 1, template: TEMPLATE }], shutdown: [], remove: [] }, fence);
+    const other = (await store.listTasks('api')).find((t) => t.slot === 2)!;
+    await store.assignNodes([{ taskId: other.id, node: 'n1' }], fence);
+    const again = await store.assignNodes([{ taskId: replacement.id, node: 'n2', orphan: { taskId: other.id, message: 'x' } }], fence);
+    expect(again.written).toEqual([]);
+    expect((await store.getTask(other.id))?.status.state).toBe('assigned');
+  });
+
   it('records agent statuses forward-only and only from the node the task is on', async () => {
     await store.applyTaskPlan('db', { create: [{ slot: 1, specGeneration: 1, template: TEMPLATE }], shutdown: [], remove: [] }, fence);
     const [t] = await store.listTasks('db');
@@ -92,7 +116,7 @@ describe.runIf(ready)('task and node writes on etcd with default transaction lim
     const running = informer.run(stop.signal);
     try {
       await store.registerNode({ name: 'n1', ...NODE });
-      expect((await store.getNode('n1'))?.state).toBe('down');
+      expect((await store.getNode('n1'))?.state).toBe('unknown');
       await expect(store.setNodeAvailability('nope', 'drain')).rejects.toBeInstanceOf(NotFoundError);
       await store.setNodeAvailability('n1', 'drain');
       await store.registerNode({ name: 'n1', ...NODE, labels: { zone: 'b' } });
@@ -101,9 +125,15 @@ describe.runIf(ready)('task and node writes on etcd with default transaction lim
       expect((await store.listNodes()).map((n) => [n.name, n.state])).toEqual([['n1', 'ready']]);
       await session.keepAlive();
       session.close();
-      await vi.waitFor(async () => expect((await store.getNode('n1'))?.state).toBe('down'), { timeout: 20_000, interval: 200 });
-      await vi.waitFor(() => expect(informer.get('n1')?.state).toBe('down'), { timeout: 20_000, interval: 100 });
+      // The lease expired: absent, but only a leader declares a node down.
+      await vi.waitFor(async () => expect((await store.getNode('n1'))?.state).toBe('unknown'), { timeout: 20_000, interval: 200 });
+      await vi.waitFor(() => expect(informer.get('n1')?.state).toBe('unknown'), { timeout: 20_000, interval: 100 });
       expect(seen).toContain('ready');
+      await store.writeNodeLiveness(new Map([['n1', '2026-01-01T00:00:00.000Z']]), fence);
+      await vi.waitFor(() => expect(informer.get('n1')).toMatchObject({ state: 'down', downSince: '2026-01-01T00:00:00.000Z' }), { timeout: 20_000, interval: 100 });
+      expect(await store.getNode('n1')).toMatchObject({ state: 'down', downSince: '2026-01-01T00:00:00.000Z' });
+      await store.writeNodeLiveness(new Map([['n1', undefined]]), fence);
+      expect((await store.getNode('n1'))?.state).toBe('unknown');
     } finally {
       stop.abort();
       await running;

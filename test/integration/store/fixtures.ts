@@ -16,6 +16,7 @@ export function spec(overrides: Partial<ServiceSpec> = {}): ServiceSpec {
     restartPolicy: { condition: 'any', delayMs: 1000, maxDelayMs: 30_000, maxAttempts: 0 },
     update: { parallelism: 1, delayMs: 0, monitorMs: 5000, failureAction: 'rollback', order: 'stop-first' },
     placement: { constraints: [], maxPerNode: 0, strategy: 'spread' },
+    fencing: false,
     ...overrides,
   };
 }
