@@ -11,8 +11,10 @@ export interface ControlPlaneOptions {
   /** Replica id for leader election (default `hostname:pid`). */
   id?: string;
   leaderTtlSeconds?: number;
-  /** Grace after start / leader change during which absent nodes are `unknown` (default 15000). */
+  /** Grace after start / leader change during which absent nodes are `unknown` (default: node-down time + 10 s). */
   nodeGraceMs?: number;
+  /** A node whose lease has not been renewed for this long is down (default 5000). */
+  nodeDownAfterMs?: number;
 }
 
 export interface Address {
@@ -29,11 +31,18 @@ export interface ControlPlaneConfig {
   readonly id: string;
   readonly leaderTtlSeconds: number;
   readonly nodeGraceMs: number;
+  readonly nodeDownAfterMs: number;
 }
 
 export const DEFAULT_LEADER_TTL_SECONDS = 10;
 /** After a start or leader change, longer than an agent's reconnect backoff (≤ 5 s) plus a lease TTL. */
 export const DEFAULT_NODE_GRACE_MS = 15_000;
+export const DEFAULT_NODE_DOWN_AFTER_MS = 5_000;
+/** etcd grants no lease shorter than about 2 s; heartbeats every fifth of it need some room too. */
+export const MIN_NODE_DOWN_AFTER_MS = 2_000;
+export const MAX_NODE_DOWN_AFTER_MS = 300_000;
+/** The grace covers an agent's reconnect (≤ 5 s of backoff) and one more node-down time. */
+const GRACE_BEYOND_NODE_DOWN_MS = 10_000;
 
 function addressIssues(field: string, a: { host: string; port: number } | undefined): Issue[] {
   if (!a || typeof a.host !== 'string' || a.host.length === 0) return [{ path: `${field}.host`, message: 'must be a host name or address' }];
@@ -55,7 +64,11 @@ export function parseOptions(opts: ControlPlaneOptions): ControlPlaneConfig {
   }
   const ttl = opts.leaderTtlSeconds ?? DEFAULT_LEADER_TTL_SECONDS;
   if (!Number.isInteger(ttl) || ttl < 1) issues.push({ path: 'leaderTtlSeconds', message: `must be a whole number of seconds ≥ 1 (got ${ttl})` });
-  const grace = opts.nodeGraceMs ?? DEFAULT_NODE_GRACE_MS;
+  const downAfter = opts.nodeDownAfterMs ?? DEFAULT_NODE_DOWN_AFTER_MS;
+  if (!Number.isInteger(downAfter) || downAfter < MIN_NODE_DOWN_AFTER_MS || downAfter > MAX_NODE_DOWN_AFTER_MS) {
+    issues.push({ path: 'nodeDownAfterMs', message: `must be between ${MIN_NODE_DOWN_AFTER_MS / 1000}s and ${MAX_NODE_DOWN_AFTER_MS / 1000}s (got ${downAfter} ms)` });
+  }
+  const grace = opts.nodeGraceMs ?? Math.max(DEFAULT_NODE_GRACE_MS, downAfter + GRACE_BEYOND_NODE_DOWN_MS);
   if (!Number.isInteger(grace) || grace < 0) issues.push({ path: 'nodeGraceMs', message: `must be a whole number of milliseconds ≥ 0 (got ${grace})` });
   if (issues.length > 0) throw new ValidationError(issues);
   return Object.freeze({
@@ -66,6 +79,7 @@ export function parseOptions(opts: ControlPlaneOptions): ControlPlaneConfig {
     id: opts.id ?? `${hostname()}:${process.pid}`,
     leaderTtlSeconds: ttl,
     nodeGraceMs: grace,
+    nodeDownAfterMs: downAfter,
   });
 }
 

@@ -77,7 +77,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       store: new EtcdStore(client),
       metrics: new ControlPlaneMetrics(),
       elector,
-      dispatcher: { host: config.grpc.host, port: config.grpc.port },
+      dispatcher: { host: config.grpc.host, port: config.grpc.port, nodeDownAfterMs: config.nodeDownAfterMs },
       nodeGraceMs: config.nodeGraceMs,
     });
     cleanups.push(() => app.close());

@@ -19,6 +19,7 @@ export function toAssignment(task: TaskRecord): Assignment {
     desiredState: task.desiredState === 'running' ? DesiredState.DESIRED_STATE_RUNNING : DesiredState.DESIRED_STATE_SHUTDOWN,
     spec: taskSpecToProto(task.template!),
     specGeneration: task.specGeneration,
+    fenced: task.fenced === true,
   };
 }
 

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleIn
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { DispatcherServiceService, type SessionRequest, type SessionResponse } from '@berth/proto';
 import type { Informer, Store, TaskRecord } from '@berth/store';
-import { formatAddress, ListenError } from '../config';
+import { DEFAULT_NODE_DOWN_AFTER_MS, formatAddress, ListenError } from '../config';
 import type { ControlPlaneMetrics } from '../observability/metrics';
 import { DISPATCHER_OPTIONS, METRICS, STORE } from '../tokens';
 import { attachCall, streamOf } from './grpc-call';
@@ -14,10 +14,16 @@ export interface DispatcherOptions {
   readonly host: string;
   /** 0 picks a free port (see `address`). */
   readonly port: number;
-  /** TTL of each node's alive lease; default 6 s (three heartbeats). */
-  readonly leaseTtlSeconds?: number;
-  /** Default 2000 ms. */
-  readonly heartbeatIntervalMs?: number;
+  /**
+   * A node whose lease has not been renewed for this long is down (default 5 s): its alive
+   * lease lasts that long, rounded up to whole seconds, and agents heartbeat five times as often.
+   */
+  readonly nodeDownAfterMs?: number;
+}
+
+/** The lease and heartbeat timing that make a node down after `nodeDownAfterMs`. */
+export function sessionTiming(nodeDownAfterMs = DEFAULT_NODE_DOWN_AFTER_MS): { leaseTtlSeconds: number; heartbeatIntervalMs: number; nodeDownAfterMs: number } {
+  return { leaseTtlSeconds: Math.ceil(nodeDownAfterMs / 1000), heartbeatIntervalMs: Math.max(200, Math.floor(nodeDownAfterMs / 5)), nodeDownAfterMs };
 }
 
 /** How long stop() lets sessions end on their own before cutting them. */
@@ -88,8 +94,7 @@ export class Dispatcher implements OnModuleInit, OnApplicationShutdown {
         store: this.store,
         tasks: this.tasks,
         registry: this.registry,
-        leaseTtlSeconds: this.opts.leaseTtlSeconds ?? 6,
-        heartbeatIntervalMs: this.opts.heartbeatIntervalMs ?? 2_000,
+        ...sessionTiming(this.opts.nodeDownAfterMs),
         log: (line) => this.log.warn(line),
       },
       streamOf(call),

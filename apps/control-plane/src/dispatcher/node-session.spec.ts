@@ -49,7 +49,7 @@ describe('NodeSession', () => {
     tasks.subscribe((e) => registry.taskChanged(e));
     const open = () => {
       const stream = new FakeStream();
-      const session = new NodeSession({ store, tasks, registry, leaseTtlSeconds: 5, heartbeatIntervalMs: 2000, log: () => undefined }, stream);
+      const session = new NodeSession({ store, tasks, registry, leaseTtlSeconds: 5, heartbeatIntervalMs: 2000, nodeDownAfterMs: 5000, log: () => undefined }, stream);
       return { stream, session };
     };
     return { store, registry, open };
@@ -64,7 +64,7 @@ describe('NodeSession', () => {
     const { stream, session } = open();
     await session.receive(hello('n1'));
     expect(stream.sent[0]?.msg?.$case).toBe('welcome');
-    expect(stream.of('welcome')[0]?.heartbeatIntervalMs).toBe(2000);
+    expect(stream.of('welcome')[0]).toMatchObject({ heartbeatIntervalMs: 2000, nodeDownAfterMs: 5000 });
     const [full] = stream.of('assignments');
     expect(full?.full).toBe(true);
     expect(full?.upsert.map((a) => a.slot).sort()).toEqual([1, 4]);
@@ -158,19 +158,21 @@ describe('NodeSession', () => {
   it('refuses a session whose first message is not Hello', async () => {
     const { open, registry } = setup();
     const { stream, session } = open();
-    await session.receive({ msg: { $case: 'heartbeat', value: { appliedGeneration: 0 } } });
+    await session.receive({ msg: { $case: 'heartbeat', value: { appliedGeneration: 0, sentAtMs: 0 } } });
     expect(stream.ended).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('Hello') });
     expect(registry.size).toBe(0);
   });
 
-  it('renews the lease on heartbeats and lets the node go down when the session ends', async () => {
+  it('renews the lease on heartbeats, acknowledges each, and lets the node go when the session ends', async () => {
     const { store, open } = setup();
-    const { session } = open();
+    const { stream, session } = open();
     await session.receive(hello('n1'));
-    await session.receive({ msg: { $case: 'heartbeat', value: { appliedGeneration: 1 } } });
+    await session.receive({ msg: { $case: 'heartbeat', value: { appliedGeneration: 1, sentAtMs: 1234 } } });
     expect(store.keepAlives.get('n1')).toBe(1);
+    expect(stream.of('heartbeatAck')).toEqual([{ sentAtMs: 1234 }]);
     session.close();
-    expect((await store.getNode('n1'))?.state).toBe('down');
+    // Absent but not declared down: only the leader declares a node down.
+    expect((await store.getNode('n1'))?.state).toBe('unknown');
   });
 
   it('relays a log request and its chunks, and cancels it when the reader stops', async () => {

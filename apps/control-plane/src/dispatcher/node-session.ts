@@ -25,6 +25,8 @@ export interface NodeSessionDeps {
   readonly registry: SessionRegistry;
   readonly leaseTtlSeconds: number;
   readonly heartbeatIntervalMs: number;
+  /** Told to the agent in Welcome: how long without a renewed lease before fenced tasks must stop. */
+  readonly nodeDownAfterMs: number;
   readonly log: (line: string) => void;
 }
 
@@ -125,8 +127,12 @@ export class NodeSession {
         if (!this.closed) this.stream.send({ msg: { $case: 'statusAck', value: { seq } } });
         return;
       }
-      case 'heartbeat':
-        return this.lease?.keepAlive();
+      case 'heartbeat': {
+        await this.lease?.keepAlive();
+        // The ack tells the agent its lease was renewed: fencing counts from the heartbeat it acks.
+        if (!this.closed) this.stream.send({ msg: { $case: 'heartbeatAck', value: { sentAtMs: m.value.sentAtMs } } });
+        return;
+      }
       case 'log': {
         const chunk = m.value;
         const stream = this.logs.get(chunk.requestId);
@@ -155,7 +161,9 @@ export class NodeSession {
     // What the agent knows counts like a status batch (forward-only), so nothing it saw is lost.
     if (h.tasks.length > 0) await this.deps.store.updateTaskStatuses(h.nodeName, reportsFromWire(h.tasks));
     if (this.closed) return;
-    this.stream.send({ msg: { $case: 'welcome', value: { sessionId: randomUUID(), heartbeatIntervalMs: this.deps.heartbeatIntervalMs } } });
+    this.stream.send({
+      msg: { $case: 'welcome', value: { sessionId: randomUUID(), heartbeatIntervalMs: this.deps.heartbeatIntervalMs, nodeDownAfterMs: this.deps.nodeDownAfterMs } },
+    });
     await this.deps.tasks.synced();
     if (this.closed) return;
     this.sendFull();

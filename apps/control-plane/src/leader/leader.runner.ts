@@ -1,30 +1,19 @@
 import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { type Loop, runLoops } from '@berth/reconcile';
+import { runLoops, runWithSources, sleep } from '@berth/reconcile';
 import type { Store } from '@berth/store';
 import type { ControlPlaneMetrics } from '../observability/metrics';
+import { NodeLivenessLoop } from '../nodes/node-liveness.loop';
 import { OrchestratorLoop } from '../orchestrator/orchestrator.loop';
 import { SchedulerLoop } from '../scheduling/scheduler.loop';
 import { StatusLoop } from '../status/status.loop';
 import { ELECTOR, METRICS, NODE_GRACE, STORE } from '../tokens';
+import { ClusterCache } from './cluster-cache';
 import type { Elector, Lead } from './elector';
 
 /** Pause before campaigning again after the election itself failed (etcd unreachable…). */
 const CAMPAIGN_RETRY_MS = 1000;
 /** Pause before restarting the leader loops after one failed while still leading. */
 const LOOPS_RETRY_MS = 1000;
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 /**
  * Campaigns for leadership from application start until shutdown and, while leader, runs the
@@ -70,7 +59,7 @@ export class LeaderRunner implements OnApplicationBootstrap, BeforeApplicationSh
     try {
       while (!lead.signal.aborted) {
         try {
-          await runLoops(this.loops(lead), lead.signal);
+          await this.runTerm(lead);
         } catch (e) {
           this.log.error(`leader loops stopped: ${e instanceof Error ? e.message : String(e)}`);
           await sleep(LOOPS_RETRY_MS, lead.signal);
@@ -83,13 +72,19 @@ export class LeaderRunner implements OnApplicationBootstrap, BeforeApplicationSh
     }
   }
 
-  /** Fresh loops per term: their caches and fences belong to that term only. */
-  private loops(lead: Lead): Loop[] {
-    // Each term starts its own node grace: the previous leader's view of the nodes is not ours.
-    return [
-      new StatusLoop(this.store, lead.fence, this.metrics),
-      new OrchestratorLoop(this.store, lead.fence, this.metrics, { graceMs: this.graceMs }),
-      new SchedulerLoop(this.store, lead.fence, this.metrics, { graceMs: this.graceMs }),
+  /**
+   * One term's loops around one cluster cache: built fresh for the term, so no cache, watermark
+   * or node verdict of a previous term survives into this one. Each term starts its own node
+   * grace: the previous leader's view of the nodes is not ours.
+   */
+  private async runTerm(lead: Lead): Promise<void> {
+    const cluster = new ClusterCache(this.store, { fence: lead.fence, graceMs: this.graceMs });
+    const loops = [
+      new NodeLivenessLoop(this.store, lead.fence, cluster),
+      new StatusLoop(this.store, lead.fence, cluster, this.metrics),
+      new OrchestratorLoop(this.store, lead.fence, cluster, this.metrics),
+      new SchedulerLoop(this.store, lead.fence, cluster, this.metrics),
     ];
+    await runWithSources({ 'cluster cache': cluster }, { name: 'leader loops', run: (s) => runLoops(loops, s) }, lead.signal);
   }
 }

@@ -12,6 +12,7 @@ const svc = (replicas: number, generation: number): Service => ({
     restartPolicy: { condition: 'any', delayMs: 0, maxDelayMs: 0, maxAttempts: 0 },
     update: { parallelism: 1, delayMs: 0, monitorMs: 0, failureAction: 'pause', order: 'stop-first' },
     placement: { constraints: [], maxPerNode: 0, strategy: 'spread' },
+  fencing: false,
   },
 });
 

@@ -11,6 +11,7 @@ const spec = (over: Partial<ServiceSpec> = {}): ServiceSpec => ({
   restartPolicy: { condition: 'any', delayMs: 1000, maxDelayMs: 30_000, maxAttempts: 0 },
   update: { parallelism: 1, delayMs: 0, monitorMs: 5000, failureAction: 'pause', order: 'stop-first' },
   placement: { constraints: [], maxPerNode: 0, strategy: 'spread' },
+  fencing: false,
   ...over,
 });
 

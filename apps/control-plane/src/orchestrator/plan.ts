@@ -2,7 +2,13 @@ import { isTaskCurrent, isTaskUp, isTerminal, type NodeInfo, type Service, type 
 import { restartDecision } from './restart';
 
 /** A task as the planner sees it: with the template it was created from, when stored. */
-export type PlannedTask = Task & { readonly template?: TaskTemplate };
+export type PlannedTask = Task & { readonly template?: TaskTemplate; readonly fenced?: boolean };
+
+/**
+ * After a fenced task's node is declared down, how long beyond the task's stop grace the
+ * replacement waits: the agent, cut off for the node-down time, has stopped the task by then.
+ */
+export const FENCING_MARGIN_MS = 2_000;
 
 /** A task the orchestrator wants created (state `pending`, desired `running`). */
 export interface NewTask {
@@ -10,6 +16,8 @@ export interface NewTask {
   readonly specGeneration: number;
   /** Global services pin each task to its node; replicated tasks are placed by the scheduler. */
   readonly nodeName?: string;
+  /** The task of a down or draining node this one takes over from (Task.replaces). */
+  readonly replaces?: string;
 }
 
 /** What the orchestrator writes for one service; applied in one transaction. */
@@ -45,14 +53,22 @@ export function planService(input: PlanInput): ServicePlan {
   if (!service) return planDeleted(tasks);
   const slots = groupBySlot(tasks);
   const wanted = wantedSlots(service, input.nodes, slots);
+  const where = placementOf(input.nodes);
   const plan = new PlanBuilder();
   for (const [slot, slotTasks] of slots) {
     if (!wanted.has(slot)) plan.retireActive(slotTasks);
   }
+  const moves = new MoveBudget(service.spec.update.parallelism, tasks, where);
   for (const [slot, nodeName] of wanted) {
-    planSlot(plan, { service, slot, nodeName, tasks: slots.get(slot) ?? [], now: input.now });
+    const slotTasks = slots.get(slot) ?? [];
+    const ctx = { service, slot, nodeName, tasks: slotTasks, now: input.now };
+    if (nodeName === undefined && slotTasks.some((t) => isActive(t) && (t.replaces !== undefined || where(t).kind !== 'ok'))) {
+      planMoves(plan, ctx, where, moves);
+    } else {
+      planSlot(plan, ctx, where);
+    }
   }
-  rollingUpdate(plan, service, slots, wanted);
+  rollingUpdate(plan, service, slots, wanted, where);
   for (const slotTasks of slots.values()) plan.trimHistory(slotTasks, input.historyPerSlot ?? 5);
   return plan.build();
 }
@@ -68,9 +84,97 @@ function planDeleted(tasks: readonly PlannedTask[]): ServicePlan {
   };
 }
 
+/** Waiting for a node that none fits: the scheduler wrote why. */
+function unschedulable(t: Task): boolean {
+  return neverAssigned(t) && t.status.state === 'pending' && t.status.message !== undefined;
+}
+
 /** Still waiting for the scheduler: no agent has it, so there is nothing to stop, only to forget. */
 function neverAssigned(t: Task): boolean {
   return !t.nodeName && (t.status.state === 'new' || t.status.state === 'pending');
+}
+
+/** Where a task is, as far as moving it goes. */
+type Whereabouts = { readonly kind: 'ok' } | { readonly kind: 'draining' } | { readonly kind: 'unknown' } | { readonly kind: 'lost'; readonly node: NodeInfo };
+
+/** A task counts as on its way or live: wanted running and not finished. */
+function isActive(t: Task): boolean {
+  return t.desiredState === 'running' && !isTerminal(t.status.state);
+}
+
+function placementOf(nodes: readonly NodeInfo[]): (t: Task) => Whereabouts {
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  return (t) => {
+    const node = t.nodeName === undefined ? undefined : byName.get(t.nodeName);
+    if (node?.state === 'down') return { kind: 'lost', node };
+    // Not heard from since this leader took over: neither replaced nor kept over a replacement yet.
+    if (node?.state === 'unknown') return { kind: 'unknown' };
+    if (node?.availability === 'drain') return { kind: 'draining' };
+    return { kind: 'ok' };
+  };
+}
+
+/**
+ * How many tasks of draining nodes may be on their way elsewhere at once: `update.parallelism`
+ * (0 = all), less the replacements that are not up yet. A replacement no node fits (pending, with
+ * the scheduler's explanation) is not on its way: it does not hold up the others. Failover does
+ * not wait for the budget.
+ */
+class MoveBudget {
+  private left: number;
+  constructor(parallelism: number, tasks: readonly PlannedTask[], where: (t: Task) => Whereabouts) {
+    const byId = new Map(tasks.map((t) => [t.id, t]));
+    const inFlight = tasks.filter((t) => {
+      const original = t.replaces === undefined ? undefined : byId.get(t.replaces);
+      return isActive(t) && !isTaskUp(t) && !unschedulable(t) && original !== undefined && isActive(original) && where(original).kind === 'draining';
+    }).length;
+    this.left = parallelism === 0 ? Infinity : parallelism - inFlight;
+  }
+  take(): boolean {
+    if (this.left <= 0) return false;
+    this.left--;
+    return true;
+  }
+}
+
+/**
+ * A replicated slot whose task is on a down or draining node, or that has a replacement under
+ * way. The slot keeps exactly one of each pair:
+ * - the original's node is back (or no longer draining): the original stays (same id, same
+ *   process) and the replacement goes;
+ * - the original drains: once the replacement is up, the original stops (start-first, so the
+ *   service never runs fewer);
+ * - the original's node is down: the replacement is created at once (no restart backoff — a node
+ *   loss is not a crash; for `fencing` only once the cut-off agent has surely stopped it), and
+ *   the scheduler orphans the original when it places the replacement.
+ */
+function planMoves(plan: PlanBuilder, s: SlotContext, where: (t: Task) => Whereabouts, moves: MoveBudget): void {
+  const active = s.tasks.filter(isActive);
+  const byId = new Map(active.map((t) => [t.id, t]));
+  const replaced = new Set<string>();
+  for (const r of active) {
+    const original = r.replaces === undefined ? undefined : byId.get(r.replaces);
+    if (!original) continue;
+    replaced.add(original.id);
+    const w = where(original).kind;
+    if (w === 'ok') plan.retire(r);
+    else if (w === 'draining' && isTaskUp(r)) plan.retire(original);
+  }
+  for (const t of active) {
+    if (replaced.has(t.id) || (t.replaces !== undefined && byId.has(t.replaces))) continue;
+    const w = where(t);
+    if (w.kind === 'lost') replaceLost(plan, s, t, w.node);
+    else if (w.kind === 'draining' && moves.take()) plan.create.push({ slot: s.slot, specGeneration: s.service.meta.generation, replaces: t.id });
+  }
+}
+
+function replaceLost(plan: PlanBuilder, s: SlotContext, t: PlannedTask, node: NodeInfo): void {
+  if (t.fenced) {
+    const downAt = Date.parse(node.downSince ?? '');
+    const safeAt = (Number.isNaN(downAt) ? s.now : downAt) + (t.template?.stopGracePeriodMs ?? 0) + FENCING_MARGIN_MS;
+    if (safeAt > s.now) return plan.requeueAfter(safeAt - s.now);
+  }
+  plan.create.push({ slot: s.slot, specGeneration: s.service.meta.generation, replaces: t.id });
 }
 
 /** Slot → pinned node (global) or undefined (replicated). Global slots are numbered per node. */
@@ -87,17 +191,25 @@ function wantedSlots(service: Service, nodes: readonly NodeInfo[], slots: Readon
     if (node) slotOfNode.set(node, slot);
   }
   let next = Math.max(0, ...slots.keys()) + 1;
-  const eligible = nodes.filter((n) => n.availability === 'active' && n.state !== 'down').map((n) => n.name).sort();
+  // A down node keeps its slot (its task is left alone: there is nowhere else it could run).
+  const eligible = nodes.filter((n) => n.availability === 'active' && (n.state !== 'down' || slotOfNode.has(n.name))).map((n) => n.name).sort();
   for (const node of eligible) wanted.set(slotOfNode.get(node) ?? next++, node);
   return wanted;
 }
 
-function planSlot(
-  plan: PlanBuilder,
-  s: { service: Service; slot: number; nodeName: string | undefined; tasks: readonly PlannedTask[]; now: number },
-): void {
+interface SlotContext {
+  readonly service: Service;
+  readonly slot: number;
+  readonly nodeName: string | undefined;
+  readonly tasks: readonly PlannedTask[];
+  readonly now: number;
+}
+
+function planSlot(plan: PlanBuilder, s: SlotContext, where: (t: Task) => Whereabouts): void {
   const active = s.tasks.filter((t) => t.desiredState === 'running');
   if (active.some((t) => !isTerminal(t.status.state))) return; // something runs or is on its way
+  // A global task's node is down: a new task there could not start, and nowhere else will do.
+  if (s.nodeName !== undefined && s.tasks.some((t) => t.nodeName === s.nodeName && where(t).kind === 'lost')) return;
   const latest = newest(s.tasks);
   if (!latest) {
     plan.create.push({ slot: s.slot, specGeneration: s.service.meta.generation, ...(s.nodeName ? { nodeName: s.nodeName } : {}) });
@@ -122,14 +234,22 @@ function planSlot(
  * start-first creates the replacement first and stops the old task once the replacement is up
  * (isTaskUp: running, and healthy when it has a health check). A replacement not up yet is in flight.
  */
-function rollingUpdate(plan: PlanBuilder, service: Service, slots: ReadonlyMap<number, PlannedTask[]>, wanted: ReadonlyMap<number, string | undefined>): void {
+function rollingUpdate(
+  plan: PlanBuilder,
+  service: Service,
+  slots: ReadonlyMap<number, PlannedTask[]>,
+  wanted: ReadonlyMap<number, string | undefined>,
+  where: (t: Task) => Whereabouts,
+): void {
   const gen = service.meta.generation;
   const { parallelism, order } = service.spec.update;
   let inFlight = 0;
   const stale: { slot: number; old: PlannedTask }[] = [];
   for (const [slot, ts] of slots) {
     if (!wanted.has(slot)) continue;
-    const live = ts.filter((t) => t.desiredState === 'running' && !isTerminal(t.status.state));
+    const live = ts.filter(isActive);
+    // A slot that is moving (failover, drain) is planned by planMoves; its replacement is current.
+    if (wanted.get(slot) === undefined && live.some((t) => t.replaces !== undefined || where(t).kind !== 'ok')) continue;
     const old = live.find((t) => !isTaskCurrent(t, service));
     const fresh = live.find((t) => isTaskCurrent(t, service));
     if (fresh && !isTaskUp(fresh)) inFlight++;

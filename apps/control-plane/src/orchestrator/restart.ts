@@ -16,7 +16,8 @@ export function restartDecision(service: Service, slotTasks: readonly PlannedTas
   // We stopped it ourselves (scale down, drain, update): replacing it is not a crash restart.
   if (latest.desiredState === 'shutdown' && !isEnded(latest)) return { kind: 'now' };
   if (!wantsRestart(policy, latest)) return { kind: 'never' };
-  const attempts = slotTasks.filter((t) => isTaskCurrent(t, service) && isEnded(t)).length;
+  // A task orphaned with its node did not crash: node losses do not count as attempts.
+  const attempts = slotTasks.filter((t) => isTaskCurrent(t, service) && isEnded(t) && t.status.state !== 'orphaned').length;
   if (policy.maxAttempts > 0 && attempts > policy.maxAttempts) return { kind: 'never' };
   const delay = Math.min(policy.delayMs * 2 ** Math.max(0, attempts - 1), policy.maxDelayMs);
   const endedAt = Date.parse(latest.status.updatedAt);

@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { runLoops } from '@berth/reconcile';
+import { NodeLivenessLoop } from '../nodes/node-liveness.loop';
 import { OrchestratorLoop } from '../orchestrator/orchestrator.loop';
 import { ControlPlaneMetrics } from '../observability/metrics';
 import { nodeFixture, specFixture } from '../testing/fixtures';
 import { InMemoryStore } from '../testing/in-memory-store';
+import { runTerm } from '../testing/term';
 import { SchedulerLoop, type SchedulerLoopOptions } from './scheduler.loop';
 
 const FENCE = { leaderKey: '/berth/v1/leader', createRevision: '7' };
@@ -22,8 +23,10 @@ describe('orchestrator + scheduler loops on the store', () => {
     const store = new InMemoryStore();
     store.leaderFence = FENCE;
     const metrics = new ControlPlaneMetrics();
-    running = runLoops(
-      [new OrchestratorLoop(store, FENCE, metrics, { graceMs }), new SchedulerLoop(store, FENCE, metrics, { graceMs, ...scheduler })],
+    running = runTerm(
+      store,
+      { fence: FENCE, graceMs },
+      (cluster) => [new OrchestratorLoop(store, FENCE, cluster, metrics), new SchedulerLoop(store, FENCE, cluster, metrics, scheduler)],
       stop.signal,
     );
     return { store, metrics };
@@ -79,7 +82,7 @@ describe('orchestrator + scheduler loops on the store', () => {
 
   it('places nothing on a node that is absent during the grace after a term starts', async () => {
     const { store } = start(60_000);
-    store.putNode(nodeFixture('gone', { state: 'down' }));
+    store.putNode(nodeFixture('gone', { state: 'unknown' }));
     await store.applyServices([{ name: 'web', labels: {}, spec: specFixture({ replicas: 1 }) }]);
     await eventually(() => expect(tasksOf(store)[0]?.status.message).toBe('1 node: node unknown'));
     store.putNode(nodeFixture('back'));
@@ -135,5 +138,83 @@ describe('orchestrator + scheduler loops on the store', () => {
       clock += 100;
       await eventually(() => expect(live(store)).toMatchObject([{ slot: 1, nodeName: 'a', status: { state: 'assigned' } }]));
     });
+  });
+});
+
+describe('failover and drain through the loops', () => {
+  let stop = new AbortController();
+  let running: Promise<void> | undefined;
+  afterEach(async () => {
+    stop.abort();
+    await running;
+    stop = new AbortController();
+  });
+
+  function start() {
+    const store = new InMemoryStore();
+    store.leaderFence = FENCE;
+    const metrics = new ControlPlaneMetrics();
+    running = runTerm(
+      store,
+      { fence: FENCE, graceMs: 0 },
+      (cluster) => [new NodeLivenessLoop(store, FENCE, cluster), new OrchestratorLoop(store, FENCE, cluster, metrics), new SchedulerLoop(store, FENCE, cluster, metrics)],
+      stop.signal,
+    );
+    return store;
+  }
+  const tasksOf = (store: InMemoryStore) => [...store.tasks.items.values()];
+  /** What the agents would report: every assigned task runs. */
+  const runAll = async (store: InMemoryStore) => {
+    for (const t of tasksOf(store).filter((t) => t.status.state === 'assigned')) {
+      await store.updateTaskStatuses(t.nodeName!, [{ taskId: t.id, status: { state: 'running', updatedAt: new Date().toISOString() } }]);
+    }
+  };
+
+  it('replaces the tasks of a node whose session ends, orphaning them as their replacements are placed', async () => {
+    const store = start();
+    const sessions = new Map<string, { close(): void }>();
+    for (const n of ['a', 'b']) {
+      await store.registerNode({ name: n, address: '127.0.0.1', labels: {}, capacity: { cpuMillis: 2000, memoryBytes: 2 * 1024 ** 3 }, drivers: ['runc'] });
+      sessions.set(n, await store.openNodeSession(n));
+    }
+    await store.applyServices([{ name: 'web', labels: {}, spec: specFixture({ replicas: 4 }) }]);
+    await eventually(() => expect(tasksOf(store).filter((t) => t.status.state === 'assigned')).toHaveLength(4));
+    await runAll(store);
+    const onB = tasksOf(store).filter((t) => t.nodeName === 'b');
+    expect(onB).toHaveLength(2);
+
+    sessions.get('b')!.close();
+    await eventually(() => {
+      for (const old of onB) {
+        const now = store.tasks.items.get(old.id)!;
+        expect(now).toMatchObject({ desiredState: 'shutdown', status: { state: 'orphaned' } });
+        const replacement = tasksOf(store).find((t) => t.replaces === old.id);
+        expect(replacement).toMatchObject({ slot: old.slot, nodeName: 'a', status: { state: 'assigned' } });
+        expect(now.status.message).toMatch(new RegExp(`^node b down since .*, replaced by ${replacement!.id.replace(/\./g, '\\.')}$`));
+      }
+    });
+    expect((await store.getNode('b'))?.state).toBe('down');
+    expect(tasksOf(store).filter((t) => t.desiredState === 'running')).toHaveLength(4);
+  });
+
+  it('keeps a task of a down node that nothing else fits, and counts on it again when the node returns', async () => {
+    const store = start();
+    await store.registerNode({ name: 'a', address: '127.0.0.1', labels: {}, capacity: { cpuMillis: 2000, memoryBytes: 2 * 1024 ** 3 }, drivers: ['runc'] });
+    const session = await store.openNodeSession('a');
+    await store.registerNode({ name: 'b', address: '127.0.0.1', labels: {}, capacity: { cpuMillis: 2000, memoryBytes: 2 * 1024 ** 3 }, drivers: ['runc'] });
+    await store.openNodeSession('b');
+    const spec = specFixture({ replicas: 1, placement: { constraints: ['node.name == a'], maxPerNode: 0, strategy: 'spread' } });
+    await store.applyServices([{ name: 'pinned', labels: {}, spec }]);
+    await eventually(() => expect(tasksOf(store)[0]?.status.state).toBe('assigned'));
+    await runAll(store);
+    const [original] = tasksOf(store);
+
+    session.close();
+    await eventually(() => expect(tasksOf(store).find((t) => t.replaces === original!.id)?.status.message).toMatch(/node/));
+    expect(store.tasks.items.get(original!.id)?.status.state).toBe('running');
+
+    await store.openNodeSession('a');
+    await eventually(() => expect(tasksOf(store).map((t) => t.id)).toEqual([original!.id]));
+    expect(store.tasks.items.get(original!.id)).toMatchObject({ desiredState: 'running', status: { state: 'running' } });
   });
 });

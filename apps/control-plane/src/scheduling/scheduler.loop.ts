@@ -1,19 +1,14 @@
 import { Logger } from '@nestjs/common';
-import type { NodeInfo, Service } from '@berth/core';
-import type { Loop } from '@berth/reconcile';
-import { schedule } from '@berth/scheduler';
-import type { Informer, LeaderFence, Store, TaskRecord } from '@berth/store';
-import { after, runWithInformers } from '../leader/signals';
-import { RevisionWatermark } from '../leader/watermark';
-import { NodeGrace } from '../nodes/node-grace';
+import { after, type Loop, RevisionWatermark, Trigger } from '@berth/reconcile';
+import { schedule, type Placement } from '@berth/scheduler';
+import type { LeaderFence, Store, TaskPlacement } from '@berth/store';
+import type { ClusterCache } from '../leader/cluster-cache';
 import type { ControlPlaneMetrics } from '../observability/metrics';
 import { schedulingInput } from './snapshot';
 
 export const SCHEDULER_LOOP = 'scheduler';
 
 export interface SchedulerLoopOptions {
-  /** Grace after the term starts during which absent nodes are `unknown` (nothing is placed on them). */
-  readonly graceMs: number;
   readonly now?: () => number;
   /** Pause after a failed pass before the next one; default 1 s. */
   readonly retryMs?: number;
@@ -26,73 +21,49 @@ const PASS = 'pass';
 
 /**
  * Leader-only, the only writer of `nodeName`: pending tasks + nodes + placed tasks → the pure
- * `schedule()` → placements and explanations, written in fenced batches. Any task, node or service
- * change marks the loop dirty; passes run one at a time, so a burst of events costs one pass.
+ * `schedule()` → placements and explanations, written in fenced batches. Placing the
+ * replacement of a task of a down node orphans that task in the same transaction. Any change in
+ * the cluster cache marks the loop dirty; passes run one at a time, so a burst of events costs
+ * one pass.
  */
 export class SchedulerLoop implements Loop {
   readonly name = SCHEDULER_LOOP;
   private readonly log = new Logger('scheduler');
-  private readonly services: Informer<Service>;
-  private readonly tasks: Informer<TaskRecord>;
-  private readonly nodes: Informer<NodeInfo>;
   private readonly watermark: RevisionWatermark;
-  private readonly grace: NodeGrace;
-  private dirty = true;
-  private wake: (() => void) | undefined;
+  private readonly trigger = new Trigger();
   /** When the earliest scheduled re-pass for an ending rejection cooldown fires (epoch ms). */
   private recheckAt: number | undefined;
 
   constructor(
     private readonly store: Store,
     private readonly fence: LeaderFence,
+    private readonly cluster: ClusterCache,
     private readonly metrics: ControlPlaneMetrics,
-    private readonly opts: SchedulerLoopOptions,
+    private readonly opts: SchedulerLoopOptions = {},
   ) {
-    this.services = store.serviceInformer();
-    this.tasks = store.taskInformer();
-    this.nodes = store.nodeInformer();
     this.watermark = new RevisionWatermark(opts.now);
-    this.grace = new NodeGrace(opts.graceMs, opts.now);
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const kick = (): void => this.kick();
-    const offs = [this.services.subscribe(kick), this.watermark.follow(this.tasks, kick), this.nodes.subscribe(kick)];
+    const off = this.cluster.subscribe((c) => {
+      if (c.kind === 'task') this.watermark.observe(c.revision);
+      this.trigger.kick();
+    });
     try {
-      const informers = { services: this.services, tasks: this.tasks, nodes: this.nodes };
-      await runWithInformers(informers, { name: 'scheduler passes', run: (s) => this.passes(s) }, signal);
-    } finally {
-      offs.forEach((off) => off());
-    }
-  }
-
-  private kick(): void {
-    this.dirty = true;
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
-  }
-
-  private async passes(signal: AbortSignal): Promise<void> {
-    const onAbort = (): void => this.kick();
-    signal.addEventListener('abort', onAbort, { once: true });
-    // Nodes still away when the grace ends become down: look again then.
-    after(this.grace.remainingMs, signal, () => this.kick());
-    try {
+      await this.cluster.synced();
       while (!signal.aborted) {
-        if (!this.dirty) await new Promise<void>((resolve) => (this.wake = resolve));
+        await this.trigger.wait(signal);
         if (signal.aborted) break;
-        this.dirty = false;
         try {
           const recheckMs = await this.pass();
           if (recheckMs !== undefined) this.recheckAfter(recheckMs, signal);
         } catch (e) {
           this.log.warn(`scheduling pass failed: ${e instanceof Error ? e.message : String(e)}`);
-          after(this.opts.retryMs ?? 1_000, signal, () => this.kick());
+          after(this.opts.retryMs ?? 1_000, signal, () => this.trigger.kick());
         }
       }
     } finally {
-      signal.removeEventListener('abort', onAbort);
+      off();
     }
   }
 
@@ -106,7 +77,7 @@ export class SchedulerLoop implements Loop {
     this.recheckAt = due;
     after(ms, signal, () => {
       this.recheckAt = undefined;
-      this.kick();
+      this.trigger.kick();
     });
   }
 
@@ -123,16 +94,16 @@ export class SchedulerLoop implements Loop {
     if (!this.watermark.caughtUp(PASS)) return undefined;
     const started = performance.now();
     try {
-      const tasks = this.tasks.list();
-      const nodes = this.grace.viewAll(this.nodes.list());
+      const tasks = this.cluster.tasks();
+      const nodes = this.cluster.nodes();
       this.metrics.setClusterCounts(tasks, nodes);
-      const input = schedulingInput(tasks, (name) => this.services.get(name), nodes, { now: this.now(), rejectionCooldownMs: this.opts.rejectionCooldownMs });
+      const input = schedulingInput(tasks, (name) => this.cluster.service(name), nodes, { now: this.now(), rejectionCooldownMs: this.opts.rejectionCooldownMs });
       this.metrics.setPendingTasks(input.pending.length);
       if (input.pending.length === 0) return undefined;
       const result = schedule(input);
       this.metrics.countPlacements(result.placements.length, result.unschedulable.length);
-      const placed = await this.store.assignNodes(result.placements, this.fence);
-      const changed = new Map(result.unschedulable.filter((u) => this.tasks.get(u.taskId)?.status.message !== u.explanation).map((u) => [u.taskId, u.explanation]));
+      const placed = await this.store.assignNodes(result.placements.map((p) => this.withOrphan(p)), this.fence);
+      const changed = new Map(result.unschedulable.filter((u) => this.cluster.task(u.taskId)?.status.message !== u.explanation).map((u) => [u.taskId, u.explanation]));
       const noted = changed.size > 0 ? await this.store.recordUnschedulable(changed, this.fence) : { written: [] };
       const revisions = [placed.revision, noted.revision].filter((r): r is string => r !== undefined);
       if (revisions.length > 0) this.watermark.expect(PASS, revisions.sort((a, b) => (BigInt(a) < BigInt(b) ? 1 : -1))[0]);
@@ -140,5 +111,15 @@ export class SchedulerLoop implements Loop {
     } finally {
       this.metrics.observeReconcile(SCHEDULER_LOOP, (performance.now() - started) / 1000);
     }
+  }
+
+  /** A replacement for a task of a down node takes over from it: that task is orphaned with the placement. */
+  private withOrphan(p: Placement): TaskPlacement {
+    const replaces = this.cluster.task(p.taskId)?.replaces;
+    const original = replaces === undefined ? undefined : this.cluster.task(replaces);
+    const node = original?.nodeName === undefined ? undefined : this.cluster.node(original.nodeName);
+    if (!original || node?.state !== 'down') return p;
+    const since = node.downSince ? ` since ${node.downSince}` : '';
+    return { ...p, orphan: { taskId: original.id, message: `node ${node.name} down${since}, replaced by ${p.taskId}` } };
   }
 }

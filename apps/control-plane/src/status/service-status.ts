@@ -8,10 +8,12 @@ export function eligibleNodeCount(nodes: readonly NodeInfo[]): number {
 /**
  * The observed status of one service, from its tasks and the nodes (pure).
  * - desired: spec.replicas, or for global services the number of ready + active nodes;
- * - running: tasks up (isTaskUp: observed running and, when they have a health check, healthy —
- *   Swarm's rule, so `apply --wait` waits for health) that are also meant to run (a task being
- *   stopped is not counted even while it still runs);
- * - updated: the running ones that run the service's current template (isTaskCurrent), so a
+ * - running: slots with a task up (isTaskUp: observed running and, when they have a health
+ *   check, healthy — Swarm's rule, so `apply --wait` waits for health) that is also meant to run
+ *   (a task being stopped is not counted even while it still runs) and is not on a down node
+ *   (its last report is all anyone knows of it). A slot counts once, even while a task and its
+ *   replacement both run (drain);
+ * - updated: the running slots that run the service's current template (isTaskCurrent), so a
  *   scale, which changes no template, leaves every running task updated.
  */
 export function computeServiceStatus(
@@ -20,13 +22,14 @@ export function computeServiceStatus(
   nodes: readonly NodeInfo[],
   now: string,
 ): ServiceStatus {
-  const running = tasks.filter(
-    (t) => t.service === service.meta.name && t.desiredState === 'running' && isTaskUp(t),
-  );
+  const down = new Set(nodes.filter((n) => n.state === 'down').map((n) => n.name));
+  const onDownNode = (t: Task): boolean => t.nodeName !== undefined && down.has(t.nodeName);
+  const running = tasks.filter((t) => t.service === service.meta.name && t.desiredState === 'running' && isTaskUp(t) && !onDownNode(t));
+  const slots = (ts: readonly Task[]): number => new Set(ts.map((t) => t.slot)).size;
   return {
     desired: service.spec.mode === 'global' ? eligibleNodeCount(nodes) : service.spec.replicas,
-    running: running.length,
-    updated: running.filter((t) => isTaskCurrent(t, service)).length,
+    running: slots(running),
+    updated: slots(running.filter((t) => isTaskCurrent(t, service))),
     observedGeneration: service.meta.generation,
     updatedAt: now,
   };

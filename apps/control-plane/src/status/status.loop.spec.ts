@@ -3,6 +3,7 @@ import type { ServiceStatus } from '@berth/core';
 import { ControlPlaneMetrics } from '../observability/metrics';
 import { nodeFixture, serviceFixture, taskFixture } from '../testing/fixtures';
 import { InMemoryStore } from '../testing/in-memory-store';
+import { runTerm } from '../testing/term';
 import { StatusLoop } from './status.loop';
 
 /** Waits for the loop to converge; generous because CI machines are shared, never a speed check. */
@@ -19,7 +20,7 @@ describe('StatusLoop', () => {
   function start(store: InMemoryStore, fence = FENCE): ControlPlaneMetrics {
     const metrics = new ControlPlaneMetrics();
     const ac = new AbortController();
-    const running = new StatusLoop(store, fence, metrics, { concurrency: 1 }).run(ac.signal);
+    const running = runTerm(store, { fence }, (cluster) => [new StatusLoop(store, fence, cluster, metrics, { concurrency: 1 })], ac.signal);
     stops.push(async () => {
       ac.abort();
       await running;
@@ -116,7 +117,7 @@ describe('StatusLoop on a new term with many services', () => {
     const spec = serviceFixture('x').spec;
     await store.applyServices(Array.from({ length: 50 }, (_, i) => ({ name: `svc-${i}`, labels: {}, spec })));
     const ac = new AbortController();
-    const running = new StatusLoop(store, FENCE, new ControlPlaneMetrics()).run(ac.signal);
+    const running = runTerm(store, { fence: FENCE }, (cluster) => [new StatusLoop(store, FENCE, cluster, new ControlPlaneMetrics())], ac.signal);
     try {
       await eventually(() => expect(store.statuses.items.size).toBe(50));
       expect(store.statusWrites).toBeLessThan(5);

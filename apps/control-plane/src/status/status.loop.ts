@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
-import type { NodeInfo, Service, ServiceStatus, Task } from '@berth/core';
+import type { ServiceStatus } from '@berth/core';
 import { type Loop, WorkQueue } from '@berth/reconcile';
-import { serviceOfTask, type Informer, type LeaderFence, type Store } from '@berth/store';
-import { runWithInformers } from '../leader/signals';
+import type { LeaderFence, Store } from '@berth/store';
+import type { ClusterCache, ClusterChange } from '../leader/cluster-cache';
 import type { ControlPlaneMetrics } from '../observability/metrics';
 import { computeServiceStatus, sameStatus } from './service-status';
 import { StatusWriter } from './status-writer';
@@ -17,21 +17,18 @@ export interface StatusLoopOptions {
 
 /**
  * Leader-only: keeps `status/services/<name>` equal to what the tasks and nodes say.
- * Level-triggered — service, task and node events enqueue service names; each reconcile
- * recomputes from the informer caches. Writes only when a field other than the timestamp
+ * Level-triggered — service, task and node changes enqueue service names; each reconcile
+ * recomputes from the term's cluster cache. Writes only when a field other than the timestamp
  * changed, always fenced by this term's leader key, and deletes the status of deleted services.
  */
 export class StatusLoop implements Loop {
   readonly name = STATUS_LOOP;
   private readonly log = new Logger('status');
-  private readonly services: Informer<Service>;
-  private readonly tasks: Informer<Task>;
-  private readonly nodes: Informer<NodeInfo>;
   private readonly writer: StatusWriter;
   /**
    * The stored statuses as this term knows them: listed once when the term starts, then kept by
    * its own writes. Only the leader writes status keys (fenced); the one other change — a service
-   * delete removing its status key — is applied from the service informer's delete event.
+   * delete removing its status key — is applied from the service's delete event.
    */
   private readonly stored = new Map<string, ServiceStatus>();
   private readonly queue = new WorkQueue<string>({
@@ -41,43 +38,42 @@ export class StatusLoop implements Loop {
   constructor(
     private readonly store: Store,
     private readonly fence: LeaderFence,
+    private readonly cluster: ClusterCache,
     private readonly metrics: ControlPlaneMetrics,
     private readonly opts: StatusLoopOptions = {},
   ) {
-    this.services = store.serviceInformer();
-    this.tasks = store.taskInformer();
-    this.nodes = store.nodeInformer();
     this.writer = new StatusWriter(store, fence);
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const unsubscribe = this.subscribe();
+    const off = this.cluster.subscribe((c) => this.onChange(c));
     try {
-      const informers = { services: this.services, tasks: this.tasks, nodes: this.nodes };
-      await runWithInformers(informers, { name: 'status queue', run: (s) => this.work(s) }, signal);
+      await this.cluster.synced();
+      await this.work(signal);
     } finally {
-      unsubscribe.forEach((u) => u());
+      off();
     }
   }
 
-  private subscribe(): (() => void)[] {
-    return [
-      this.services.subscribe((e) => {
+  private onChange(c: ClusterChange): void {
+    switch (c.kind) {
+      case 'service':
         // Deleting a service removes its status key in the same transaction.
-        if (e.type === 'delete') this.stored.delete(e.key);
-        this.queue.add(e.key);
-      }),
-      this.tasks.subscribe((e) => this.queue.add(serviceOfTask(e.key))),
-      this.nodes.subscribe(() => {
-        for (const s of this.services.list()) if (s.spec.mode === 'global') this.queue.add(s.meta.name);
-      }),
-    ];
+        if (c.deleted) this.stored.delete(c.name);
+        return this.queue.add(c.name);
+      case 'task':
+        return this.queue.add(c.service);
+      case 'node':
+        // Global services want one task per eligible node; others count tasks by their node's state.
+        for (const s of this.cluster.allServices()) if (s.spec.mode === 'global') this.queue.add(s.meta.name);
+        for (const t of this.cluster.tasksOn(c.name)) this.queue.add(t.service);
+    }
   }
 
   private async work(signal: AbortSignal): Promise<void> {
     for (const [name, status] of await this.store.listServiceStatuses()) this.stored.set(name, status);
     // A new term starts from a full pass, statuses of services deleted while nobody led included.
-    for (const s of this.services.list()) this.queue.add(s.meta.name);
+    for (const s of this.cluster.allServices()) this.queue.add(s.meta.name);
     for (const name of this.stored.keys()) this.queue.add(name);
     // Reconciles mostly wait for their batched write, so many can be in flight at once.
     await this.queue.run(signal, (name) => this.reconcile(name), { concurrency: this.opts.concurrency ?? DEFAULT_CONCURRENCY });
@@ -87,10 +83,9 @@ export class StatusLoop implements Loop {
   async reconcile(name: string): Promise<void> {
     const started = performance.now();
     try {
-      const service = this.services.get(name);
+      const service = this.cluster.service(name);
       if (!service) return await this.forget(name);
-      const tasks = this.tasks.list().filter((t) => t.service === name);
-      const next = computeServiceStatus(service, tasks, this.nodes.list(), (this.opts.now?.() ?? new Date()).toISOString());
+      const next = computeServiceStatus(service, this.cluster.tasksOf(name), this.cluster.nodes(), (this.opts.now?.() ?? new Date()).toISOString());
       this.metrics.setReplicas(name, next.desired, next.running);
       const previous = this.stored.get(name);
       if (previous && sameStatus(previous, next)) return;

@@ -17,6 +17,7 @@ export function specFixture(overrides: Partial<ServiceSpec> = {}): ServiceSpec {
     restartPolicy: { condition: 'any', delayMs: 1000, maxDelayMs: 30_000, maxAttempts: 0 },
     update: { parallelism: 1, delayMs: 0, monitorMs: 5000, failureAction: 'rollback', order: 'stop-first' },
     placement: { constraints: [], maxPerNode: 0, strategy: 'spread' },
+  fencing: false,
     ...overrides,
   };
 }
@@ -52,8 +53,9 @@ export function taskFixture(
   };
 }
 
-export function nodeFixture(name: string, opts: Partial<Pick<NodeInfo, 'state' | 'availability'>> = {}): NodeInfo {
+export function nodeFixture(name: string, opts: Partial<Pick<NodeInfo, 'state' | 'availability' | 'downSince'>> = {}): NodeInfo {
   return {
+    ...(opts.downSince ? { downSince: opts.downSince } : {}),
     name,
     labels: {},
     availability: opts.availability ?? 'active',

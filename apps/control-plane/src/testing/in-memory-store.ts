@@ -15,7 +15,9 @@ import {
   latestReports,
   markUnschedulable,
   newTaskRecord,
+  orphanTask,
   shutdownTask,
+  withLiveness,
   type ApplyOutcome,
   type Informer,
   type LeaderFence,
@@ -216,7 +218,18 @@ export class InMemoryStore implements Store {
     return written.length > 0 ? { written, revision: String(this.rev) } : { written };
   }
   async assignNodes(placements: readonly TaskPlacement[], fence: LeaderFence): Promise<WriteResult> {
-    return this.mutate(placements.map((p) => [p.taskId, assignTask(p.node, this.now())]), fence);
+    this.fenced(fence);
+    // Each placement and the orphaning it carries are one transaction, written only together.
+    const written: string[] = [];
+    let revision: string | undefined;
+    for (const p of placements) {
+      if (!assignTask(p.node, this.now())(this.tasks.items.get(p.taskId) ?? ({} as TaskRecord))) continue;
+      const orphan: (readonly [string, TaskMutation])[] = p.orphan ? [[p.orphan.taskId, orphanTask(p.orphan.message, this.now())]] : [];
+      const res = this.mutate([[p.taskId, assignTask(p.node, this.now())], ...orphan], fence);
+      written.push(...res.written);
+      revision = res.revision ?? revision;
+    }
+    return revision === undefined ? { written } : { written, revision };
   }
   async recordUnschedulable(explanations: ReadonlyMap<string, string>, fence: LeaderFence): Promise<WriteResult> {
     return this.mutate([...explanations].map(([id, why]) => [id, markUnschedulable(why, this.now())]), fence);
@@ -248,7 +261,7 @@ export class InMemoryStore implements Store {
       name: reg.name,
       labels: { ...reg.labels },
       availability: current?.availability ?? 'active',
-      state: current?.state ?? 'down',
+      state: current?.state ?? 'unknown',
       address: reg.address,
       capacity: reg.capacity,
       drivers: [...reg.drivers],
@@ -265,14 +278,15 @@ export class InMemoryStore implements Store {
     this.check();
     const lease = ++this.leases;
     this.aliveLease.set(name, lease);
-    this.setNodeState(name, 'ready');
+    this.rev++;
+    this.setLiveness(name, { aliveRevision: String(this.rev) });
     this.keepAlives.set(name, 0);
     return {
       keepAlive: async () => void this.keepAlives.set(name, (this.keepAlives.get(name) ?? 0) + 1),
       close: () => {
         if (this.aliveLease.get(name) !== lease) return;
         this.aliveLease.delete(name);
-        this.setNodeState(name, 'down');
+        this.setLiveness(name, {});
       },
     };
   }
@@ -280,9 +294,20 @@ export class InMemoryStore implements Store {
   private readonly aliveLease = new Map<string, number>();
   /** Heartbeats seen per node since its last session opened. */
   readonly keepAlives = new Map<string, number>();
-  private setNodeState(name: string, state: NodeInfo['state']): void {
+  /** Leader-written down records, as `status/nodes/<name>`. */
+  readonly downSince = new Map<string, string>();
+  private setLiveness(name: string, alive: { aliveRevision?: string }): void {
     const node = this.nodes.items.get(name);
-    if (node) this.putNode({ ...node, state });
+    const aliveRevision = alive.aliveRevision ?? (this.aliveLease.has(name) ? node?.sessionRevision : undefined);
+    if (node) this.putNode(withLiveness(node, { aliveRevision, downSince: this.downSince.get(name) }));
+  }
+  async writeNodeLiveness(changes: ReadonlyMap<string, string | undefined>, fence: LeaderFence): Promise<void> {
+    this.fenced(fence);
+    for (const [name, since] of changes) {
+      if (since === undefined) this.downSince.delete(name);
+      else this.downSince.set(name, since);
+      this.setLiveness(name, {});
+    }
   }
   async setNodeAvailability(name: string, availability: NodeAvailability): Promise<NodeInfo> {
     this.check();
