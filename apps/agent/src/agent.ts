@@ -74,6 +74,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       metricsAddress: '',
     }),
     logs: (req, signal) => taskLogs(worker, driver, req, signal),
+    cutOff: (ms) => worker.fence(ms),
   });
 
   const imageGc = new ImageGarbageCollector({

@@ -8,6 +8,7 @@ import {
 } from '@berth/proto';
 import type { LogLine } from '@berth/runtime';
 import type { Worker } from '../worker/worker';
+import { FenceClock } from './fence-clock';
 import type { StatusOutbox } from './outbox';
 import { assignmentFromWire, statusToWire } from './wire';
 
@@ -22,6 +23,13 @@ export interface SessionDeps {
   readonly logs: (req: LogRequest, signal: AbortSignal) => AsyncIterable<LogLine>;
   readonly log: (line: string) => void;
   readonly random?: () => number;
+  /**
+   * Called once each time the node has gone the node-down time without a renewed lease (no
+   * HeartbeatAck): the control plane may replace its fenced tasks from then on.
+   */
+  readonly cutOff?: (sinceMs: number) => void;
+  /** Monotonic ms (default performance.now). */
+  readonly clock?: () => number;
 }
 
 type Call = ClientDuplexStream<SessionRequest, SessionResponse>;
@@ -29,6 +37,9 @@ type Call = ClientDuplexStream<SessionRequest, SessionResponse>;
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5_000;
 const MAX_BATCH = 500;
+/** Until a Welcome says otherwise: the control plane's default node-down time. */
+const DEFAULT_NODE_DOWN_AFTER_MS = 5_000;
+const FENCE_CHECK_MS = 100;
 
 /**
  * The agent's only connection to the control plane: one bidirectional stream, re-opened with
@@ -41,8 +52,27 @@ export class AgentSession {
   private welcomed = false;
   private appliedGeneration = 0;
   private readonly logPumps = new Map<string, AbortController>();
+  private readonly fenceClock: FenceClock;
 
-  constructor(private readonly deps: SessionDeps) {}
+  constructor(private readonly deps: SessionDeps) {
+    this.fenceClock = new FenceClock(() => this.clock(), DEFAULT_NODE_DOWN_AFTER_MS);
+  }
+
+  private clock(): number {
+    return (this.deps.clock ?? (() => performance.now()))();
+  }
+
+  /** Calls `cutOff` once the node has gone the node-down time without a lease renewal. */
+  private async watchFence(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await sleep(FENCE_CHECK_MS, signal);
+      if (!signal.aborted && this.fenceClock.cutOffNow()) {
+        const ms = this.fenceClock.downAfter;
+        this.deps.log(`no lease renewal for ${ms} ms: stopping fenced tasks`);
+        this.deps.cutOff?.(ms);
+      }
+    }
+  }
 
   get connected(): boolean {
     return this.welcomed;
@@ -65,6 +95,7 @@ export class AgentSession {
       'grpc.keepalive_permit_without_calls': 1,
     });
     let attempt = 0;
+    const fence = this.watchFence(signal);
     try {
       while (!signal.aborted) {
         const started = Date.now();
@@ -77,6 +108,7 @@ export class AgentSession {
       }
     } finally {
       client.close();
+      await fence;
     }
   }
 
@@ -103,15 +135,18 @@ export class AgentSession {
       call.on('data', (m: SessionResponse) => {
         if (m.msg?.$case === 'welcome') {
           this.welcomed = true;
+          this.fenceClock.setDownAfter(m.msg.value.nodeDownAfterMs);
+          this.fenceClock.renewed(helloSentAt); // the control plane bound a new lease before it welcomed us
           this.deps.outbox.resendAll();
           this.flush();
-          const every = Math.max(500, m.msg.value.heartbeatIntervalMs || 2_000);
-          heartbeat = setInterval(() => call.write({ msg: { $case: 'heartbeat', value: { appliedGeneration: this.appliedGeneration } } }), every);
+          const every = Math.max(100, m.msg.value.heartbeatIntervalMs || 1_000);
+          heartbeat = setInterval(() => call.write({ msg: { $case: 'heartbeat', value: { appliedGeneration: this.appliedGeneration, sentAtMs: Math.floor(this.clock()) } } }), every);
         } else {
           this.handle(call, m);
         }
       });
       const tasks = this.deps.worker.tasks().map((t) => statusToWire(t, 0));
+      const helloSentAt = this.clock();
       call.write({ msg: { $case: 'hello', value: { ...this.deps.hello(), tasks } } });
     });
   }
@@ -131,6 +166,9 @@ export class AgentSession {
       }
       case 'statusAck':
         this.deps.outbox.ack(m.msg.value.seq);
+        return;
+      case 'heartbeatAck':
+        this.fenceClock.renewed(m.msg.value.sentAtMs);
         return;
       case 'logRequest':
         this.pumpLogs(call, m.msg.value);

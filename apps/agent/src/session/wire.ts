@@ -18,6 +18,7 @@ export function assignmentFromWire(a: WireAssignment): Assignment | { invalid: s
     specGeneration: a.specGeneration,
     desiredState: a.desiredState === DesiredState.DESIRED_STATE_RUNNING ? 'running' : 'shutdown',
     spec: taskSpecFromProto(a.spec),
+    ...(a.fenced ? { fenced: true } : {}),
   };
 }
 

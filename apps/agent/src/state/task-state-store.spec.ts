@@ -37,6 +37,16 @@ describe('TaskStateStore', () => {
     expect(readdirSync(join(dir, 'tasks'))).toEqual(['web.1.x.json']);
   });
 
+  it('keeps the mark of a task being forgotten, and reads files written before the mark existed as not forgotten', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-state-'));
+    dirs.push(dir);
+    const s = new TaskStateStore(dir);
+    await s.save({ ...task('web.1.x', 'shutdown'), forgotten: true });
+    writeFileSync(join(dir, 'tasks', 'web.2.y.json'), JSON.stringify(task('web.2.y', 'running')));
+    const loaded = (await new TaskStateStore(dir).loadAll()).sort((a, b) => a.assignment.taskId.localeCompare(b.assignment.taskId));
+    expect(loaded.map((t) => [t.assignment.taskId, t.forgotten ?? false])).toEqual([['web.1.x', true], ['web.2.y', false]]);
+  });
+
   it('has nothing to load on a fresh node', async () => {
     expect(await new TaskStateStore(join(tmpdir(), 'berth-none-' + process.pid)).loadAll()).toEqual([]);
   });

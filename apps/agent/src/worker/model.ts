@@ -9,6 +9,8 @@ export interface Assignment {
   readonly specGeneration: number;
   readonly desiredState: DesiredTaskState;
   readonly spec: TaskTemplate;
+  /** The service asked for fencing: stopped when the node is cut off from the control plane. */
+  readonly fenced?: boolean;
 }
 
 /** What the agent reports about a task; states only move forward. */
@@ -30,4 +32,10 @@ export interface LocalTask {
   /** Set once the driver prepared the task. */
   readonly handle?: TaskHandle;
   readonly status: LocalStatus;
+  /**
+   * Saved once the control plane dropped the task and the agent began taking it off the node;
+   * the state file itself goes only once that succeeded. A restarted agent destroys such a task
+   * instead of re-adopting it. Absent (false) in state files from before this field existed.
+   */
+  readonly forgotten?: boolean;
 }

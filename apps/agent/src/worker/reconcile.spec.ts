@@ -21,16 +21,31 @@ describe('planWorker', () => {
 
   it('never restarts a finished task in place', () => {
     const plan = planWorker(byId([assignment('a')]) as Map<string, Assignment>, byId([local('a', 'failed')]) as Map<string, LocalTask>);
-    expect(plan).toEqual({ start: [], stop: [], forget: [] });
+    expect(plan).toEqual({ start: [], skip: [], stop: [], forget: [] });
   });
 
   it('stops live tasks whose desired state is shutdown, and forgets unassigned ones', () => {
     const assigned = byId([assignment('a', 'shutdown'), assignment('b', 'shutdown')]) as Map<string, Assignment>;
     const locals = byId([local('a', 'running'), local('b', 'complete'), local('c', 'running')]) as Map<string, LocalTask>;
-    expect(planWorker(assigned, locals)).toEqual({ start: [], stop: ['a'], forget: ['c'] });
+    expect(planWorker(assigned, locals)).toEqual({ start: [], skip: [], stop: ['a'], forget: ['c'] });
   });
 
-  it('does not start a task that is assigned only to be shut down', () => {
-    expect(planWorker(byId([assignment('a', 'shutdown')]) as Map<string, Assignment>, new Map()).start).toEqual([]);
+  it('does not start a task that is assigned only to be shut down, but records it as skipped', () => {
+    const plan = planWorker(byId([assignment('a', 'shutdown')]) as Map<string, Assignment>, new Map());
+    expect(plan.start).toEqual([]);
+    expect(plan.skip.map((a) => a.taskId)).toEqual(['a']);
+  });
+
+  it('skips only unknown tasks: a known one shut down is stopped, or left alone once finished', () => {
+    const assigned = byId([assignment('a', 'shutdown'), assignment('b', 'shutdown')]) as Map<string, Assignment>;
+    const locals = byId([local('a', 'preparing'), local('b', 'shutdown')]) as Map<string, LocalTask>;
+    expect(planWorker(assigned, locals)).toEqual({ start: [], skip: [], stop: ['a'], forget: [] });
+  });
+
+  it('leaves a task being forgotten alone: never started, skipped, stopped or forgotten again', () => {
+    const leaving = (id: string, state: TaskState): LocalTask => ({ ...local(id, state), forgotten: true });
+    const assigned = byId([assignment('a'), assignment('b', 'shutdown')]) as Map<string, Assignment>;
+    const locals = byId([leaving('a', 'running'), leaving('b', 'running'), leaving('c', 'preparing')]) as Map<string, LocalTask>;
+    expect(planWorker(assigned, locals)).toEqual({ start: [], skip: [], stop: [], forget: [] });
   });
 });

@@ -5,6 +5,9 @@ import { STARTING, unhealthyMessage } from './health';
 import { monitorHealth } from './health-monitor';
 import type { Assignment, LocalStatus, LocalTask } from './model';
 
+/** Why a task ended that never ran: it was asked to stop before this node started it. */
+const STOPPED_BEFORE_START = 'stopped before it started';
+
 export interface RunnerDeps {
   readonly driver: RuntimeDriver;
   readonly states: TaskStateStore;
@@ -19,10 +22,13 @@ export interface RunnerDeps {
  * While a task with a health check runs, its health is checked (health-monitor.ts); an
  * unhealthy task is stopped like any other and recorded `failed` with the checks' verdict.
  * Every status is written to the state file before it is reported, one write at a time, so what
- * the control plane hears survives an agent crash. Never restarts the task.
+ * the control plane hears survives an agent crash. Never starts a task twice, nor one it was asked
+ * to stop, and never restarts it.
  */
 export class TaskRunner {
   private stopping = false;
+  /** Why the node stopped the task itself (fencing), when it did. */
+  private stopReason: string | undefined;
   private stopped: Promise<void> | undefined;
   /** Set once the health check gave up on the task: why it is being stopped. */
   private unhealthy: string | undefined;
@@ -30,6 +36,14 @@ export class TaskRunner {
   private healthCheck: AbortController | undefined;
   /** Status writes in order: each persists before the next begins. */
   private writes: Promise<void> = Promise.resolve();
+  /**
+   * Settles once the runtime calls that bring the task up (prepare and start, or re-adoption's
+   * recover and start) have settled. destroy() waits for it, so it never races them and always
+   * sees the handle prepare made: otherwise what a late prepare set up would outlive the task.
+   */
+  private settled: Promise<void> = Promise.resolve();
+  /** Set once the task is off the node: nothing about it is saved or reported any more. */
+  private closed = false;
 
   constructor(private readonly deps: RunnerDeps, private task: LocalTask) {}
 
@@ -43,21 +57,10 @@ export class TaskRunner {
 
   /** Runs a task that was never started on this node. Resolves when it is terminal or `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    let handle: TaskHandle;
-    try {
-      await this.update({ state: 'preparing' });
-      handle = await this.deps.driver.prepare(toTaskConfig(this.task.assignment));
-      this.task = { ...this.task, handle };
-      if (this.stopping) return await this.update({ state: 'shutdown', message: 'stopped before it started' });
-      await this.update({ state: 'starting', ...(handle.network?.ip ? { ip: handle.network.ip } : {}) });
-      await this.deps.driver.start(handle);
-      // A stop that arrived while starting found nothing running yet: deliver it now.
-      if (this.stopping) await this.deps.driver.stop(handle, { graceMs: this.task.assignment.spec.stopGracePeriodMs });
-    } catch (e) {
-      const state = this.stopping ? 'shutdown' : this.task.handle ? 'failed' : prepareFailureState(e);
-      return await this.update({ state, message: messageOf(e) });
-    }
-    await this.watch(handle, signal);
+    const setup = this.setUp();
+    this.settled = setup.then(noop, noop);
+    const handle = await setup;
+    if (handle) await this.watch(handle, signal);
   }
 
   /**
@@ -69,28 +72,101 @@ export class TaskRunner {
     const { handle, status } = this.task;
     if (isTerminal(status.state)) return;
     if (!handle) return this.run(signal); // crashed during prepare; prepare is idempotent
-    if ((await this.deps.driver.recover(handle)) === 'gone') {
-      return this.update({ state: 'failed', message: 'task disappeared while the agent was down' });
-    }
-    // The agent died while stopping an unhealthy task: finish that, with the verdict it recorded.
-    if (status.health === 'unhealthy') this.unhealthy = status.message ?? 'health check failed';
-    const now = await this.deps.driver.inspect(handle);
-    if (now.state === 'created') {
-      await this.deps.driver.start(handle);
-    }
-    await this.watch(handle, signal);
+    const reattached = this.reattach(handle);
+    this.settled = reattached.then(noop, noop);
+    if (await reattached) await this.watch(handle, signal);
   }
 
-  /** Stops the task (grace period from its spec) and records it as shut down. Idempotent. */
-  stop(): Promise<void> {
+  /**
+   * Records a task the control plane shut down before this node started it, touching nothing in
+   * the runtime: the control plane hears of it and can let its record go.
+   */
+  skip(): Promise<void> {
+    this.stopping = true;
+    return this.stoppedBeforeStart();
+  }
+
+  /**
+   * Stops the task (grace period from its spec) and records it as shut down, with `reason` as its
+   * message when given (the first stop's reason wins). Idempotent.
+   */
+  stop(reason?: string): Promise<void> {
+    if (!this.stopping) this.stopReason = reason;
     this.stopping = true;
     this.healthCheck?.abort();
     this.stopped ??= this.stopNow();
     return this.stopped;
   }
 
-  /** Removes everything the runtime holds for the task. Idempotent. Logs go with it. */
-  async destroy(): Promise<void> {
+  /**
+   * Takes the task off this node for good: saves that it is being forgotten (a restarted agent
+   * then destroys it instead of re-adopting it), stops it, removes everything the runtime holds
+   * for it (logs too), and only then its state file. Nothing about the task is saved or reported
+   * afterwards. Throws when a step fails; every step is idempotent, so calling again retries.
+   */
+  async forget(): Promise<void> {
+    this.task = { ...this.task, forgotten: true };
+    await this.enqueue(() => this.deps.states.save(this.task));
+    // Graceful when it can be; destroy kills whatever is left, so a failed stop must not block it.
+    await this.stop().catch(noop);
+    await this.destroy();
+    this.closed = true;
+    await this.writes; // a write already under way lands before the file goes, not after
+    await this.deps.states.remove(this.task.assignment.taskId);
+  }
+
+  /** Prepares and starts the task; undefined when it ended before running (that is recorded). */
+  private async setUp(): Promise<TaskHandle | undefined> {
+    try {
+      await this.update({ state: 'preparing' });
+      // Asked to stop while `preparing` was being saved: set nothing up that would only be undone.
+      if (this.stopping) {
+        await this.stoppedBeforeStart();
+        return undefined;
+      }
+      const handle = await this.deps.driver.prepare(toTaskConfig(this.task.assignment));
+      this.task = { ...this.task, handle };
+      if (!this.stopping) await this.update({ state: 'starting', ...(handle.network?.ip ? { ip: handle.network.ip } : {}) });
+      return (await this.startUnlessStopping(handle)) ? handle : undefined;
+    } catch (e) {
+      const state = this.stopping ? 'shutdown' : this.task.handle ? 'failed' : prepareFailureState(e);
+      await this.update({ state, message: messageOf(e) });
+      return undefined;
+    }
+  }
+
+  /** Finds an adopted task in the runtime again; false when it ended instead (that is recorded). */
+  private async reattach(handle: TaskHandle): Promise<boolean> {
+    if ((await this.deps.driver.recover(handle)) === 'gone') {
+      await this.update({ state: 'failed', message: 'task disappeared while the agent was down' });
+      return false;
+    }
+    // The agent died while stopping an unhealthy task: finish that, with the verdict it recorded.
+    const { status } = this.task;
+    if (status.health === 'unhealthy') this.unhealthy = status.message ?? 'health check failed';
+    if ((await this.deps.driver.inspect(handle)).state !== 'created') return true;
+    return this.startUnlessStopping(handle);
+  }
+
+  /** Starts the prepared task, unless it was asked to stop (recorded as such); true when started. */
+  private async startUnlessStopping(handle: TaskHandle): Promise<boolean> {
+    if (this.stopping) {
+      await this.stoppedBeforeStart();
+      return false;
+    }
+    await this.deps.driver.start(handle);
+    // A stop that arrived while starting found nothing running yet: deliver it now.
+    if (this.stopping) await this.deps.driver.stop(handle, { graceMs: this.task.assignment.spec.stopGracePeriodMs });
+    return true;
+  }
+
+  private stoppedBeforeStart(): Promise<void> {
+    return this.update({ state: 'shutdown', message: STOPPED_BEFORE_START });
+  }
+
+  /** Removes everything the runtime holds for the task, once what brings it up has settled. */
+  private async destroy(): Promise<void> {
+    await this.settled;
     if (this.task.handle) await this.deps.driver.destroy(this.task.handle);
   }
 
@@ -120,7 +196,7 @@ export class TaskRunner {
     }
     const { code } = ended;
     if (this.unhealthy) return this.update({ state: 'failed', exitCode: code, message: this.unhealthy });
-    if (this.stopping) return this.update({ state: 'shutdown', exitCode: code });
+    if (this.stopping) return this.update({ state: 'shutdown', exitCode: code, ...(this.stopReason ? { message: this.stopReason } : {}) });
     await this.update(code === 0 ? { state: 'complete', exitCode: 0 } : { state: 'failed', exitCode: code, message: `exited with code ${code}` });
   }
 
@@ -168,9 +244,14 @@ export class TaskRunner {
 
   /** Queues a status change behind the ones before it; resolves once it is saved and reported. */
   private update(change: Omit<LocalStatus, 'updatedAt'>): Promise<void> {
-    const write = this.writes.then(() => this.write(change));
-    this.writes = write.catch(() => undefined);
-    return write;
+    return this.enqueue(() => this.write(change));
+  }
+
+  /** Runs a state-file write after the ones before it; once the task is closed, writes are dropped. */
+  private enqueue(write: () => Promise<void>): Promise<void> {
+    const done = this.writes.then(() => (this.closed ? undefined : write()));
+    this.writes = done.catch(noop);
+    return done;
   }
 
   private async write(change: Omit<LocalStatus, 'updatedAt'>): Promise<void> {
@@ -209,6 +290,8 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 function prepareFailureState(e: unknown): Extract<TaskState, 'rejected' | 'failed'> {
   return e instanceof HostPortInUseError ? 'rejected' : 'failed';
 }
+
+function noop(): void {}
 
 function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);

@@ -25,8 +25,18 @@ class FakeDriver implements RuntimeDriver {
   nextPid = 100;
   /** When set, prepare throws it (as the real driver does when the network or image setup fails). */
   prepareError: Error | undefined;
+  /** When set, prepare (a slow image pull, say) finishes only once it resolves. */
+  prepareGate: Promise<void> | undefined;
+  prepares = 0;
+  /** How many destroy calls still fail (a mount that is busy for a while). */
+  destroyFailures = 0;
+  readonly destroyed: string[] = [];
+  /** When set, recover (runc state on a slow node, say) finishes only once it resolves. */
+  recoverGate: Promise<void> | undefined;
 
   async prepare(t: TaskConfig): Promise<TaskHandle> {
+    this.prepares++;
+    await this.prepareGate;
     if (this.prepareError) throw this.prepareError;
     let exit!: (code: number) => void;
     const exited = new Promise<number>((resolve) => (exit = resolve));
@@ -51,12 +61,15 @@ class FakeDriver implements RuntimeDriver {
     this.procs.get(h.taskId)?.exit(143);
   }
   async destroy(h: TaskHandle): Promise<void> {
+    if (this.destroyFailures-- > 0) throw new RuntimeOperationError(h.taskId, 'destroy', 'umount rootfs: device or resource busy');
     this.procs.delete(h.taskId);
+    this.destroyed.push(h.taskId);
   }
   async inspect(h: TaskHandle): Promise<RuntimeStatus> {
     return this.procs.get(h.taskId)?.status ?? { state: 'gone' };
   }
   async recover(h: TaskHandle): Promise<'attached' | 'gone'> {
+    await this.recoverGate;
     return this.procs.has(h.taskId) ? 'attached' : 'gone';
   }
   /** What a health check run in a task answers; by default it passes. */
@@ -90,21 +103,33 @@ afterEach(async () => {
   dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true }));
 });
 
-function startWorker(driver: FakeDriver, dataDir?: string) {
+/** Stands in for the worker's retry timer: records each wait and ends it when the test says so (or the agent stops). */
+function manualTimers() {
+  const waits: { ms: number; end: () => void }[] = [];
+  const sleep = (ms: number, signal: AbortSignal) =>
+    new Promise<void>((resolve) => {
+      waits.push({ ms, end: resolve });
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  return { waits, sleep };
+}
+
+function startWorker(driver: FakeDriver, dataDir?: string, sleep?: (ms: number, signal: AbortSignal) => Promise<void>) {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'berth-worker-'));
   if (!dataDir) dirs.push(dir);
   const reports: LocalTask[] = [];
   const states = new TaskStateStore(dir);
-  const worker = new Worker({ driver, states, report: (t) => reports.push(t), now: () => new Date(), log: () => undefined });
+  const worker = new Worker({ driver, states, report: (t) => reports.push(t), now: () => new Date(), log: () => undefined, ...(sleep ? { sleep } : {}) });
   const ctl = new AbortController();
   controllers.push(ctl);
   return { worker, reports, states, dir, ctl, running: worker.run(ctl.signal) };
 }
 
-const until = async (cond: () => boolean) => {
-  for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(cond()).toBe(true);
+const until = async (cond: () => boolean | Promise<boolean>) => {
+  for (let i = 0; i < 1000 && !(await cond()); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(await cond()).toBe(true);
 };
+const noStateFiles = async (states: TaskStateStore) => (await states.loadAll()).length === 0;
 const statesOf = (reports: LocalTask[], id: string): TaskState[] => reports.filter((r) => r.assignment.taskId === id).map((r) => r.status.state);
 /** `state` or `state/health`, per report, with repeats of the same pair left out. */
 const stepsOf = (reports: LocalTask[], id: string): string[] =>
@@ -206,6 +231,96 @@ describe('Worker', () => {
     second.worker.assign({ full: false, upsert: [assignment('web.9.z')], remove: [] });
     await new Promise((r) => setTimeout(r, 30));
     expect(driver.procs.get('web.1.a')?.status.state).toBe('running');
+  });
+
+  it('records a task shut down before it started here as such, persisted, without touching the runtime', async () => {
+    const driver = new FakeDriver();
+    const { worker, reports, states } = startWorker(driver);
+    worker.assign({ full: true, upsert: [assignment('web.1.a', 'shutdown')], remove: [] });
+    await until(() => statesOf(reports, 'web.1.a').includes('shutdown'));
+    expect(reports.map((r) => [r.assignment.taskId, r.status.state, r.status.message])).toEqual([['web.1.a', 'shutdown', 'stopped before it started']]);
+    expect((await states.loadAll())[0]?.status).toMatchObject({ state: 'shutdown', message: 'stopped before it started' });
+    worker.assign({ full: true, upsert: [], remove: [] });
+    await until(() => worker.tasks().length === 0);
+    await until(() => noStateFiles(states));
+    expect([driver.prepares, driver.starts, driver.destroyed.length]).toEqual([0, 0, 0]);
+  });
+
+  it('destroys what a prepare still in flight made when the task is forgotten, and never starts it', async () => {
+    const driver = new FakeDriver();
+    let pulled!: () => void;
+    driver.prepareGate = new Promise((resolve) => (pulled = resolve));
+    const { worker, states } = startWorker(driver);
+    worker.assign({ full: true, upsert: [assignment('web.1.a')], remove: [] });
+    await until(() => driver.prepares === 1);
+    worker.assign({ full: false, upsert: [], remove: ['web.1.a'] });
+    await until(() => worker.tasks().length === 0);
+    pulled();
+    await until(() => driver.destroyed.includes('web.1.a'));
+    await until(() => noStateFiles(states));
+    await new Promise((r) => setTimeout(r, 30));
+    expect(driver.procs.has('web.1.a')).toBe(false);
+    expect(driver.starts).toBe(0);
+    expect(await states.loadAll()).toEqual([]);
+  });
+
+  it('retries a failed cleanup, backing off from 1 s to at most 60 s, and keeps the state file until it succeeds', async () => {
+    const driver = new FakeDriver();
+    const timers = manualTimers();
+    const { worker, states } = startWorker(driver, undefined, timers.sleep);
+    worker.assign({ full: true, upsert: [assignment('web.1.a')], remove: [] });
+    await until(() => worker.tasks()[0]?.status.state === 'running');
+    driver.destroyFailures = 7;
+    worker.assign({ full: false, upsert: [], remove: ['web.1.a'] });
+    for (let i = 0; i < 7; i++) {
+      await until(() => timers.waits.length === i + 1);
+      expect((await states.loadAll()).map((t) => [t.assignment.taskId, t.forgotten])).toEqual([['web.1.a', true]]);
+      expect(worker.tasks()).toEqual([]);
+      timers.waits[i]!.end();
+    }
+    await until(() => driver.destroyed.includes('web.1.a'));
+    await until(() => noStateFiles(states));
+    expect(timers.waits.map((w) => w.ms)).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000]);
+  });
+
+  it('a restarted agent destroys a task it was still cleaning up instead of re-adopting it', async () => {
+    const driver = new FakeDriver();
+    const timers = manualTimers();
+    const first = startWorker(driver, undefined, timers.sleep);
+    first.worker.assign({ full: true, upsert: [assignment('web.1.a')], remove: [] });
+    await until(() => first.worker.tasks()[0]?.status.state === 'running');
+    driver.destroyFailures = 1;
+    first.worker.assign({ full: false, upsert: [], remove: ['web.1.a'] });
+    await until(() => timers.waits.length === 1);
+    first.ctl.abort(); // the agent stops while waiting to retry
+    await first.running;
+    expect((await first.states.loadAll())[0]?.forgotten).toBe(true);
+
+    const second = startWorker(driver, first.dir);
+    await second.worker.recover(second.ctl.signal);
+    expect(second.worker.tasks()).toEqual([]);
+    await until(() => driver.destroyed.includes('web.1.a'));
+    await until(() => noStateFiles(second.states));
+    expect(second.reports).toEqual([]);
+    expect(driver.starts).toBe(1);
+  });
+
+  it('recover returns once the state files are loaded, while adoption goes on in the background', async () => {
+    const driver = new FakeDriver();
+    const first = startWorker(driver);
+    first.worker.assign({ full: true, upsert: [assignment('web.1.a')], remove: [] });
+    await until(() => first.worker.tasks()[0]?.status.state === 'running');
+    first.ctl.abort();
+    await first.running;
+
+    let recovered!: () => void;
+    driver.recoverGate = new Promise((resolve) => (recovered = resolve));
+    const second = startWorker(driver, first.dir);
+    await second.worker.recover(second.ctl.signal); // hangs here if recover waited for the driver
+    expect(second.worker.tasks().map((t) => [t.assignment.taskId, t.status.state])).toEqual([['web.1.a', 'running']]);
+    recovered();
+    driver.procs.get('web.1.a')!.exit(0);
+    await until(() => statesOf(second.reports, 'web.1.a').includes('complete'));
   });
 });
 
