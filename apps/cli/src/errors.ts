@@ -64,3 +64,11 @@ export class TaskFailedError extends DomainError {
 export class WaitTimeoutError extends DomainError {
   readonly code = 'UNAVAILABLE';
 }
+
+/**
+ * A valid request whose answer is "no" (docs/api.md: exit 3): a drain that could not empty the
+ * node. The message says what is left and why.
+ */
+export class AnswerIsNoError extends DomainError {
+  readonly code = 'CONFLICT';
+}

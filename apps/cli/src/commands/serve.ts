@@ -1,7 +1,9 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { RunningControlPlane } from '@berth/control-plane';
+import { parseDuration } from '@berth/core';
 import type { CliContext } from '../context';
+import { UsageError } from '../errors';
 import type { CliEnvironment } from '../environment';
 import { formatHostPort, isLoopback, type HostPort } from '../input/args';
 
@@ -14,6 +16,8 @@ export interface ServeOptions {
   readonly grpc: HostPort;
   /** Absent: the control plane starts an embedded etcd in the data dir. */
   readonly etcdEndpoints?: string[];
+  /** `--node-down-after`: absent → the control plane's default (5 s). */
+  readonly nodeDownAfterMs?: number;
   /**
    * Started once the control plane listens (`berth up`'s agent); stopped before the control
    * plane, so the agent never loses its server while it shuts down.
@@ -74,6 +78,7 @@ export async function serveInForeground(ctx: CliContext, opts: ServeOptions): Pr
     api: opts.api,
     grpc: opts.grpc,
     ...(opts.etcdEndpoints ? { etcdEndpoints: opts.etcdEndpoints } : {}),
+    ...(opts.nodeDownAfterMs !== undefined ? { nodeDownAfterMs: opts.nodeDownAfterMs } : {}),
   });
   let attached: { stop(): Promise<void> } | undefined;
   try {
@@ -120,3 +125,14 @@ async function writeClientConfig(path: string, server: string): Promise<void> {
   await writeFile(tmp, `${JSON.stringify({ server }, null, 2)}\n`, { mode: 0o600 });
   await rename(tmp, path);
 }
+
+/** `--node-down-after DURATION` of `berth server` and `berth up` (2s..5m). */
+export function parseNodeDownAfter(value: string): number {
+  const parsed = parseDuration(value);
+  if (!parsed.ok) throw new UsageError(`--node-down-after: ${parsed.reason}`);
+  if (parsed.value < 2_000 || parsed.value > 300_000) throw new UsageError(`--node-down-after must be between 2s and 5m (got ${value})`);
+  return parsed.value;
+}
+
+export const NODE_DOWN_AFTER_HELP =
+  'declare a node down once its agent has not been heard from for this long, and replace its tasks (default: 5s; 2s..5m)';

@@ -1,7 +1,7 @@
 import { Command } from '@commander-js/extra-typings';
 import type { CliContext } from '../context';
 import { parseEtcdEndpoints, parseHostPort } from '../input/args';
-import { DEFAULT_API, DEFAULT_GRPC, defaultDataDir, serveInForeground } from './serve';
+import { DEFAULT_API, DEFAULT_GRPC, defaultDataDir, serveInForeground, NODE_DOWN_AFTER_HELP, parseNodeDownAfter } from './serve';
 
 export function serverCommand(ctx: CliContext) {
   return new Command('server')
@@ -9,6 +9,7 @@ export function serverCommand(ctx: CliContext) {
     .option('--data-dir <dir>', `state directory (default: ${defaultDataDir(ctx.env)})`)
     .option('--api <host:port>', 'listen address of the HTTP API (default: 127.0.0.1:7070)', (v) => parseHostPort(v, '--api'))
     .option('--grpc <host:port>', 'listen address for node agents (default: 127.0.0.1:7071)', (v) => parseHostPort(v, '--grpc'))
+    .option('--node-down-after <duration>', NODE_DOWN_AFTER_HELP, parseNodeDownAfter)
     .option('--etcd <urls>', 'use these etcd members (comma-separated URLs) instead of an embedded etcd', parseEtcdEndpoints)
     .addHelpText(
       'after',
@@ -26,6 +27,7 @@ Examples:
         dataDir: opts.dataDir ?? defaultDataDir(ctx.env),
         api: opts.api ?? DEFAULT_API,
         grpc: opts.grpc ?? DEFAULT_GRPC,
+        ...(opts.nodeDownAfter !== undefined ? { nodeDownAfterMs: opts.nodeDownAfter } : {}),
         ...(opts.etcd ? { etcdEndpoints: opts.etcd } : {}),
       });
     });

@@ -5,7 +5,7 @@ import { NotRootError } from '../errors';
 import { collectRegistry, nodeNameFromHost } from '../input/agent-args';
 import { parseHostPort } from '../input/args';
 import { AGENT_NEEDS_ROOT, launchAgent } from './agent';
-import { DEFAULT_API, DEFAULT_GRPC, defaultDataDir, localDialAddress, serveInForeground } from './serve';
+import { DEFAULT_API, DEFAULT_GRPC, defaultDataDir, localDialAddress, serveInForeground, NODE_DOWN_AFTER_HELP, parseNodeDownAfter } from './serve';
 
 export function upCommand(ctx: CliContext) {
   const node = nodeNameFromHost(ctx.env.hostname);
@@ -14,6 +14,7 @@ export function upCommand(ctx: CliContext) {
     .option('--data-dir <dir>', `state directory (default: ${defaultDataDir(ctx.env, 'up')})`)
     .option('--api <host:port>', 'listen address of the HTTP API (default: 127.0.0.1:7070)', (v) => parseHostPort(v, '--api'))
     .option('--grpc <host:port>', 'listen address for node agents (default: 127.0.0.1:7071)', (v) => parseHostPort(v, '--grpc'))
+    .option('--node-down-after <duration>', NODE_DOWN_AFTER_HELP, parseNodeDownAfter)
     .option('--insecure-registry <host:port>', "the agent pulls from this registry over plain HTTP (repeatable; loopback registries always are)", collectRegistry)
     .addHelpText(
       'after',
@@ -32,6 +33,7 @@ again by the next "berth up"), then the control plane; a second signal exits at 
         dataDir: join(dataDir, 'server'),
         api: opts.api ?? DEFAULT_API,
         grpc: opts.grpc ?? DEFAULT_GRPC,
+        ...(opts.nodeDownAfter !== undefined ? { nodeDownAfterMs: opts.nodeDownAfter } : {}),
         attach: async (running) => {
           const agent = await launchAgent(ctx, {
             server: localDialAddress(running.grpcAddress),

@@ -1,6 +1,6 @@
 import { formatIssue, isDomainError, type Issue } from '@berth/core';
 import { CommanderError } from '@commander-js/extra-typings';
-import { exitCodeFor } from '../errors';
+import { AnswerIsNoError, exitCodeFor } from '../errors';
 
 export interface FailureReport {
   /** Lines for stderr; empty when the message was already printed (commander's usage errors). */
@@ -10,10 +10,11 @@ export interface FailureReport {
 
 /**
  * How a failed command ends: the lines it prints on stderr and its exit code (docs/api.md: invalid
- * input 2, anything else 1). Manifest issues print one per line as `file:line:col: field message`.
+ * input 2, a valid request answered "no" 3, anything else 1). Manifest issues print one per line as `file:line:col: field message`.
  */
 export function describeFailure(e: unknown): FailureReport {
   if (e instanceof CommanderError) return { lines: [], exitCode: e.exitCode === 0 ? 0 : 2 };
+  if (e instanceof AnswerIsNoError) return { lines: errorLines(e.message, []), exitCode: 3 };
   if (isDomainError(e)) {
     const issues = 'issues' in e && Array.isArray(e.issues) ? (e.issues as Issue[]) : [];
     return { lines: errorLines(e.message, issues), exitCode: exitCodeFor(e.code) };

@@ -46,10 +46,15 @@ describe('task tables', () => {
 });
 
 describe('node tables', () => {
-  it('shows state, availability, address and capacity; wide adds drivers and sorted labels', () => {
+  it('shows state, availability, address and capacity; wide adds tasks, allocation, drivers and sorted labels', () => {
     expect(rows(renderList(nodeLayout, [node1], { wide: true, now: NOW }))).toEqual([
-      ['NAME', 'STATE', 'AVAILABILITY', 'ADDRESS', 'CPU', 'MEMORY', 'DRIVERS', 'LABELS'],
-      ['n1', 'ready', 'active', '10.0.0.1', '4', '8Gi', 'runc,qemu', 'disk=ssd,zone=a'],
+      ['NAME', 'STATE', 'AVAILABILITY', 'ADDRESS', 'CPU', 'MEMORY', 'TASKS', 'ALLOC-CPU', 'ALLOC-MEMORY', 'DRIVERS', 'LABELS'],
+      ['n1', 'ready', 'active', '10.0.0.1', '4', '8Gi', '3', '1500m', '2Gi', 'runc,qemu', 'disk=ssd,zone=a'],
     ]);
+  });
+
+  it('says how long a down node has been down', () => {
+    const down = { ...node1, status: { ...node1.status, state: 'down' as const, downSince: new Date(NOW.getTime() - 12_000).toISOString() } };
+    expect(rows(renderList(nodeLayout, [down], { wide: false, now: NOW }))[1]?.slice(0, 2)).toEqual(['n1', 'down (12s)']);
   });
 });

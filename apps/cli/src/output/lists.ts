@@ -56,17 +56,28 @@ function taskState(t: TaskView): string {
 
 export const nodeLayout: ListLayout<NodeView> = {
   headers: ['name', 'state', 'availability', 'address', 'cpu', 'memory'],
-  wideHeaders: ['drivers', 'labels'],
-  row: (n) => [
+  wideHeaders: ['tasks', 'alloc-cpu', 'alloc-memory', 'drivers', 'labels'],
+  row: (n, now) => [
     n.metadata.name,
-    n.status.state,
+    nodeState(n, now),
     n.spec.availability,
     cell(n.status.address),
     cell(n.status.capacity.cpu),
     cell(n.status.capacity.memory),
   ],
-  wideRow: (n) => [cell(n.status.drivers.join(',')), cell(formatLabels(n.metadata.labels))],
+  wideRow: (n) => [
+    String(n.status.tasks),
+    n.status.allocated.cpu,
+    n.status.allocated.memory,
+    cell(n.status.drivers.join(',')),
+    cell(formatLabels(n.metadata.labels)),
+  ],
 };
+
+/** `down (12s)` for a down node: how long it has been down. */
+function nodeState(n: NodeView, now: Date): string {
+  return n.status.state === 'down' && n.status.downSince ? `down (${formatAge(n.status.downSince, now)})` : n.status.state;
+}
 
 /** `k=v,k2=v2`, sorted by key. */
 export function formatLabels(labels: Readonly<Record<string, string>>): string {

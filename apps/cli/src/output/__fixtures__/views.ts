@@ -28,6 +28,7 @@ export const webService: ServiceView = {
     restartPolicy: { condition: 'any', delay: '1s', maxDelay: '30s', maxAttempts: 0 },
     update: { parallelism: 1, delay: '0s', monitor: '5s', failureAction: 'pause', order: 'stop-first' },
     placement: { constraints: ['node.labels.zone == a'], maxPerNode: 0, strategy: 'spread' },
+    fencing: false,
   },
   status: { desired: 3, running: 1, updated: 1 },
 };
@@ -54,5 +55,12 @@ export const stoppingTask: TaskView = {
 export const node1: NodeView = {
   metadata: { name: 'n1', labels: { zone: 'a', disk: 'ssd' } },
   spec: { availability: 'active' },
-  status: { state: 'ready', address: '10.0.0.1', capacity: { cpu: '4', memory: '8Gi' }, drivers: ['runc', 'qemu'] },
+  status: {
+    state: 'ready',
+    address: '10.0.0.1',
+    capacity: { cpu: '4', memory: '8Gi' },
+    drivers: ['runc', 'qemu'],
+    allocated: { cpu: '1500m', memory: '2Gi' },
+    tasks: 3,
+  },
 };
