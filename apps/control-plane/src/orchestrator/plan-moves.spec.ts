@@ -1,45 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeInfo, Service, ServiceSpec, Task, TaskState } from '@berth/core';
+import { node, service as baseService, T0, task as baseTask } from './__fixtures__/plan-input';
 import { FENCING_MARGIN_MS, planService, type PlannedTask } from './plan';
 
-const T0 = Date.parse('2026-01-01T00:00:00Z');
 const GRACE = 10_000;
-
-const service = (over: Partial<ServiceSpec> = {}): Service => ({
-  meta: { name: 'web', labels: {}, resourceVersion: '1', generation: 1, createdAt: '', updatedAt: '' },
-  spec: {
-    mode: 'replicated',
-    replicas: 2,
-    template: { runtime: 'container', image: 'oci:/img:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: GRACE },
-    restartPolicy: { condition: 'any', delayMs: 1000, maxDelayMs: 30_000, maxAttempts: 0 },
-    update: { parallelism: 1, delayMs: 0, monitorMs: 5000, failureAction: 'pause', order: 'stop-first' },
-    placement: { constraints: [], maxPerNode: 0, strategy: 'spread' },
-    fencing: false,
-    ...over,
-  },
-});
-
-let seq = 0;
-function task(slot: number, nodeName: string | undefined, state: TaskState = 'running', over: Partial<PlannedTask> = {}): PlannedTask {
-  seq++;
-  return {
-    id: `web.${slot}.${String(seq).padStart(4, '0')}`,
-    service: 'web',
-    slot,
-    specGeneration: 1,
-    desiredState: 'running',
-    ...(nodeName ? { nodeName } : {}),
-    status: { state, ...(nodeName ? { node: nodeName } : {}), updatedAt: new Date(T0).toISOString() },
-    createdAt: new Date(T0 + seq).toISOString(),
-    resourceVersion: String(seq),
-    ...over,
-  };
-}
-
-const node = (name: string, over: Partial<NodeInfo> = {}): NodeInfo => ({
-  name, labels: {}, availability: 'active', state: 'ready', address: '127.0.0.1',
-  capacity: { cpuMillis: 2000, memoryBytes: 2 ** 30 }, drivers: ['runc'], resourceVersion: '1', ...over,
-});
+const service = (over: Partial<ServiceSpec> = {}): Service => {
+  const base = baseService({ replicas: 2, ...over });
+  return { ...base, spec: { ...base.spec, template: { ...base.spec.template, stopGracePeriodMs: GRACE } } };
+};
+/** A task of `web` on `nodeName` (or not placed yet). */
+const task = (slot: number, nodeName: string | undefined, state: TaskState = 'running', over: Partial<PlannedTask> = {}): PlannedTask =>
+  baseTask(slot, state, { ...(nodeName ? { nodeName } : {}), ...over });
 const down = (name: string, since = T0): NodeInfo => node(name, { state: 'down', downSince: new Date(since).toISOString() });
 
 const plan = (svc: Service, tasks: Task[], nodes: NodeInfo[], now = T0) => planService({ service: svc, tasks, nodes, now });

@@ -10,6 +10,24 @@ import { SchedulerLoop, type SchedulerLoopOptions } from './scheduler.loop';
 const FENCE = { leaderKey: '/berth/v1/leader', createRevision: '7' };
 const eventually = <T>(check: () => T | Promise<T>): Promise<T> => vi.waitFor(check, { timeout: 4_000, interval: 10 });
 
+/** The leader's loops on one in-memory store, as one term runs them. */
+function startTerm(signal: AbortSignal, graceMs: number, scheduler: Partial<SchedulerLoopOptions> = {}) {
+  const store = new InMemoryStore();
+  store.leaderFence = FENCE;
+  const metrics = new ControlPlaneMetrics();
+  const running = runTerm(
+    store,
+    { fence: FENCE, graceMs },
+    (cluster) => [
+      new NodeLivenessLoop(store, FENCE, cluster),
+      new OrchestratorLoop(store, FENCE, cluster, metrics),
+      new SchedulerLoop(store, FENCE, cluster, metrics, scheduler),
+    ],
+    signal,
+  );
+  return { store, metrics, running };
+}
+
 describe('orchestrator + scheduler loops on the store', () => {
   let stop = new AbortController();
   let running: Promise<void> | undefined;
@@ -20,16 +38,9 @@ describe('orchestrator + scheduler loops on the store', () => {
   });
 
   function start(graceMs = 0, scheduler: Partial<SchedulerLoopOptions> = {}) {
-    const store = new InMemoryStore();
-    store.leaderFence = FENCE;
-    const metrics = new ControlPlaneMetrics();
-    running = runTerm(
-      store,
-      { fence: FENCE, graceMs },
-      (cluster) => [new OrchestratorLoop(store, FENCE, cluster, metrics), new SchedulerLoop(store, FENCE, cluster, metrics, scheduler)],
-      stop.signal,
-    );
-    return { store, metrics };
+    const term = startTerm(stop.signal, graceMs, scheduler);
+    running = term.running;
+    return term;
   }
   const tasksOf = (store: InMemoryStore) => [...store.tasks.items.values()];
 
@@ -151,16 +162,9 @@ describe('failover and drain through the loops', () => {
   });
 
   function start() {
-    const store = new InMemoryStore();
-    store.leaderFence = FENCE;
-    const metrics = new ControlPlaneMetrics();
-    running = runTerm(
-      store,
-      { fence: FENCE, graceMs: 0 },
-      (cluster) => [new NodeLivenessLoop(store, FENCE, cluster), new OrchestratorLoop(store, FENCE, cluster, metrics), new SchedulerLoop(store, FENCE, cluster, metrics)],
-      stop.signal,
-    );
-    return store;
+    const term = startTerm(stop.signal, 0);
+    running = term.running;
+    return term.store;
   }
   const tasksOf = (store: InMemoryStore) => [...store.tasks.items.values()];
   /** What the agents would report: every assigned task runs. */
