@@ -279,6 +279,7 @@ export class InMemoryStore implements Store {
     const lease = ++this.leases;
     this.aliveLease.set(name, lease);
     this.rev++;
+    this.connected.add(name);
     this.setLiveness(name, { aliveRevision: String(this.rev) });
     this.keepAlives.set(name, 0);
     return {
@@ -286,6 +287,7 @@ export class InMemoryStore implements Store {
       close: () => {
         if (this.aliveLease.get(name) !== lease) return;
         this.aliveLease.delete(name);
+        this.connected.delete(name);
         this.setLiveness(name, {});
       },
     };
@@ -298,8 +300,9 @@ export class InMemoryStore implements Store {
   readonly downSince = new Map<string, string>();
   private setLiveness(name: string, alive: { aliveRevision?: string }): void {
     const node = this.nodes.items.get(name);
-    const aliveRevision = alive.aliveRevision ?? (this.aliveLease.has(name) ? node?.sessionRevision : undefined);
-    if (node) this.putNode(withLiveness(node, { aliveRevision, downSince: this.downSince.get(name) }));
+    if (!node) return;
+    const aliveRevision = alive.aliveRevision ?? (this.connected.has(name) ? (node.sessionRevision ?? String(this.rev)) : undefined);
+    this.putNode(withLiveness(node, { aliveRevision, downSince: this.downSince.get(name) }));
   }
   async writeNodeLiveness(changes: ReadonlyMap<string, string | undefined>, fence: LeaderFence): Promise<void> {
     this.fenced(fence);
@@ -322,10 +325,14 @@ export class InMemoryStore implements Store {
     this.rev++;
     this.tasks.put(task.id, task);
   }
+  /** A node put `ready` counts as connected (as if its alive key existed) until a session of it closes. */
   putNode(node: NodeInfo): void {
     this.rev++;
+    if (node.state === 'ready') this.connected.add(node.name);
+    else this.connected.delete(node.name);
     this.nodes.put(node.name, node);
   }
+  private readonly connected = new Set<string>();
 
   serviceInformer(): Informer<Service> {
     return new MemoryInformer(this.services);
