@@ -14,16 +14,29 @@ export interface RunResult {
   readonly stderr: string;
 }
 
-/** Runs `berth ARGS` to completion with exactly the given environment (plus PATH). */
-export async function runBerth(args: readonly string[], opts: { env: Record<string, string>; stdin?: string }): Promise<RunResult> {
+/**
+ * Runs `berth ARGS` to completion with exactly the given environment (plus PATH). With
+ * `timeoutMs`, a command still running then gets SIGKILL (code null, a note on stderr).
+ */
+export async function runBerth(args: readonly string[], opts: { env: Record<string, string>; stdin?: string; timeoutMs?: number }): Promise<RunResult> {
   const child = spawn(process.execPath, [BERTH_BIN, ...args], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const out = collect(child);
   child.stdin.end(opts.stdin ?? '');
+  let timedOut = false;
+  const timer =
+    opts.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, opts.timeoutMs);
   const [code] = (await once(child, 'close')) as [number | null];
-  return { code, stdout: out.stdout(), stderr: out.stderr() };
+  clearTimeout(timer);
+  const note = timedOut ? `\n(killed by the test after ${opts.timeoutMs} ms)` : '';
+  return { code, stdout: out.stdout(), stderr: out.stderr() + note };
 }
 
 /** Accumulates a child's stdout and stderr as text. */

@@ -10,6 +10,13 @@ export interface TaskJson {
   status: { state: string; node?: string; pid?: number; ip?: string; exitCode?: number; message?: string; health?: string };
 }
 
+/** `berth get services -o json` items (docs/api.md); only the fields the tests read. */
+export interface ServiceJson {
+  metadata: { name: string; generation?: number };
+  spec: Record<string, unknown>;
+  status: { desired: number; running: number; updated?: number };
+}
+
 export interface NodeJson {
   metadata: { name: string; labels: Record<string, string> };
   spec: { availability: string };
@@ -27,6 +34,10 @@ export interface ServiceSketch {
   /** As in the manifest: `{ exec, interval?, timeout?, retries?, startPeriod? }`. */
   readonly healthCheck?: { readonly exec: readonly string[]; readonly interval?: string; readonly timeout?: string; readonly retries?: number; readonly startPeriod?: string };
   readonly stopGracePeriod?: string;
+  /** Rendered as `spec.placement`. */
+  readonly placement?: { readonly maxPerNode?: number };
+  /** Rendered as `spec.fencing`. */
+  readonly fencing?: boolean;
 }
 
 export function serviceManifest(s: ServiceSketch): string {
@@ -36,7 +47,10 @@ export function serviceManifest(s: ServiceSketch): string {
   if (s.ports) template.ports = s.ports.map((p) => ({ ...p, protocol: 'tcp' }));
   if (s.healthCheck) template.healthCheck = { ...s.healthCheck, exec: [...s.healthCheck.exec] };
   if (s.stopGracePeriod) template.stopGracePeriod = s.stopGracePeriod;
-  return stringify({ apiVersion: 'berth/v1', kind: 'Service', metadata: { name: s.name }, spec: { replicas: s.replicas ?? 1, template } });
+  const spec: Record<string, unknown> = { replicas: s.replicas ?? 1, template };
+  if (s.placement) spec.placement = { ...s.placement };
+  if (s.fencing !== undefined) spec.fencing = s.fencing;
+  return stringify({ apiVersion: 'berth/v1', kind: 'Service', metadata: { name: s.name }, spec });
 }
 
 /**
@@ -49,8 +63,9 @@ export class BerthCli {
     private readonly workDir: string,
   ) {}
 
-  run(args: readonly string[], stdin?: string): Promise<RunResult> {
-    return runBerth(args, { env: this.env, ...(stdin === undefined ? {} : { stdin }) });
+  /** `opts.timeoutMs`: SIGKILL the command if it runs longer (see runBerth). */
+  run(args: readonly string[], stdin?: string, opts: { timeoutMs?: number } = {}): Promise<RunResult> {
+    return runBerth(args, { env: this.env, ...(stdin === undefined ? {} : { stdin }), ...opts });
   }
 
   /** Writes the manifest to the work dir and runs `berth apply -f FILE ...extra`. */
@@ -70,6 +85,17 @@ export class BerthCli {
   /** Tasks of `service` that run now and are meant to. */
   async running(service: string): Promise<TaskJson[]> {
     return (await this.tasks(service)).filter((t) => t.status.state === 'running' && t.spec.desiredState === 'running');
+  }
+
+  async services(): Promise<ServiceJson[]> {
+    const r = await this.run(['get', 'services', '-o', 'json']);
+    if (r.code !== 0) throw new Error(`berth get services failed (${r.code}): ${r.stderr}`);
+    return JSON.parse(r.stdout) as ServiceJson[];
+  }
+
+  /** The service from `berth get services -o json`, or undefined when there is none of that name. */
+  async service(name: string): Promise<ServiceJson | undefined> {
+    return (await this.services()).find((s) => s.metadata.name === name);
   }
 
   async nodes(): Promise<NodeJson[]> {

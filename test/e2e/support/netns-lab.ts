@@ -37,9 +37,15 @@ export class NetnsLab {
     return `${this.net}.1`;
   }
 
-  /** Builds the lab; on failure removes what it made before rethrowing. */
-  static async create(o: { net: string; hosts: number }): Promise<NetnsLab> {
-    const prefix = `${LAB_PREFIX}${randomBytes(2).toString('hex')}`; // 8 chars: room for suffixes within IFNAMSIZ
+  /**
+   * Builds the lab; on failure removes what it made before rethrowing. `family` (4 characters,
+   * default LAB_PREFIX) starts every name: a suite with its own family can tell its links from
+   * those of another suite running at the same time.
+   */
+  static async create(o: { net: string; hosts: number; family?: string }): Promise<NetnsLab> {
+    const family = o.family ?? LAB_PREFIX;
+    if (!/^[a-z0-9]{4}$/.test(family)) throw new Error(`lab family "${family}" must be 4 lowercase letters or digits`);
+    const prefix = `${family}${randomBytes(2).toString('hex')}`; // 8 chars: room for suffixes within IFNAMSIZ
     const lab = new NetnsLab(prefix, `${prefix}br`, o.net, []);
     try {
       await ip(['link', 'add', lab.bridge, 'type', 'bridge']);
@@ -75,6 +81,15 @@ export class NetnsLab {
   /** `nsenter --net=…`: only the network namespace changes (`ip netns exec` would remount /sys). */
   nsenter(host: LabHost): string[] {
     return ['nsenter', `--net=${host.netnsPath}`];
+  }
+
+  /**
+   * Sets the host-side end of the host's veth down or up: down cuts the host off the lab network
+   * (its eth0 loses carrier and packets are dropped: nothing resets open connections, they time
+   * out, and new ones fail with EHOSTUNREACH), up restores it.
+   */
+  async setLink(host: LabHost, state: 'up' | 'down'): Promise<void> {
+    await ip(['link', 'set', host.veth, state]);
   }
 
   /** Runs `ip ARGS` inside the host's namespace and returns stdout. */

@@ -33,6 +33,22 @@ export async function runcContainers(runcRoot: string): Promise<string[]> {
   return stdout.split('\n').filter(Boolean);
 }
 
+/** One container as `runc list -f json` reports it. */
+export interface RuncEntry {
+  readonly id: string;
+  /** created | running | paused | stopped */
+  readonly status: string;
+  readonly pid: number;
+}
+
+/** Every container under a runc root, with its state (none when the root does not exist). */
+export async function runcList(runcRoot: string): Promise<RuncEntry[]> {
+  if (!existsSync(runcRoot)) return [];
+  const { stdout } = await exec('runc', ['--root', runcRoot, 'list', '-f', 'json']);
+  const entries = (JSON.parse(stdout) ?? []) as RuncEntry[]; // runc prints `null` for none
+  return entries.map((e) => ({ id: e.id, status: e.status, pid: e.pid }));
+}
+
 /** Human-readable list of what is left on the host of `taskIds`; empty when nothing is. */
 export async function taskTraces(scope: NodeScope, taskIds: readonly string[]): Promise<string[]> {
   const traces: string[] = [];

@@ -30,7 +30,7 @@ export function nodeCommand(ctx: CliContext) {
     const cmd = new Command(action.name).description(action.help).argument('<name>', 'the node');
     if (action.availability === 'drain') {
       cmd
-        .option('--wait', 'wait until no task is meant to run on the node (exit 0), or until nothing more can move (exit 3)')
+        .option('--wait', 'wait until every task of the node has stopped (exit 0), or until nothing more can move (exit 3)')
         .option('--timeout <duration>', `how long --wait waits (default: ${DEFAULT_WAIT_TIMEOUT}); exit 3 when the node is not empty by then`, parseTimeout);
     }
     node.addCommand(

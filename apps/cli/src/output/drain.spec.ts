@@ -9,9 +9,11 @@ const task = (name: string, o: { node?: string; state?: TaskView['status']['stat
 });
 
 describe('assessDrain', () => {
-  it('is empty once nothing is meant to run on the node, even while a stopped task winds down', () => {
-    const tasks = [task('web.1.a', { node: 'n1', desired: 'shutdown' }), task('web.1.b', { node: 'n2', replaces: 'web.1.a' })];
-    expect(assessDrain('n1', tasks)).toEqual({ kind: 'empty' });
+  it('is empty only once every task of the node has ended, the ones being stopped included', () => {
+    const stopping = [task('web.1.a', { node: 'n1', desired: 'shutdown' }), task('web.1.b', { node: 'n2', replaces: 'web.1.a' })];
+    expect(assessDrain('n1', stopping)).toEqual({ kind: 'moving', line: 'node/n1: 1 task left (1 stopping)' });
+    const stopped = [task('web.1.a', { node: 'n1', desired: 'shutdown', state: 'shutdown' }), task('web.1.b', { node: 'n2', replaces: 'web.1.a' })];
+    expect(assessDrain('n1', stopped)).toEqual({ kind: 'empty' });
   });
 
   it('is moving while a replacement is under way, and names it', () => {

@@ -33,7 +33,16 @@ describe('NodeLifecycle', () => {
     advance(14_999);
     expect(l.view(node('unknown')).state).toBe('unknown');
     advance(1);
-    expect(l.view(node('unknown'))).toMatchObject({ state: 'down', downSince: new Date(T0 + 15_000).toISOString() });
+    // Down since its key went (this term saw that), acted on only now.
+    expect(l.view(node('unknown'))).toMatchObject({ state: 'down', downSince: new Date(T0).toISOString() });
+  });
+
+  it('dates the loss of a node connected since before the term by when its key went, once the grace is over', () => {
+    const { l, advance } = lifecycle(15_000);
+    l.observe(node('ready', { sessionRevision: '42' })); // bound before this leader won
+    advance(60_000);
+    l.observe(node('unknown'));
+    expect(l.view(node('unknown'))).toMatchObject({ state: 'down', downSince: new Date(T0 + 60_000).toISOString() });
   });
 
   it('treats a node that reconnects during the grace as seen: it is down at once when it goes again', () => {
@@ -43,6 +52,13 @@ describe('NodeLifecycle', () => {
     expect(l.view(node('ready', { sessionRevision: '150' })).state).toBe('ready');
     l.observe(node('unknown'));
     expect(l.view(node('unknown')).state).toBe('down');
+  });
+
+  it('dates a node absent since the term began by the end of the grace', () => {
+    const { l, advance } = lifecycle(15_000);
+    l.observe(node('unknown'));
+    advance(15_000);
+    expect(l.view(node('unknown'))).toMatchObject({ state: 'down', downSince: new Date(T0 + 15_000).toISOString() });
   });
 
   it('keeps a node a previous leader declared down unknown during the grace, then down since that time', () => {

@@ -13,16 +13,20 @@ export interface NodeLifecycleOptions {
  * this term has seen. A node is `ready` while its session holds the alive key. Once the key is
  * gone:
  * - a node whose session began during this term is `down` at once — the leader saw it go;
- * - any other node is `unknown` until the grace after the term's start ends (it may simply not
- *   have reconnected to a new leader yet, so nothing of it is replaced), then `down` — since the
- *   time a previous term recorded, when one did.
+ * - any other node is `unknown` until the grace after the term's start ends (its alive key may be
+ *   one etcd kept across a control-plane restart, and its agent may simply not have reconnected
+ *   yet, so nothing of it is replaced); after the grace, down — since the moment its key went
+ *   when this term saw that, else since the time a previous term recorded, else since the grace
+ *   ended.
  */
 export class NodeLifecycle {
   private readonly termStart: number;
   private readonly termRevision: bigint;
   /** Nodes whose session began during this term. */
   private readonly seen = new Set<string>();
-  /** When this term saw a seen node lose its session (epoch ms). */
+  /** Nodes this term has seen connected, whatever began their session. */
+  private readonly wasReady = new Set<string>();
+  /** When this term saw a connected node lose its session (epoch ms). */
   private readonly lostAt = new Map<string, number>();
 
   constructor(private readonly opts: NodeLifecycleOptions) {
@@ -39,14 +43,16 @@ export class NodeLifecycle {
   observe(node: NodeInfo): void {
     if (node.state === 'ready') {
       if (node.sessionRevision !== undefined && BigInt(node.sessionRevision) > this.termRevision) this.seen.add(node.name);
+      this.wasReady.add(node.name);
       this.lostAt.delete(node.name);
-    } else if (this.seen.has(node.name) && !this.lostAt.has(node.name)) {
+    } else if (this.wasReady.has(node.name) && !this.lostAt.has(node.name)) {
       this.lostAt.set(node.name, this.opts.now());
     }
   }
 
   forget(name: string): void {
     this.seen.delete(name);
+    this.wasReady.delete(name);
     this.lostAt.delete(name);
   }
 
@@ -54,8 +60,9 @@ export class NodeLifecycle {
   view(node: NodeInfo): NodeInfo {
     if (node.state === 'ready') return node;
     const lost = this.lostAt.get(node.name);
-    if (lost !== undefined) return { ...node, state: 'down', downSince: new Date(lost).toISOString() };
-    if (this.graceRemainingMs > 0) return { ...node, state: 'unknown', downSince: undefined };
+    const graceOver = this.graceRemainingMs === 0;
+    if (lost !== undefined && (this.seen.has(node.name) || graceOver)) return { ...node, state: 'down', downSince: new Date(lost).toISOString() };
+    if (!graceOver) return { ...node, state: 'unknown', downSince: undefined };
     if (node.state === 'down') return node;
     return { ...node, state: 'down', downSince: new Date(this.termStart + this.opts.graceMs).toISOString() };
   }
