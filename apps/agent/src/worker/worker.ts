@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import { Trigger } from '@berth/reconcile';
 import type { Assignment, LocalTask } from './model';
 import { planWorker } from './reconcile';
 import { TaskRunner, type RunnerDeps } from './task-runner';
@@ -28,8 +29,7 @@ export class Worker {
   /** Tasks being taken off the node, their cleanup retried until it succeeds; not in `tasks()`. */
   private readonly leaving = new Map<string, TaskRunner>();
   private readonly inflight = new Set<Promise<void>>();
-  private wake: (() => void) | undefined;
-  private dirty = true;
+  private readonly trigger = new Trigger();
   /** Until the first full assignment set arrives, nothing local is forgotten. */
   private haveFullSet = false;
 
@@ -84,16 +84,12 @@ export class Worker {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const onAbort = () => this.kick();
-    signal.addEventListener('abort', onAbort);
     try {
       while (!signal.aborted) {
-        if (!this.dirty) await new Promise<void>((resolve) => (this.wake = resolve));
-        this.dirty = false;
+        await this.trigger.wait(signal);
         if (!signal.aborted) this.reconcile(signal);
       }
     } finally {
-      signal.removeEventListener('abort', onAbort);
       await Promise.allSettled([...this.inflight]);
     }
   }
@@ -154,9 +150,7 @@ export class Worker {
   }
 
   private kick(): void {
-    this.dirty = true;
-    this.wake?.();
-    this.wake = undefined;
+    this.trigger.kick();
   }
 }
 
