@@ -29,6 +29,10 @@ interface Run {
   readonly detection?: number;
   /** Seconds: node down → 6/6. */
   readonly replacement?: number;
+  /** Seconds, the replacement split: down → the last replacement created (planning); → the last one started (placing and starting); → 6/6 seen by the API. */
+  readonly plan?: number;
+  readonly start?: number;
+  readonly report?: number;
   /** Seconds: kill → 6/6. */
   readonly total: number;
   /** Where the down time came from. */
@@ -59,16 +63,20 @@ describe.runIf(ready)('failover benchmark', () => {
   });
 
   afterAll(async () => {
-    const lines = runs.map((r) => `run ${r.run}  ${r.node.padEnd(12)} ${fmt(r.detection)} ${fmt(r.replacement)} ${fmt(r.total)} ${fmt(r.polled)}   (down time from ${r.downFrom})`);
+    const lines = runs.map(
+      (r) => `run ${r.run}  ${r.node.padEnd(12)} ${fmt(r.detection)} ${fmt(r.replacement)} ${fmt(r.plan)} ${fmt(r.start)} ${fmt(r.report)} ${fmt(r.total)} ${fmt(r.polled)}   (down time from ${r.downFrom})`,
+    );
     const med = (pick: (r: Run) => number | undefined) => fmt(median(runs.map(pick).filter((x): x is number => x !== undefined)));
     console.log(
       [
         `\nberth failover benchmark (${new Date().toISOString()}): kill -9 + link down of one of ${HOSTS} agents, 6 replicas, --node-down-after ${DOWN_AFTER}; seconds`,
-        `              node         detect  replace    total   polled`,
+        `              node         detect  replace     plan    start   report    total   polled`,
         ...lines,
-        `median                    ${med((r) => r.detection)} ${med((r) => r.replacement)} ${med((r) => r.total)} ${med((r) => r.polled)}`,
+        `median                    ${[(r: Run) => r.detection, (r: Run) => r.replacement, (r: Run) => r.plan, (r: Run) => r.start, (r: Run) => r.report, (r: Run) => r.total, (r: Run) => r.polled].map(med).join(' ')}`,
         `detect = kill → node down (the "down since" time of the replaced tasks' records, else the first poll`,
-        `that saw it down); replace = down → 6/6; polled = kill → the first 100 ms poll that saw the node down\n`,
+        `that saw it down); replace = down → 6/6, split into plan (→ last replacement created), start`,
+        `(→ last replacement's container started: placement, prepare, start) and report (→ 6/6 seen by`,
+        `the API); polled = kill → the first 100 ms poll that saw the node down\n`,
       ].join('\n'),
     );
     if (!cluster) return;
@@ -108,13 +116,15 @@ async function failOver(c: LabCluster, run: number, k: number): Promise<Run> {
     if (state && state.running === 6 && state.upElsewhere === 6) convergedAt = at;
     else await sleep(Math.max(0, at + POLL_MS - Date.now()));
   }
-  const recorded = downSinceFromRecords(await c.api<TaskJson[]>('/api/v1/tasks?service=web'), victims);
+  const tasks = await c.api<TaskJson[]>('/api/v1/tasks?service=web');
+  const recorded = downSinceFromRecords(tasks, victims);
   const downAt = recorded ?? polledDownAt;
+  const split = downAt === undefined ? {} : replacementSplit(tasks, victims, downAt, convergedAt);
   return {
     run,
     node,
     total: (convergedAt - killedAt) / 1000,
-    ...(downAt === undefined ? {} : { detection: (downAt - killedAt) / 1000, replacement: (convergedAt - downAt) / 1000 }),
+    ...(downAt === undefined ? {} : { detection: (downAt - killedAt) / 1000, replacement: (convergedAt - downAt) / 1000, ...split }),
     ...(polledDownAt === undefined ? {} : { polled: (polledDownAt - killedAt) / 1000 }),
     downFrom: recorded !== undefined ? 'task record' : polledDownAt !== undefined ? 'node poll' : 'never seen',
   };
@@ -137,4 +147,14 @@ function downSinceFromRecords(tasks: readonly TaskJson[], victims: readonly stri
     .map((s) => (s ? Date.parse(s) : NaN))
     .filter((ms) => Number.isFinite(ms));
   return times.length === 0 ? undefined : Math.min(...times);
+}
+
+/** Where the time after the node went down went, from the replacements' own records. */
+function replacementSplit(tasks: readonly TaskJson[], victims: readonly string[], downAt: number, convergedAt: number): Pick<Run, 'plan' | 'start' | 'report'> {
+  const replacements = tasks.filter((t) => t.spec.replaces !== undefined && victims.includes(t.spec.replaces));
+  const latest = (times: (string | undefined)[]) => Math.max(...times.map((x) => (x ? Date.parse(x) : NaN)).filter((ms) => Number.isFinite(ms)));
+  const created = latest(replacements.map((t) => t.metadata.createdAt));
+  const started = latest(replacements.map((t) => t.status.startedAt));
+  if (!Number.isFinite(created) || !Number.isFinite(started)) return {};
+  return { plan: (created - downAt) / 1000, start: (started - created) / 1000, report: (convergedAt - started) / 1000 };
 }

@@ -5,9 +5,9 @@ import { eventually, runBerth, type RunResult } from './berth-cli';
 
 /** `berth get tasks -o json` items (docs/api.md); only the fields the tests read. */
 export interface TaskJson {
-  metadata: { name: string; service: string; slot: number };
-  spec: { desiredState: string; node?: string };
-  status: { state: string; node?: string; pid?: number; ip?: string; exitCode?: number; message?: string; health?: string };
+  metadata: { name: string; service: string; slot: number; createdAt?: string };
+  spec: { desiredState: string; node?: string; replaces?: string };
+  status: { state: string; node?: string; pid?: number; ip?: string; exitCode?: number; message?: string; health?: string; startedAt?: string };
 }
 
 /** `berth get services -o json` items (docs/api.md); only the fields the tests read. */
