@@ -98,14 +98,7 @@ describe.runIf(ready)('node failure on three hosts', () => {
         await eventually('web status.running < 6', async () => (readings(counts.samples).some((s) => s.value < 6) ? true : undefined), WITHIN_MS).catch((e: Error) => {
           throw new Error(`${e.message}: ${describeSamples(counts.samples)}`);
         });
-        backAt = await eventually(
-          '6 tasks of web running, all on the two reachable nodes',
-          async () => {
-            const running = await c.cli.running('web');
-            return running.length === 6 && running.every((t) => t.status.node !== name(down)) ? Date.now() : undefined;
-          },
-          180_000,
-        );
+        backAt = await sixRunningWithout(c, down, 180_000);
       } finally {
         samples = await sampler.stop();
         await counts.stop();
@@ -128,14 +121,7 @@ describe.runIf(ready)('node failure on three hosts', () => {
       await c.linkUp(down);
       await c.startAgent(down);
       const returnedAt = Date.now();
-      await eventually(
-        `${name(down)}'s old containers and task dirs to go`,
-        async () => {
-          const left = [...(await c.runcList(down)).map((x) => x.id), ...(await c.taskDirs(down))].filter((id) => victims.includes(id));
-          return left.length === 0 ? true : undefined;
-        },
-        WITHIN_MS,
-      );
+      await oldTasksGone(c, down, victims, WITHIN_MS);
       log(`a: link up + agent start → old containers and task dirs gone ${secondsBetween(returnedAt, Date.now())} s`);
       await c.cli.readyNodes(HOSTS, 120_000);
       expect(await settledTaskSet(c, WEB)).toHaveLength(6);
@@ -153,14 +139,7 @@ describe.runIf(ready)('node failure on three hosts', () => {
       const cutAt = Date.now();
       await c.linkDown(cut);
       try {
-        await eventually(
-          '6 tasks of web running, all on the two reachable nodes',
-          async () => {
-            const running = await c.cli.running('web');
-            return running.length === 6 && running.every((t) => t.status.node !== name(cut)) ? true : undefined;
-          },
-          WITHIN_MS * 2,
-        );
+        await sixRunningWithout(c, cut, WITHIN_MS * 2);
         log(`a2: partition → 6/6 on the others ${secondsBetween(cutAt, Date.now())} s`);
         // Availability first (no fencing): the cut-off node's containers still run meanwhile.
         expect((await c.runcList(cut)).filter((x) => victims.includes(x.id) && x.status === 'running').map((x) => x.id).sort()).toEqual([...victims].sort());
@@ -168,14 +147,7 @@ describe.runIf(ready)('node failure on three hosts', () => {
         await c.linkUp(cut);
       }
       const healedAt = Date.now();
-      await eventually(
-        `${name(cut)}'s replaced containers and task dirs to go, without an agent restart`,
-        async () => {
-          const left = [...(await c.runcList(cut)).map((x) => x.id), ...(await c.taskDirs(cut))].filter((id) => victims.includes(id));
-          return left.length === 0 ? true : undefined;
-        },
-        WITHIN_MS * 2,
-      );
+      await oldTasksGone(c, cut, victims, WITHIN_MS * 2); // without an agent restart
       log(`a2: link up → old containers and task dirs gone ${secondsBetween(healedAt, Date.now())} s`);
       const tasks = await c.cli.tasks('web');
       for (const id of victims) expect(tasks.find((t) => t.metadata.name === id)?.status.state).toBe('orphaned');
@@ -184,6 +156,36 @@ describe.runIf(ready)('node failure on three hosts', () => {
     },
     SCENARIO_MS,
   );
+
+  /** Resolves (with the time) once 6 tasks of web run, none of them on node `k`. */
+  const sixRunningWithout = (c: LabCluster, k: number, deadlineMs: number): Promise<number> =>
+    eventually(
+      `6 tasks of web running, none on ${name(k)}`,
+      async () => {
+        const running = await c.cli.running('web');
+        return running.length === 6 && running.every((t) => t.status.node !== name(k)) ? Date.now() : undefined;
+      },
+      deadlineMs,
+    );
+
+  /** Resolves once none of `ids` has a container or a task dir left on node `k`. */
+  const oldTasksGone = (c: LabCluster, k: number, ids: readonly string[], deadlineMs: number): Promise<boolean> =>
+    eventually(
+      `${name(k)}'s old containers and task dirs to go`,
+      async () => {
+        const left = [...(await c.runcList(k)).map((x) => x.id), ...(await c.taskDirs(k))].filter((id) => ids.includes(id));
+        return left.length === 0 ? true : undefined;
+      },
+      deadlineMs,
+    );
+
+  /** Every node ready, and still ready after the quiet time: no node was merely not yet down. */
+  async function readyAndQuiet(c: LabCluster, onReady?: () => void): Promise<void> {
+    await c.cli.readyNodes(HOSTS, 120_000);
+    onReady?.();
+    await sleep(QUIET_MS);
+    await c.cli.readyNodes(HOSTS, 60_000);
+  }
 
   /** Watches every web task id (from the API) until stopped: a task created and gone again is still a replacement. */
   const watchWebIds = (c: LabCluster) => Sampler.start(async () => (await c.api<TaskJson[]>('/api/v1/tasks?service=web')).map((t) => t.metadata.name));
@@ -209,10 +211,7 @@ describe.runIf(ready)('node failure on three hosts', () => {
         const killedAt = Date.now();
         await c.startAgent(k);
         log(`b: agent restarted ${secondsBetween(killedAt, Date.now())} s after the kill`);
-        await c.cli.readyNodes(HOSTS, 120_000);
-        log(`b: kill → 3 nodes ready ${secondsBetween(killedAt, Date.now())} s`);
-        await sleep(QUIET_MS);
-        await c.cli.readyNodes(HOSTS, 60_000); // still, after the quiet time: the node was not merely not yet down
+        await readyAndQuiet(c, () => log(`b: kill → 3 nodes ready ${secondsBetween(killedAt, Date.now())} s`));
       } finally {
         await sampler.stop();
       }
@@ -236,9 +235,7 @@ describe.runIf(ready)('node failure on three hosts', () => {
         c.stopAgent(k, 'SIGSTOP');
         await sleep(3000);
         c.stopAgent(k, 'SIGCONT');
-        await c.cli.readyNodes(HOSTS, 120_000);
-        await sleep(QUIET_MS);
-        await c.cli.readyNodes(HOSTS, 60_000); // still, after the quiet time: the node was not merely not yet down
+        await readyAndQuiet(c);
       } finally {
         await sampler.stop();
       }
@@ -258,10 +255,7 @@ describe.runIf(ready)('node failure on three hosts', () => {
         const killedAt = Date.now();
         await c.startServer();
         log(`d: kill → API ready again ${secondsBetween(killedAt, Date.now())} s`);
-        await c.cli.readyNodes(HOSTS, 120_000);
-        log(`d: kill → 3 nodes ready ${secondsBetween(killedAt, Date.now())} s`);
-        await sleep(QUIET_MS);
-        await c.cli.readyNodes(HOSTS, 60_000); // still, after the quiet time: the node was not merely not yet down
+        await readyAndQuiet(c, () => log(`d: kill → 3 nodes ready ${secondsBetween(killedAt, Date.now())} s`));
       } finally {
         await sampler.stop();
       }

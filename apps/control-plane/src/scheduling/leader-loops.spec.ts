@@ -152,7 +152,7 @@ describe('orchestrator + scheduler loops on the store', () => {
   });
 });
 
-describe('failover and drain through the loops', () => {
+describe('failover through the loops', () => {
   let stop = new AbortController();
   let running: Promise<void> | undefined;
   afterEach(async () => {
@@ -160,12 +160,12 @@ describe('failover and drain through the loops', () => {
     await running;
     stop = new AbortController();
   });
-
-  function start() {
+  const start = () => {
     const term = startTerm(stop.signal, 0);
     running = term.running;
-    return term.store;
-  }
+    return term;
+  };
+
   const tasksOf = (store: InMemoryStore) => [...store.tasks.items.values()];
   /** What the agents would report: every assigned task runs. */
   const runAll = async (store: InMemoryStore) => {
@@ -175,7 +175,7 @@ describe('failover and drain through the loops', () => {
   };
 
   it('replaces the tasks of a node whose session ends, orphaning them as their replacements are placed', async () => {
-    const store = start();
+    const { store } = start();
     const sessions = new Map<string, { close(): void }>();
     for (const n of ['a', 'b']) {
       await store.registerNode({ name: n, address: '127.0.0.1', labels: {}, capacity: { cpuMillis: 2000, memoryBytes: 2 * 1024 ** 3 }, drivers: ['runc'] });
@@ -202,7 +202,7 @@ describe('failover and drain through the loops', () => {
   });
 
   it('keeps a task of a down node that nothing else fits, and counts on it again when the node returns', async () => {
-    const store = start();
+    const { store } = start();
     await store.registerNode({ name: 'a', address: '127.0.0.1', labels: {}, capacity: { cpuMillis: 2000, memoryBytes: 2 * 1024 ** 3 }, drivers: ['runc'] });
     const session = await store.openNodeSession('a');
     await store.registerNode({ name: 'b', address: '127.0.0.1', labels: {}, capacity: { cpuMillis: 2000, memoryBytes: 2 * 1024 ** 3 }, drivers: ['runc'] });
