@@ -139,4 +139,18 @@ describe.runIf(ready)('task and node writes on etcd with default transaction lim
       await running;
     }
   });
+
+  it('keeps a connected node alive when a stale session of it bound the alive key last', async () => {
+    await store.registerNode({ name: 'n7', ...NODE });
+    const live = await store.openNodeSession('n7', 1);
+    // A session that finished its Hello after the agent had reconnected: its lease now holds the key.
+    const stale = await store.openNodeSession('n7', 1);
+    stale.close(); // released, not revoked: without a fix the key would go with it a second later
+    for (let i = 0; i < 10; i++) {
+      await live.keepAlive();
+      expect((await store.getNode('n7'))?.state).toBe('ready');
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    live.close();
+  });
 });
