@@ -59,7 +59,7 @@ export class NodeLivenessLoop implements Loop {
     await this.store.writeNodeLiveness(changes, this.fence);
     for (const [name, since] of changes) {
       this.recorded.set(name, since);
-      if (since !== undefined) this.log.warn(`node ${name} is down (no session since ${since})`);
+      if (since !== undefined) this.log.warn(`node ${name} is down since ${since}`);
     }
   }
 }
