@@ -59,6 +59,12 @@ describe('describeTask and describeNode', () => {
     expect(text).toMatch(/^Capacity:\n {2}CPU:\s+4\n {2}Memory:\s+8Gi$/m);
     expect(text).toMatch(/^Drivers:\s+runc\n\s+qemu$/m);
     expect(text).toMatch(/^\s+web\.1\.x7k2p\s+1\s+running\s+-\s+n1\s+2m$/m);
+    expect(text).toMatch(/^Allocated:\n {2}CPU:\s+1500m\n {2}Memory:\s+2Gi\n {2}Tasks:\s+3$/m);
+  });
+
+  it('says since when a down node is down', () => {
+    const down = { ...node1, status: { ...node1.status, state: 'down' as const, downSince: new Date(NOW.getTime() - 90_000).toISOString() } };
+    expect(describeNode(down, [], NOW)).toMatch(/^State:\s+down since \S+ \(90s ago\)$/m);
   });
 });
 

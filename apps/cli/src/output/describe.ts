@@ -109,10 +109,11 @@ export function describeNode(n: NodeView, tasks: readonly TaskView[], now: Date)
   const fields: Field[] = [
     ['Name', n.metadata.name],
     ['Labels', labelLines(n.metadata.labels)],
-    ['State', n.status.state],
+    ['State', n.status.state === 'down' && n.status.downSince ? `down since ${when(n.status.downSince, now)}` : n.status.state],
     ['Availability', n.spec.availability],
     ['Address', cell(n.status.address)],
     ['Capacity', [['CPU', cell(n.status.capacity.cpu)], ['Memory', cell(n.status.capacity.memory)]]],
+    ['Allocated', [['CPU', n.status.allocated.cpu], ['Memory', n.status.allocated.memory], ['Tasks', String(n.status.tasks)]]],
     ['Drivers', [...n.status.drivers]],
   ];
   return [...renderFields(fields), ...taskSection(tasks, now)].join('\n');
