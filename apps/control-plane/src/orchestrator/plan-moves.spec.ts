@@ -62,6 +62,13 @@ describe('failover: tasks of a down node', () => {
     expect(plan(svc, [task(1, 'n1'), b], nodes, T0 + waitMs).create).toEqual([{ slot: 2, specGeneration: 1, replaces: b.id }]);
   });
 
+  it('of a fenced service that their node stopped while cut off come back whatever the restart policy', () => {
+    const stopped = task(1, 'n1', 'shutdown', { fenced: true });
+    const p = plan(service({ replicas: 1, fencing: true, restartPolicy: { condition: 'none', delayMs: 1000, maxDelayMs: 1000, maxAttempts: 0 } }), [stopped], [node('n1')]);
+    expect(p.create).toEqual([{ slot: 1, specGeneration: 1 }]);
+    expect(p.shutdown).toEqual([stopped.id]);
+  });
+
   it('do not count as restart attempts', () => {
     const orphaned = task(1, 'n2', 'orphaned', { desiredState: 'shutdown' });
     const failed = task(1, 'n1', 'failed');

@@ -15,6 +15,9 @@ export function restartDecision(service: Service, slotTasks: readonly PlannedTas
   if (!isTaskCurrent(latest, service)) return { kind: 'now' };
   // We stopped it ourselves (scale down, drain, update): replacing it is not a crash restart.
   if (latest.desiredState === 'shutdown' && !isEnded(latest)) return { kind: 'now' };
+  // Its node stopped it while it was still wanted (fencing, cut off from the control plane): not
+  // the task's doing, so it comes back whatever the restart policy says, as after a node loss.
+  if (latest.desiredState === 'running' && latest.status.state === 'shutdown') return { kind: 'now' };
   if (!wantsRestart(policy, latest)) return { kind: 'never' };
   // A task orphaned with its node did not crash: node losses do not count as attempts.
   const attempts = slotTasks.filter((t) => isTaskCurrent(t, service) && isEnded(t) && t.status.state !== 'orphaned').length;
