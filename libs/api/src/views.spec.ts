@@ -45,7 +45,8 @@ const specArb: fc.Arbitrary<ServiceSpec> = fc
       ...(r.command ? { command: r.command } : {}),
       env: r.env,
       resources: { ...(r.cpuMillis ? { cpuMillis: r.cpuMillis } : {}), ...(r.memoryBytes ? { memoryBytes: r.memoryBytes } : {}), ...(r.pids ? { pids: r.pids } : {}) },
-      ports: r.ports.map((p) => ({ containerPort: p.containerPort, ...(p.hostPort === undefined ? {} : { hostPort: p.hostPort }), protocol: p.protocol })),
+      // A host port cannot be combined with start-first updates (validation refuses it).
+      ports: r.ports.map((p) => ({ containerPort: p.containerPort, ...(p.hostPort === undefined || r.update.order === 'start-first' ? {} : { hostPort: p.hostPort }), protocol: p.protocol })),
       ...(r.health ? { healthCheck: r.health } : {}),
       volumes: r.volumes.map((name) => ({ name, mountPath: `/mnt/${name}` })),
       ...(r.vm === undefined ? {} : { vm: { vcpus: r.vm } }),

@@ -34,7 +34,7 @@ describe.runIf(ready)('berth up runs real containers (runc, conmon, CNI, overlay
     cluster = await UpCluster.start('berth-e2e-up-');
     hostPort = await freePort();
     web = { name: 'web', image: cluster.image, replicas: 3, command: SERVE_HOSTNAME, memory: '64Mi' };
-    edge = { name: 'edge', image: cluster.image, command: SERVE_HOSTNAME, memory: '32Mi', ports: [{ containerPort: 8080, hostPort }] };
+    edge = { name: 'edge', image: cluster.image, command: SERVE_HOSTNAME, memory: '32Mi', ports: [{ containerPort: 8080, hostPort }], stopGracePeriod: '2s' };
   });
 
   afterAll(() => closeAndCheckHost(cluster, guard));
@@ -65,6 +65,25 @@ describe.runIf(ready)('berth up runs real containers (runc, conmon, CNI, overlay
     const [task] = await running('edge');
     const body = await eventually(`http://127.0.0.1:${hostPort}/`, () => httpBody(`http://127.0.0.1:${hostPort}/`));
     expect(body).toBe(task!.metadata.name);
+  });
+
+  it('an update of a service with a hostPort hands the port over: the new task waits for the old one, nothing is rejected', async () => {
+    const [old] = await running('edge');
+    // Another command (a new template), serving the same page: its own task id.
+    const v2 = { ...edge, command: ['sh', '-c', 'mkdir -p /www && echo $HOSTNAME > /www/index.html && echo "v2 serving $HOSTNAME" && exec httpd -f -p 8080 -h /www'] };
+    const appliedAt = Date.now();
+    const r = await cluster.cli.apply(v2, ['--wait']);
+    expect(r.code, r.stderr).toBe(0);
+    const [now] = await running('edge');
+    expect(now!.metadata.name).not.toBe(old!.metadata.name);
+    const body = await eventually(`http://127.0.0.1:${hostPort}/ to serve the new task`, async () => {
+      const b = await httpBody(`http://127.0.0.1:${hostPort}/`);
+      return b === now!.metadata.name ? b : undefined;
+    });
+    console.log(`[up] hostPort update: apply → the new task answers on the port ${((Date.now() - appliedAt) / 1000).toFixed(1)} s (the old task's stop grace: 2 s)`);
+    expect(body).toBe(now!.metadata.name);
+    const edgeTasks = cluster.remember(await cluster.cli.tasks('edge'));
+    expect(edgeTasks.filter((t) => t.status.state === 'rejected').map((t) => `${t.metadata.name}: ${t.status.message}`)).toEqual([]);
   });
 
   it("the memory limit is in each task's cgroup", async () => {

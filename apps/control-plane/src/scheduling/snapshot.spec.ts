@@ -49,6 +49,13 @@ describe('schedulingInput', () => {
     expect(snap.nextExpiryMs).toBe(REJECTION_COOLDOWN_MS - 20_000);
   });
 
+  it('counts a task being stopped as holding its host port and resources until it has ended', () => {
+    const stopping = { ...record(1, 'running', { node: 'a' }), desiredState: 'shutdown' as const };
+    const snap = input([stopping, record(1, 'pending')]);
+    expect(snap.placed).toEqual([{ id: stopping.id, service: 'web', node: 'a', cpuMillis: 0, memoryBytes: 0, hostPorts: [{ port: 18080, protocol: 'tcp' }] }]);
+    expect(input([{ ...stopping, status: { ...stopping.status, state: 'shutdown' } }]).placed).toEqual([]);
+  });
+
   it('forgets a rejection once the cooldown has passed', () => {
     const snap = input([rejectedOn('a', 1, REJECTION_COOLDOWN_MS), record(1, 'pending')]);
     expect(snap.pending[0]?.rejectedBy).toBeUndefined();

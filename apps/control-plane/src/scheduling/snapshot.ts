@@ -74,8 +74,9 @@ function recentRejections(tasks: readonly TaskRecord[], now: number, cooldownMs:
 }
 
 /**
- * What the pure scheduler sees, from the informer caches: tasks waiting for a node (pending, no
- * node, still wanted, with a template and a live service) and tasks holding resources on one.
+ * What the pure scheduler sees, from the cluster cache: tasks waiting for a node (pending, no
+ * node, still wanted, with a template and a live service) and tasks holding resources on one —
+ * those being stopped included, until they have ended.
  * Resources come from the task's own template (its generation), placement rules from the service.
  * A node that rejected a task of the same slot less than the cooldown ago is avoided
  * (`rejectedBy`): a restart there would most likely meet the same conflict.
@@ -91,13 +92,16 @@ export function schedulingInput(
   const placed: PlacedTask[] = [];
   let firstExpiry = Infinity;
   for (const t of tasks) {
-    if (!t.template || t.desiredState !== 'running') continue;
+    if (!t.template) continue;
     const cpuMillis = t.template.resources.cpuMillis ?? 0;
     const memoryBytes = t.template.resources.memoryBytes ?? 0;
     if (t.nodeName) {
+      // A task being stopped still holds its node's resources and host ports until it has ended:
+      // its stop-first replacement waits for them rather than be refused by the node.
       if (HOLDING.has(t.status.state)) placed.push({ id: t.id, service: t.service, node: t.nodeName, cpuMillis, memoryBytes, hostPorts: hostPorts(t) });
       continue;
     }
+    if (t.desiredState !== 'running') continue;
     const service = services(t.service);
     if (t.status.state !== 'pending' || !service) continue;
     const avoided = rejections.get(slotKey(t));

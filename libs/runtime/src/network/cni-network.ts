@@ -63,6 +63,9 @@ export class CniNetwork implements TaskNetwork {
     // so the rest run side by side after it, with the bridge and the node's rules in place.
     const createsSharedState = (this.attached.size === 0 && this.settingUp === 0) || ports.some((p) => p.hostPort !== undefined);
     const attach = () => this.attach(taskId, ports);
+    // A host port the task this one replaces still holds is released by that task's tearDown,
+    // which needs the gate: wait for it outside.
+    await this.hostPorts.whenFree(taskId, ports);
     this.settingUp++;
     try {
       return await (createsSharedState ? this.gate.runExclusive(attach) : this.gate.runShared(attach));

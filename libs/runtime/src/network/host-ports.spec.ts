@@ -17,8 +17,8 @@ function ephemeralPort(): Promise<number> {
 
 describe('host port reservations (real sockets)', () => {
   const nodes: HostPortReservations[] = [];
-  const reservations = (node: string) => {
-    const r = new HostPortReservations(node);
+  const reservations = (node: string, releaseWaitMs?: number) => {
+    const r = new HostPortReservations(node, releaseWaitMs === undefined ? {} : { releaseWaitMs });
     nodes.push(r);
     return r;
   };
@@ -44,9 +44,9 @@ describe('host port reservations (real sockets)', () => {
     expect(await isHostPortFree(udp, 'udp')).toBe(true);
   });
 
-  it('refuses a port another task holds, naming port, protocol and node, and keeps nothing of the failed task', async () => {
+  it('refuses a port another task keeps holding, naming port, protocol and node, and keeps nothing of the failed task', async () => {
     const [free, taken] = [await ephemeralPort(), await ephemeralPort()];
-    const node = reservations('node-7');
+    const node = reservations('node-7', 50);
     await node.reserve('t1', [{ containerPort: 80, hostPort: taken, protocol: 'tcp' }]);
     const clash = node.reserve('t2', [
       { containerPort: 81, hostPort: free, protocol: 'tcp' },
@@ -55,6 +55,20 @@ describe('host port reservations (real sockets)', () => {
     await expect(clash).rejects.toBeInstanceOf(HostPortInUseError);
     await expect(clash).rejects.toThrow(`host port ${taken}/tcp is already in use on node node-7`);
     expect(await isHostPortFree(free, 'tcp')).toBe(true);
+  });
+
+  it('lets a task wait for a port the task it replaces is about to release', async () => {
+    const port = await ephemeralPort();
+    const node = reservations('n1', 10_000);
+    await node.reserve('t1', [{ containerPort: 80, hostPort: port, protocol: 'tcp' }]);
+    let got = false;
+    const waiting = node.reserve('t2', [{ containerPort: 80, hostPort: port, protocol: 'tcp' }]).then(() => (got = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(got).toBe(false);
+    await node.release('t1');
+    await waiting;
+    expect(got).toBe(true);
+    expect(await isHostPortFree(port, 'tcp')).toBe(false); // t2 holds it now
   });
 
   it('refuses a port held by a listener outside berth, even one bound to 127.0.0.1 only', async () => {
