@@ -1,5 +1,5 @@
 import type { NodeInfo, Service } from '@berth/core';
-import { after, runLoops, type Source } from '@berth/reconcile';
+import { after, runLoops, type Source, whenSynced } from '@berth/reconcile';
 import { serviceOfTask, type Informer, type LeaderFence, type Store, type TaskRecord } from '@berth/store';
 import { NodeLifecycle } from '../nodes/node-lifecycle';
 
@@ -121,8 +121,7 @@ export class ClusterCache implements Source {
       this.taskInformer.subscribe((e) => {
         if (!this.ready) return; // the first index covers everything listed before it
         this.reindex(e.key);
-        const service = (e.type === 'put' ? e.value.service : this.indexedServiceOf(e.key)) ?? serviceOfTask(e.key);
-        this.emit({ kind: 'task', id: e.key, service, revision: e.revision });
+        this.emit({ kind: 'task', id: e.key, service: serviceOfTask(e.key), revision: e.revision });
       }),
       this.nodeInformer.subscribe((e) => {
         if (e.type === 'put') this.lifecycle.observe(e.value);
@@ -134,10 +133,7 @@ export class ClusterCache implements Source {
 
   /** Waits for the informers, indexes what they listed, then re-judges every node when the grace ends. */
   private async index(signal: AbortSignal): Promise<void> {
-    await Promise.race([
-      Promise.all([this.services.synced(), this.taskInformer.synced(), this.nodeInformer.synced()]),
-      new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
-    ]);
+    await whenSynced([this.services, this.taskInformer, this.nodeInformer], signal);
     if (signal.aborted) return;
     for (const t of this.taskInformer.list()) this.reindex(t.id);
     for (const n of this.nodeInformer.list()) this.lifecycle.observe(n);
@@ -148,10 +144,6 @@ export class ClusterCache implements Source {
       for (const n of this.nodeInformer.list()) this.emit({ kind: 'node', name: n.name });
     });
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-  }
-
-  private indexedServiceOf(id: string): string | undefined {
-    return this.indexed.get(id)?.service;
   }
 
   private reindex(id: string): void {

@@ -223,7 +223,8 @@ export class InMemoryStore implements Store {
     const written: string[] = [];
     let revision: string | undefined;
     for (const p of placements) {
-      if (!assignTask(p.node, this.now())(this.tasks.items.get(p.taskId) ?? ({} as TaskRecord))) continue;
+      const current = this.tasks.items.get(p.taskId);
+      if (!current || !assignTask(p.node, this.now())(current)) continue; // nothing placed: nothing orphaned
       const orphan: (readonly [string, TaskMutation])[] = p.orphan ? [[p.orphan.taskId, orphanTask(p.orphan.message, this.now())]] : [];
       const res = this.mutate([[p.taskId, assignTask(p.node, this.now())], ...orphan], fence);
       written.push(...res.written);
