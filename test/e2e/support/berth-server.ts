@@ -31,12 +31,13 @@ export class BerthServerProcess {
     return this.output.stderr();
   }
 
-  /** Waits until /readyz answers 200 (etcd reachable); fails early if the server exits. */
+  /** Waits until /readyz answers 200 (etcd reachable) and startup has ended; fails early if the server exits. */
   async ready(): Promise<void> {
     await eventually(`${this.apiUrl}/readyz\n${this.stderr()}`, async () => {
       if (this.child.exitCode !== null) throw new Error(`berth server exited with ${this.child.exitCode}:\n${this.stderr()}`);
       const res = await fetch(`${this.apiUrl}/readyz`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
-      return res?.status === 200 ? true : undefined;
+      // The client config is written after the API answers; the startup ends with this line.
+      return res?.status === 200 && this.stderr().includes('press Ctrl-C to stop') ? true : undefined;
     });
   }
 
