@@ -51,8 +51,8 @@ export class ValidationError extends DomainError {
 
 export class NotFoundError extends DomainError {
   readonly code = 'NOT_FOUND';
-  constructor(readonly kind: string, readonly resource: string) {
-    super(`${kind} "${resource}" not found`);
+  constructor(readonly kind: string, readonly resource: string, hint?: string) {
+    super(`${kind} "${resource}" not found${hint ? ` (${hint})` : ''}`);
   }
 }
 

@@ -7,3 +7,4 @@ export * from './names';
 export * from './constraint';
 export * from './canonical';
 export * from './template';
+export * from './rollout';

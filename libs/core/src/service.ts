@@ -59,10 +59,19 @@ export interface RestartPolicy {
   readonly maxAttempts: number;
 }
 
+/**
+ * How a rollout replaces tasks (Swarm's knobs and defaults): `parallelism` slots at a time (0 =
+ * all), `delayMs` after a replacement is updated before the next one starts, a replacement counts
+ * as updated once it has been up (running, and healthy when checked) for `monitorMs`. A
+ * replacement that ends, is rejected or turns unhealthy before that is an update failure; once
+ * failures exceed `maxFailureRatio` of the slots, `failureAction` applies.
+ */
 export interface UpdateConfig {
   readonly parallelism: number;
   readonly delayMs: number;
   readonly monitorMs: number;
+  /** 0..1; default 0: the first failure triggers `failureAction`. */
+  readonly maxFailureRatio: number;
   readonly failureAction: FailureAction;
   readonly order: UpdateOrder;
 }
@@ -81,6 +90,8 @@ export interface ServiceSpec {
   readonly template: TaskTemplate;
   readonly restartPolicy: RestartPolicy;
   readonly update: UpdateConfig;
+  /** The same knobs for an automatic rollback; its failureAction is `pause` or `continue`. */
+  readonly rollback: UpdateConfig;
   readonly placement: Placement;
   /**
    * Never run two copies of a task, even across a partition: the agent stops the service's tasks
@@ -97,6 +108,15 @@ export interface ServiceMeta {
   readonly resourceVersion: string;
   /** Bumps by one on every spec change; unchanged re-applies leave it alone. */
   readonly generation: number;
+  /**
+   * Bumps by one on every spec change other than `replicas`, and on `rollout restart`: the
+   * rollouts and the revision history count these (a scale is no new revision).
+   */
+  readonly revision: number;
+  /** Set by `rollout restart`: tasks created from an older generation are outdated. */
+  readonly restartGeneration?: number;
+  /** The operator's last `rollout pause` or `resume`; it concerns `revision` only. */
+  readonly rolloutControl?: RolloutControl;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -127,3 +147,9 @@ export interface ServiceDraft {
 
 export const MAX_SERVICE_NAME = 48;
 export const MAX_REPLICAS = 10_000;
+
+export interface RolloutControl {
+  readonly revision: number;
+  readonly action: 'pause' | 'resume';
+  readonly at: string;
+}

@@ -24,8 +24,11 @@ export function sameTemplate(a: TaskTemplate, b: TaskTemplate): boolean {
 /**
  * Whether a task runs what its service asks for now. Only the template counts: scaling or a
  * placement change bumps the service's generation but outdates no task, so neither triggers a
- * rolling update. A task stored without its template falls back to its generation.
+ * rolling update. A task stored without its template falls back to its generation; a task
+ * created before the service's last `rollout restart` is outdated.
  */
 export function isTaskCurrent(task: { readonly specGeneration: number; readonly template?: TaskTemplate }, service: Service): boolean {
+  // `rollout restart` outdates every task created before it, whatever its template.
+  if (service.meta.restartGeneration !== undefined && task.specGeneration < service.meta.restartGeneration) return false;
   return task.template ? sameTemplate(task.template, service.spec.template) : task.specGeneration >= service.meta.generation;
 }

@@ -1,4 +1,4 @@
-import type { NodeInfo, Service, ServiceStatus } from '@berth/core';
+import type { NodeInfo, Rollout, Service, ServiceStatus } from '@berth/core';
 import type { IKeyValue } from 'etcd3';
 import { nameOf } from './keys';
 import { decodeRecord, toService } from './records';
@@ -33,6 +33,11 @@ export const serviceCodec: Codec<Service> = {
 export const statusCodec: Codec<ServiceStatus> = {
   keyOf: nameOf,
   decode: (kv) => JSON.parse(kv.value.toString()) as ServiceStatus,
+};
+
+export const rolloutCodec: Codec<Rollout> = {
+  keyOf: nameOf,
+  decode: (kv) => JSON.parse(kv.value.toString()) as Rollout,
 };
 
 export const taskCodec: Codec<TaskRecord> = { keyOf: nameOf, decode: (kv) => versioned<TaskRecord>(kv) };

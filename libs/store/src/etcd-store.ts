@@ -7,16 +7,33 @@ import {
   type Service,
   type ServiceDraft,
   type NodeAvailability,
+  type Revision,
+  type Rollout,
   type ServiceStatus,
+  REVISION_HISTORY,
 } from '@berth/core';
 import type { Etcd3, IRequestOp } from 'etcd3';
-import { serviceCodec, statusCodec, taskCodec, type Codec } from './codecs';
+import { rolloutCodec, serviceCodec, statusCodec, taskCodec, type Codec } from './codecs';
 import { etcdCall } from './etcd-client';
 import { EtcdInformer } from './informer';
-import { keyspace, type Keyspace } from './keys';
+import { keyspace, prefixEnd, type Keyspace } from './keys';
 import { deleteOp, getKey, ifAbsent, ifCreateRevision, ifModRevision, putOp, rangePrefix, txn } from './kv';
 import { LEADER_BATCH_OPS, tooLargeApplyMessage } from './limits';
-import { batches, decide, decodeRecord, duplicateNames, encodeRecord, toService, type Decision, type StoredRecord } from './records';
+import {
+  batches,
+  decide,
+  decodeRecord,
+  decodeRevision,
+  duplicateNames,
+  encodeRecord,
+  encodeRevision,
+  revise,
+  revisionOf,
+  toService,
+  type Decision,
+  type ServiceRecord,
+  type StoredRecord,
+} from './records';
 import { NodeStateInformer } from './node-informer';
 import { EtcdNodeWriter } from './node-writer';
 import type {
@@ -84,7 +101,10 @@ export class EtcdStore implements Store {
   }
 
   private async writeDecisions(decisions: readonly Decision[], writes: readonly Decision[]) {
-    const success = writes.map((d) => putOp(this.keys.service(d.name), encodeRecord(d.record)));
+    const success = writes.flatMap((d) => [
+      putOp(this.keys.service(d.name), encodeRecord(d.record)),
+      ...(d.action === 'created' || d.record.revision !== d.storedRevision ? this.historyOps(d.record, 'apply') : []),
+    ]);
     const bytes = success.reduce((n, op) => n + (op.request_put?.value?.length ?? 0), 0);
     const res = await txn(
       this.client,
@@ -105,9 +125,15 @@ export class EtcdStore implements Store {
     const compare = opts.resourceVersion
       ? ifModRevision(key, opts.resourceVersion)
       : { key: Buffer.from(key), target: 'Version' as const, result: 'Greater' as const, version: 0 };
+    const history = this.keys.historyOf(name);
     const res = await txn(this.client, `delete service ${name}`, {
       compare: [compare],
-      success: [deleteOp(key), deleteOp(this.keys.status(name))],
+      success: [
+        deleteOp(key),
+        deleteOp(this.keys.status(name)),
+        deleteOp(this.keys.rollout(name)),
+        { request_delete_range: { key: Buffer.from(history), range_end: prefixEnd(history) } },
+      ],
       failure: [{ request_range: { key: Buffer.from(key) } }],
     });
     if (res.succeeded) return;
@@ -140,6 +166,96 @@ export class EtcdStore implements Store {
       await jitter(attempt);
     }
     throw new ConflictError(`service "${name}" kept changing while scaling it; try again`);
+  }
+
+  /** The history entry of a record's (new) revision, and the removal of the one that falls out. */
+  private historyOps(record: ServiceRecord, cause: string): IRequestOp[] {
+    const ops = [putOp(this.keys.revision(record.name, record.revision), encodeRevision(revisionOf(record, cause)))];
+    const old = record.revision - REVISION_HISTORY;
+    if (old >= 1) ops.push(deleteOp(this.keys.revision(record.name, old)));
+    return ops;
+  }
+
+  async listRevisions(name: string): Promise<Revision[]> {
+    const [service, { kvs }] = await Promise.all([getKey(this.client, this.keys.service(name)), rangePrefix(this.client, this.keys.historyOf(name))]);
+    if (!service) throw new NotFoundError('service', name);
+    return kvs.map((kv) => decodeRevision(kv.value.toString())).sort((a, b) => a.revision - b.revision);
+  }
+
+  async restoreRevision(
+    name: string,
+    toRevision: number,
+    opts: { cause: string; resourceVersion?: string; fence?: LeaderFence; rollout?: (revision: number) => Rollout },
+  ): Promise<Service> {
+    return this.reviseService(name, opts, async (current) => {
+      const kv = await getKey(this.client, this.keys.revision(name, toRevision));
+      if (!kv) throw new NotFoundError('revision', `${name}@${toRevision}`, `only the last ${REVISION_HISTORY} revisions are kept; see berth rollout history ${name}`);
+      return revise(current, { restore: decodeRevision(kv.value.toString()).spec }, new Date().toISOString());
+    });
+  }
+
+  async restartService(name: string): Promise<Service> {
+    return this.reviseService(name, { cause: 'restart' }, (current) => revise(current, { restart: true }, new Date().toISOString()));
+  }
+
+  async controlRollout(name: string, action: 'pause' | 'resume'): Promise<Service> {
+    return this.reviseService(name, {}, (current) => ({
+      ...current,
+      rolloutControl: { revision: current.revision, action, at: new Date().toISOString() },
+    }));
+  }
+
+  /**
+   * Read-modify-write of one service record, retried on concurrent changes (unless the caller
+   * named the resourceVersion it read). With a `cause`, the new revision goes into the history;
+   * with a fence and `rollout`, the rollout record is written in the same transaction.
+   */
+  private async reviseService(
+    name: string,
+    opts: { cause?: string; resourceVersion?: string; fence?: LeaderFence; rollout?: (revision: number) => Rollout },
+    change: (current: ServiceRecord) => ServiceRecord | Promise<ServiceRecord>,
+  ): Promise<Service> {
+    const key = this.keys.service(name);
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const kv = await getKey(this.client, key);
+      if (!kv) throw new NotFoundError('service', name);
+      if (opts.resourceVersion !== undefined && kv.mod_revision !== opts.resourceVersion) {
+        throw new ConflictError(`service "${name}" changed meanwhile (resourceVersion ${kv.mod_revision}, expected ${opts.resourceVersion})`);
+      }
+      const record = await change(decodeRecord(kv.value.toString()));
+      const compare = [ifModRevision(key, kv.mod_revision), ...(opts.fence ? [ifCreateRevision(opts.fence.leaderKey, opts.fence.createRevision)] : [])];
+      const success = [
+        putOp(key, encodeRecord(record)),
+        ...(opts.cause !== undefined ? this.historyOps(record, opts.cause) : []),
+        ...(opts.rollout ? [putOp(this.keys.rollout(name), JSON.stringify(opts.rollout(record.revision)))] : []),
+      ];
+      const res = await txn(this.client, `revise service ${name}`, { compare, success });
+      if (res.succeeded) return toService(record, res.header.revision);
+      if (opts.fence && !(await this.stillLeader(opts.fence))) throw new NotLeaderError();
+      if (opts.resourceVersion !== undefined) throw new ConflictError(`service "${name}" changed meanwhile; try again`);
+      await jitter(attempt);
+    }
+    throw new ConflictError(`service "${name}" kept changing; try again`);
+  }
+
+  private async stillLeader(fence: LeaderFence): Promise<boolean> {
+    const kv = await getKey(this.client, fence.leaderKey);
+    return kv?.create_revision === fence.createRevision;
+  }
+
+  async getRollout(name: string): Promise<Rollout | undefined> {
+    const kv = await getKey(this.client, this.keys.rollout(name));
+    return kv && rolloutCodec.decode(kv);
+  }
+
+  async listRollouts(): Promise<Map<string, Rollout>> {
+    const { kvs } = await rangePrefix(this.client, this.keys.rollouts);
+    return new Map(kvs.map((kv) => [rolloutCodec.keyOf(kv.key.toString()), rolloutCodec.decode(kv)]));
+  }
+
+  async putRollouts(rollouts: ReadonlyMap<string, Rollout | undefined>, fence: LeaderFence): Promise<void> {
+    const ops = [...rollouts].map(([name, r]) => (r === undefined ? deleteOp(this.keys.rollout(name)) : putOp(this.keys.rollout(name), JSON.stringify(r))));
+    await this.fencedBatches(ops, fence, 'write rollouts');
   }
 
   async getServiceStatus(name: string): Promise<ServiceStatus | undefined> {
@@ -235,6 +351,10 @@ export class EtcdStore implements Store {
 
   serviceStatusInformer(): Informer<ServiceStatus> {
     return new EtcdInformer(this.client, this.keys.statuses, statusCodec);
+  }
+
+  rolloutInformer(): Informer<Rollout> {
+    return new EtcdInformer(this.client, this.keys.rollouts, rolloutCodec);
   }
 
   taskInformer(): Informer<TaskRecord> {

@@ -26,3 +26,4 @@ export {
   type TaskMutation,
 } from './task-writes';
 export { withLiveness, type NodeLiveness } from './node-writer';
+export { sameSpecButReplicas } from './records';

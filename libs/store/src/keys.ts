@@ -21,6 +21,13 @@ export interface Keyspace {
   /** Prefix of the leader's node liveness records (`status/nodes/<name>`). */
   readonly nodeStatuses: string;
   nodeStatus(name: string): string;
+  /** Prefix of the orchestrator's rollout records (`status/rollouts/<name>`). */
+  readonly rollouts: string;
+  rollout(name: string): string;
+  /** Prefix of one service's revision history. */
+  historyOf(service: string): string;
+  /** `history/<service>/<revision>`, the revision zero-padded so keys sort by it. */
+  revision(service: string, revision: number): string;
 }
 
 /** Task ids are `<service>.<slot>.<suffix>` and service names hold no dots. */
@@ -50,6 +57,10 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     alive: (name) => `${root}alive/${name}`,
     nodeStatuses: `${root}status/nodes/`,
     nodeStatus: (name) => `${root}status/nodes/${name}`,
+    rollouts: `${root}status/rollouts/`,
+    rollout: (name) => `${root}status/rollouts/${name}`,
+    historyOf: (service) => `${root}history/${service}/`,
+    revision: (service, revision) => `${root}history/${service}/${String(revision).padStart(10, '0')}`,
   };
 }
 

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { draft } from './__fixtures__/service';
 import { canonicalJson } from '@berth/core';
-import { batches, decide, decodeRecord, duplicateNames, encodeRecord, toService, type StoredRecord } from './records';
+import { batches, decide, decodeRecord, duplicateNames, encodeRecord, revise, toService, type StoredRecord } from './records';
 
 const NOW = '2026-01-01T00:00:00.000Z';
 const LATER = '2026-01-02T00:00:00.000Z';
@@ -11,7 +11,7 @@ const LATER = '2026-01-02T00:00:00.000Z';
 function stored(replicas = 1, modRevision = '42', generation = 3): StoredRecord {
   const d = draft('web', replicas);
   return {
-    record: { name: 'web', labels: d.labels, spec: d.spec, generation, createdAt: NOW, updatedAt: NOW },
+    record: { name: 'web', labels: d.labels, spec: d.spec, generation, revision: generation, createdAt: NOW, updatedAt: NOW },
     modRevision,
   };
 }
@@ -43,6 +43,32 @@ describe('decide', () => {
     expect(d.record.spec.replicas).toBe(5);
   });
 
+  it('a scale is a new generation but no new revision; any other spec change is both', () => {
+    const scaled = decide(draft('web', 5), stored(), LATER);
+    expect(scaled.record).toMatchObject({ generation: 4, revision: 3 });
+    const d = draft('web', 1);
+    const changed = decide({ ...d, spec: { ...d.spec, template: { ...d.spec.template, image: 'oci:/img:2' } } }, stored(), LATER);
+    expect(changed.record).toMatchObject({ generation: 4, revision: 4 });
+    expect(changed.storedRevision).toBe(3);
+  });
+
+  it('reads records stored before rollouts with the defaults of their new settings', () => {
+    const { revision: _revision, ...old } = stored().record;
+    const { rollback: _rollback, ...spec } = old.spec;
+    const r = decodeRecord(JSON.stringify({ ...old, spec: { ...spec, update: { ...spec.update, maxFailureRatio: undefined } } }));
+    expect(r.revision).toBe(3);
+    expect(r.spec.update.maxFailureRatio).toBe(0);
+    expect(r.spec.rollback).toEqual({ parallelism: 1, delayMs: 0, monitorMs: 5000, maxFailureRatio: 0, failureAction: 'pause', order: 'stop-first' });
+  });
+
+  it('revise restores a spec with the current replicas, or restarts, always as a new revision', () => {
+    const current = stored(4).record;
+    const d = draft('web', 1);
+    const older = { ...d.spec, template: { ...d.spec.template, image: 'oci:/img:0' } };
+    expect(revise(current, { restore: older }, LATER)).toMatchObject({ generation: 4, revision: 4, spec: { replicas: 4, template: { image: 'oci:/img:0' } } });
+    expect(revise(current, { restart: true }, LATER)).toMatchObject({ generation: 4, revision: 4, restartGeneration: 4, spec: current.spec });
+  });
+
   it('counts a label change as a change', () => {
     expect(decide(draft('web', 1, { labels: { a: 'b' } }), stored(), LATER).action).toBe('configured');
   });
@@ -66,7 +92,7 @@ describe('records', () => {
   it('round-trips through JSON, with resourceVersion taken from the key', () => {
     const r = stored().record;
     const s = toService(decodeRecord(encodeRecord(r)), '99');
-    expect(s.meta).toEqual({ name: 'web', labels: {}, resourceVersion: '99', generation: 3, createdAt: NOW, updatedAt: NOW });
+    expect(s.meta).toEqual({ name: 'web', labels: {}, resourceVersion: '99', generation: 3, revision: 3, createdAt: NOW, updatedAt: NOW });
     expect(s.spec).toEqual(r.spec);
   });
 

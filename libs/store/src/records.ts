@@ -1,4 +1,4 @@
-import { canonicalJson, ConflictError, type Service, type ServiceDraft, type ServiceSpec } from '@berth/core';
+import { canonicalJson, ConflictError, type Revision, type RolloutControl, type Service, type ServiceDraft, type ServiceSpec, type UpdateConfig } from '@berth/core';
 import type { ApplyAction } from './store';
 
 /** What the services/<name> key holds (JSON). resourceVersion is not stored: it is the key's mod_revision. */
@@ -7,6 +7,10 @@ export interface ServiceRecord {
   readonly labels: Readonly<Record<string, string>>;
   readonly spec: ServiceSpec;
   readonly generation: number;
+  /** ServiceMeta.revision: bumps on every spec change but `replicas`, and on restart. */
+  readonly revision: number;
+  readonly restartGeneration?: number;
+  readonly rolloutControl?: RolloutControl;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -22,10 +26,38 @@ export function encodeRecord(record: ServiceRecord): string {
   return JSON.stringify(record);
 }
 
+/** Swarm's defaults, for records stored before rollouts had these settings. */
+const STORED_ROLLBACK_DEFAULT: UpdateConfig = { parallelism: 1, delayMs: 0, monitorMs: 5000, maxFailureRatio: 0, failureAction: 'pause', order: 'stop-first' };
+
 export function decodeRecord(text: string): ServiceRecord {
   const record = JSON.parse(text) as ServiceRecord;
-  // Records stored before `fencing` existed mean what its default means.
-  return { ...record, spec: { ...record.spec, fencing: record.spec.fencing ?? false } };
+  // Records stored before a setting existed mean what its default means.
+  const spec = record.spec as ServiceSpec & Partial<Pick<ServiceSpec, 'fencing' | 'rollback'>>;
+  return {
+    ...record,
+    revision: record.revision ?? record.generation,
+    spec: {
+      ...spec,
+      fencing: spec.fencing ?? false,
+      update: { ...spec.update, maxFailureRatio: spec.update.maxFailureRatio ?? 0 },
+      rollback: spec.rollback ?? STORED_ROLLBACK_DEFAULT,
+    },
+  };
+}
+
+/** A history entry's stored text (`history/<service>/<revision>`). */
+export function encodeRevision(r: Revision): string {
+  return JSON.stringify(r);
+}
+
+export function decodeRevision(text: string): Revision {
+  const r = JSON.parse(text) as Revision;
+  return { ...r, spec: decodeRecord(JSON.stringify({ spec: r.spec, generation: r.generation })).spec };
+}
+
+/** The history entry a record's current revision gets. */
+export function revisionOf(record: ServiceRecord, cause: string): Revision {
+  return { revision: record.revision, generation: record.generation, spec: record.spec, createdAt: record.updatedAt, cause };
 }
 
 export function toService(record: ServiceRecord, resourceVersion: string): Service {
@@ -35,6 +67,9 @@ export function toService(record: ServiceRecord, resourceVersion: string): Servi
       labels: record.labels,
       resourceVersion,
       generation: record.generation,
+      revision: record.revision,
+      ...(record.restartGeneration === undefined ? {} : { restartGeneration: record.restartGeneration }),
+      ...(record.rolloutControl === undefined ? {} : { rolloutControl: record.rolloutControl }),
       createdAt: record.createdAt,
       updatedAt: record.updatedAt,
     },
@@ -53,6 +88,8 @@ export interface Decision {
   readonly guard: Guard;
   /** The stored mod_revision for `unchanged`; undefined when the key will be (re)written. */
   readonly keptRevision: string | undefined;
+  /** The stored record's revision (ServiceMeta.revision); undefined for a new service. */
+  readonly storedRevision?: number;
 }
 
 function sameContent(a: Pick<ServiceRecord, 'labels' | 'spec'>, b: Pick<ServiceRecord, 'labels' | 'spec'>): boolean {
@@ -72,7 +109,7 @@ export function decide(draft: ServiceDraft, stored: StoredRecord | undefined, no
     );
   }
   if (!stored) {
-    const record = { name: draft.name, labels: draft.labels, spec: draft.spec, generation: 1, createdAt: now, updatedAt: now };
+    const record = { name: draft.name, labels: draft.labels, spec: draft.spec, generation: 1, revision: 1, createdAt: now, updatedAt: now };
     return { name: draft.name, action: 'created', record, guard: { kind: 'absent' }, keptRevision: undefined };
   }
   const guard: Guard = { kind: 'revision', modRevision: stored.modRevision };
@@ -84,9 +121,31 @@ export function decide(draft: ServiceDraft, stored: StoredRecord | undefined, no
     labels: draft.labels,
     spec: draft.spec,
     generation: stored.record.generation + 1,
+    // A scale is no new revision: nothing rolls out, and undo/rollback keep the replicas.
+    revision: sameSpecButReplicas(draft.spec, stored.record.spec) ? stored.record.revision : stored.record.revision + 1,
     updatedAt: now,
   };
-  return { name: draft.name, action: 'configured', record, guard, keptRevision: undefined };
+  return { name: draft.name, action: 'configured', record, guard, keptRevision: undefined, storedRevision: stored.record.revision };
+}
+
+export function sameSpecButReplicas(a: ServiceSpec, b: ServiceSpec): boolean {
+  return canonicalJson({ ...a, replicas: 0 }) === canonicalJson({ ...b, replicas: 0 });
+}
+
+/**
+ * The record that makes `target`'s spec current again (undo, rollback) or, without a target,
+ * restarts every task (restart): always a new generation and revision.
+ */
+export function revise(current: ServiceRecord, change: { readonly restore?: ServiceSpec; readonly restart?: boolean }, now: string): ServiceRecord {
+  const generation = current.generation + 1;
+  return {
+    ...current,
+    spec: change.restore ? { ...change.restore, replicas: current.spec.replicas } : current.spec,
+    generation,
+    revision: current.revision + 1,
+    ...(change.restart ? { restartGeneration: generation } : {}),
+    updatedAt: now,
+  };
 }
 
 /** Names that appear more than once in one apply (one txn cannot write a key twice). */

@@ -2,6 +2,8 @@ import type {
   NodeAvailability,
   NodeCapacity,
   NodeInfo,
+  Revision,
+  Rollout,
   Service,
   ServiceDraft,
   ServiceStatus,
@@ -17,6 +19,8 @@ import type {
  * Key layout (under the prefix, default `/berth/v1/`):
  *   services/<name>            ServiceRecord (spec + metadata)
  *   status/services/<name>     ServiceStatus (leader-written; never bumps the spec's revision)
+ *   status/rollouts/<name>     Rollout (the leader's orchestrator)
+ *   history/<name>/<revision>  Revision: the last 10 specs of the service (zero-padded revision)
  *   tasks/<service>/<id>       Task
  *   nodes/<name>               NodeInfo without `state` (derived on read from alive/<name>)
  *   alive/<name>               present while the node's session lease lives
@@ -43,6 +47,30 @@ export interface Store {
 
   /** Sets spec.replicas, bumping generation; optimistic on the current revision. */
   scaleService(name: string, replicas: number): Promise<Service>;
+
+  /** The last revisions of a service (at most REVISION_HISTORY), oldest first. NotFoundError when absent. */
+  listRevisions(name: string): Promise<Revision[]>;
+  /**
+   * Makes a revision's spec current again (`rollout undo`, and the leader's automatic rollback):
+   * a new generation and revision whose spec is revision `toRevision`'s with the current
+   * `replicas`, recorded in the history with `cause`. Guarded on `resourceVersion` when given
+   * (ConflictError). NotFoundError when the service or that revision is gone. With `fence` and
+   * `rollout`, also writes the rollout record in the same transaction (leader only).
+   */
+  restoreRevision(
+    name: string,
+    toRevision: number,
+    opts: { cause: string; resourceVersion?: string; fence?: LeaderFence; rollout?: (revision: number) => Rollout },
+  ): Promise<Service>;
+  /** `rollout restart`: a new generation and revision with the same spec; every task is outdated. */
+  restartService(name: string): Promise<Service>;
+  /** `rollout pause|resume`: records the operator's word for the current revision. */
+  controlRollout(name: string, action: 'pause' | 'resume'): Promise<Service>;
+
+  getRollout(name: string): Promise<Rollout | undefined>;
+  listRollouts(): Promise<Map<string, Rollout>>;
+  /** Leader-only, fenced: the orchestrator's rollout records (`status/rollouts/<name>`); undefined deletes. */
+  putRollouts(rollouts: ReadonlyMap<string, Rollout | undefined>, fence: LeaderFence): Promise<void>;
 
   getServiceStatus(name: string): Promise<ServiceStatus | undefined>;
   listServiceStatuses(): Promise<Map<string, ServiceStatus>>;
@@ -105,6 +133,7 @@ export interface Store {
    *  names, and task ids. Each call returns a new informer; the caller runs it. */
   serviceInformer(): Informer<Service>;
   serviceStatusInformer(): Informer<ServiceStatus>;
+  rolloutInformer(): Informer<Rollout>;
   taskInformer(): Informer<TaskRecord>;
   /** Nodes with `state` derived from their alive keys, as in listNodes. */
   nodeInformer(): Informer<NodeInfo>;

@@ -169,6 +169,82 @@ describe.runIf(ready)('EtcdStore against one etcd member', () => {
     }
   });
 
+  it('keeps the last 10 revisions; a scale is none; undo restores a spec exactly with the current replicas', async () => {
+    const store = fresh();
+    const image = (i: number) => `127.0.0.1:5000/busybox:${i}`;
+    const withImage = (i: number, replicas = 1) => {
+      const d = draft('web', { replicas });
+      return { ...d, spec: { ...d.spec, template: { ...d.spec.template, image: image(i) } } };
+    };
+    for (let i = 1; i <= 12; i++) await store.applyServices([withImage(i)]);
+    const scaled = await store.scaleService('web', 3);
+    expect(scaled.meta).toMatchObject({ generation: 13, revision: 12 });
+    const history = await store.listRevisions('web');
+    expect(history.map((r) => r.revision)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(history.map((r) => r.spec.template.image)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11, 12].map(image));
+    expect(history.every((r) => r.cause === 'apply')).toBe(true);
+
+    const undone = await store.restoreRevision('web', 10, { cause: 'undo to revision 10' });
+    expect(undone.meta).toMatchObject({ generation: 14, revision: 13 });
+    expect(undone.spec).toEqual({ ...history[7]!.spec, replicas: 3 });
+    expect((await store.listRevisions('web')).at(-1)).toMatchObject({ revision: 13, cause: 'undo to revision 10' });
+    await expect(store.restoreRevision('web', 2, { cause: 'undo' })).rejects.toThrow(/revision "web@2" not found \(only the last 10/);
+    await expect(store.restoreRevision('web', 10, { cause: 'undo', resourceVersion: scaled.meta.resourceVersion })).rejects.toBeInstanceOf(ConflictError);
+
+    const restarted = await store.restartService('web');
+    expect(restarted.meta).toMatchObject({ generation: 15, revision: 14, restartGeneration: 15 });
+    expect(restarted.spec).toEqual(undone.spec);
+    const paused = await store.controlRollout('web', 'pause');
+    expect(paused.meta.rolloutControl).toMatchObject({ revision: 14, action: 'pause' });
+    // An apply keeps what the server owns: the restart mark and the operator's word.
+    const [reapplied] = await store.applyServices([withImage(11, 3)]);
+    expect(reapplied!.service.meta).toMatchObject({ revision: 15, restartGeneration: 15, rolloutControl: { revision: 14, action: 'pause' } });
+
+    await store.deleteService('web');
+    const { kvs } = await client.kv.range({ key: Buffer.from(`/t${n}/history/`), range_end: Buffer.from(`/t${n}/history0`) });
+    expect(kvs).toEqual([]);
+    await expect(store.listRevisions('web')).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('writes rollout records only while leading, and a leader rollback writes spec, history and record at once', async () => {
+    const prefix = `/t${++n}/`;
+    const store = new EtcdStore(client, { prefix });
+    const stop = new AbortController();
+    const election = new LeaderElection(client, { id: 'cp-1', ttlSeconds: 2, prefix });
+    let lead: Leadership | undefined;
+    const leading = election.runAsLeader(stop.signal, async (l) => {
+      lead = l;
+      await new Promise((r) => l.signal.addEventListener('abort', r));
+    });
+    try {
+      await vi.waitFor(() => expect(lead).toBeDefined(), { timeout: 10_000 });
+      const d = draft('web', { replicas: 2 });
+      await store.applyServices([d]);
+      const [v2] = await store.applyServices([{ ...d, spec: { ...d.spec, template: { ...d.spec.template, command: ['false'] } } }]);
+      const at = new Date().toISOString();
+      const record = { revision: 2, state: 'updating' as const, previousRevision: 1, total: 2, updated: 0, failed: 0, startedAt: at, updatedAt: at };
+      await store.putRollouts(new Map([['web', record]]), lead!.fence);
+      expect(await store.getRollout('web')).toEqual(record);
+      await expect(store.putRollouts(new Map([['web', record]]), { ...lead!.fence, createRevision: '1' })).rejects.toThrow(/leader/i);
+
+      const restored = await store.restoreRevision('web', 1, {
+        cause: 'rollback to revision 1: web.1.x failed',
+        resourceVersion: v2!.service.meta.resourceVersion,
+        fence: lead!.fence,
+        rollout: (revision) => ({ ...record, revision, state: 'rolling-back', rollbackOf: 2 }),
+      });
+      expect(restored.meta.revision).toBe(3);
+      expect(restored.spec.template.command).toBeUndefined();
+      expect(await store.getRollout('web')).toMatchObject({ revision: 3, state: 'rolling-back', rollbackOf: 2 });
+      expect((await store.listRevisions('web')).map((r) => r.cause)).toEqual(['apply', 'apply', 'rollback to revision 1: web.1.x failed']);
+      await store.deleteService('web');
+      expect(await store.getRollout('web')).toBeUndefined();
+    } finally {
+      stop.abort();
+      await leading;
+    }
+  });
+
   it('writes more statuses than one batch holds', async () => {
     const prefix = `/t${++n}/`;
     const store = new EtcdStore(client, { prefix });

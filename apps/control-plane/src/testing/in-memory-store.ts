@@ -5,9 +5,13 @@ import {
   UnavailableError,
   type NodeAvailability,
   type NodeInfo,
+  type Revision,
+  type Rollout,
   type Service,
   type ServiceDraft,
+  type ServiceSpec,
   type ServiceStatus,
+  REVISION_HISTORY,
 } from '@berth/core';
 import {
   applyReport,
@@ -16,6 +20,7 @@ import {
   markUnschedulable,
   newTaskRecord,
   orphanTask,
+  sameSpecButReplicas,
   shutdownTask,
   withLiveness,
   type ApplyOutcome,
@@ -96,6 +101,9 @@ export class InMemoryStore implements Store {
   readonly statuses = new Collection<ServiceStatus>(() => String(this.rev));
   readonly tasks = new Collection<TaskRecord>(() => String(this.rev));
   readonly nodes = new Collection<NodeInfo>(() => String(this.rev));
+  readonly rollouts = new Collection<Rollout>(() => String(this.rev));
+  /** Revision history per service, oldest first. */
+  readonly history = new Map<string, Revision[]>();
   unavailable = false;
   /** The fence a status write must carry; undefined = nobody leads, every fenced write fails. */
   leaderFence: LeaderFence | undefined;
@@ -122,9 +130,96 @@ export class InMemoryStore implements Store {
     return planned.map(({ outcome }) => {
       if (outcome.action === 'unchanged') return outcome;
       const service: Service = { ...outcome.service, meta: { ...outcome.service.meta, resourceVersion: rev, updatedAt: this.now() } };
+      const before = this.services.items.get(service.meta.name);
       this.services.put(service.meta.name, service);
+      if (before?.meta.revision !== service.meta.revision) this.record(service, 'apply');
       return { ...outcome, service };
     });
+  }
+
+  private record(service: Service, cause: string): void {
+    const { name, revision, generation, updatedAt } = service.meta;
+    const kept = [...(this.history.get(name) ?? []), { revision, generation, spec: service.spec, createdAt: updatedAt, cause }];
+    this.history.set(name, kept.filter((r) => r.revision > revision - REVISION_HISTORY));
+  }
+
+  async listRevisions(name: string): Promise<Revision[]> {
+    this.check();
+    if (!this.services.items.has(name)) throw new NotFoundError('service', name);
+    return [...(this.history.get(name) ?? [])];
+  }
+
+  async restoreRevision(
+    name: string,
+    toRevision: number,
+    opts: { cause: string; resourceVersion?: string; fence?: LeaderFence; rollout?: (revision: number) => Rollout },
+  ): Promise<Service> {
+    const target = (this.history.get(name) ?? []).find((r) => r.revision === toRevision);
+    return this.revise(name, opts, (s) => {
+      if (!target) throw new NotFoundError('revision', `${name}@${toRevision}`);
+      return { ...target.spec, replicas: s.spec.replicas };
+    });
+  }
+
+  async restartService(name: string): Promise<Service> {
+    return this.revise(name, { cause: 'restart' }, (s) => s.spec, true);
+  }
+
+  async controlRollout(name: string, action: 'pause' | 'resume'): Promise<Service> {
+    this.check();
+    const current = this.services.items.get(name);
+    if (!current) throw new NotFoundError('service', name);
+    const service = { ...current, meta: { ...current.meta, resourceVersion: String(++this.rev), rolloutControl: { revision: current.meta.revision, action, at: this.now() } } };
+    this.services.put(name, service);
+    return service;
+  }
+
+  private revise(
+    name: string,
+    opts: { cause: string; resourceVersion?: string; fence?: LeaderFence; rollout?: (revision: number) => Rollout },
+    spec: (current: Service) => ServiceSpec,
+    restart = false,
+  ): Promise<Service> {
+    if (opts.fence) this.fenced(opts.fence);
+    else this.check();
+    const current = this.services.items.get(name);
+    if (!current) return Promise.reject(new NotFoundError('service', name));
+    if (opts.resourceVersion !== undefined && opts.resourceVersion !== current.meta.resourceVersion) {
+      return Promise.reject(new ConflictError(`service "${name}" changed since resourceVersion ${opts.resourceVersion}`));
+    }
+    const generation = current.meta.generation + 1;
+    const meta = {
+      ...current.meta,
+      generation,
+      revision: current.meta.revision + 1,
+      ...(restart ? { restartGeneration: generation } : {}),
+      resourceVersion: String(++this.rev),
+      updatedAt: this.now(),
+    };
+    const service: Service = { meta, spec: spec(current) };
+    this.services.put(name, service);
+    this.record(service, opts.cause);
+    if (opts.rollout) this.rollouts.put(name, opts.rollout(meta.revision));
+    return Promise.resolve(service);
+  }
+
+  async getRollout(name: string): Promise<Rollout | undefined> {
+    this.check();
+    return this.rollouts.items.get(name);
+  }
+  async listRollouts(): Promise<Map<string, Rollout>> {
+    this.check();
+    return new Map(this.rollouts.items);
+  }
+  async putRollouts(rollouts: ReadonlyMap<string, Rollout | undefined>, fence: LeaderFence): Promise<void> {
+    this.fenced(fence);
+    for (const [name, r] of rollouts) {
+      if (r === undefined) this.rollouts.delete(name);
+      else this.rollouts.put(name, r);
+    }
+  }
+  rolloutInformer(): Informer<Rollout> {
+    return new MemoryInformer(this.rollouts);
   }
 
   private plan(d: ServiceDraft): { outcome: ApplyOutcome } {
@@ -138,6 +233,9 @@ export class InMemoryStore implements Store {
       labels: d.labels,
       resourceVersion: String(this.rev + 1),
       generation: (current?.meta.generation ?? 0) + 1,
+      revision: current === undefined ? 1 : current.meta.revision + (sameSpecButReplicas(current.spec, d.spec) ? 0 : 1),
+      ...(current?.meta.restartGeneration === undefined ? {} : { restartGeneration: current.meta.restartGeneration }),
+      ...(current?.meta.rolloutControl === undefined ? {} : { rolloutControl: current.meta.rolloutControl }),
       createdAt: current?.meta.createdAt ?? this.now(),
       updatedAt: this.now(),
     };
@@ -154,6 +252,8 @@ export class InMemoryStore implements Store {
     this.rev++;
     this.services.delete(name);
     this.statuses.delete(name);
+    this.rollouts.delete(name);
+    this.history.delete(name);
   }
 
   async scaleService(name: string, replicas: number): Promise<Service> {
