@@ -27,19 +27,24 @@ export function crossFieldProblems(doc: Record<string, unknown>): FieldProblem[]
   if (isMapping(template)) out.push(...templateProblems(template));
   const restart = spec['restartPolicy'];
   if (isMapping(restart)) out.push(...restartProblems(restart));
-  const update = spec['update'];
-  if (isMapping(update) && isMapping(template)) out.push(...updateProblems(update, template));
+  for (const field of ['update', 'rollback'] as const) {
+    const config = spec[field];
+    if (isMapping(config) && isMapping(template)) out.push(...updateProblems(field, config, template));
+  }
   return out;
 }
 
-/** start-first needs old and new task side by side; a host port can be held by only one of them on a node. */
-function updateProblems(u: Record<string, unknown>, t: Record<string, unknown>): FieldProblem[] {
+/**
+ * start-first needs old and new task side by side; a host port can be held by only one of them on
+ * a node. The same holds for a rollback, whose "new" task is the previous revision's.
+ */
+function updateProblems(field: 'update' | 'rollback', u: Record<string, unknown>, t: Record<string, unknown>): FieldProblem[] {
   if (u['order'] !== 'start-first') return [];
   const published = mappings(t['ports']).find((p) => hostPortKey(p) !== undefined);
   if (!published) return [];
   return [
     {
-      path: ['spec', 'update', 'order'],
+      path: ['spec', field, 'order'],
       message: `"start-first" cannot be used with a hostPort (ports[${published.index}] publishes ${hostPortKey(published)}): the new task would need the port while the old one still holds it; use "stop-first"`,
     },
   ];

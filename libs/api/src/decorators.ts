@@ -36,6 +36,7 @@ export const IsBoolean = (): PropertyDecorator => Check(rules.boolean);
 export const IsList = (): PropertyDecorator => Check(rules.list);
 export const IsOneOf = (choices: readonly string[]): PropertyDecorator => Check(rules.oneOf(choices));
 export const IsIntegerIn = (min: number, max?: number): PropertyDecorator => Check(rules.integerIn(min, max));
+export const IsRatio = (): PropertyDecorator => Check(rules.ratio);
 export const IsCpu = (): PropertyDecorator => Check(rules.cpu);
 export const IsMemory = (): PropertyDecorator => Check(rules.memory);
 export const IsDuration = (): PropertyDecorator => Check(rules.duration);

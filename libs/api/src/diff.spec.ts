@@ -5,7 +5,7 @@ import { diffService, parseManifests } from './index';
 
 const draftOf = (text: string): ServiceDraft => parseManifests([{ file: 'web.yaml', text }])[0]!;
 const stored = (d: ServiceDraft): Service => ({
-  meta: { name: d.name, labels: d.labels, resourceVersion: '7', generation: 1, createdAt: 't0', updatedAt: 't0' },
+  meta: { name: d.name, labels: d.labels, resourceVersion: '7', generation: 1, revision: 1, createdAt: 't0', updatedAt: 't0' },
   spec: d.spec,
 });
 
@@ -36,6 +36,20 @@ describe('diffService', () => {
     expect(diff).toContain('-    tier: frontend\n+    tier: backend\n');
     expect(diff).toContain('-    strategy: spread\n+    strategy: binpack\n');
     expect(diff.match(/^@@ /gm)).toHaveLength(2);
+  });
+
+  it('shows changes to maxFailureRatio and the rollback block, and nothing for rollback defaults written out', () => {
+    const withRollback = (block: string) => ARCHITECTURE_EXAMPLE.replace(/(  update: .*\n)/, `$1${block}`);
+    expect(diffService(current, draftOf(withRollback('  rollback: { parallelism: 1, delay: 0s, monitor: 5s, maxFailureRatio: 0, failureAction: pause, order: stop-first }\n')))).toBe('');
+    const diff = diffService(current, draftOf(withRollback('  rollback: { maxFailureRatio: 0.5, failureAction: continue }\n').replace('monitor: 5s,', 'monitor: 5s, maxFailureRatio: 0.2,')));
+    expect(diff.split('\n').filter((l) => /^[-+] /.test(l))).toEqual([
+      '-    maxFailureRatio: 0',
+      '+    maxFailureRatio: 0.2',
+      '-    maxFailureRatio: 0',
+      '-    failureAction: pause',
+      '+    maxFailureRatio: 0.5',
+      '+    failureAction: continue',
+    ]);
   });
 
   it('shows a new service as all added lines', () => {

@@ -16,6 +16,7 @@ import {
   IsMemory,
   IsOneOf,
   IsPositiveDuration,
+  IsRatio,
   IsResourceVersion,
   IsRequired,
 } from './decorators';
@@ -85,7 +86,18 @@ export class UpdateDto {
   @IsOptional() @IsIntegerIn(0) parallelism?: number;
   @IsOptional() @IsDuration() delay?: string | number;
   @IsOptional() @IsDuration() monitor?: string | number;
+  @IsOptional() @IsRatio() maxFailureRatio?: number;
   @IsOptional() @IsOneOf(['pause', 'continue', 'rollback']) failureAction?: 'pause' | 'continue' | 'rollback';
+  @IsOptional() @IsOneOf(['stop-first', 'start-first']) order?: 'stop-first' | 'start-first';
+}
+
+/** The knobs of `update` for an automatic rollback; a failing rollback can only pause or continue. */
+export class RollbackDto {
+  @IsOptional() @IsIntegerIn(0) parallelism?: number;
+  @IsOptional() @IsDuration() delay?: string | number;
+  @IsOptional() @IsDuration() monitor?: string | number;
+  @IsOptional() @IsRatio() maxFailureRatio?: number;
+  @IsOptional() @Check(rules.rollbackFailureAction) failureAction?: 'pause' | 'continue';
   @IsOptional() @IsOneOf(['stop-first', 'start-first']) order?: 'stop-first' | 'start-first';
 }
 
@@ -101,6 +113,7 @@ export class SpecDto {
   @IsRequired(rules.mapping) @ValidateNested() @Type(() => TemplateDto) template!: TemplateDto;
   @IsOptional() @IsMapping() @ValidateNested() @Type(() => RestartPolicyDto) restartPolicy?: RestartPolicyDto;
   @IsOptional() @IsMapping() @ValidateNested() @Type(() => UpdateDto) update?: UpdateDto;
+  @IsOptional() @IsMapping() @ValidateNested() @Type(() => RollbackDto) rollback?: RollbackDto;
   @IsOptional() @IsMapping() @ValidateNested() @Type(() => PlacementDto) placement?: PlacementDto;
   @IsOptional() @IsBoolean() fencing?: boolean;
 }

@@ -4,6 +4,6 @@
  */
 export { MAX_MANIFEST_BYTES, parseManifests, type ManifestSource } from './parse';
 export { validateManifestObjects } from './objects';
-export { toNodeView, toServiceView, toSpecView, toTaskView } from './views';
-export type { NodeUsage, NodeView, ServiceManifest, ServiceSpecView, ServiceView, TaskView, TemplateView } from './views';
+export { toNodeView, toRevisionView, toRolloutView, toServiceView, toSpecView, toTaskView } from './views';
+export type { NodeUsage, NodeView, RevisionView, RolloutView, ServiceManifest, ServiceSpecView, ServiceView, TaskView, TemplateView, UpdateView } from './views';
 export { diffService } from './diff';

@@ -100,7 +100,8 @@ describe('good manifests', () => {
             stopGracePeriodMs: 10_000,
           },
           restartPolicy: { condition: 'any', delayMs: 1000, maxDelayMs: 30_000, maxAttempts: 0 },
-          update: { parallelism: 1, delayMs: 0, monitorMs: 5000, failureAction: 'rollback', order: 'stop-first' },
+          update: { parallelism: 1, delayMs: 0, monitorMs: 5000, maxFailureRatio: 0, failureAction: 'rollback', order: 'stop-first' },
+          rollback: { parallelism: 1, delayMs: 0, monitorMs: 5000, maxFailureRatio: 0, failureAction: 'pause', order: 'stop-first' },
           placement: { constraints: ['node.labels.zone == a'], maxPerNode: 2, strategy: 'spread' },
           fencing: false,
         },
@@ -123,7 +124,8 @@ describe('good manifests', () => {
         replicas: 1,
         template: { runtime: 'container', image: '127.0.0.1:5000/busybox:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 10_000 },
         restartPolicy: { condition: 'any', delayMs: 1000, maxDelayMs: 30_000, maxAttempts: 0 },
-        update: { parallelism: 1, delayMs: 0, monitorMs: 5000, failureAction: 'pause', order: 'stop-first' },
+        update: { parallelism: 1, delayMs: 0, monitorMs: 5000, maxFailureRatio: 0, failureAction: 'pause', order: 'stop-first' },
+        rollback: { parallelism: 1, delayMs: 0, monitorMs: 5000, maxFailureRatio: 0, failureAction: 'pause', order: 'stop-first' },
         placement: { constraints: [], maxPerNode: 0, strategy: 'spread' },
         fencing: false,
       },
@@ -148,6 +150,30 @@ describe('good manifests', () => {
       },
       placement: { constraints: ['node.name != n3'] },
     });
+  });
+
+  it('reads update.maxFailureRatio and a rollback block, filling what is left out from the defaults', () => {
+    const text = withTemplate(
+      '    ports: [ { containerPort: 80, hostPort: 18080 } ]\n',
+      '  update: { maxFailureRatio: 0.25, failureAction: rollback }\n  rollback:\n    parallelism: 0\n    monitor: 10s\n    maxFailureRatio: 1\n    failureAction: continue\n',
+    );
+    const [draft] = parseOne(text);
+    expect(draft!.spec.update).toEqual({ parallelism: 1, delayMs: 0, monitorMs: 5000, maxFailureRatio: 0.25, failureAction: 'rollback', order: 'stop-first' });
+    expect(draft!.spec.rollback).toEqual({ parallelism: 0, delayMs: 0, monitorMs: 10_000, maxFailureRatio: 1, failureAction: 'continue', order: 'stop-first' });
+  });
+
+  it('accepts rollback order start-first without a hostPort, and both ends of the ratio range', () => {
+    const [draft] = parseOne(withTemplate('    ports: [ { containerPort: 80 } ]\n', '  update: { maxFailureRatio: 0 }\n  rollback: { order: start-first, maxFailureRatio: 1.0 }\n'));
+    expect(draft!.spec.update.maxFailureRatio).toBe(0);
+    expect(draft!.spec.rollback).toMatchObject({ order: 'start-first', maxFailureRatio: 1, failureAction: 'pause' });
+  });
+
+  it('reports a start-first update and rollback with a hostPort once each', () => {
+    const text = withTemplate('    ports: [ { containerPort: 80, hostPort: 18080 } ]\n', '  update: { order: start-first }\n  rollback: { order: start-first }\n');
+    expect(issuesOf(() => parseOne(text)).map((i) => [i.path, i.line])).toEqual([
+      ['spec.update.order', 9],
+      ['spec.rollback.order', 10],
+    ]);
   });
 
   it('keeps resourceVersion and accepts OCI layouts and digests as images', () => {

@@ -75,6 +75,16 @@ export function integerIn(min: number, max = Number.MAX_SAFE_INTEGER): Rule {
       : problem(`must be an integer ${range} (got ${describeValue(value)})`);
 }
 
+/** A fraction: a number from 0 to 1, both included (`maxFailureRatio`). */
+export const ratio: Rule = (value) =>
+  typeof value === 'number' && value >= 0 && value <= 1 ? fine : problem(`must be a number between 0 and 1 (got ${describeValue(value)})`);
+
+/** A rollback's failureAction: what to do when the rollback itself fails; it cannot roll back again. */
+export const rollbackFailureAction: Rule = (value) =>
+  value === 'rollback'
+    ? problem('cannot be "rollback": a rollback cannot itself roll back; use "pause" or "continue"')
+    : oneOf(['pause', 'continue'])(value);
+
 /** The core parsers explain the accepted forms for malformed text; add them where they do not. */
 const fromParsed = (parsed: { ok: true } | { ok: false; reason: string }, accepted: string): readonly Problem[] => {
   if (parsed.ok) return fine;

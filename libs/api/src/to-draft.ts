@@ -1,6 +1,6 @@
 import { DomainError, formatConstraint, parseConstraint, parseCpu, parseDuration, parseMemory } from '@berth/core';
 import type { HealthCheck, Placement, Resources, RestartPolicy, ServiceDraft, ServiceSpec, TaskTemplate, UpdateConfig } from '@berth/core';
-import type { HealthCheckDto, PlacementDto, ResourcesDto, RestartPolicyDto, ServiceManifestDto, TemplateDto, UpdateDto } from './dto';
+import type { HealthCheckDto, PlacementDto, ResourcesDto, RestartPolicyDto, ServiceManifestDto, RollbackDto, TemplateDto, UpdateDto } from './dto';
 
 /** What an omitted field means. `toSpecView` renders these back, so `get -o json` shows them. */
 export const DEFAULTS = {
@@ -11,7 +11,8 @@ export const DEFAULTS = {
   vcpus: 1,
   stopGracePeriodMs: 10_000,
   restartPolicy: { condition: 'any', delayMs: 1000, maxDelayMs: 30_000, maxAttempts: 0 },
-  update: { parallelism: 1, delayMs: 0, monitorMs: 5000, failureAction: 'pause', order: 'stop-first' },
+  update: { parallelism: 1, delayMs: 0, monitorMs: 5000, maxFailureRatio: 0, failureAction: 'pause', order: 'stop-first' },
+  rollback: { parallelism: 1, delayMs: 0, monitorMs: 5000, maxFailureRatio: 0, failureAction: 'pause', order: 'stop-first' },
   placement: { constraints: [], maxPerNode: 0, strategy: 'spread' },
   fencing: false,
   healthCheck: { intervalMs: 30_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 0 },
@@ -40,7 +41,8 @@ export function toDraft(dto: ServiceManifestDto): ServiceDraft {
     replicas: mode === 'global' ? 0 : or(spec.replicas, DEFAULTS.replicas),
     template: toTemplate(spec.template),
     restartPolicy: toRestartPolicy(spec.restartPolicy ?? {}),
-    update: toUpdate(spec.update ?? {}),
+    update: toUpdate(spec.update ?? {}, DEFAULTS.update),
+    rollback: toUpdate(spec.rollback ?? {}, DEFAULTS.rollback),
     placement: toPlacement(spec.placement ?? {}),
     fencing: or(spec.fencing, DEFAULTS.fencing),
   };
@@ -101,12 +103,12 @@ function toRestartPolicy(r: RestartPolicyDto): RestartPolicy {
   };
 }
 
-function toUpdate(u: UpdateDto): UpdateConfig {
-  const d = DEFAULTS.update;
+function toUpdate(u: UpdateDto | RollbackDto, d: UpdateConfig): UpdateConfig {
   return {
     parallelism: or(u.parallelism, d.parallelism),
     delayMs: ms(u.delay, d.delayMs),
     monitorMs: ms(u.monitor, d.monitorMs),
+    maxFailureRatio: or(u.maxFailureRatio, d.maxFailureRatio),
     failureAction: or(u.failureAction, d.failureAction),
     order: or(u.order, d.order),
   };

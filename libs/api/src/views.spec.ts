@@ -1,13 +1,14 @@
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import type { NodeInfo, Service, ServiceSpec, Task } from '@berth/core';
-import { ARCHITECTURE_EXAMPLE } from './__fixtures__/manifests';
-import { parseManifests, toNodeView, toServiceView, toSpecView, toTaskView, validateManifestObjects } from './index';
+import type { NodeInfo, Revision, Rollout, Service, ServiceSpec, Task } from '@berth/core';
+import { ARCHITECTURE_EXAMPLE, withTemplate } from './__fixtures__/manifests';
+import { parseManifests, toNodeView, toRevisionView, toRolloutView, toServiceView, toSpecView, toTaskView, validateManifestObjects } from './index';
 
 const manifestOf = (name: string, spec: ServiceSpec) => ({ apiVersion: 'berth/v1', kind: 'Service', metadata: { name }, spec: toSpecView(spec) });
 
 const duration = fc.integer({ min: 0, max: 3 * 3_600_000 });
+const ratio = fc.double({ min: 0, max: 1, noNaN: true });
 const envName = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,10}$/);
 
 /** Valid domain specs: what a successful parse can produce. */
@@ -30,7 +31,8 @@ const specArb: fc.Arbitrary<ServiceSpec> = fc
     volumes: fc.uniqueArray(fc.stringMatching(/^[a-z][a-z0-9]{0,8}$/), { maxLength: 3 }),
     stopGracePeriodMs: duration,
     restart: fc.record({ condition: fc.constantFrom('any' as const, 'on-failure' as const, 'none' as const), delayMs: duration, extraMs: duration, maxAttempts: fc.nat() }),
-    update: fc.record({ parallelism: fc.nat({ max: 10_000 }), delayMs: duration, monitorMs: duration, failureAction: fc.constantFrom('pause' as const, 'continue' as const, 'rollback' as const), order: fc.constantFrom('stop-first' as const, 'start-first' as const) }),
+    update: fc.record({ parallelism: fc.nat({ max: 10_000 }), delayMs: duration, monitorMs: duration, maxFailureRatio: ratio, failureAction: fc.constantFrom('pause' as const, 'continue' as const, 'rollback' as const), order: fc.constantFrom('stop-first' as const, 'start-first' as const) }),
+    rollback: fc.record({ parallelism: fc.nat({ max: 10_000 }), delayMs: duration, monitorMs: duration, maxFailureRatio: ratio, failureAction: fc.constantFrom('pause' as const, 'continue' as const), order: fc.constantFrom('stop-first' as const, 'start-first' as const) }),
     constraints: fc.array(fc.tuple(fc.constantFrom('node.name', 'node.labels.zone', 'node.labels.example.com/disk'), fc.constantFrom('==', '!='), fc.stringMatching(/^[a-z0-9]{1,8}$/)).map((t) => t.join(' ')), { maxLength: 3 }),
     maxPerNode: fc.nat({ max: 1000 }),
     strategy: fc.constantFrom('spread' as const, 'binpack' as const),
@@ -45,8 +47,12 @@ const specArb: fc.Arbitrary<ServiceSpec> = fc
       ...(r.command ? { command: r.command } : {}),
       env: r.env,
       resources: { ...(r.cpuMillis ? { cpuMillis: r.cpuMillis } : {}), ...(r.memoryBytes ? { memoryBytes: r.memoryBytes } : {}), ...(r.pids ? { pids: r.pids } : {}) },
-      // A host port cannot be combined with start-first updates (validation refuses it).
-      ports: r.ports.map((p) => ({ containerPort: p.containerPort, ...(p.hostPort === undefined || r.update.order === 'start-first' ? {} : { hostPort: p.hostPort }), protocol: p.protocol })),
+      // A host port cannot be combined with start-first updates or rollbacks (validation refuses it).
+      ports: r.ports.map((p) => ({
+        containerPort: p.containerPort,
+        ...(p.hostPort === undefined || r.update.order === 'start-first' || r.rollback.order === 'start-first' ? {} : { hostPort: p.hostPort }),
+        protocol: p.protocol,
+      })),
       ...(r.health ? { healthCheck: r.health } : {}),
       volumes: r.volumes.map((name) => ({ name, mountPath: `/mnt/${name}` })),
       ...(r.vm === undefined ? {} : { vm: { vcpus: r.vm } }),
@@ -54,6 +60,7 @@ const specArb: fc.Arbitrary<ServiceSpec> = fc
     },
     restartPolicy: { condition: r.restart.condition, delayMs: r.restart.delayMs, maxDelayMs: r.restart.delayMs + r.restart.extraMs, maxAttempts: r.restart.maxAttempts },
     update: r.update,
+    rollback: r.rollback,
     placement: { constraints: r.constraints, maxPerNode: r.maxPerNode, strategy: r.strategy },
     fencing: r.fencing,
   }));
@@ -71,8 +78,19 @@ describe('toSpecView round trip', () => {
     expect(view.template.resources).toEqual({ cpu: '2', memory: '1Gi', pids: 256 });
     expect(view.template.stopGracePeriod).toBe('10s');
     expect(view.restartPolicy).toEqual({ condition: 'any', delay: '1s', maxDelay: '30s', maxAttempts: 0 });
-    expect(view.update).toEqual({ parallelism: 1, delay: '0s', monitor: '5s', failureAction: 'rollback', order: 'stop-first' });
+    expect(view.update).toEqual({ parallelism: 1, delay: '0s', monitor: '5s', maxFailureRatio: 0, failureAction: 'rollback', order: 'stop-first' });
+    expect(view.rollback).toEqual({ parallelism: 1, delay: '0s', monitor: '5s', maxFailureRatio: 0, failureAction: 'pause', order: 'stop-first' });
     expect(view.template.healthCheck).toEqual({ exec: ['wget', '-qO-', 'http://127.0.0.1:8080/'], interval: '5s', timeout: '2s', retries: 3, startPeriod: '2s' });
+  });
+
+  it('shows the update and rollback defaults of a minimal manifest, maxFailureRatio included', () => {
+    const view = toSpecView(parseManifests([{ file: 'web.yaml', text: withTemplate('') }])[0]!.spec);
+    const defaults = { parallelism: 1, delay: '0s', monitor: '5s', maxFailureRatio: 0, failureAction: 'pause', order: 'stop-first' };
+    expect(view.update).toEqual(defaults);
+    expect(view.rollback).toEqual(defaults);
+    const tuned = toSpecView(parseManifests([{ file: 'web.yaml', text: withTemplate('', '  update: { maxFailureRatio: 0.5 }\n  rollback: { failureAction: continue, delay: 2s }\n') }])[0]!.spec);
+    expect(tuned.update.maxFailureRatio).toBe(0.5);
+    expect(tuned.rollback).toEqual({ ...defaults, delay: '2s', failureAction: 'continue' });
   });
 
   it('any valid spec survives view → JSON → validate, and view → YAML → parse', () => {
@@ -89,14 +107,14 @@ describe('toSpecView round trip', () => {
 
 const spec = parseManifests([{ file: 'web.yaml', text: ARCHITECTURE_EXAMPLE }])[0]!.spec;
 const service: Service = {
-  meta: { name: 'web', labels: { z: '1', a: '2' }, resourceVersion: '17', generation: 2, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-02T00:00:00Z' },
+  meta: { name: 'web', labels: { z: '1', a: '2' }, resourceVersion: '17', generation: 2, revision: 2, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-02T00:00:00Z' },
   spec,
 };
 
 describe('views', () => {
   it('shows a service with its status, labels sorted', () => {
     const view = toServiceView(service, { desired: 3, running: 2, updated: 1, observedGeneration: 2, updatedAt: '2026-01-02T00:00:01Z' });
-    expect(view.metadata).toEqual({ name: 'web', resourceVersion: '17', generation: 2, labels: { a: '2', z: '1' }, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-02T00:00:00Z' });
+    expect(view.metadata).toEqual({ name: 'web', resourceVersion: '17', generation: 2, revision: 2, labels: { a: '2', z: '1' }, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-02T00:00:00Z' });
     expect(Object.keys(view.metadata.labels)).toEqual(['a', 'z']);
     expect(view.status).toEqual({ desired: 3, running: 2, updated: 1 });
     expect(view.spec.template.resources).toEqual({ cpu: '500m', memory: '64Mi', pids: 256 });
@@ -105,6 +123,34 @@ describe('views', () => {
   it('shows nothing running before the leader reported a status', () => {
     expect(toServiceView(service).status).toEqual({ desired: 3, running: 0, updated: 0 });
     expect(toServiceView({ ...service, spec: { ...spec, mode: 'global', replicas: 0 } }).spec).not.toHaveProperty('replicas');
+  });
+
+  it('shows the rollout in the status, leaving out what is not known', () => {
+    const rollout: Rollout = { revision: 2, state: 'paused', previousRevision: 1, total: 3, updated: 1, failed: 1, reason: 'web.2.x failed: exit 1', startedAt: 't1', updatedAt: 't2', pausedAt: 't2' };
+    const view = toServiceView(service, { desired: 3, running: 3, updated: 1, observedGeneration: 2, updatedAt: 't2' }, rollout);
+    expect(view.status).toEqual({
+      desired: 3,
+      running: 3,
+      updated: 1,
+      rollout: { revision: 2, state: 'paused', previousRevision: 1, total: 3, updated: 1, failed: 1, reason: 'web.2.x failed: exit 1', startedAt: 't1', updatedAt: 't2' },
+    });
+    expect(toRolloutView({ revision: 1, state: 'completed', total: 3, updated: 3, failed: 0, startedAt: 't0', updatedAt: 't1', completedAt: 't1' })).toEqual({
+      revision: 1,
+      state: 'completed',
+      total: 3,
+      updated: 3,
+      failed: 0,
+      startedAt: 't0',
+      updatedAt: 't1',
+      completedAt: 't1',
+    });
+    expect(toServiceView(service).status).not.toHaveProperty('rollout');
+  });
+
+  it('shows a revision with its image, spec in manifest form, and whether it is current', () => {
+    const revision: Revision = { revision: 1, generation: 1, spec, createdAt: 't0', cause: 'apply' };
+    expect(toRevisionView(revision, 2)).toEqual({ revision: 1, generation: 1, createdAt: 't0', cause: 'apply', image: '127.0.0.1:5000/busybox:1', current: false, spec: toSpecView(spec) });
+    expect(toRevisionView(revision, 1).current).toBe(true);
   });
 
   it('shows a task, leaving out what is not known', () => {

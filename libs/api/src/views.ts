@@ -8,6 +8,9 @@ import type {
   PlacementStrategy,
   Protocol,
   RestartCondition,
+  Revision,
+  Rollout,
+  RolloutState,
   Runtime,
   Service,
   ServiceMode,
@@ -16,6 +19,7 @@ import type {
   Task,
   TaskHealth,
   TaskState,
+  UpdateConfig,
   UpdateOrder,
 } from '@berth/core';
 
@@ -30,15 +34,49 @@ export interface ServiceSpecView {
   readonly replicas?: number;
   readonly template: TemplateView;
   readonly restartPolicy: { readonly condition: RestartCondition; readonly delay: string; readonly maxDelay: string; readonly maxAttempts: number };
-  readonly update: {
-    readonly parallelism: number;
-    readonly delay: string;
-    readonly monitor: string;
-    readonly failureAction: FailureAction;
-    readonly order: UpdateOrder;
-  };
+  readonly update: UpdateView;
+  /** The same knobs for an automatic rollback (failureAction pause | continue). */
+  readonly rollback: UpdateView;
   readonly placement: { readonly constraints: readonly string[]; readonly maxPerNode: number; readonly strategy: PlacementStrategy };
   readonly fencing: boolean;
+}
+
+export interface UpdateView {
+  readonly parallelism: number;
+  readonly delay: string;
+  readonly monitor: string;
+  readonly maxFailureRatio: number;
+  readonly failureAction: FailureAction;
+  readonly order: UpdateOrder;
+}
+
+/** `status.rollout` of a service: the leader's rollout record (see Rollout in @berth/core). */
+export interface RolloutView {
+  readonly revision: number;
+  readonly state: RolloutState;
+  readonly previousRevision?: number;
+  /** Only for an automatic rollback: the revision whose rollout failed. */
+  readonly rollbackOf?: number;
+  readonly total: number;
+  readonly updated: number;
+  readonly failed: number;
+  readonly reason?: string;
+  readonly startedAt: string;
+  readonly updatedAt: string;
+  readonly completedAt?: string;
+}
+
+/** `GET /api/v1/services/:name/revisions` items: the revision history, oldest first. */
+export interface RevisionView {
+  readonly revision: number;
+  readonly generation: number;
+  readonly createdAt: string;
+  readonly cause: string;
+  /** The revision's template image, for `rollout history`. */
+  readonly image: string;
+  /** Whether this is the service's current revision. */
+  readonly current: boolean;
+  readonly spec: ServiceSpecView;
 }
 
 /** The task template in manifest form; `command`, `healthCheck` and `vm` appear only when set. */
@@ -67,12 +105,20 @@ export interface ServiceView {
     readonly name: string;
     readonly resourceVersion: string;
     readonly generation: number;
+    /** Bumps on every spec change but a scale (and on `rollout restart`): see `rollout history`. */
+    readonly revision: number;
     readonly labels: Readonly<Record<string, string>>;
     readonly createdAt: string;
     readonly updatedAt: string;
   };
   readonly spec: ServiceSpecView;
-  readonly status: { readonly desired: number; readonly running: number; readonly updated: number };
+  readonly status: {
+    readonly desired: number;
+    readonly running: number;
+    readonly updated: number;
+    /** Absent until the leader has looked at the service. */
+    readonly rollout?: RolloutView;
+  };
 }
 
 /** `GET /api/v1/tasks/:id`: `metadata.name` is the task id; optional fields are left out when unknown. */
@@ -132,21 +178,51 @@ export interface ServiceManifest {
 }
 
 /** A service with its observed status; before the leader reported one, nothing runs yet. */
-export function toServiceView(service: Service, status?: ServiceStatus): ServiceView {
+export function toServiceView(service: Service, status?: ServiceStatus, rollout?: Rollout): ServiceView {
   const { meta, spec } = service;
+  const counts = status
+    ? { desired: status.desired, running: status.running, updated: status.updated }
+    : { desired: spec.mode === 'replicated' ? spec.replicas : 0, running: 0, updated: 0 };
   return {
     metadata: {
       name: meta.name,
       resourceVersion: meta.resourceVersion,
       generation: meta.generation,
+      revision: meta.revision,
       labels: sorted(meta.labels),
       createdAt: meta.createdAt,
       updatedAt: meta.updatedAt,
     },
     spec: toSpecView(spec),
-    status: status
-      ? { desired: status.desired, running: status.running, updated: status.updated }
-      : { desired: spec.mode === 'replicated' ? spec.replicas : 0, running: 0, updated: 0 },
+    status: { ...counts, ...(rollout ? { rollout: toRolloutView(rollout) } : {}) },
+  };
+}
+
+export function toRolloutView(r: Rollout): RolloutView {
+  return {
+    revision: r.revision,
+    state: r.state,
+    ...(r.previousRevision === undefined ? {} : { previousRevision: r.previousRevision }),
+    ...(r.rollbackOf === undefined ? {} : { rollbackOf: r.rollbackOf }),
+    total: r.total,
+    updated: r.updated,
+    failed: r.failed,
+    ...(r.reason === undefined ? {} : { reason: r.reason }),
+    startedAt: r.startedAt,
+    updatedAt: r.updatedAt,
+    ...(r.completedAt === undefined ? {} : { completedAt: r.completedAt }),
+  };
+}
+
+export function toRevisionView(r: Revision, currentRevision: number): RevisionView {
+  return {
+    revision: r.revision,
+    generation: r.generation,
+    createdAt: r.createdAt,
+    cause: r.cause,
+    image: r.spec.template.image,
+    current: r.revision === currentRevision,
+    spec: toSpecView(r.spec),
   };
 }
 
@@ -157,15 +233,21 @@ export function toSpecView(spec: ServiceSpec): ServiceSpecView {
     ...(spec.mode === 'global' ? {} : { replicas: spec.replicas }),
     template: toTemplateView(spec.template),
     restartPolicy: { condition: r.condition, delay: formatDuration(r.delayMs), maxDelay: formatDuration(r.maxDelayMs), maxAttempts: r.maxAttempts },
-    update: {
-      parallelism: u.parallelism,
-      delay: formatDuration(u.delayMs),
-      monitor: formatDuration(u.monitorMs),
-      failureAction: u.failureAction,
-      order: u.order,
-    },
+    update: toUpdateView(u),
+    rollback: toUpdateView(spec.rollback),
     placement: { constraints: [...p.constraints], maxPerNode: p.maxPerNode, strategy: p.strategy },
     fencing: spec.fencing,
+  };
+}
+
+function toUpdateView(u: UpdateConfig): UpdateView {
+  return {
+    parallelism: u.parallelism,
+    delay: formatDuration(u.delayMs),
+    monitor: formatDuration(u.monitorMs),
+    maxFailureRatio: u.maxFailureRatio,
+    failureAction: u.failureAction,
+    order: u.order,
   };
 }
 
