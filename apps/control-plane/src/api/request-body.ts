@@ -75,3 +75,17 @@ export function readAvailability(body: unknown): NodeAvailability {
   }
   return availability as NodeAvailability;
 }
+
+/** The body of POST /services/:name/rollout/undo: `{}` or `{ toRevision: N }` (N ≥ 1); no body at all is `{}`. */
+export function readToRevision(body: unknown): number | undefined {
+  if (body === undefined || body === null || body === '') return undefined;
+  if (typeof body !== 'object' || Array.isArray(body)) throw invalid('', 'body must be {} or { "toRevision": N }');
+  const extra = Object.keys(body).filter((k) => k !== 'toRevision');
+  if (extra.length > 0) throw invalid(extra[0]!, 'is not a known field (expected "toRevision")');
+  const { toRevision } = body as { toRevision?: unknown };
+  if (toRevision === undefined) return undefined;
+  if (typeof toRevision !== 'number' || !Number.isInteger(toRevision) || toRevision < 1) {
+    throw invalid('toRevision', `must be a revision number ≥ 1 (got ${JSON.stringify(toRevision)})`);
+  }
+  return toRevision;
+}

@@ -1,7 +1,7 @@
-import type { ServiceView } from '@berth/api';
+import type { RevisionView, ServiceView } from '@berth/api';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
 import { type ApplyResult, type DiffResult, ManifestsService } from './manifests.service';
-import { readDryRun, readReplicas } from './request-body';
+import { readDryRun, readReplicas, readToRevision } from './request-body';
 import { ServicesService } from './services.service';
 
 @Controller('api/v1')
@@ -29,6 +29,35 @@ export class ServicesController {
   @Put('services/:name/scale')
   scale(@Param('name') name: string, @Body() body: unknown): Promise<ServiceView> {
     return this.services.scale(name, readReplicas(body));
+  }
+
+  @Get('services/:name/revisions')
+  revisions(@Param('name') name: string): Promise<{ items: RevisionView[] }> {
+    return this.services.revisions(name);
+  }
+
+  @Post('services/:name/rollout/undo')
+  @HttpCode(200)
+  undo(@Param('name') name: string, @Body() body: unknown): Promise<ServiceView> {
+    return this.services.undo(name, readToRevision(body));
+  }
+
+  @Post('services/:name/rollout/restart')
+  @HttpCode(200)
+  restart(@Param('name') name: string): Promise<ServiceView> {
+    return this.services.restart(name);
+  }
+
+  @Post('services/:name/rollout/pause')
+  @HttpCode(200)
+  pause(@Param('name') name: string): Promise<ServiceView> {
+    return this.services.control(name, 'pause');
+  }
+
+  @Post('services/:name/rollout/resume')
+  @HttpCode(200)
+  resume(@Param('name') name: string): Promise<ServiceView> {
+    return this.services.control(name, 'resume');
   }
 
   @Post('apply')

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { NotFoundError, type Service } from '@berth/core';
-import { toServiceView, type ServiceView } from '@berth/api';
+import { NotFoundError, ValidationError, type Service } from '@berth/core';
+import { toRevisionView, toServiceView, type RevisionView, type ServiceView } from '@berth/api';
 import type { Store } from '@berth/store';
 import { STORE } from '../tokens';
 
@@ -11,10 +11,10 @@ export class ServicesService {
 
   /** All services, sorted by name. */
   async list(): Promise<ServiceView[]> {
-    const [services, statuses] = await Promise.all([this.store.listServices(), this.store.listServiceStatuses()]);
+    const [services, statuses, rollouts] = await Promise.all([this.store.listServices(), this.store.listServiceStatuses(), this.store.listRollouts()]);
     return [...services]
       .sort((a, b) => (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0))
-      .map((s) => toServiceView(s, statuses.get(s.meta.name)));
+      .map((s) => toServiceView(s, statuses.get(s.meta.name), rollouts.get(s.meta.name)));
   }
 
   async get(name: string): Promise<ServiceView> {
@@ -33,6 +33,35 @@ export class ServicesService {
     return this.view(await this.store.scaleService(name, replicas));
   }
 
+  /** The revision history, oldest first. */
+  async revisions(name: string): Promise<{ items: RevisionView[] }> {
+    const [service, revisions] = await Promise.all([this.require(name), this.store.listRevisions(name)]);
+    return { items: revisions.map((r) => toRevisionView(r, service.meta.revision)) };
+  }
+
+  /**
+   * `rollout undo`: makes an earlier revision's spec current again (as a new revision). Without
+   * `toRevision`, the one the current rollout started from (or else the one before the current).
+   */
+  async undo(name: string, toRevision: number | undefined): Promise<ServiceView> {
+    const service = await this.require(name);
+    const rollout = await this.store.getRollout(name);
+    const target = toRevision ?? (rollout?.revision === service.meta.revision ? rollout.previousRevision : undefined) ?? service.meta.revision - 1;
+    if (target === service.meta.revision) {
+      throw new ValidationError([{ path: 'toRevision', message: `revision ${target} is the current one; name an earlier revision (berth rollout history ${name})` }]);
+    }
+    if (target < 1) throw new NotFoundError('revision', `${name}@${target}`, `service "${name}" has no earlier revision`);
+    return this.view(await this.store.restoreRevision(name, target, { cause: `undo to revision ${target}`, resourceVersion: service.meta.resourceVersion }));
+  }
+
+  async restart(name: string): Promise<ServiceView> {
+    return this.view(await this.store.restartService(name));
+  }
+
+  async control(name: string, action: 'pause' | 'resume'): Promise<ServiceView> {
+    return this.view(await this.store.controlRollout(name, action));
+  }
+
   private async require(name: string): Promise<Service> {
     const service = await this.store.getService(name);
     if (!service) throw new NotFoundError('service', name);
@@ -40,6 +69,7 @@ export class ServicesService {
   }
 
   private async view(service: Service): Promise<ServiceView> {
-    return toServiceView(service, await this.store.getServiceStatus(service.meta.name));
+    const [status, rollout] = await Promise.all([this.store.getServiceStatus(service.meta.name), this.store.getRollout(service.meta.name)]);
+    return toServiceView(service, status, rollout);
   }
 }

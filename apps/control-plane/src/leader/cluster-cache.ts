@@ -1,4 +1,4 @@
-import type { NodeInfo, Service } from '@berth/core';
+import type { NodeInfo, Rollout, Service } from '@berth/core';
 import { after, runLoops, type Source, whenSynced } from '@berth/reconcile';
 import { serviceOfTask, type Informer, type LeaderFence, type Store, type TaskRecord } from '@berth/store';
 import { NodeLifecycle } from '../nodes/node-lifecycle';
@@ -19,13 +19,14 @@ export interface ClusterCacheOptions {
 /**
  * One term's read-only picture of the cluster, shared by every leader loop: services, tasks
  * (indexed by service and by node) and nodes as the leader judges them (NodeLifecycle: ready,
- * down since when, or unknown during the grace). Built from three informers; discarded when the
+ * down since when, or unknown during the grace). Built from four informers (rollout records too); discarded when the
  * term ends, so nothing of a previous term's view survives into the next.
  */
 export class ClusterCache implements Source {
   private readonly services: Informer<Service>;
   private readonly taskInformer: Informer<TaskRecord>;
   private readonly nodeInformer: Informer<NodeInfo>;
+  private readonly rollouts: Informer<Rollout>;
   private readonly lifecycle: NodeLifecycle;
   private readonly byService = new Map<string, Map<string, TaskRecord>>();
   private readonly byNode = new Map<string, Map<string, TaskRecord>>();
@@ -40,12 +41,13 @@ export class ClusterCache implements Source {
     this.services = store.serviceInformer();
     this.taskInformer = store.taskInformer();
     this.nodeInformer = store.nodeInformer();
+    this.rollouts = store.rolloutInformer();
     this.lifecycle = new NodeLifecycle({ graceMs: opts.graceMs, termRevision: opts.fence.createRevision, now: opts.now ?? Date.now });
   }
 
   async run(signal: AbortSignal): Promise<void> {
     const offs = this.follow();
-    const informers = { services: this.services, tasks: this.taskInformer, nodes: this.nodeInformer };
+    const informers = { services: this.services, tasks: this.taskInformer, nodes: this.nodeInformer, rollouts: this.rollouts };
     try {
       await runLoops(
         [
@@ -71,6 +73,11 @@ export class ClusterCache implements Source {
 
   service(name: string): Service | undefined {
     return this.services.get(name);
+  }
+
+  /** The stored rollout record of a service (the orchestrator writes them). */
+  rollout(name: string): Rollout | undefined {
+    return this.rollouts.get(name);
   }
 
   allServices(): Service[] {
@@ -133,7 +140,7 @@ export class ClusterCache implements Source {
 
   /** Waits for the informers, indexes what they listed, then re-judges every node when the grace ends. */
   private async index(signal: AbortSignal): Promise<void> {
-    await whenSynced([this.services, this.taskInformer, this.nodeInformer], signal);
+    await whenSynced([this.services, this.taskInformer, this.nodeInformer, this.rollouts], signal);
     if (signal.aborted) return;
     for (const t of this.taskInformer.list()) this.reindex(t.id);
     for (const n of this.nodeInformer.list()) this.lifecycle.observe(n);

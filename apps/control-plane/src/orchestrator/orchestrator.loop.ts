@@ -1,9 +1,11 @@
 import { Logger } from '@nestjs/common';
+import type { Rollout } from '@berth/core';
 import { after, type Loop, RevisionWatermark, WorkQueue } from '@berth/reconcile';
 import type { LeaderFence, Store } from '@berth/store';
 import type { ClusterCache, ClusterChange } from '../leader/cluster-cache';
 import type { ControlPlaneMetrics } from '../observability/metrics';
 import { planService } from './plan';
+import { rollbackRollout } from './rollout';
 
 export const ORCHESTRATOR_LOOP = 'orchestrator';
 
@@ -23,6 +25,11 @@ export class OrchestratorLoop implements Loop {
   private readonly watermark: RevisionWatermark;
   /** When each service's pending requeue fires (epoch ms). */
   private readonly requeues = new Map<string, number>();
+  /**
+   * The rollout records this term wrote. The orchestrator is their only writer, so what it wrote
+   * last is what is stored, even before the cache has seen it.
+   */
+  private readonly written = new Map<string, Rollout | undefined>();
   private readonly queue = new WorkQueue<string>({
     onError: (key, e, retryIn) => this.log.warn(`service ${key}: ${e instanceof Error ? e.message : String(e)} (retry in ${retryIn} ms)`),
   });
@@ -87,8 +94,29 @@ export class OrchestratorLoop implements Loop {
     const started = performance.now();
     try {
       const service = this.cluster.service(name);
-      const plan = planService({ service, tasks: this.cluster.tasksOf(name), nodes: this.cluster.nodes(), now: this.now() });
+      const stored = this.written.has(name) ? this.written.get(name) : this.cluster.rollout(name);
+      // A rollback this term wrote is not in the cache yet: the service's event comes back here.
+      if (service && stored && stored.revision > service.meta.revision) return;
+      const plan = planService({ service, tasks: this.cluster.tasksOf(name), nodes: this.cluster.nodes(), now: this.now(), ...(stored ? { rollout: stored } : {}) });
       if (plan.requeueAfterMs !== undefined) this.requeue(name, plan.requeueAfterMs, signal);
+      if (!service) {
+        if (stored) await this.writeRollout(name, undefined);
+      } else if (plan.rollback) {
+        const { toRevision, rollout } = plan.rollback;
+        const record = rollbackRollout(rollout, this.now());
+        const restored = await this.store.restoreRevision(name, toRevision, {
+          cause: `rollback to revision ${toRevision}: ${rollout.reason ?? 'update failed'}`,
+          resourceVersion: service.meta.resourceVersion,
+          fence: this.fence,
+          rollout: record,
+        });
+        this.written.set(name, record(restored.meta.revision));
+        this.log.warn(`service ${name}: rolling back revision ${rollout.revision} to revision ${toRevision}: ${rollout.reason ?? ''}`);
+        return;
+      } else if (plan.rollout) {
+        await this.writeRollout(name, plan.rollout);
+        if (plan.rollout.state !== stored?.state) this.log.log(`service ${name}: rollout of revision ${plan.rollout.revision} ${plan.rollout.state}${plan.rollout.reason ? `: ${plan.rollout.reason}` : ''}`);
+      }
       if (plan.create.length + plan.shutdown.length + plan.remove.length === 0) return;
       const template = service?.spec.template;
       const fenced = service?.spec.fencing ? { fenced: true } : {};
@@ -98,5 +126,10 @@ export class OrchestratorLoop implements Loop {
     } finally {
       this.metrics.observeReconcile(ORCHESTRATOR_LOOP, (performance.now() - started) / 1000);
     }
+  }
+
+  private async writeRollout(name: string, rollout: Rollout | undefined): Promise<void> {
+    await this.store.putRollouts(new Map([[name, rollout]]), this.fence);
+    this.written.set(name, rollout);
   }
 }

@@ -44,7 +44,7 @@ function agents(w: World): void {
 }
 
 function step(w: World, replicas: number): void {
-  applyPlan(w, planService({ service: service({ replicas, update: { parallelism: 1, delayMs: 0, monitorMs: 0, failureAction: 'pause', order: 'stop-first' } }), tasks: w.tasks, nodes: [...w.nodes.values()], now: 0 }));
+  applyPlan(w, planService({ service: service({ replicas, update: { parallelism: 1, delayMs: 0, monitorMs: 0, maxFailureRatio: 0, failureAction: 'pause', order: 'stop-first' } }), tasks: w.tasks, nodes: [...w.nodes.values()], now: 0 }));
   schedule(w);
   agents(w);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeInfo, Service, ServiceSpec, Task, TaskState } from '@berth/core';
-import { node, service as baseService, T0, task as baseTask } from './__fixtures__/plan-input';
+import { node, service as baseService, settled, T0, task as baseTask } from './__fixtures__/plan-input';
 import { FENCING_MARGIN_MS, planService, type PlannedTask } from './plan';
 
 const GRACE = 10_000;
@@ -13,7 +13,10 @@ const task = (slot: number, nodeName: string | undefined, state: TaskState = 'ru
   baseTask(slot, state, { ...(nodeName ? { nodeName } : {}), ...over });
 const down = (name: string, since = T0): NodeInfo => node(name, { state: 'down', downSince: new Date(since).toISOString() });
 
-const plan = (svc: Service, tasks: Task[], nodes: NodeInfo[], now = T0) => planService({ service: svc, tasks, nodes, now });
+const plan = (svc: Service, tasks: Task[], nodes: NodeInfo[], now = T0) => {
+  const { rollout: _rollout, ...writes } = planService({ service: svc, tasks, nodes, now, rollout: settled });
+  return writes;
+};
 
 describe('failover: tasks of a down node', () => {
   it('are replaced in the same slot at once, each replacement naming the task it replaces', () => {
@@ -94,7 +97,7 @@ describe('drain: tasks of a draining node', () => {
     const p = plan(service(), [a, b], [draining('n1'), node('n2')]);
     expect(p.create).toEqual([{ slot: 1, specGeneration: 1, replaces: a.id }]);
     expect(p.shutdown).toEqual([]);
-    const all = plan(service({ update: { parallelism: 0, delayMs: 0, monitorMs: 0, failureAction: 'pause', order: 'stop-first' } }), [a, b], [draining('n1'), node('n2')]);
+    const all = plan(service({ update: { parallelism: 0, delayMs: 0, monitorMs: 0, maxFailureRatio: 0, failureAction: 'pause', order: 'stop-first' } }), [a, b], [draining('n1'), node('n2')]);
     expect(all.create.map((c) => c.replaces)).toEqual([a.id, b.id]);
   });
 

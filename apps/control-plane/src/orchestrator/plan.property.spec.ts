@@ -1,16 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isTerminal, type Service, type Task, type TaskState } from '@berth/core';
+import { isTerminal, type Rollout, type Service, type Task, type TaskState } from '@berth/core';
 import { planService, type ServicePlan } from './plan';
 
 const svc = (replicas: number, generation: number): Service => ({
-  meta: { name: 'web', labels: {}, resourceVersion: '1', generation, createdAt: '', updatedAt: '' },
+  meta: { name: 'web', labels: {}, resourceVersion: '1', generation, revision: generation, createdAt: '', updatedAt: '' },
   spec: {
     mode: 'replicated',
     replicas,
     template: { runtime: 'container', image: 'oci:/img:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 0 },
     restartPolicy: { condition: 'any', delayMs: 0, maxDelayMs: 0, maxAttempts: 0 },
-    update: { parallelism: 1, delayMs: 0, monitorMs: 0, failureAction: 'pause', order: 'stop-first' },
+    // Failures do not stop this rollout: here the restart policy alone must converge.
+    update: { parallelism: 1, delayMs: 0, monitorMs: 0, maxFailureRatio: 0, failureAction: 'continue', order: 'stop-first' },
+    rollback: { parallelism: 1, delayMs: 0, monitorMs: 0, maxFailureRatio: 0, failureAction: 'pause', order: 'stop-first' },
     placement: { constraints: [], maxPerNode: 0, strategy: 'spread' },
   fencing: false,
   },
@@ -47,20 +49,25 @@ describe('planService properties', () => {
           let tasks: Task[] = [];
           let generation = 1;
           let replicas = 0;
+          let rollout: Rollout | undefined;
+          const step = (): void => {
+            const plan = planService({ service: svc(replicas, generation), tasks, nodes: [], now: 0, ...(rollout ? { rollout } : {}) });
+            rollout = plan.rollout ?? rollout;
+            tasks = apply(tasks, plan, ids);
+            assertOneLivePerSlot(tasks);
+          };
           for (const round of rounds) {
             replicas = round.replicas;
             if (round.bump) generation++;
             let i = 0;
-            for (let step = 0; step < 3; step++) {
-              tasks = apply(tasks, planService({ service: svc(replicas, generation), tasks, nodes: [], now: 0 }), ids);
-              assertOneLivePerSlot(tasks);
+            for (let n = 0; n < 3; n++) {
+              step();
               tasks = agentStep(tasks, () => round.outcomes[i++ % round.outcomes.length]!);
             }
           }
           // With every task now starting fine, the service converges to `replicas` running tasks of the newest generation.
-          for (let step = 0; step < 3 * (replicas + 2); step++) {
-            tasks = apply(tasks, planService({ service: svc(replicas, generation), tasks, nodes: [], now: 0 }), ids);
-            assertOneLivePerSlot(tasks);
+          for (let n = 0; n < 3 * (replicas + 2); n++) {
+            step();
             tasks = agentStep(tasks, () => 'running');
           }
           const running = tasks.filter((t) => t.desiredState === 'running' && t.status.state === 'running');

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeInfo, Service, Task } from '@berth/core';
-import { node, service, spec, T0, task } from './__fixtures__/plan-input';
+import { node, service, settled, spec, T0, task } from './__fixtures__/plan-input';
 import { planService, type ServicePlan } from './plan';
 
-const plan = (svc: Service | undefined, tasks: Task[], now = T0, nodes: NodeInfo[] = []): ServicePlan =>
-  planService({ service: svc, tasks, nodes, now });
+/** The task writes of a plan; the rollout record it carries is rollout.spec.ts's subject. */
+const plan = (svc: Service | undefined, tasks: Task[], now = T0, nodes: NodeInfo[] = []): ServicePlan => {
+  const { rollout: _rollout, ...writes } = planService({ service: svc, tasks, nodes, now, rollout: settled });
+  return writes;
+};
 
 describe('planService', () => {
   it('creates one task per missing slot', () => {
@@ -92,7 +95,7 @@ describe('planService', () => {
   });
 
   it('start-first keeps the old task until its replacement runs', () => {
-    const svc = service({ replicas: 1, update: { parallelism: 1, delayMs: 0, monitorMs: 0, failureAction: 'pause', order: 'start-first' } }, 2);
+    const svc = service({ replicas: 1, update: { parallelism: 1, delayMs: 0, monitorMs: 0, maxFailureRatio: 0, failureAction: 'pause', order: 'start-first' } }, 2);
     const old = task(1, 'running');
     expect(plan(svc, [old])).toEqual({ create: [{ slot: 1, specGeneration: 2 }], shutdown: [], remove: [] });
     expect(plan(svc, [old, task(1, 'running', { specGeneration: 2 })]).shutdown).toEqual([old.id]);
@@ -100,7 +103,7 @@ describe('planService', () => {
 
   it('start-first keeps the old task until a replacement with a health check is healthy', () => {
     const healthCheck = { exec: ['true'], intervalMs: 1000, timeoutMs: 1000, retries: 3, startPeriodMs: 0 };
-    const update = { parallelism: 1, delayMs: 0, monitorMs: 0, failureAction: 'pause' as const, order: 'start-first' as const };
+    const update = { parallelism: 1, delayMs: 0, monitorMs: 0, maxFailureRatio: 0, failureAction: 'pause' as const, order: 'start-first' as const };
     const svc = service({ replicas: 1, template: { ...spec().template, image: 'oci:/img:2', healthCheck }, update }, 2);
     const old = { ...task(1, 'running'), template: spec().template };
     const fresh = (health: 'starting' | 'healthy') => {
@@ -127,7 +130,8 @@ describe('planService', () => {
   it('scaling replaces no task: only a changed template outdates one', () => {
     const v1 = service({ replicas: 2 });
     const tasks = [1, 2].map((s) => ({ ...task(s, 'running'), template: v1.spec.template }));
-    const scaled = service({ replicas: 3 }, 2); // generation bumped, same template
+    const bumped = service({ replicas: 3 }, 2);
+    const scaled = { ...bumped, meta: { ...bumped.meta, revision: 1 } }; // generation bumped, same revision and template
     expect(plan(scaled, tasks)).toEqual({ create: [{ slot: 3, specGeneration: 2 }], shutdown: [], remove: [] });
     const updated = service({ replicas: 2, template: { ...v1.spec.template, image: 'oci:/img:2' } }, 3);
     const p = plan(updated, tasks);

@@ -1,5 +1,6 @@
-import { isTaskCurrent, isTaskUp, isTerminal, type NodeInfo, type Service, type Task, type TaskTemplate } from '@berth/core';
+import { isTaskUp, isTerminal, type NodeInfo, type Rollout, type Service, type Task, type TaskTemplate } from '@berth/core';
 import { restartDecision } from './restart';
+import { planRollout, sameRollout } from './rollout';
 
 /** A task as the planner sees it: with the template it was created from, when stored. */
 export type PlannedTask = Task & { readonly template?: TaskTemplate; readonly fenced?: boolean };
@@ -29,6 +30,10 @@ export interface ServicePlan {
   readonly remove: readonly string[];
   /** Set when a restart waits for its backoff: plan this service again after this many ms. */
   readonly requeueAfterMs?: number;
+  /** The rollout record to store, when it changed (planRollout). */
+  readonly rollout?: Rollout;
+  /** The failure action is rollback: restore this revision instead of writing the rest. */
+  readonly rollback?: { readonly toRevision: number; readonly rollout: Rollout };
 }
 
 export interface PlanInput {
@@ -41,6 +46,8 @@ export interface PlanInput {
   readonly now: number;
   /** Finished tasks kept per slot for `berth get tasks` and `berth why` (default 5). */
   readonly historyPerSlot?: number;
+  /** The stored rollout record of the service. */
+  readonly rollout?: Rollout;
 }
 
 /**
@@ -59,18 +66,31 @@ export function planService(input: PlanInput): ServicePlan {
     if (!wanted.has(slot)) plan.retireActive(slotTasks);
   }
   const moves = new MoveBudget(service.spec.update.parallelism, tasks, where);
+  const moving = new Set<number>();
   for (const [slot, nodeName] of wanted) {
     const slotTasks = slots.get(slot) ?? [];
     const ctx = { service, slot, nodeName, tasks: slotTasks, now: input.now };
     if (nodeName === undefined && slotTasks.some((t) => isActive(t) && (t.replaces !== undefined || where(t).kind !== 'ok'))) {
+      moving.add(slot);
       planMoves(plan, ctx, where, moves);
     } else {
       planSlot(plan, ctx, where);
     }
   }
-  rollingUpdate(plan, service, slots, wanted, where);
+  const rollout = planRollout({ service, slots, wanted, moving, stored: input.rollout, now: input.now });
+  if (rollout.rollback) {
+    // Nothing else is written: the restored revision is planned afresh once the leader sees it.
+    return { create: [], shutdown: [], remove: [], rollback: { toRevision: rollout.rollback.toRevision, rollout: rollout.rollout } };
+  }
+  for (const t of rollout.retire) plan.retire(t);
+  for (const { slot, retire } of rollout.start) {
+    if (retire) plan.retire(retire);
+    const nodeName = wanted.get(slot);
+    plan.create.push({ slot, specGeneration: service.meta.generation, ...(nodeName ? { nodeName } : {}) });
+  }
+  if (rollout.requeueAfterMs !== undefined) plan.requeueAfter(rollout.requeueAfterMs);
   for (const slotTasks of slots.values()) plan.trimHistory(slotTasks, input.historyPerSlot ?? 5);
-  return plan.build();
+  return { ...plan.build(), ...(sameRollout(input.rollout, rollout.rollout) ? {} : { rollout: rollout.rollout }) };
 }
 
 function planDeleted(tasks: readonly PlannedTask[]): ServicePlan {
@@ -226,41 +246,6 @@ function planSlot(plan: PlanBuilder, s: SlotContext, where: (t: Task) => Whereab
   }
   plan.shutdown.push(...active.map((t) => t.id));
   plan.create.push({ slot: s.slot, specGeneration: s.service.meta.generation, ...(s.nodeName ? { nodeName: s.nodeName } : {}) });
-}
-
-/**
- * Replaces tasks whose template is outdated (isTaskCurrent), `update.parallelism` slots at a
- * time (0 = all at once). stop-first stops the old task as its replacement is created;
- * start-first creates the replacement first and stops the old task once the replacement is up
- * (isTaskUp: running, and healthy when it has a health check). A replacement not up yet is in flight.
- */
-function rollingUpdate(
-  plan: PlanBuilder,
-  service: Service,
-  slots: ReadonlyMap<number, PlannedTask[]>,
-  wanted: ReadonlyMap<number, string | undefined>,
-  where: (t: Task) => Whereabouts,
-): void {
-  const gen = service.meta.generation;
-  const { parallelism, order } = service.spec.update;
-  let inFlight = 0;
-  const stale: { slot: number; old: PlannedTask }[] = [];
-  for (const [slot, ts] of slots) {
-    if (!wanted.has(slot)) continue;
-    const live = ts.filter(isActive);
-    // A slot that is moving (failover, drain) is planned by planMoves; its replacement is current.
-    if (wanted.get(slot) === undefined && live.some((t) => t.replaces !== undefined || where(t).kind !== 'ok')) continue;
-    const old = live.find((t) => !isTaskCurrent(t, service));
-    const fresh = live.find((t) => isTaskCurrent(t, service));
-    if (fresh && !isTaskUp(fresh)) inFlight++;
-    if (old && fresh && isTaskUp(fresh)) plan.retire(old); // start-first, done
-    else if (old && !fresh) stale.push({ slot, old });
-  }
-  const budget = parallelism === 0 ? stale.length : Math.max(0, parallelism - inFlight);
-  for (const { slot, old } of stale.sort((a, b) => a.slot - b.slot).slice(0, budget)) {
-    if (order === 'stop-first' || neverAssigned(old)) plan.retire(old);
-    plan.create.push({ slot, specGeneration: gen, ...(wanted.get(slot) ? { nodeName: wanted.get(slot)! } : {}) });
-  }
 }
 
 class PlanBuilder {
