@@ -66,8 +66,16 @@ export class WaitTimeoutError extends DomainError {
 }
 
 /**
+ * `--wait`: the service got a newer revision (another apply, an undo, a restart) before the one
+ * waited for rolled out, so it will never run as written.
+ */
+export class SupersededError extends DomainError {
+  readonly code = 'CONFLICT';
+}
+
+/**
  * A valid request whose answer is "no" (docs/api.md: exit 3): a drain that could not empty the
- * node. The message says what is left and why.
+ * node, a rollout that paused or was rolled back. The message says what is left and why.
  */
 export class AnswerIsNoError extends DomainError {
   readonly code = 'CONFLICT';

@@ -9,6 +9,7 @@ import { diffCommand } from './commands/diff';
 import { getCommand } from './commands/get';
 import { logsCommand } from './commands/logs';
 import { nodeCommand } from './commands/node';
+import { rolloutCommand } from './commands/rollout';
 import { scaleCommand } from './commands/scale';
 import { serverCommand } from './commands/server';
 import { upCommand } from './commands/up';
@@ -47,7 +48,7 @@ export function createProgram(env: CliEnvironment, io: ProgramIo): BerthProgram 
     .description('berth: run containers and microVMs on a small cluster')
     .version(env.version, '-V, --version', 'print the berth version')
     .option('-s, --server <url>', 'control plane URL (default: $BERTH_SERVER, ~/.berth/config.json, http://127.0.0.1:7070)')
-    .addHelpText('after', '\nExit status: 0 success, 1 error, 2 invalid input (bad manifest or usage).');
+    .addHelpText('after', '\nExit status: 0 success, 1 error, 2 invalid input (bad manifest or usage), 3 a valid request\nanswered "no" (a rollout paused or rolled back, a drain that cannot finish).');
   const ctx: CliContext = {
     env,
     serverFlag: () => program.opts().server,
@@ -73,6 +74,7 @@ export function createProgram(env: CliEnvironment, io: ProgramIo): BerthProgram 
     describeCommand,
     deleteCommand,
     scaleCommand,
+    rolloutCommand,
     logsCommand,
     nodeCommand,
     whyCommand,

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createInterface } from 'node:readline';
-import type { ManifestSource, NodeView, ServiceView, TaskView } from '@berth/api';
+import type { ManifestSource, NodeView, RevisionView, ServiceView, TaskView } from '@berth/api';
 import type { NodeAvailability } from '@berth/core';
 import { ApiError, UnreachableError } from '../errors';
 import { problemToError } from './problem';
@@ -58,6 +58,25 @@ export class BerthClient {
 
   scaleService(name: string, replicas: number): Promise<ServiceView> {
     return this.request('PUT', `/api/v1/services/${encodeURIComponent(name)}/scale`, { replicas });
+  }
+
+  /** The revision history of a service (the last 10), oldest first. */
+  async listRevisions(name: string): Promise<RevisionView[]> {
+    const answer = await this.request<{ items: RevisionView[] }>('GET', `/api/v1/services/${encodeURIComponent(name)}/revisions`);
+    return answer.items;
+  }
+
+  /**
+   * Makes an earlier revision's spec current again, as a new revision: `toRevision`, or by default
+   * the revision before the current rollout. NOT_FOUND when that revision is not in the history.
+   */
+  undoRollout(name: string, toRevision?: number): Promise<ServiceView> {
+    return this.request('POST', `/api/v1/services/${encodeURIComponent(name)}/rollout/undo`, toRevision === undefined ? {} : { toRevision });
+  }
+
+  /** `pause` stops replacing tasks, `resume` continues, `restart` replaces every task (a new revision). */
+  controlRollout(name: string, action: 'pause' | 'resume' | 'restart'): Promise<ServiceView> {
+    return this.request('POST', `/api/v1/services/${encodeURIComponent(name)}/rollout/${action}`);
   }
 
   listTasks(service?: string): Promise<TaskView[]> {

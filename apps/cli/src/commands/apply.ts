@@ -1,25 +1,36 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import type { CliContext } from '../context';
 import { UsageError } from '../errors';
-import { formatApplyItems } from '../output/results';
+import { formatApplyItems, waitedItems } from '../output/results';
 import { collect, readValidManifests } from './manifests';
-import { DEFAULT_WAIT_TIMEOUT, parseTimeout, snapshotServices, targetsFor, waitForServices } from './wait';
+import { DEFAULT_WAIT_TIMEOUT, parseTimeout, snapshotServices, stoppedError, targetsFor, waitForServices } from './wait';
 
 export function applyCommand(ctx: CliContext) {
   return new Command('apply')
     .description('create or update services from manifests (all of them in one transaction, or none)')
     .requiredOption('-f, --filename <path>', 'a manifest file, a directory of *.yaml/*.yml files, or - for stdin (repeatable)', collect)
     .option('--dry-run', 'validate and report what would change, without storing anything')
-    .option('--wait', 'after applying, wait until every applied service runs its desired tasks of the new spec')
-    .option('--timeout <duration>', `how long --wait waits (default: ${DEFAULT_WAIT_TIMEOUT})`, parseTimeout)
-    .addOption(new Option('-o, --output <format>', 'print the applied services as JSON').choices(['json'] as const))
+    .option('--wait', "after applying, wait until every applied service runs its desired tasks of the new spec (following each changed service's rollout)")
+    .option('--timeout <duration>', `how long --wait waits (default: ${DEFAULT_WAIT_TIMEOUT}); the rollouts go on after it`, parseTimeout)
+    .addOption(
+      new Option('-o, --output <format>', 'print the applied services as JSON; with --wait, how each one ended (see below)').choices(['json'] as const),
+    )
     .addHelpText(
       'after',
       `
 Manifests are validated locally first; issues are printed as FILE:LINE:COL and nothing is sent.
-With --wait, progress ("web: 2/3 running") goes to stderr; it ends when all tasks run, or with
-exit 1 when a new task fails (its message is printed) or on timeout (what is missing is printed).
-Exit status: 0 applied, 2 invalid manifest, 1 any other error (e.g. a stale metadata.resourceVersion).
+With --wait, progress goes to stderr (on a terminal rewritten in place), one line per service:
+a new service "web: 2/3 running"; a changed one follows the rollout of its new revision,
+"web: updating 2/4 (revision 3)", until the leader completed it and all its tasks run. It ends
+  with exit 3 when a rollout paused ("web: rollout paused: web.2.k3x failed …") or was rolled
+    back by update.failureAction rollback ("web: rolled back to revision 2: …");
+  with exit 1 when a task of a new service fails, when someone changed the service again
+    meanwhile, or on timeout (what is missing is printed).
+With --wait -o json, stdout gets one JSON document once the wait ends (exit 0 or 3):
+  { "items": [{ "name", "action", "revision", "rollout": status.rollout or null,
+                "result": "converged" | "paused" | "rolled-back" }] }
+Exit status: 0 applied (and converged), 2 invalid manifest, 3 a rollout paused or rolled back,
+1 any other error (e.g. a stale metadata.resourceVersion).
 
 Examples:
   berth apply -f web.yaml
@@ -35,11 +46,15 @@ Examples:
       const client = ctx.client();
       const before = opts.wait ? await snapshotServices(client, drafts.map((d) => d.name)) : [];
       const items = await client.apply(sources, { dryRun });
-      if (opts.output === 'json') ctx.out(JSON.stringify(items, null, 2));
-      else for (const line of formatApplyItems(items, dryRun)) ctx.out(line);
+      const json = opts.output === 'json';
+      if (json && !opts.wait) ctx.out(JSON.stringify(items, null, 2));
+      if (!json) for (const line of formatApplyItems(items, dryRun)) ctx.out(line);
       if (opts.wait) {
         const timeout = opts.timeout ?? parseTimeout(DEFAULT_WAIT_TIMEOUT);
-        await waitForServices(ctx, targetsFor(before, items.map((i) => i.service)), timeout);
+        const outcomes = await waitForServices(ctx, targetsFor(before, items.map((i) => i.service)), timeout);
+        if (json) ctx.out(JSON.stringify(waitedItems(items, outcomes), null, 2));
+        const stopped = stoppedError(outcomes);
+        if (stopped) throw stopped;
       }
     });
 }

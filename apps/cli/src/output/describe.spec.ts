@@ -22,6 +22,26 @@ describe('describeService', () => {
     expect(text).toMatch(/^ {2}Constraints:\s+node\.labels\.zone == a$/m);
   });
 
+  it('shows the revision, its rollout and the update and rollback settings', () => {
+    expect(text).toMatch(/^Revision:\s+2$/m);
+    expect(text).toMatch(
+      /^Rollout:\n {2}Revision:\s+2 \(previous: 1\)\n {2}State:\s+paused\n {2}Updated:\s+1\/3\n {2}Failed:\s+1\n {2}Reason:\s+web\.2\.k3x failed \(exited with code 3\) within monitor$/m,
+    );
+    expect(text).toMatch(/^ {2}Started:\s+2026-03-01T11:59:00Z \(60s ago\)\n {2}Last Change:\s+2026-03-01T11:59:30Z \(30s ago\)\n {2}Completed:\s+-$/m);
+    expect(text).toMatch(/^Update:\n {2}Parallelism:\s+1\n {2}Delay:\s+0s\n {2}Monitor:\s+5s\n {2}Max Failure Ratio:\s+0\n {2}Failure Action:\s+pause$/m);
+    expect(text).toMatch(/^Rollback:\n {2}Parallelism:\s+0 \(all at once\)\n.*\n.*\n {2}Max Failure Ratio:\s+0\.5$/m);
+  });
+
+  it('says when the leader has not started a rollout, or not the current revision yet', () => {
+    const none = describeService({ ...webService, status: { desired: 3, running: 0, updated: 0 } }, [], NOW);
+    expect(none).toMatch(/^Rollout:\s+<not started yet>$/m);
+    const behind = describeService({ ...webService, metadata: { ...webService.metadata, revision: 3 } }, [], NOW);
+    expect(behind).toMatch(/^ {2}Revision:\s+2 \(previous: 1\) \(revision 3 not started yet\)$/m);
+    const rollback = { ...webService.status.rollout!, revision: 3, state: 'rolling-back' as const, previousRevision: 2, rollbackOf: 2 };
+    const back = describeService({ ...webService, metadata: { ...webService.metadata, revision: 3 }, status: { ...webService.status, rollout: rollback } }, [], NOW);
+    expect(back).toMatch(/^ {2}Revision:\s+3 \(rollback of revision 2\)\n {2}State:\s+rolling-back$/m);
+  });
+
   it('lists its tasks by slot', () => {
     const tasks = text.slice(text.indexOf('Tasks:'));
     expect(tasks.split('\n').map((l) => l.trim().split(/\s{2,}/))).toEqual([

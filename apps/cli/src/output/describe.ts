@@ -1,6 +1,6 @@
-import type { NodeView, ServiceView, TaskView } from '@berth/api';
+import type { NodeView, ServiceView, TaskView, UpdateView } from '@berth/api';
 import { formatAge } from './age';
-import type { Field } from './fields';
+import type { Field, FieldValue } from './fields';
 import { renderFields } from './fields';
 import { formatLabels, formatPort } from './lists';
 import { cell, renderTable } from './table';
@@ -12,14 +12,17 @@ export function describeService(s: ServiceView, tasks: readonly TaskView[], now:
     ['Name', s.metadata.name],
     ['Labels', labelLines(s.metadata.labels)],
     ['Generation', String(s.metadata.generation)],
+    ['Revision', String(s.metadata.revision)],
     ['Resource Version', s.metadata.resourceVersion],
     ['Created', when(s.metadata.createdAt, now)],
     ['Updated', when(s.metadata.updatedAt, now)],
     ['Mode', s.spec.mode],
     ['Replicas', `${s.status.desired} desired | ${s.status.running} running | ${s.status.updated} updated`],
+    ['Rollout', rolloutFields(s, now)],
     ['Template', templateFields(t)],
     ['Restart Policy', restartFields(s.spec.restartPolicy)],
     ['Update', updateFields(s.spec.update)],
+    ['Rollback', updateFields(s.spec.rollback)],
     ['Placement', placementFields(s.spec.placement)],
   ];
   return [...renderFields(fields), ...taskSection(tasks, now)].join('\n');
@@ -57,11 +60,31 @@ function restartFields(p: ServiceView['spec']['restartPolicy']): Field[] {
   ];
 }
 
-function updateFields(u: ServiceView['spec']['update']): Field[] {
+/** The leader's rollout record of the service; `<not started yet>` before it wrote one. */
+function rolloutFields(s: ServiceView, now: Date): FieldValue {
+  const r = s.status.rollout;
+  if (!r) return '<not started yet>';
+  const behind = r.revision === s.metadata.revision ? '' : ` (revision ${s.metadata.revision} not started yet)`;
+  const from =
+    r.rollbackOf !== undefined ? ` (rollback of revision ${r.rollbackOf})` : r.previousRevision === undefined ? '' : ` (previous: ${r.previousRevision})`;
+  return [
+    ['Revision', `${r.revision}${from}${behind}`],
+    ['State', r.state],
+    ['Updated', `${r.updated}/${r.total}`],
+    ['Failed', String(r.failed)],
+    ['Reason', r.reason ?? '-'],
+    ['Started', when(r.startedAt, now)],
+    ['Last Change', when(r.updatedAt, now)],
+    ['Completed', when(r.completedAt, now)],
+  ];
+}
+
+function updateFields(u: UpdateView): Field[] {
   return [
     ['Parallelism', u.parallelism === 0 ? '0 (all at once)' : String(u.parallelism)],
     ['Delay', String(u.delay)],
     ['Monitor', String(u.monitor)],
+    ['Max Failure Ratio', String(u.maxFailureRatio)],
     ['Failure Action', u.failureAction],
     ['Order', u.order],
   ];

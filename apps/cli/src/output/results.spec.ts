@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { formatApplyItems, formatDiffs, hasDifferences } from './results';
+import { formatApplyItems, formatDiffs, hasDifferences, rolloutResult, waitedItems } from './results';
+import { revisionTarget } from './rollout';
+import { webService } from './__fixtures__/views';
 import { serialize } from './serialize';
 
 describe('formatApplyItems', () => {
@@ -35,5 +37,32 @@ describe('serialize', () => {
     expect(serialize([{ a: 1 }], 'json')).toBe('[\n  {\n    "a": 1\n  }\n]');
     expect(serialize([{ a: 1 }], 'yaml')).toBe('- a: 1');
     expect(serialize([], 'yaml')).toBe('[]');
+  });
+});
+
+describe('waitedItems and rolloutResult', () => {
+  const paused = webService;
+  const fresh = { ...webService, metadata: { ...webService.metadata, name: 'api', revision: 1 }, status: { desired: 1, running: 1, updated: 1 } };
+
+  it('apply --wait -o json: per applied service the revision written, the record last seen and how it ended', () => {
+    const items = [
+      { name: 'web', action: 'configured' as const, service: paused },
+      { name: 'api', action: 'created' as const, service: fresh },
+    ];
+    const outcomes = [
+      { target: revisionTarget(fresh), service: fresh, result: 'converged' as const },
+      { target: revisionTarget(paused), service: paused, result: 'paused' as const, message: 'web: rollout paused' },
+    ];
+    expect(waitedItems(items, outcomes)).toEqual({
+      items: [
+        { name: 'web', action: 'configured', revision: 2, rollout: paused.status.rollout, result: 'paused' },
+        { name: 'api', action: 'created', revision: 1, rollout: null, result: 'converged' },
+      ],
+    });
+  });
+
+  it('rollout status -o json: the rollout record with the service name and how the wait ended', () => {
+    expect(rolloutResult({ target: revisionTarget(paused), service: paused, result: 'paused' })).toEqual({ name: 'web', ...paused.status.rollout, result: 'paused' });
+    expect(rolloutResult({ target: revisionTarget(fresh), service: fresh, result: 'converged' })).toEqual({ name: 'api', result: 'converged' });
   });
 });

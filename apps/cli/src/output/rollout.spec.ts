@@ -2,7 +2,7 @@ import type { ServiceView, TaskView } from '@berth/api';
 import type { TaskState } from '@berth/core';
 import { describe, expect, it } from 'vitest';
 import { webService } from './__fixtures__/views';
-import { assessService, taskOutcome, timeoutMessage, waitTarget } from './rollout';
+import { assessService, learnTarget, revisionTarget, taskOutcome, timeoutMessage, waitTarget } from './rollout';
 
 function svc(status: ServiceView['status'], spec: Partial<ServiceView['spec']> = {}): ServiceView {
   return { ...webService, spec: { ...webService.spec, ...spec }, status };
@@ -98,6 +98,48 @@ describe('assessService', () => {
     const old = task('web.2.old', 'failed', { message: 'out of memory' });
     const target = waitTarget('web', svc({ desired: 3, running: 2, updated: 2 }), [old], svc({ desired: 3, running: 2, updated: 2 }));
     expect(assessService(target, svc({ desired: 3, running: 2, updated: 2 }), [old, task('web.1.a', 'running')]).kind).toBe('waiting');
+  });
+});
+
+describe('a service whose revision the write changed', () => {
+  const before = { ...svc({ desired: 2, running: 2, updated: 2 }, { replicas: 2 }), metadata: { ...webService.metadata, revision: 2 } };
+  const written = { ...before, metadata: { ...webService.metadata, revision: 3 }, spec: { ...before.spec, template: { ...before.spec.template, image: 'busybox:2' } } };
+  const oldTasks = [task('web.1.a', 'running'), task('web.2.b', 'running')];
+  const target = waitTarget('web', before, oldTasks, written);
+  const rollout = { revision: 3, state: 'updating' as const, previousRevision: 2, total: 2, updated: 1, failed: 0, startedAt: '2026-03-01T12:00:00Z', updatedAt: '2026-03-01T12:00:00Z' };
+
+  it('is followed through its rollout, a rollback returning to the revision before the write', () => {
+    expect(target.rollout).toEqual({ revision: 3, previous: 2 });
+    // A new service, a pure scale or a server without revisions: no rollout to follow.
+    expect(waitTarget('web', undefined, [], written).rollout).toBeUndefined();
+    expect(waitTarget('web', before, oldTasks, { ...before, spec: { ...before.spec, replicas: 5 } }).rollout).toBeUndefined();
+  });
+
+  it('leaves failed new tasks to the rollout, and explains what is missing while it updates', () => {
+    const now = { ...written, status: { desired: 2, running: 1, updated: 1, rollout } };
+    const tasks = [task('web.1.a', 'running'), task('web.2.n', 'failed', { message: 'exited with code 3' })];
+    expect(assessService(target, now, tasks)).toEqual({
+      kind: 'waiting',
+      line: 'web: updating 1/2 (revision 3; 1/2 running)',
+      missing: 'web: updating 1/2 (revision 3; 1/2 running) (1 more to run; 1 old task still live)',
+    });
+  });
+
+  it('is done once the rollout completed and the old tasks are gone', () => {
+    const now = { ...written, status: { desired: 2, running: 2, updated: 2, rollout: { ...rollout, state: 'completed' as const, updated: 2 } } };
+    const tasks = [task('web.1.n', 'running'), task('web.2.n', 'running'), task('web.1.a', 'shutdown', { desired: 'shutdown' }), task('web.2.b', 'shutdown', { desired: 'shutdown' })];
+    expect(assessService(target, now, tasks)).toEqual({ kind: 'done', line: 'web: updated 2/2 (revision 3)' });
+  });
+
+  it('learnTarget keeps a target without rollout as it is, and learns from the record', () => {
+    expect(learnTarget(fresh, written)).toBe(fresh);
+    const learned = learnTarget(target, { ...written, status: { desired: 2, running: 2, updated: 2, rollout: { ...rollout, previousRevision: 1 } } });
+    expect(learned.rollout).toEqual({ revision: 3, previous: 1 });
+  });
+
+  it('revisionTarget follows the current revision of a service', () => {
+    expect(revisionTarget(written)).toEqual({ service: 'web', before: new Set(), replaced: new Set(), rollout: { revision: 3 } });
+    expect(revisionTarget(written, 2).rollout).toEqual({ revision: 3, previous: 2 });
   });
 });
 

@@ -1,5 +1,8 @@
 import type { ServiceView, TaskView } from '@berth/api';
 import { isTerminal } from '@berth/core';
+import { assessRevision, learnRollout, type Assessment, type RolloutTarget, type WaitResult } from './rollout-record';
+
+export type { Assessment, RolloutTarget, WaitResult } from './rollout-record';
 
 /**
  * What `--wait` waits for in one service, fixed right after the write. Task views carry no spec
@@ -12,22 +15,54 @@ export interface WaitTarget {
   readonly before: ReadonlySet<string>;
   /** Live task ids of the old spec that the new spec replaces; empty when the write changed none. */
   readonly replaced: ReadonlySet<string>;
+  /**
+   * Set when the write gave an existing service a new revision: the wait then follows the leader's
+   * rollout of it (its failure action decides about failed tasks). Absent for a new service or a
+   * pure scale, where a failed new task fails the wait.
+   */
+  readonly rollout?: RolloutTarget;
 }
 
-export type Assessment =
-  | { readonly kind: 'done'; readonly line: string }
-  | { readonly kind: 'waiting'; readonly line: string; readonly missing: string }
-  | { readonly kind: 'failed'; readonly line: string; readonly message: string };
+/** How the wait for one service ended, with the service as last seen. */
+export interface WaitOutcome {
+  readonly target: WaitTarget;
+  readonly service: ServiceView;
+  readonly result: WaitResult;
+  /** Why it stopped (paused, rolled back), for the exit-3 message; absent when converged. */
+  readonly message?: string;
+}
 
 /**
  * The target for one written service. Any spec change other than `replicas` replaces every live
- * task (Swarm's rule, and the orchestrator's rolling update); a new service or a pure scale does not.
+ * task (Swarm's rule, and the orchestrator's rolling update); a new service or a pure scale does
+ * not. A service whose revision the write changed is followed through its rollout; the revision
+ * it had before is the one a rollback returns to, until the rollout record says otherwise.
  */
 export function waitTarget(service: string, old: ServiceView | undefined, oldTasks: readonly TaskView[], written: ServiceView): WaitTarget {
   const before = new Set(oldTasks.map((t) => t.metadata.name));
   const respecced = old !== undefined && specWithoutReplicas(old) !== specWithoutReplicas(written);
   const replaced = respecced ? new Set(oldTasks.filter(isLive).map((t) => t.metadata.name)) : new Set<string>();
-  return { service, before, replaced };
+  const from = old?.metadata.revision;
+  const to = written.metadata.revision;
+  const revised = typeof from === 'number' && typeof to === 'number' && to !== from;
+  return { service, before, replaced, ...(revised ? { rollout: { revision: to, previous: from } } : {}) };
+}
+
+/**
+ * The target of `rollout status` (and of `--wait` after undo or restart): the rollout of the
+ * service's revision in `current`, whatever it replaces. `previous` is the revision a rollback
+ * would return to, when known.
+ */
+export function revisionTarget(current: ServiceView, previous?: number): WaitTarget {
+  const revision = current.metadata.revision;
+  return { service: current.metadata.name, before: new Set(), replaced: new Set(), rollout: { revision, ...(previous === undefined ? {} : { previous }) } };
+}
+
+/** Pure: the target after one more look at its service (see learnRollout). */
+export function learnTarget(target: WaitTarget, service: ServiceView): WaitTarget {
+  if (!target.rollout) return target;
+  const rollout = learnRollout(target.rollout, service);
+  return rollout === target.rollout ? target : { ...target, rollout };
 }
 
 function specWithoutReplicas(s: ServiceView): string {
@@ -41,9 +76,11 @@ function isLive(t: TaskView): boolean {
 /**
  * Where one service stands: done when as many tasks run as desired, all of the current spec, and
  * nothing is left to start or stop; failed as soon as a task created after the write ends failed
- * or rejected while it was meant to run.
+ * or rejected while it was meant to run. A followed rollout is done once the leader completed it
+ * and the same holds; it stops when it paused or was rolled back (see assessRevision).
  */
 export function assessService(target: WaitTarget, service: ServiceView, tasks: readonly TaskView[]): Assessment {
+  if (target.rollout) return assessRevision(target.service, target.rollout, service, missingParts(target, service, tasks));
   const { desired, running } = service.status;
   const line = `${target.service}: ${running}/${desired} running`;
   const failed = tasks.find(
@@ -58,7 +95,7 @@ export function assessService(target: WaitTarget, service: ServiceView, tasks: r
  * What keeps a service from being done, one phrase each, ending with the scheduler's explanation
  * of each pending task ("web.3.k2f: pending: 3 nodes: insufficient memory"); empty when done.
  */
-function missingParts(target: WaitTarget, service: ServiceView, tasks: readonly TaskView[]): string[] {
+export function missingParts(target: WaitTarget, service: ServiceView, tasks: readonly TaskView[]): string[] {
   const { desired, running, updated } = service.status;
   const live = tasks.filter(isLive);
   const parts: string[] = [];

@@ -8,6 +8,7 @@ export const webService: ServiceView = {
     name: 'web',
     resourceVersion: '42',
     generation: 2,
+    revision: 2,
     labels: { tier: 'frontend', app: 'web' },
     createdAt: '2026-03-01T11:55:00Z',
     updatedAt: '2026-03-01T11:59:00Z',
@@ -26,11 +27,27 @@ export const webService: ServiceView = {
       stopGracePeriod: '10s',
     },
     restartPolicy: { condition: 'any', delay: '1s', maxDelay: '30s', maxAttempts: 0 },
-    update: { parallelism: 1, delay: '0s', monitor: '5s', failureAction: 'pause', order: 'stop-first' },
+    update: { parallelism: 1, delay: '0s', monitor: '5s', maxFailureRatio: 0, failureAction: 'pause', order: 'stop-first' },
+    rollback: { parallelism: 0, delay: '0s', monitor: '5s', maxFailureRatio: 0.5, failureAction: 'pause', order: 'stop-first' },
     placement: { constraints: ['node.labels.zone == a'], maxPerNode: 0, strategy: 'spread' },
     fencing: false,
   },
-  status: { desired: 3, running: 1, updated: 1 },
+  status: {
+    desired: 3,
+    running: 1,
+    updated: 1,
+    rollout: {
+      revision: 2,
+      state: 'paused',
+      previousRevision: 1,
+      total: 3,
+      updated: 1,
+      failed: 1,
+      reason: 'web.2.k3x failed (exited with code 3) within monitor',
+      startedAt: '2026-03-01T11:59:00Z',
+      updatedAt: '2026-03-01T11:59:30Z',
+    },
+  },
 };
 
 export const runningTask: TaskView = {
