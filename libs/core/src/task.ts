@@ -55,6 +55,11 @@ export interface TaskStatus {
   readonly exitCode?: number;
   readonly message?: string;
   readonly startedAt?: string;
+  /**
+   * When the task was first up — running, and healthy when it has a check — as its node's report
+   * said; written by the store, kept once set. Rollouts time their monitor from it.
+   */
+  readonly upAt?: string;
   /** Only for tasks with a health check; may change while `state` stays `running`. */
   readonly health?: TaskHealth;
   readonly updatedAt: string;

@@ -46,7 +46,7 @@ describe('task writes', () => {
     const report = (state: 'running' | 'starting', pid?: number) => ({ taskId: onN1.id, status: { state, ...(pid ? { pid } : {}), updatedAt: 'later' } });
     expect(applyReport('n2', report('running'))(onN1)).toBeUndefined();
     const running = applyReport('n1', report('running', 5))(onN1)!;
-    expect(running.status).toEqual({ state: 'running', pid: 5, node: 'n1', updatedAt: 'later' });
+    expect(running.status).toEqual({ state: 'running', pid: 5, node: 'n1', updatedAt: 'later', upAt: 'later' });
     expect(applyReport('n1', report('starting'))(running)).toBeUndefined();
     expect(applyReport('n1', { ...report('running', 5), status: { state: 'running', pid: 5, updatedAt: 'even later' } })(running)).toBeUndefined();
   });
@@ -54,8 +54,17 @@ describe('task writes', () => {
   it('writes a health change of a task that stays running, and skips a repeated health', () => {
     const running = applyReport('n1', { taskId: 'x', status: { state: 'running', pid: 5, health: 'starting', updatedAt: 't1' } })(assignTask('n1', 'now')(pending())!)!;
     const healthy = applyReport('n1', { taskId: 'x', status: { state: 'running', pid: 5, health: 'healthy', updatedAt: 't2' } })(running);
-    expect(healthy?.status).toEqual({ state: 'running', pid: 5, health: 'healthy', node: 'n1', updatedAt: 't2' });
+    expect(healthy?.status).toEqual({ state: 'running', pid: 5, health: 'healthy', node: 'n1', updatedAt: 't2', upAt: 't2' });
     expect(applyReport('n1', { taskId: 'x', status: { state: 'running', pid: 5, health: 'healthy', updatedAt: 't3' } })(healthy!)).toBeUndefined();
+  });
+
+  it('remembers when a task was first up (healthy, when checked), whatever comes after', () => {
+    const running = applyReport('n1', { taskId: 'x', status: { state: 'running', pid: 5, health: 'starting', updatedAt: 't1' } })(assignTask('n1', 'now')(pending())!)!;
+    expect(running.status.upAt).toBeUndefined();
+    const healthy = applyReport('n1', { taskId: 'x', status: { state: 'running', pid: 5, health: 'healthy', updatedAt: 't2' } })(running)!;
+    const unhealthy = applyReport('n1', { taskId: 'x', status: { state: 'running', pid: 5, health: 'unhealthy', updatedAt: 't3' } })(healthy)!;
+    const failed = applyReport('n1', { taskId: 'x', status: { state: 'failed', exitCode: 137, health: 'unhealthy', updatedAt: 't4' } })(unhealthy)!;
+    expect([healthy.status.upAt, unhealthy.status.upAt, failed.status.upAt]).toEqual(['t2', 't2', 't2']);
   });
 
   it('never moves a state backwards, whatever the health says', () => {

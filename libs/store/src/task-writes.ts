@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { canTransition, isTerminal } from '@berth/core';
+import { canTransition, isTaskUp, isTerminal } from '@berth/core';
 import { canonicalJson } from '@berth/core';
 import type { NewTaskRecord, TaskRecord, TaskStatusReport } from './store';
 
@@ -84,7 +84,9 @@ export function markUnschedulable(explanation: string, now: string): TaskMutatio
 export function applyReport(node: string, report: TaskStatusReport): TaskMutation {
   return (t) => {
     if (t.nodeName !== node || !canTransition(t.status.state, report.status.state)) return undefined;
-    const status = { ...report.status, node };
+    const firstUp = t.status.upAt === undefined && isTaskUp({ status: report.status, template: t.template }) ? report.status.updatedAt : undefined;
+    const upAt = t.status.upAt ?? firstUp;
+    const status = { ...report.status, node, ...(upAt === undefined ? {} : { upAt }) };
     if (canonicalJson({ ...status, updatedAt: '' }) === canonicalJson({ ...t.status, updatedAt: '' })) return undefined;
     return { ...t, status };
   };

@@ -1,4 +1,4 @@
-import { isRolloutDone, isTaskCurrent, isTaskUp, isTerminal, type Rollout, type Service, type Task, type UpdateConfig } from '@berth/core';
+import { canonicalJson, isRolloutDone, isTaskCurrent, isTaskUp, isTerminal, type Rollout, type Service, type Task, type UpdateConfig } from '@berth/core';
 import type { PlannedTask } from './plan';
 import { restartDecision } from './restart';
 
@@ -8,7 +8,8 @@ import { restartDecision } from './restart';
  * the record to store. Swarm's model, with its knobs (UpdateConfig):
  * - at most `parallelism` slots are in flight (0 = all); a slot is in flight from the moment its
  *   replacement is created until that replacement has been up for `monitor`, and also while a
- *   replacement that failed is retried — a failing slot never frees its place;
+ *   replacement that failed is retried — a failing slot never frees its place (with
+ *   `failureAction: continue`, once failures exceed the ratio, it does: the rollout goes on);
  * - a new slot starts no sooner than `delay` after the last replacement became updated;
  * - stop-first stops the old task as its replacement is created; start-first keeps it until the
  *   replacement is updated;
@@ -59,6 +60,8 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   const failures: PlannedTask[] = [];
   let updated = 0;
   let inFlight = 0;
+  /** Slots in flight because their replacement failed and is being retried. */
+  let failing = 0;
   let lastUpdatedAt = -Infinity;
   let unplaceable: PlannedTask | undefined;
   const stopping = [...input.slots.values()].some((ts) => ts.some((t) => t.desiredState === 'shutdown' && !isTerminal(t.status.state) && t.nodeName));
@@ -90,6 +93,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
       // replacement now, in flight from that moment.
       const latest = newest(tasks);
       if (attempt || latest === undefined || !isTaskCurrent(latest, service)) inFlight++;
+      if (attempt) failing++;
       continue;
     }
     if (!attempt) {
@@ -99,6 +103,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     // Start-first, the replacement ended while the old task still serves: retried with the
     // restart backoff, never in a tight loop; the slot stays in flight meanwhile.
     inFlight++;
+    failing++;
     const decision = restartDecision(service, tasks.filter((t) => isTaskCurrent(t, service)), attempt, now);
     if (decision.kind === 'now') retries.push({ slot, retire: attempt }); // stopped like planSlot's restarts, so history trims it
     else if (decision.kind === 'later') wake.after(decision.afterMs);
@@ -111,17 +116,21 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   let rollback: RolloutPlan['rollback'];
   const protects = base.previousRevision !== undefined;
   const lastFailure = newest(failures);
+  const exceeded = failures.length / Math.max(1, total) > config.maxFailureRatio;
+  // With `continue`, failures beyond the ratio no longer hold the rollout up: failing slots keep
+  // being retried by the restart policy, and the other slots go on.
+  const held = config.failureAction === 'continue' && exceeded ? inFlight - failing : inFlight;
 
   if (isRolloutDone(base)) {
-    // Done stays done for this revision: later crashes are the restart policy's business.
-    rollout = { ...rollout, state: base.state };
+    // Done stays done for this revision, as recorded: later crashes are the restart policy's business.
+    rollout = base;
   } else if (!oldLeft && updated === total) {
     rollout = done(rollout, now);
   } else if (base.state === 'paused' && base.pausedAt !== undefined && !(resumedAt !== undefined && resumedAt > Date.parse(base.pausedAt))) {
     rollout = base.reason === undefined ? { ...rollout, state: 'paused' } : { ...rollout, state: 'paused', reason: base.reason };
   } else if (control?.action === 'pause') {
     rollout = { ...rollout, state: 'paused', reason: 'paused by the operator', pausedAt: control.at };
-  } else if (protects && lastFailure && failures.length / Math.max(1, total) > config.maxFailureRatio && config.failureAction !== 'continue') {
+  } else if (protects && lastFailure && exceeded && config.failureAction !== 'continue') {
     const reason = failureReason(lastFailure, failures.length, total, config.monitorMs);
     if (config.failureAction === 'rollback' && base.rollbackOf === undefined) {
       rollback = { toRevision: base.previousRevision!, reason };
@@ -140,7 +149,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   if (rollout.state === 'updating' || rollout.state === 'rolling-back') {
     start.push(...retries);
     const delayEnds = lastUpdatedAt + config.delayMs;
-    const budget = config.parallelism === 0 ? stale.length : Math.max(0, config.parallelism - inFlight);
+    const budget = config.parallelism === 0 ? stale.length : Math.max(0, config.parallelism - held);
     if (stale.length > 0 && budget > 0 && config.delayMs > 0 && lastUpdatedAt >= since && now < delayEnds) {
       wake.at(delayEnds);
     } else if (rollback === undefined) {
@@ -181,14 +190,16 @@ export function rollbackRollout(failed: Rollout, now: number): (revision: number
 
 /** Whether two records say the same, apart from when they were written. */
 export function sameRollout(a: Rollout | undefined, b: Rollout): boolean {
-  return a !== undefined && JSON.stringify({ ...a, updatedAt: '' }) === JSON.stringify({ ...b, updatedAt: '' });
+  return a !== undefined && canonicalJson({ ...a, updatedAt: '' }) === canonicalJson({ ...b, updatedAt: '' });
 }
 
 /** The stored record of this revision, or a new one when the service has a revision it has not seen. */
 function startOrContinue(input: RolloutInput): Rollout {
   const { service, stored, now } = input;
   if (stored?.revision === service.meta.revision) return stored;
-  const previous = stored === undefined ? undefined : stored.state === 'completed' || stored.state === 'rolled-back' ? stored.revision : stored.previousRevision;
+  // The last revision that rolled out, or that a rollback was restoring (never the failed one).
+  const settled = stored !== undefined && (isRolloutDone(stored) || stored.rollbackOf !== undefined);
+  const previous = stored === undefined ? undefined : settled ? stored.revision : stored.previousRevision;
   const at = new Date(now).toISOString();
   return {
     revision: service.meta.revision,
@@ -221,31 +232,36 @@ function active(r: Rollout): Rollout {
   return { ...rest, state: rollingBack ? 'rolling-back' : 'updating', ...(rollingBack && reason !== undefined ? { reason } : {}) };
 }
 
-/** `web.2.k3x failed (exited with code 3) within monitor; 1 of 4 replacements failed`. */
+/** `web.2.k3x failed (exited with code 3) within monitor; 1 update failure for 4 slots`. */
 function failureReason(t: Task, failed: number, total: number, monitorMs: number): string {
   const { state, message, exitCode } = t.status;
   const why = message ?? (exitCode === undefined ? undefined : `exited with code ${exitCode}`);
   const within = monitorMs > 0 ? ' within monitor' : '';
-  return `${t.id} ${state}${why ? ` (${why})` : ''}${within}; ${failed} of ${total} ${total === 1 ? 'slot' : 'slots'} failed`;
+  return `${t.id} ${state}${why ? ` (${why})` : ''}${within}; ${failed} update ${failed === 1 ? 'failure' : 'failures'} for ${total} ${total === 1 ? 'slot' : 'slots'}`;
 }
 
 /**
  * A replacement that ended on its own — failed, rejected, or even completed — before it had been
  * up for `monitorMs`, after `since`. A node loss (orphaned) or a stop berth asked for is not one.
  */
-function isUpdateFailure(t: Task, monitorMs: number, since: number): boolean {
+function isUpdateFailure(t: PlannedTask, monitorMs: number, since: number): boolean {
   const s = t.status.state;
   if (s !== 'failed' && s !== 'rejected' && s !== 'complete') return false;
   if (endedAt(t) < since) return false;
-  const started = t.status.startedAt === undefined ? undefined : Date.parse(t.status.startedAt);
-  return started === undefined || Number.isNaN(started) || endedAt(t) - started < monitorMs;
+  // Never up (a health check that never passed, an image that never ran), or up for less than monitor.
+  const upAt = t.status.upAt ?? (t.template?.healthCheck === undefined ? t.status.startedAt : undefined);
+  const up = upAt === undefined ? NaN : Date.parse(upAt);
+  return Number.isNaN(up) || endedAt(t) - up < monitorMs;
 }
 
-/** Since when a task has been up: healthy since its last status change when checked, else running since it started. */
+/**
+ * Since when a task up now has been up: the store's `upAt` (first up: running, and healthy when
+ * checked); for records from before it, healthy since the last status change, or running since start.
+ */
 function upSinceOf(t: PlannedTask): number | undefined {
   if (!isTaskUp(t)) return undefined;
   const checked = t.template?.healthCheck !== undefined || t.status.health !== undefined;
-  const at = Date.parse(checked ? t.status.updatedAt : (t.status.startedAt ?? t.status.updatedAt));
+  const at = Date.parse(t.status.upAt ?? (checked ? t.status.updatedAt : (t.status.startedAt ?? t.status.updatedAt)));
   return Number.isNaN(at) ? undefined : at;
 }
 
