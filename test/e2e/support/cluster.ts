@@ -12,9 +12,14 @@ export interface TaskJson {
 
 /** `berth get services -o json` items (docs/api.md); only the fields the tests read. */
 export interface ServiceJson {
-  metadata: { name: string; generation?: number };
+  metadata: { name: string; generation?: number; revision?: number };
   spec: Record<string, unknown>;
-  status: { desired: number; running: number; updated?: number };
+  status: {
+    desired: number;
+    running: number;
+    updated?: number;
+    rollout?: { revision: number; state: string; previousRevision?: number; rollbackOf?: number; total: number; updated: number; failed: number; reason?: string };
+  };
 }
 
 export interface NodeJson {
@@ -38,6 +43,10 @@ export interface ServiceSketch {
   readonly placement?: { readonly maxPerNode?: number };
   /** Rendered as `spec.fencing`. */
   readonly fencing?: boolean;
+  /** Rendered as `spec.update`, `spec.rollback` and `spec.restartPolicy`, as in the manifest. */
+  readonly update?: Readonly<Record<string, unknown>>;
+  readonly rollback?: Readonly<Record<string, unknown>>;
+  readonly restartPolicy?: Readonly<Record<string, unknown>>;
 }
 
 export function serviceManifest(s: ServiceSketch): string {
@@ -50,6 +59,9 @@ export function serviceManifest(s: ServiceSketch): string {
   const spec: Record<string, unknown> = { replicas: s.replicas ?? 1, template };
   if (s.placement) spec.placement = { ...s.placement };
   if (s.fencing !== undefined) spec.fencing = s.fencing;
+  if (s.update) spec.update = { ...s.update };
+  if (s.rollback) spec.rollback = { ...s.rollback };
+  if (s.restartPolicy) spec.restartPolicy = { ...s.restartPolicy };
   return stringify({ apiVersion: 'berth/v1', kind: 'Service', metadata: { name: s.name }, spec });
 }
 
