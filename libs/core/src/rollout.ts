@@ -22,6 +22,8 @@ export interface Rollout {
   readonly previousRevision?: number;
   /** Set when this rollout is an automatic rollback: the revision whose rollout failed. */
   readonly rollbackOf?: number;
+  /** For a rollback: what failed. `reason` says it too, unless the rollback itself paused. */
+  readonly rollbackReason?: string;
   /** Slots of the service, slots running an updated task of the revision, update failures. */
   readonly total: number;
   readonly updated: number;

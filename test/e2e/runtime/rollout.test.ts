@@ -123,12 +123,17 @@ describe.runIf(ready)('rolling updates on berth up: paced, health-gated, paused 
     await undoToV2();
   });
 
-  it('a v3 whose health check never passes, with failureAction rollback: all 4 run v2 again, rollout status says rolled back', async () => {
-    const v3 = { ...v2, command: serve('v3'), healthCheck: { exec: ['false'], interval: '1s', timeout: '1s', retries: 1 }, update: { monitor: '1s', failureAction: 'rollback' }, rollback: { monitor: '1s' } };
+  const rollingBack: [string, (v: ServiceSketch) => ServiceSketch, RegExp][] = [
+    ['whose command exits 1', (v) => ({ ...v, command: ['sh', '-c', 'echo v3 failing; exit 1'] }), /exit(ed with)? code 1/],
+    ['whose health check never passes', (v) => ({ ...v, command: serve('v3'), healthCheck: { exec: ['false'], interval: '1s', timeout: '1s', retries: 1 } }), /health check/],
+  ];
+
+  it.each(rollingBack)('a v3 %s, with failureAction rollback: all 4 run v2 again, rollout status says rolled back', async (_what, make, why) => {
+    const v3 = { ...make(v2), update: { monitor: '1s', failureAction: 'rollback' }, rollback: { monitor: '1s' } };
     const r = await cluster.cli.apply(v3, ['--wait', '--timeout', '90s']);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(3);
     expect(r.stderr).toMatch(/rolled back to revision \d+/);
-    expect(r.stderr).toMatch(/health check/);
+    expect(r.stderr).toMatch(why);
     expect(await versions('web')).toEqual(['v2', 'v2', 'v2', 'v2']);
     const status = await cluster.cli.run(['rollout', 'status', 'web', '-o', 'json']);
     expect(status.code, status.stderr).toBe(3);

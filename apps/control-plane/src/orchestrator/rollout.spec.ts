@@ -305,6 +305,16 @@ describe('rolling update (planService)', () => {
     expect(recordOf(p, completed)).not.toHaveProperty('reason');
   });
 
+  it('a rollback the operator paused and resumed still says, once done, what failed', () => {
+    const failedRecord: Rollout = { revision: 2, state: 'rolling-back', previousRevision: 1, total: 1, updated: 0, failed: 1, reason: 'web.1.x failed (exited with code 3) within monitor', startedAt: iso(T0), updatedAt: iso(T0) };
+    const restored = { ...service({ replicas: 1, template: v1 }, 3) };
+    const record = rollbackRollout(failedRecord, T0)(3);
+    const paused = { ...record, state: 'paused' as const, reason: 'paused by the operator', pausedAt: iso(T0 + 100) };
+    const resumed = withControl(restored, { revision: 3, action: 'resume', at: iso(T0 + 200) });
+    const up = runningSince(1, T0 - HOUR, v1);
+    expect(recordOf(run(resumed, [up], T0 + 300, paused), paused)).toMatchObject({ state: 'rolled-back', reason: failedRecord.reason });
+  });
+
   it('an operator pause stops further slots from starting; a pause of another revision does not', () => {
     const svc = v2Service();
     const [o1, o2, o3, o4] = olds();

@@ -182,7 +182,7 @@ export function rollbackRollout(failed: Rollout, now: number): (revision: number
     total: failed.total,
     updated: 0,
     failed: 0,
-    ...(failed.reason === undefined ? {} : { reason: failed.reason }),
+    ...(failed.reason === undefined ? {} : { reason: failed.reason, rollbackReason: failed.reason }),
     startedAt: at,
     updatedAt: at,
   });
@@ -215,8 +215,9 @@ function startOrContinue(input: RolloutInput): Rollout {
 }
 
 function done(r: Rollout, now: number): Rollout {
-  const { pausedAt: _paused, reason, ...rest } = r;
+  const { pausedAt: _paused, reason: _reason, ...rest } = r;
   const rolledBack = r.rollbackOf !== undefined;
+  const reason = r.rollbackReason ?? r.reason;
   return {
     ...rest,
     state: rolledBack ? 'rolled-back' : 'completed',
@@ -226,8 +227,9 @@ function done(r: Rollout, now: number): Rollout {
 }
 
 function active(r: Rollout): Rollout {
-  const { pausedAt: _paused, completedAt: _completed, reason, ...rest } = r;
+  const { pausedAt: _paused, completedAt: _completed, reason: _reason, ...rest } = r;
   const rollingBack = r.rollbackOf !== undefined;
+  const reason = r.rollbackReason ?? r.reason;
   // A rollback keeps saying why it rolls back; an update that goes on again has nothing to explain.
   return { ...rest, state: rollingBack ? 'rolling-back' : 'updating', ...(rollingBack && reason !== undefined ? { reason } : {}) };
 }
