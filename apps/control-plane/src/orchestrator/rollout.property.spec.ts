@@ -176,7 +176,8 @@ function round(w: World, s: Scenario): void {
 
   if (!w.rolledBack) {
     expect(record.revision).toBe(2);
-    expect(record.failed).toBe(failuresBefore);
+    // A finished record keeps the counts it finished with; history trimming may drop failures later.
+    if (!isRolloutDone(record)) expect(record.failed).toBe(failuresBefore);
     if (exceeded && s.update.failureAction === 'pause') {
       // Failures exceeded the ratio: paused for good, and no slot starts from now on. The restart
       // policy still retries the failed slots; once every slot runs an updated task there is
