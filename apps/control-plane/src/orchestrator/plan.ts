@@ -1,6 +1,7 @@
 import { isTaskUp, isTerminal, type NodeInfo, type Rollout, type Service, type Task, type TaskTemplate } from '@berth/core';
 import { restartDecision } from './restart';
 import { planRollout, sameRollout } from './rollout';
+import { isActive, neverAssigned, newest, unschedulable } from './task-facts';
 
 /** A task as the planner sees it: with the template it was created from, when stored. */
 export type PlannedTask = Task & { readonly template?: TaskTemplate; readonly fenced?: boolean };
@@ -104,23 +105,8 @@ function planDeleted(tasks: readonly PlannedTask[]): ServicePlan {
   };
 }
 
-/** Waiting for a node that none fits: the scheduler wrote why. */
-function unschedulable(t: Task): boolean {
-  return neverAssigned(t) && t.status.state === 'pending' && t.status.message !== undefined;
-}
-
-/** Still waiting for the scheduler: no agent has it, so there is nothing to stop, only to forget. */
-function neverAssigned(t: Task): boolean {
-  return !t.nodeName && (t.status.state === 'new' || t.status.state === 'pending');
-}
-
 /** Where a task is, as far as moving it goes. */
 type Whereabouts = { readonly kind: 'ok' } | { readonly kind: 'draining' } | { readonly kind: 'unknown' } | { readonly kind: 'lost'; readonly node: NodeInfo };
-
-/** A task counts as on its way or live: wanted running and not finished. */
-function isActive(t: Task): boolean {
-  return t.desiredState === 'running' && !isTerminal(t.status.state);
-}
 
 function placementOf(nodes: readonly NodeInfo[]): (t: Task) => Whereabouts {
   const byName = new Map(nodes.map((n) => [n.name, n]));
@@ -289,8 +275,4 @@ function groupBySlot(tasks: readonly PlannedTask[]): Map<number, PlannedTask[]> 
   const slots = new Map<number, PlannedTask[]>();
   for (const t of tasks) slots.set(t.slot, [...(slots.get(t.slot) ?? []), t]);
   return slots;
-}
-
-function newest(tasks: readonly Task[]): Task | undefined {
-  return [...tasks].sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id))[0];
 }

@@ -1,6 +1,7 @@
 import { canonicalJson, isRolloutDone, isTaskCurrent, isTaskUp, isTerminal, type Rollout, type Service, type Task, type UpdateConfig } from '@berth/core';
 import type { PlannedTask } from './plan';
 import { restartDecision } from './restart';
+import { isActive, neverAssigned, newest, unschedulable } from './task-facts';
 
 /**
  * The rolling update of one service, level-triggered and pure: from the service, its tasks and
@@ -81,7 +82,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
       } else {
         inFlight++;
         if (upSince !== undefined && !isRolloutDone(base)) wake.at(upSince + config.monitorMs);
-        if (isUnplaced(fresh) && !stopping) unplaceable ??= fresh;
+        if (unschedulable(fresh) && !stopping) unplaceable ??= fresh;
       }
       continue;
     }
@@ -274,23 +275,6 @@ function endedAt(t: Task): number {
 
 function stoppedByBerth(t: Task): boolean {
   return t.desiredState === 'shutdown' && t.status.state === 'shutdown';
-}
-
-function isActive(t: Task): boolean {
-  return t.desiredState === 'running' && !isTerminal(t.status.state);
-}
-
-/** Pending with the scheduler's explanation: no node fits it. */
-function isUnplaced(t: Task): boolean {
-  return !t.nodeName && t.status.state === 'pending' && t.status.message !== undefined;
-}
-
-function neverAssigned(t: Task): boolean {
-  return !t.nodeName && (t.status.state === 'new' || t.status.state === 'pending');
-}
-
-function newest<T extends Task>(tasks: readonly T[]): T | undefined {
-  return [...tasks].sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id))[0];
 }
 
 /** The earliest time the plan should be made again. */

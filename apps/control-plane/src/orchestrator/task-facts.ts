@@ -1,0 +1,23 @@
+import { isTerminal, type Task } from '@berth/core';
+
+/** What the planners ask of a task, in one place (plan.ts, rollout.ts). */
+
+/** Wanted running and not finished: on its way or live. */
+export function isActive(t: Task): boolean {
+  return t.desiredState === 'running' && !isTerminal(t.status.state);
+}
+
+/** Still waiting for the scheduler: no agent has it, so there is nothing to stop, only to forget. */
+export function neverAssigned(t: Task): boolean {
+  return !t.nodeName && (t.status.state === 'new' || t.status.state === 'pending');
+}
+
+/** Waiting for a node that none fits: the scheduler wrote why in `status.message`. */
+export function unschedulable(t: Task): boolean {
+  return neverAssigned(t) && t.status.state === 'pending' && t.status.message !== undefined;
+}
+
+/** The most recently created task (ids break ties). */
+export function newest<T extends Task>(tasks: readonly T[]): T | undefined {
+  return [...tasks].sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id))[0];
+}
