@@ -229,18 +229,16 @@ export class EtcdStore implements Store {
         ...(opts.cause !== undefined ? this.historyOps(record, opts.cause) : []),
         ...(opts.rollout ? [putOp(this.keys.rollout(name), JSON.stringify(opts.rollout(record.revision)))] : []),
       ];
-      const res = await txn(this.client, `revise service ${name}`, { compare, success });
+      // On failure, read the leader key in the same txn to tell a lost term from a concurrent write.
+      const failure = opts.fence ? [{ request_range: { key: Buffer.from(opts.fence.leaderKey) } }] : [];
+      const res = await txn(this.client, `revise service ${name}`, { compare, success, failure });
       if (res.succeeded) return toService(record, res.header.revision);
-      if (opts.fence && !(await this.stillLeader(opts.fence))) throw new NotLeaderError();
+      const leader = res.responses[0]?.response_range.kvs[0];
+      if (opts.fence && leader?.create_revision !== opts.fence.createRevision) throw new NotLeaderError();
       if (opts.resourceVersion !== undefined) throw new ConflictError(`service "${name}" changed meanwhile; try again`);
       await jitter(attempt);
     }
     throw new ConflictError(`service "${name}" kept changing; try again`);
-  }
-
-  private async stillLeader(fence: LeaderFence): Promise<boolean> {
-    const kv = await getKey(this.client, fence.leaderKey);
-    return kv?.create_revision === fence.createRevision;
   }
 
   async getRollout(name: string): Promise<Rollout | undefined> {
