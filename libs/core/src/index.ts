@@ -8,3 +8,4 @@ export * from './constraint';
 export * from './canonical';
 export * from './template';
 export * from './rollout';
+export * from './event';

@@ -28,6 +28,8 @@ export interface Keyspace {
   historyOf(service: string): string;
   /** `history/<service>/<revision>`, the revision zero-padded so keys sort by it. */
   revision(service: string, revision: number): string;
+  /** Prefix of the event log (`events/<13-digit ms>-<random>-<index>`). */
+  readonly events: string;
 }
 
 /** Task ids are `<service>.<slot>.<suffix>` and service names hold no dots. */
@@ -61,6 +63,7 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     rollout: (name) => `${root}status/rollouts/${name}`,
     historyOf: (service) => `${root}history/${service}/`,
     revision: (service, revision) => `${root}history/${service}/${String(revision).padStart(10, '0')}`,
+    events: `${root}events/`,
   };
 }
 

@@ -1,8 +1,9 @@
-import { ConflictError, NotFoundError, type NodeAvailability, type NodeInfo } from '@berth/core';
+import { ConflictError, NotFoundError, type NewEvent, type NodeAvailability, type NodeInfo } from '@berth/core';
 import type { Etcd3, IKeyValue, Lease } from 'etcd3';
 import { encodeVersioned, nodeCodec, nodeLivenessCodec } from './codecs';
 import { etcdCall } from './etcd-client';
 import { nameOf, prefixEnd, type Keyspace } from './keys';
+import { eventOps } from './event-log';
 import { getKey, ifAbsent, ifModRevision, putOp, txn } from './kv';
 import type { NodeRegistration, NodeSessionLease } from './store';
 
@@ -95,15 +96,16 @@ export class EtcdNodeWriter {
     });
   }
 
-  /** Read-modify-write of nodes/<name>, compared on its mod_revision. */
+  /** Read-modify-write of nodes/<name>, compared on its mod_revision; its events in the same transaction. */
   private async update(name: string, change: (current: NodeInfo | undefined) => NodeInfo): Promise<NodeInfo> {
     const key = this.keys.node(name);
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const kv: IKeyValue | undefined = await getKey(this.client, key);
-      const next = change(kv && nodeCodec.decode(kv));
+      const current = kv && nodeCodec.decode(kv);
+      const next = change(current);
       const res = await txn(this.client, `write node ${name}`, {
         compare: [kv ? ifModRevision(key, kv.mod_revision) : ifAbsent(key)],
-        success: [putOp(key, encodeNode(next))],
+        success: [putOp(key, encodeNode(next)), ...eventOps(this.keys, nodeEvents(current, next))],
       });
       if (res.succeeded) {
         const written = await this.get(name);
@@ -147,7 +149,29 @@ export class EtcdNodeWriter {
   private async bind(name: string, ttlSeconds: number): Promise<{ lease: Lease; id: string }> {
     const lease = this.client.lease(ttlSeconds, { autoKeepAlive: false });
     const id = await etcdCall(this.client, `grant a lease for node ${name}`, () => lease.grant());
-    await txn(this.client, `mark node ${name} alive`, { compare: [], success: [putOp(this.keys.alive(name), name, id)] });
+    // `Ready` when the node was not alive: a reconnect within the lease's TTL is no event.
+    const alive = putOp(this.keys.alive(name), name, id);
+    const ready: NewEvent = { kind: 'node', object: name, node: name, reason: 'Ready', message: 'ready: its agent connected' };
+    await txn(this.client, `mark node ${name} alive`, {
+      compare: [ifAbsent(this.keys.alive(name))],
+      success: [alive, ...eventOps(this.keys, [ready])],
+      failure: [alive],
+    });
     return { lease, id };
+  }
+}
+
+/** What an operator's or agent's write of a node record means, as events. */
+function nodeEvents(before: NodeInfo | undefined, after: NodeInfo): NewEvent[] {
+  const about = { kind: 'node', object: after.name, node: after.name } as const;
+  if (!before) return [{ ...about, reason: 'Registered', message: `registered (${after.address}; drivers ${after.drivers.join(', ') || 'none'})` }];
+  if (before.availability === after.availability) return [];
+  switch (after.availability) {
+    case 'drain':
+      return [{ ...about, reason: 'Drained', message: 'drained: its tasks move to other nodes' }];
+    case 'pause':
+      return [{ ...about, reason: 'Paused', message: 'paused: no new tasks are placed on it' }];
+    case 'active':
+      return [{ ...about, reason: 'Activated', message: 'activated: it takes new tasks again' }];
   }
 }

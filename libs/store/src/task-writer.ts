@@ -3,13 +3,18 @@ import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
 import { encodeVersioned, taskCodec } from './codecs';
 import type { Keyspace } from './keys';
 import { deleteOp, ifCreateRevision, ifModRevision, putOp, txn } from './kv';
+import { eventOps } from './event-log';
 import { LEADER_BATCH_OPS } from './limits';
 import { batches } from './records';
 import type { LeaderFence, NewTaskRecord, TaskPlacement, TaskPlanWrite, TaskRecord, TaskStatusReport, WriteResult } from './store';
-import { applyReport, assignTask, latestReports, markUnschedulable, newTaskRecord, orphanTask, shutdownTask, type TaskMutation } from './task-writes';
+import { applyReport, assignTask, latestReports, markUnschedulable, newTaskRecord, orphanTask, shutdownTask, taskEvents, type TaskMutation } from './task-writes';
+import type { NewEvent } from '@berth/core';
 
 /** Re-reads and retries a batch whose tasks changed under it at most this often. */
 const MAX_ATTEMPTS = 8;
+
+/** Task changes per transaction: each may bring up to two events, and all must fit etcd's op limit. */
+const TASK_BATCH = Math.floor(LEADER_BATCH_OPS / 3);
 
 interface Stored {
   readonly task: TaskRecord;
@@ -37,14 +42,22 @@ function groupBatches(groups: readonly Group[], size: number): Group[][] {
   return out;
 }
 
+interface PlannedWrite {
+  readonly id: string;
+  /** As stored: what the write's events are told against. */
+  readonly before: TaskRecord;
+  readonly task: TaskRecord;
+  readonly modRevision: string;
+}
+
 /** What each group's mutations make of the stored tasks; a group whose first change is a no-op writes nothing. */
-function plannedWrites(groups: readonly Group[], stored: ReadonlyMap<string, Stored>): { id: string; task: TaskRecord; modRevision: string }[] {
-  const writes = new Map<string, { id: string; task: TaskRecord; modRevision: string }>();
+function plannedWrites(groups: readonly Group[], stored: ReadonlyMap<string, Stored>): PlannedWrite[] {
+  const writes = new Map<string, PlannedWrite>();
   for (const group of groups) {
     const planned = group.map(([id, mutate]) => {
       const current = stored.get(id);
       const next = current && mutate(writes.get(id)?.task ?? current.task);
-      return current && next ? { id, task: next, modRevision: current.modRevision } : undefined;
+      return current && next ? { id, before: current.task, task: next, modRevision: current.modRevision } : undefined;
     });
     if (!planned[0]) continue;
     for (const w of planned) if (w) writes.set(w.id, w);
@@ -82,15 +95,18 @@ export class EtcdTaskWriter {
     const out = new Written();
     const now = new Date().toISOString();
     await this.rewrite(plan.shutdown.map((id) => [id, shutdownTask(now)]), fence, out);
-    const created = plan.create.map((t: NewTaskRecord) => newTaskRecord(service, t, now));
-    const ops: { id: string; op: IRequestOp }[] = [
-      ...created.map((t) => ({ id: t.id, op: putOp(this.keys.task(t.id), encodeVersioned(t)) })),
+    const ops: { id: string; op: IRequestOp; event?: NewEvent }[] = [
+      ...plan.create.map((t: NewTaskRecord) => {
+        const task = newTaskRecord(service, t, now);
+        return { id: task.id, op: putOp(this.keys.task(task.id), encodeVersioned(task)), event: t.succeeds && replacedEvent(service, task.id, t.succeeds) };
+      }),
       ...plan.remove.map((id) => ({ id, op: deleteOp(this.keys.task(id)) })),
     ];
-    for (const batch of batches(ops, LEADER_BATCH_OPS)) {
+    for (const batch of batches(ops, TASK_BATCH)) {
+      const events = batch.flatMap((b) => (b.event ? [b.event] : []));
       const res = await txn(this.client, `write tasks of ${service}`, {
         compare: [ifCreateRevision(fence.leaderKey, fence.createRevision)],
-        success: batch.map((b) => b.op),
+        success: [...batch.map((b) => b.op), ...eventOps(this.keys, events)],
       });
       if (!res.succeeded) throw new NotLeaderError();
       out.add(
@@ -145,7 +161,7 @@ export class EtcdTaskWriter {
    * writes, and always in the same transaction as that change.
    */
   private async rewriteGroups(groups: readonly Group[], fence: LeaderFence | undefined, out: Written): Promise<void> {
-    for (const batch of groupBatches(groups, LEADER_BATCH_OPS)) await this.rewriteBatch(batch, fence, out);
+    for (const batch of groupBatches(groups, TASK_BATCH)) await this.rewriteBatch(batch, fence, out);
   }
 
   private async rewriteBatch(groups: readonly Group[], fence: LeaderFence | undefined, out: Written): Promise<void> {
@@ -158,7 +174,7 @@ export class EtcdTaskWriter {
       if (fence) compare.unshift(ifCreateRevision(fence.leaderKey, fence.createRevision));
       const res = await txn(this.client, `update ${writes.length} task(s)`, {
         compare,
-        success: writes.map((w) => putOp(this.keys.task(w.id), encodeVersioned(w.task))),
+        success: [...writes.map((w) => putOp(this.keys.task(w.id), encodeVersioned(w.task))), ...eventOps(this.keys, writes.flatMap((w) => taskEvents(w.before, w.task)))],
         failure: fence ? [{ request_range: { key: Buffer.from(fence.leaderKey) } }] : [],
       });
       if (res.succeeded) {
@@ -188,4 +204,9 @@ export class EtcdTaskWriter {
     });
     return out;
   }
+}
+
+/** The `Replaced` event of the task a new one takes the place of. */
+function replacedEvent(service: string, newId: string, old: NonNullable<NewTaskRecord['succeeds']>): NewEvent {
+  return { kind: 'task', object: old.taskId, service, ...(old.node ? { node: old.node } : {}), reason: 'Replaced', message: `replaced by ${newId}: ${old.why}` };
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { TASK_HEALTH, TASK_STATES, canTransition, type TaskHealth, type TaskState, type TaskTemplate } from '@berth/core';
 import type { TaskRecord } from './store';
-import { applyReport, assignTask, markUnschedulable, newTaskId, newTaskRecord, shutdownTask } from './task-writes';
+import { applyReport, assignTask, markUnschedulable, newTaskId, newTaskRecord, orphanTask, shutdownTask, taskEvents } from './task-writes';
 
 const template: TaskTemplate = { runtime: 'container', image: 'oci:/x:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 1 };
 const pending = (): TaskRecord => newTaskRecord('web', { slot: 2, specGeneration: 3, template }, '2026-01-01T00:00:00.000Z', 'web.2.abcdefghij');
@@ -79,5 +79,30 @@ describe('task writes', () => {
         else expect(written).toBeUndefined();
       }),
     );
+  });
+});
+
+describe('task events', () => {
+  const told = (before: TaskRecord, after: TaskRecord | undefined) => taskEvents(before, after!).map((e) => `${e.reason} [${e.node ?? '-'}]: ${e.message}`);
+  const report = (t: TaskRecord, status: Omit<TaskRecord['status'], 'node' | 'updatedAt'>) => applyReport('n1', { taskId: t.id, status: { ...status, updatedAt: 'now' } })(t)!;
+
+  it('tells the life of a task: scheduled, started, unhealthy, failed with its reason', () => {
+    const assigned = assignTask('n1', 'now')(pending())!;
+    expect(told(pending(), assigned)).toEqual(['Scheduled [n1]: scheduled on n1']);
+    const running = report(assigned, { state: 'running', ip: '10.88.0.5', health: 'starting' });
+    expect(told(assigned, running)).toEqual(['Started [n1]: started on n1 (10.88.0.5)']);
+    expect(told(running, report(running, { state: 'running', ip: '10.88.0.5', health: 'healthy' }))).toEqual([]);
+    const sick = report(running, { state: 'failed', health: 'unhealthy', message: 'health check failed 3 times: exit 1' });
+    expect(told(running, sick)).toEqual(['Failed [n1]: failed: health check failed 3 times: exit 1', 'Unhealthy [n1]: unhealthy: health check failed 3 times: exit 1']);
+    expect(taskEvents(running, sick)[0]).toMatchObject({ kind: 'task', object: 'web.2.abcdefghij', service: 'web' });
+  });
+
+  it('tells how it ended: completed, stopped, orphaned; and says nothing when nothing it tells changed', () => {
+    const running = report(assignTask('n1', 'now')(pending())!, { state: 'running' });
+    expect(told(running, report(running, { state: 'complete', exitCode: 0 }))).toEqual(['Completed [n1]: completed: exited with code 0']);
+    expect(told(running, report(running, { state: 'shutdown' }))).toEqual(['Stopped [n1]: stopped']);
+    expect(told(running, orphanTask('node n1 is down; replaced by web.2.x', 'now')(running))).toEqual(['Orphaned [n1]: orphaned: node n1 is down; replaced by web.2.x']);
+    expect(told(running, shutdownTask('now')(running))).toEqual([]);
+    expect(told(pending(), shutdownTask('now')(pending()))).toEqual(['Stopped [-]: stopped: stopped before it was placed on a node']);
   });
 });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { canTransition, isTaskUp, isTerminal } from '@berth/core';
+import { canTransition, isTaskUp, isTerminal, type NewEvent } from '@berth/core';
 import { canonicalJson } from '@berth/core';
 import type { NewTaskRecord, TaskRecord, TaskStatusReport } from './store';
 
@@ -96,5 +96,31 @@ export function applyReport(node: string, report: TaskStatusReport): TaskMutatio
 export function latestReports(reports: readonly TaskStatusReport[]): Map<string, TaskStatusReport> {
   const out = new Map<string, TaskStatusReport>();
   for (const r of reports) out.set(r.taskId, r);
+  return out;
+}
+
+/**
+ * What a task write means, as events: placed on a node, started, unhealthy, ended (completed,
+ * failed, rejected, stopped, orphaned). Derived from the stored task and the one written, so
+ * every writer's change of the same kind reads the same.
+ */
+export function taskEvents(before: TaskRecord, after: TaskRecord): NewEvent[] {
+  const node = after.nodeName ?? after.status.node;
+  const about = { kind: 'task', object: after.id, service: after.service, ...(node ? { node } : {}) } as const;
+  const out: NewEvent[] = [];
+  if (!before.nodeName && after.nodeName) out.push({ ...about, reason: 'Scheduled', message: `scheduled on ${after.nodeName}` });
+  const { state, message, exitCode } = after.status;
+  if (state !== before.status.state) {
+    const why = message ? `: ${message}` : exitCode !== undefined ? `: exited with code ${exitCode}` : '';
+    if (state === 'running') out.push({ ...about, reason: 'Started', message: `started${node ? ` on ${node}` : ''}${after.status.ip ? ` (${after.status.ip})` : ''}` });
+    else if (state === 'complete') out.push({ ...about, reason: 'Completed', message: `completed${why}` });
+    else if (state === 'failed') out.push({ ...about, reason: 'Failed', message: `failed${why}` });
+    else if (state === 'rejected') out.push({ ...about, reason: 'Rejected', message: `rejected${why}` });
+    else if (state === 'shutdown') out.push({ ...about, reason: 'Stopped', message: `stopped${message ? `: ${message}` : ''}` });
+    else if (state === 'orphaned') out.push({ ...about, reason: 'Orphaned', message: `orphaned${why}` });
+  }
+  if (after.status.health === 'unhealthy' && before.status.health !== 'unhealthy') {
+    out.push({ ...about, reason: 'Unhealthy', message: `unhealthy${message ? `: ${message}` : ''}` });
+  }
   return out;
 }
