@@ -38,9 +38,27 @@ export interface VolumeMount {
   readonly mountPath: string;
 }
 
+/**
+ * How agents get the image. Omitted (the default): pinned — the control plane resolves the
+ * reference to a manifest digest at apply and every node runs exactly that digest.
+ * `ifNotPresent`: not pinned; a node uses its cached copy of the reference, else pulls it.
+ * `always`: not pinned; a node pulls the reference again at every task start.
+ */
+export type ImagePullPolicy = 'ifNotPresent' | 'always';
+
 export interface TaskTemplate {
   readonly runtime: Runtime;
+  /** The reference as the manifest wrote it (`host/repo:tag`, `…@sha256:…`, `oci:/abs/layout:tag`). */
   readonly image: string;
+  /**
+   * `sha256:<64 hex>`: the manifest `image` named when it was pinned (at apply, or at `rollout
+   * restart`). Written by the control plane only, never taken from a manifest; absent = not
+   * pinned (an `imagePull` policy, a reference the control plane could not resolve, or a record
+   * stored before pinning existed). Part of the template, so a new digest is a rollout and a
+   * revision restored by undo or rollback brings its digest back.
+   */
+  readonly imageDigest?: string;
+  readonly imagePull?: ImagePullPolicy;
   readonly command?: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   readonly resources: Resources;

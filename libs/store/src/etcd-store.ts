@@ -11,10 +11,16 @@ import {
   type Rollout,
   type ServiceStatus,
   REVISION_HISTORY,
+  EVENT_LOG_MAX_AGE_MS,
+  EVENT_LOG_MAX_COUNT,
+  type ClusterEvent,
+  type NewEvent,
+  compareEventIds,
 } from '@berth/core';
 import type { Etcd3, IRequestOp } from 'etcd3';
 import { rolloutCodec, serviceCodec, statusCodec, taskCodec, type Codec } from './codecs';
 import { etcdCall } from './etcd-client';
+import { EtcdEventLog, eventOps } from './event-log';
 import { EtcdInformer } from './informer';
 import { keyspace, prefixEnd, type Keyspace } from './keys';
 import { deleteOp, getKey, ifAbsent, ifCreateRevision, ifModRevision, putOp, rangePrefix, txn } from './kv';
@@ -36,12 +42,14 @@ import {
 } from './records';
 import { NodeStateInformer } from './node-informer';
 import { EtcdNodeWriter } from './node-writer';
+import { appliedEvents, deletedEvent, restartedEvent, rolloutControlEvent, scaledEvent, undoneEvent } from './service-events';
 import type {
   ApplyOutcome,
   Informer,
   LeaderFence,
   NodeRegistration,
   NodeSessionLease,
+  RestoreOptions,
   Store,
   TaskPlacement,
   TaskPlanWrite,
@@ -59,6 +67,7 @@ export class EtcdStore implements Store {
   private readonly keys: Keyspace;
   private readonly taskWriter: EtcdTaskWriter;
   private readonly nodeWriter: EtcdNodeWriter;
+  private readonly eventLog: EtcdEventLog;
 
   constructor(
     private readonly client: Etcd3,
@@ -67,6 +76,7 @@ export class EtcdStore implements Store {
     this.keys = keyspace(opts.prefix);
     this.taskWriter = new EtcdTaskWriter(client, this.keys);
     this.nodeWriter = new EtcdNodeWriter(client, this.keys);
+    this.eventLog = new EtcdEventLog(client, this.keys);
   }
 
   async getService(name: string): Promise<Service | undefined> {
@@ -89,7 +99,7 @@ export class EtcdStore implements Store {
       const decisions = drafts.map((d) => decide(d, stored.get(d.name), now));
       const writes = decisions.filter((d) => d.action !== 'unchanged');
       if (opts.dryRun || writes.length === 0) return decisions.map((d) => outcome(d, ''));
-      const res = await this.writeDecisions(decisions, writes);
+      const res = await this.writeDecisions(decisions, writes, stored);
       if (res.succeeded) return decisions.map((d) => outcome(d, res.revision));
       // Someone wrote one of these keys since we read them: recompute from fresh values (a draft
       // with a stale explicit resourceVersion now fails in decide()).
@@ -100,11 +110,17 @@ export class EtcdStore implements Store {
     }
   }
 
-  private async writeDecisions(decisions: readonly Decision[], writes: readonly Decision[]) {
-    const success = writes.flatMap((d) => [
-      putOp(this.keys.service(d.name), encodeRecord(d.record)),
-      ...(d.action === 'created' || d.record.revision !== d.storedRevision ? this.historyOps(d.record, 'apply') : []),
-    ]);
+  private async writeDecisions(decisions: readonly Decision[], writes: readonly Decision[], stored: ReadonlyMap<string, StoredRecord>) {
+    const success = [
+      ...writes.flatMap((d) => [
+        putOp(this.keys.service(d.name), encodeRecord(d.record)),
+        ...(d.action === 'created' || d.record.revision !== d.storedRevision ? this.historyOps(d.record, 'apply') : []),
+      ]),
+      ...eventOps(
+        this.keys,
+        writes.flatMap((d) => appliedEvents(d, stored.get(d.name)?.record)),
+      ),
+    ];
     const bytes = success.reduce((n, op) => n + (op.request_put?.value?.length ?? 0), 0);
     const res = await txn(
       this.client,
@@ -133,6 +149,7 @@ export class EtcdStore implements Store {
         deleteOp(this.keys.status(name)),
         deleteOp(this.keys.rollout(name)),
         { request_delete_range: { key: Buffer.from(history), range_end: prefixEnd(history) } },
+        ...eventOps(this.keys, [deletedEvent(name)]),
       ],
       failure: [{ request_range: { key: Buffer.from(key) } }],
     });
@@ -160,7 +177,7 @@ export class EtcdStore implements Store {
       };
       const res = await txn(this.client, `scale service ${name}`, {
         compare: [ifModRevision(key, kv.mod_revision)],
-        success: [putOp(key, encodeRecord(record))],
+        success: [putOp(key, encodeRecord(record)), ...eventOps(this.keys, [scaledEvent(name, current.spec.replicas, replicas, 'berth scale')])],
       });
       if (res.succeeded) return toService(record, res.header.revision);
       await jitter(attempt);
@@ -182,38 +199,39 @@ export class EtcdStore implements Store {
     return kvs.map((kv) => decodeRevision(kv.value.toString())).sort((a, b) => a.revision - b.revision);
   }
 
-  async restoreRevision(
-    name: string,
-    toRevision: number,
-    opts: { cause: string; resourceVersion?: string; fence?: LeaderFence; rollout?: (revision: number) => Rollout },
-  ): Promise<Service> {
+  async restoreRevision(name: string, toRevision: number, opts: RestoreOptions): Promise<Service> {
     return this.reviseService(name, opts, async (current) => {
       const kv = await getKey(this.client, this.keys.revision(name, toRevision));
       if (!kv) throw new NotFoundError('revision', `${name}@${toRevision}`, `only the last ${REVISION_HISTORY} revisions are kept; see berth rollout history ${name}`);
-      return revise(current, { restore: decodeRevision(kv.value.toString()).spec }, new Date().toISOString());
+      const record = revise(current, { restore: decodeRevision(kv.value.toString()).spec }, new Date().toISOString());
+      return { record, events: opts.events ?? [undoneEvent(record, toRevision)] };
     });
   }
 
-  async restartService(name: string): Promise<Service> {
-    return this.reviseService(name, { cause: 'restart' }, (current) => revise(current, { restart: true }, new Date().toISOString()));
+  async restartService(name: string, opts: { imageDigest?: string | null } = {}): Promise<Service> {
+    return this.reviseService(name, { cause: 'restart' }, (current) => {
+      const record = revise(current, { restart: true, imageDigest: opts.imageDigest }, new Date().toISOString());
+      return { record, events: [restartedEvent(record)] };
+    });
   }
 
   async controlRollout(name: string, action: 'pause' | 'resume'): Promise<Service> {
     return this.reviseService(name, {}, (current) => ({
-      ...current,
-      rolloutControl: { revision: current.revision, action, at: new Date().toISOString() },
+      record: { ...current, rolloutControl: { revision: current.revision, action, at: new Date().toISOString() } },
+      events: [rolloutControlEvent(name, action, current.revision)],
     }));
   }
 
   /**
    * Read-modify-write of one service record, retried on concurrent changes (unless the caller
    * named the resourceVersion it read). With a `cause`, the new revision goes into the history;
-   * with a fence and `rollout`, the rollout record is written in the same transaction.
+   * with a fence and `rollout`, the rollout record is written in the same transaction, as are the
+   * change's events.
    */
   private async reviseService(
     name: string,
     opts: { cause?: string; resourceVersion?: string; fence?: LeaderFence; rollout?: (revision: number) => Rollout },
-    change: (current: ServiceRecord) => ServiceRecord | Promise<ServiceRecord>,
+    change: (current: ServiceRecord) => { record: ServiceRecord; events: readonly NewEvent[] } | Promise<{ record: ServiceRecord; events: readonly NewEvent[] }>,
   ): Promise<Service> {
     const key = this.keys.service(name);
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
@@ -222,12 +240,13 @@ export class EtcdStore implements Store {
       if (opts.resourceVersion !== undefined && kv.mod_revision !== opts.resourceVersion) {
         throw new ConflictError(`service "${name}" changed meanwhile (resourceVersion ${kv.mod_revision}, expected ${opts.resourceVersion})`);
       }
-      const record = await change(decodeRecord(kv.value.toString()));
+      const { record, events } = await change(decodeRecord(kv.value.toString()));
       const compare = [ifModRevision(key, kv.mod_revision), ...(opts.fence ? [ifCreateRevision(opts.fence.leaderKey, opts.fence.createRevision)] : [])];
       const success = [
         putOp(key, encodeRecord(record)),
         ...(opts.cause !== undefined ? this.historyOps(record, opts.cause) : []),
         ...(opts.rollout ? [putOp(this.keys.rollout(name), JSON.stringify(opts.rollout(record.revision)))] : []),
+        ...eventOps(this.keys, events),
       ];
       // On failure, read the leader key in the same txn to tell a lost term from a concurrent write.
       const failure = opts.fence ? [{ request_range: { key: Buffer.from(opts.fence.leaderKey) } }] : [];
@@ -251,9 +270,9 @@ export class EtcdStore implements Store {
     return new Map(kvs.map((kv) => [rolloutCodec.keyOf(kv.key.toString()), rolloutCodec.decode(kv)]));
   }
 
-  async putRollouts(rollouts: ReadonlyMap<string, Rollout | undefined>, fence: LeaderFence): Promise<void> {
+  async putRollouts(rollouts: ReadonlyMap<string, Rollout | undefined>, fence: LeaderFence, events: readonly NewEvent[] = []): Promise<void> {
     const ops = [...rollouts].map(([name, r]) => (r === undefined ? deleteOp(this.keys.rollout(name)) : putOp(this.keys.rollout(name), JSON.stringify(r))));
-    await this.fencedBatches(ops, fence, 'write rollouts');
+    await this.fencedBatches(ops, fence, 'write rollouts', events);
   }
 
   async getServiceStatus(name: string): Promise<ServiceStatus | undefined> {
@@ -268,11 +287,11 @@ export class EtcdStore implements Store {
 
   // Status keys are separate from spec keys, so these writes never move a service's
   // resourceVersion nor wake spec watchers.
-  async writeNodeLiveness(changes: ReadonlyMap<string, string | undefined>, fence: LeaderFence): Promise<void> {
+  async writeNodeLiveness(changes: ReadonlyMap<string, string | undefined>, fence: LeaderFence, events: readonly NewEvent[] = []): Promise<void> {
     const ops = [...changes].map(([name, since]) =>
       since === undefined ? deleteOp(this.keys.nodeStatus(name)) : putOp(this.keys.nodeStatus(name), JSON.stringify({ downSince: since })),
     );
-    await this.fencedBatches(ops, fence, 'write node liveness');
+    await this.fencedBatches(ops, fence, 'write node liveness', events);
   }
 
   async putServiceStatuses(statuses: ReadonlyMap<string, ServiceStatus>, fence: LeaderFence): Promise<void> {
@@ -284,12 +303,33 @@ export class EtcdStore implements Store {
     await this.fencedBatches(names.map((n) => deleteOp(this.keys.status(n))), fence, 'delete service statuses');
   }
 
-  /** Leader writes: each batch is its own txn, valid only while the leader key is still ours. */
-  private async fencedBatches(ops: readonly IRequestOp[], fence: LeaderFence, what: string): Promise<void> {
-    for (const batch of batches(ops, LEADER_BATCH_OPS)) {
+  /**
+   * Leader writes: each batch is its own txn, valid only while the leader key is still ours.
+   * `events` go with the first batch (callers pass the events of small writes).
+   */
+  private async fencedBatches(ops: readonly IRequestOp[], fence: LeaderFence, what: string, events: readonly NewEvent[] = []): Promise<void> {
+    const all = [...eventOps(this.keys, events), ...ops];
+    for (const batch of batches(all, LEADER_BATCH_OPS)) {
       const res = await txn(this.client, what, { compare: [ifCreateRevision(fence.leaderKey, fence.createRevision)], success: batch });
       if (!res.succeeded) throw new NotLeaderError();
     }
+  }
+
+  async listEvents(): Promise<ClusterEvent[]> {
+    return withinBound((await this.eventLog.read()).events, new Date());
+  }
+
+  async *watchEvents(after: string | undefined, signal: AbortSignal): AsyncIterable<ClusterEvent> {
+    // What was already trimmed-to-be (beyond the bound) is not replayed, as listEvents does not show it.
+    const oldest = (await this.listEvents())[0]?.id;
+    for await (const e of this.eventLog.watch(after, signal)) {
+      if (after === undefined && oldest !== undefined && compareEventIds(e.id, oldest) < 0) continue;
+      yield e;
+    }
+  }
+
+  trimEvents(fence: LeaderFence, now?: Date): Promise<number> {
+    return this.eventLog.trim({ maxCount: EVENT_LOG_MAX_COUNT, maxAgeMs: EVENT_LOG_MAX_AGE_MS }, fence, now);
   }
 
   listTasks(service?: string): Promise<TaskRecord[]> {
@@ -388,4 +428,10 @@ function jitter(attempt: number): Promise<void> {
 
 function outcome(d: Decision, writtenRevision: string): ApplyOutcome {
   return { name: d.name, action: d.action, service: toService(d.record, d.keptRevision ?? writtenRevision) };
+}
+
+/** The newest EVENT_LOG_MAX_COUNT of `events` (oldest first), none older than EVENT_LOG_MAX_AGE_MS. */
+function withinBound(events: readonly ClusterEvent[], now: Date): ClusterEvent[] {
+  const since = new Date(now.getTime() - EVENT_LOG_MAX_AGE_MS).toISOString();
+  return events.slice(-EVENT_LOG_MAX_COUNT).filter((e) => e.time >= since);
 }

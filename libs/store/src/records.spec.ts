@@ -69,6 +69,16 @@ describe('decide', () => {
     expect(revise(current, { restart: true }, LATER)).toMatchObject({ generation: 4, revision: 4, restartGeneration: 4, spec: current.spec });
   });
 
+  it('revise with a restart re-pins the image digest, unpins it with null, keeps it when not given', () => {
+    const [a, b] = [`sha256:${'a'.repeat(64)}`, `sha256:${'b'.repeat(64)}`];
+    const current = stored(4).record;
+    const pinned = { ...current, spec: { ...current.spec, template: { ...current.spec.template, imageDigest: a } } };
+    expect(revise(pinned, { restart: true, imageDigest: b }, LATER).spec.template).toEqual({ ...current.spec.template, imageDigest: b });
+    expect(revise(pinned, { restart: true }, LATER).spec.template.imageDigest).toBe(a);
+    expect(revise(pinned, { restart: true, imageDigest: null }, LATER).spec.template).toEqual(current.spec.template);
+    expect(revise(current, { restart: true, imageDigest: b }, LATER).spec).toEqual({ ...current.spec, template: { ...current.spec.template, imageDigest: b } });
+  });
+
   it('counts a label change as a change', () => {
     expect(decide(draft('web', 1, { labels: { a: 'b' } }), stored(), LATER).action).toBe('configured');
   });

@@ -1,4 +1,4 @@
-import { canonicalJson, ConflictError, type Revision, type RolloutControl, type Service, type ServiceDraft, type ServiceSpec, type UpdateConfig } from '@berth/core';
+import { canonicalJson, ConflictError, type Revision, type RolloutControl, type Service, type ServiceDraft, type ServiceSpec, type TaskTemplate, type UpdateConfig } from '@berth/core';
 import type { ApplyAction } from './store';
 
 /** What the services/<name> key holds (JSON). resourceVersion is not stored: it is the key's mod_revision. */
@@ -134,18 +134,29 @@ export function sameSpecButReplicas(a: ServiceSpec, b: ServiceSpec): boolean {
 
 /**
  * The record that makes `target`'s spec current again (undo, rollback) or, without a target,
- * restarts every task (restart): always a new generation and revision.
+ * restarts every task (restart): always a new generation and revision. A restart may re-pin the
+ * image: `imageDigest` replaces `spec.template.imageDigest` (null removes it; absent keeps it).
  */
-export function revise(current: ServiceRecord, change: { readonly restore?: ServiceSpec; readonly restart?: boolean }, now: string): ServiceRecord {
+export function revise(
+  current: ServiceRecord,
+  change: { readonly restore?: ServiceSpec; readonly restart?: boolean; readonly imageDigest?: string | null },
+  now: string,
+): ServiceRecord {
   const generation = current.generation + 1;
+  const spec = change.restore ? { ...change.restore, replicas: current.spec.replicas } : current.spec;
   return {
     ...current,
-    spec: change.restore ? { ...change.restore, replicas: current.spec.replicas } : current.spec,
+    spec: change.imageDigest === undefined ? spec : { ...spec, template: pinnedTemplate(spec.template, change.imageDigest) },
     generation,
     revision: current.revision + 1,
     ...(change.restart ? { restartGeneration: generation } : {}),
     updatedAt: now,
   };
+}
+
+function pinnedTemplate(t: TaskTemplate, digest: string | null): TaskTemplate {
+  const { imageDigest: _old, ...rest } = t;
+  return digest === null ? rest : { ...rest, imageDigest: digest };
 }
 
 /** Names that appear more than once in one apply (one txn cannot write a key twice). */

@@ -1,4 +1,6 @@
 import type {
+  ClusterEvent,
+  NewEvent,
   NodeAvailability,
   NodeCapacity,
   NodeInfo,
@@ -23,6 +25,7 @@ import type {
  *   history/<name>/<revision>  Revision: the last 10 specs of the service (zero-padded revision)
  *   tasks/<service>/<id>       Task
  *   nodes/<name>               NodeInfo without `state` (derived on read from alive/<name>)
+ *   events/<ms>-<rand>-<i>     one event of the log, written in the transaction of its change
  *   alive/<name>               present while the node's session lease lives
  *   leader                     election key
  *
@@ -60,17 +63,24 @@ export interface Store {
   restoreRevision(
     name: string,
     toRevision: number,
-    opts: { cause: string; resourceVersion?: string; fence?: LeaderFence; rollout?: (revision: number) => Rollout },
+    opts: RestoreOptions,
   ): Promise<Service>;
-  /** `rollout restart`: a new generation and revision with the same spec; every task is outdated. */
-  restartService(name: string): Promise<Service>;
+  /**
+   * `rollout restart`: a new generation and revision with the same spec; every task is outdated.
+   * `imageDigest` re-pins the template's image (the digest its tag names now); null unpins it;
+   * absent keeps the stored digest.
+   */
+  restartService(name: string, opts?: { imageDigest?: string | null }): Promise<Service>;
   /** `rollout pause|resume`: records the operator's word for the current revision. */
   controlRollout(name: string, action: 'pause' | 'resume'): Promise<Service>;
 
   getRollout(name: string): Promise<Rollout | undefined>;
   listRollouts(): Promise<Map<string, Rollout>>;
-  /** Leader-only, fenced: the orchestrator's rollout records (`status/rollouts/<name>`); undefined deletes. */
-  putRollouts(rollouts: ReadonlyMap<string, Rollout | undefined>, fence: LeaderFence): Promise<void>;
+  /**
+   * Leader-only, fenced: the orchestrator's rollout records (`status/rollouts/<name>`); undefined
+   * deletes. `events` (what the change means: started, step, paused…) go in the same transaction.
+   */
+  putRollouts(rollouts: ReadonlyMap<string, Rollout | undefined>, fence: LeaderFence, events?: readonly NewEvent[]): Promise<void>;
 
   getServiceStatus(name: string): Promise<ServiceStatus | undefined>;
   listServiceStatuses(): Promise<Map<string, ServiceStatus>>;
@@ -121,10 +131,26 @@ export interface Store {
   /**
    * Leader-only, fenced: records nodes as down since the given time (`status/nodes/<name>`), or
    * clears the record (`undefined`) once the node is back. listNodes and nodeInformer read it.
+   * `events` go in the same transaction.
    */
-  writeNodeLiveness(changes: ReadonlyMap<string, string | undefined>, fence: LeaderFence): Promise<void>;
+  writeNodeLiveness(changes: ReadonlyMap<string, string | undefined>, fence: LeaderFence, events?: readonly NewEvent[]): Promise<void>;
   /** Operator (`berth node drain|pause|activate`). NotFoundError when the node never registered. */
   setNodeAvailability(name: string, availability: NodeAvailability): Promise<NodeInfo>;
+
+  /**
+   * The event log, oldest first: the newest EVENT_LOG_MAX_COUNT events, none older than
+   * EVENT_LOG_MAX_AGE_MS. Every write above records its events in its own transaction: services
+   * created/updated/scaled/deleted/restarted/undone; tasks scheduled, started, unhealthy, ended,
+   * orphaned, replaced; nodes registered, ready, drained/paused/activated (down: the caller's).
+   */
+  listEvents(): Promise<ClusterEvent[]>;
+  /**
+   * The retained events after the one with id `after` (all of them without it), then each new
+   * one as it is committed, in commit order, until `signal` aborts: no loss, no repetition.
+   */
+  watchEvents(after: string | undefined, signal: AbortSignal): AsyncIterable<ClusterEvent>;
+  /** Leader-only, fenced: removes the events outside the bound; returns how many it removed. */
+  trimEvents(fence: LeaderFence, now?: Date): Promise<number>;
 
   /** Answers when etcd can serve a linearizable read within the deadline. */
   ping(timeoutMs?: number): Promise<void>;
@@ -150,6 +176,19 @@ export interface TaskRecord extends Task {
   readonly fenced?: boolean;
 }
 
+/** How restoreRevision makes an earlier revision current (see there). */
+export interface RestoreOptions {
+  readonly cause: string;
+  readonly resourceVersion?: string;
+  readonly fence?: LeaderFence;
+  readonly rollout?: (revision: number) => Rollout;
+  /**
+   * Events of the change, in its transaction; without them (the operator's `rollout undo`) the
+   * store records the service `Undone`.
+   */
+  readonly events?: readonly NewEvent[];
+}
+
 /** A task the orchestrator creates. */
 export interface NewTaskRecord {
   readonly slot: number;
@@ -160,6 +199,11 @@ export interface NewTaskRecord {
   /** The task of a down or draining node this one replaces (Task.replaces). */
   readonly replaces?: string;
   readonly fenced?: boolean;
+  /**
+   * The task this one takes the place of, and why (for the `Replaced` event written with the
+   * creation): a failover or drain (`replaces`), a restart, an update.
+   */
+  readonly succeeds?: { readonly taskId: string; readonly node?: string; readonly why: string };
 }
 
 export interface TaskPlanWrite {

@@ -194,11 +194,16 @@ describe.runIf(ready)('EtcdStore against one etcd member', () => {
     const restarted = await store.restartService('web');
     expect(restarted.meta).toMatchObject({ generation: 15, revision: 14, restartGeneration: 15 });
     expect(restarted.spec).toEqual(undone.spec);
+    // A restart may re-pin the image: the new digest is in the spec and in its history entry.
+    const digest = `sha256:${'e'.repeat(64)}`;
+    const repinned = await store.restartService('web', { imageDigest: digest });
+    expect(repinned.spec.template).toEqual({ ...undone.spec.template, imageDigest: digest });
+    expect((await store.listRevisions('web')).at(-1)).toMatchObject({ revision: 15, cause: 'restart', spec: { template: { imageDigest: digest } } });
     const paused = await store.controlRollout('web', 'pause');
-    expect(paused.meta.rolloutControl).toMatchObject({ revision: 14, action: 'pause' });
+    expect(paused.meta.rolloutControl).toMatchObject({ revision: 15, action: 'pause' });
     // An apply keeps what the server owns: the restart mark and the operator's word.
     const [reapplied] = await store.applyServices([withImage(11, 3)]);
-    expect(reapplied!.service.meta).toMatchObject({ revision: 15, restartGeneration: 15, rolloutControl: { revision: 14, action: 'pause' } });
+    expect(reapplied!.service.meta).toMatchObject({ revision: 16, restartGeneration: 16, rolloutControl: { revision: 15, action: 'pause' } });
 
     await store.deleteService('web');
     const { kvs } = await client.kv.range({ key: Buffer.from(`/t${n}/history/`), range_end: Buffer.from(`/t${n}/history0`) });

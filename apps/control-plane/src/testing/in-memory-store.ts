@@ -12,6 +12,10 @@ import {
   type ServiceSpec,
   type ServiceStatus,
   REVISION_HISTORY,
+  EVENT_LOG_MAX_COUNT,
+  compareEventIds,
+  type ClusterEvent,
+  type NewEvent,
 } from '@berth/core';
 import {
   applyReport,
@@ -26,6 +30,7 @@ import {
   type ApplyOutcome,
   type Informer,
   type LeaderFence,
+  type RestoreOptions,
   type NodeRegistration,
   type NodeSessionLease,
   type Store,
@@ -37,6 +42,7 @@ import {
   type WatchEvent,
   type WriteResult,
 } from '@berth/store';
+import { withDigest } from '../api/image-pinning';
 
 type Listener<T> = (event: WatchEvent<T>) => void;
 
@@ -108,6 +114,47 @@ export class InMemoryStore implements Store {
   /** The fence a status write must carry; undefined = nobody leads, every fenced write fails. */
   leaderFence: LeaderFence | undefined;
   statusWrites = 0;
+  /** The event log as written by the writes that take events from their callers (leader loops, undo). */
+  readonly events: ClusterEvent[] = [];
+  private readonly eventListeners = new Set<() => void>();
+
+  private emit(events: readonly NewEvent[]): void {
+    const time = this.now();
+    events.forEach((e, i) => this.events.push({ ...e, id: `${this.rev}.${i}`, time }));
+    for (const l of this.eventListeners) l();
+  }
+
+  async listEvents(): Promise<ClusterEvent[]> {
+    this.check();
+    return this.events.slice(-EVENT_LOG_MAX_COUNT);
+  }
+
+  async *watchEvents(after: string | undefined, signal: AbortSignal): AsyncIterable<ClusterEvent> {
+    let last = after;
+    while (!signal.aborted) {
+      const fresh = this.events.filter((e) => last === undefined || compareEventIds(e.id, last) > 0);
+      for (const e of fresh) {
+        last = e.id;
+        yield e;
+      }
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.eventListeners.delete(done);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        this.eventListeners.add(done);
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
+  async trimEvents(fence: LeaderFence): Promise<number> {
+    this.fenced(fence);
+    const doomed = Math.max(0, this.events.length - EVENT_LOG_MAX_COUNT);
+    this.events.splice(0, doomed);
+    return doomed;
+  }
 
   private check(): void {
     if (this.unavailable) throw new UnavailableError('etcd at memory://test did not answer');
@@ -149,20 +196,20 @@ export class InMemoryStore implements Store {
     return [...(this.history.get(name) ?? [])];
   }
 
-  async restoreRevision(
-    name: string,
-    toRevision: number,
-    opts: { cause: string; resourceVersion?: string; fence?: LeaderFence; rollout?: (revision: number) => Rollout },
-  ): Promise<Service> {
+  async restoreRevision(name: string, toRevision: number, opts: RestoreOptions): Promise<Service> {
     const target = (this.history.get(name) ?? []).find((r) => r.revision === toRevision);
-    return this.revise(name, opts, (s) => {
+    const restored = await this.revise(name, opts, (s) => {
       if (!target) throw new NotFoundError('revision', `${name}@${toRevision}`);
       return { ...target.spec, replicas: s.spec.replicas };
     });
+    this.emit(opts.events ?? [{ kind: 'service', object: name, service: name, reason: 'Undone', message: `rollout undone to revision ${toRevision}` }]);
+    return restored;
   }
 
-  async restartService(name: string): Promise<Service> {
-    return this.revise(name, { cause: 'restart' }, (s) => s.spec, true);
+  async restartService(name: string, opts: { imageDigest?: string | null } = {}): Promise<Service> {
+    const { imageDigest } = opts;
+    const spec = (s: Service) => (imageDigest === undefined ? s.spec : { ...s.spec, template: withDigest(s.spec.template, imageDigest ?? undefined) });
+    return this.revise(name, { cause: 'restart' }, spec, true);
   }
 
   async controlRollout(name: string, action: 'pause' | 'resume'): Promise<Service> {
@@ -211,8 +258,9 @@ export class InMemoryStore implements Store {
     this.check();
     return new Map(this.rollouts.items);
   }
-  async putRollouts(rollouts: ReadonlyMap<string, Rollout | undefined>, fence: LeaderFence): Promise<void> {
+  async putRollouts(rollouts: ReadonlyMap<string, Rollout | undefined>, fence: LeaderFence, events: readonly NewEvent[] = []): Promise<void> {
     this.fenced(fence);
+    this.emit(events);
     for (const [name, r] of rollouts) {
       if (r === undefined) this.rollouts.delete(name);
       else this.rollouts.put(name, r);
@@ -405,8 +453,9 @@ export class InMemoryStore implements Store {
     const aliveRevision = alive.aliveRevision ?? (this.connected.has(name) ? (node.sessionRevision ?? String(this.rev)) : undefined);
     this.putNode(withLiveness(node, { aliveRevision, downSince: this.downSince.get(name) }));
   }
-  async writeNodeLiveness(changes: ReadonlyMap<string, string | undefined>, fence: LeaderFence): Promise<void> {
+  async writeNodeLiveness(changes: ReadonlyMap<string, string | undefined>, fence: LeaderFence, events: readonly NewEvent[] = []): Promise<void> {
     this.fenced(fence);
+    this.emit(events);
     for (const [name, since] of changes) {
       if (since === undefined) this.downSince.delete(name);
       else this.downSince.set(name, since);
