@@ -2,6 +2,7 @@ import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnAppl
 import { runLoops, runWithSources, sleep } from '@berth/reconcile';
 import type { Store } from '@berth/store';
 import type { ControlPlaneMetrics } from '../observability/metrics';
+import { EventLogLoop } from '../events/event-log.loop';
 import { NodeLivenessLoop } from '../nodes/node-liveness.loop';
 import { OrchestratorLoop } from '../orchestrator/orchestrator.loop';
 import { SchedulerLoop } from '../scheduling/scheduler.loop';
@@ -81,6 +82,7 @@ export class LeaderRunner implements OnApplicationBootstrap, BeforeApplicationSh
     const cluster = new ClusterCache(this.store, { fence: lead.fence, graceMs: this.graceMs });
     const loops = [
       new NodeLivenessLoop(this.store, lead.fence, cluster),
+      new EventLogLoop(this.store, lead.fence, cluster),
       new StatusLoop(this.store, lead.fence, cluster, this.metrics),
       new OrchestratorLoop(this.store, lead.fence, cluster, this.metrics),
       new SchedulerLoop(this.store, lead.fence, cluster, this.metrics),

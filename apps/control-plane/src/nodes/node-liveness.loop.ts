@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { after, type Loop, Trigger } from '@berth/reconcile';
+import { isTerminal, type NewEvent } from '@berth/core';
 import type { LeaderFence, Store } from '@berth/store';
 import type { ClusterCache } from '../leader/cluster-cache';
 
@@ -56,7 +57,14 @@ export class NodeLivenessLoop implements Loop {
       if (this.recorded.get(node.name) !== want) changes.set(node.name, want);
     }
     if (changes.size === 0) return;
-    await this.store.writeNodeLiveness(changes, this.fence);
+    // A node that goes down is an event; the one that comes back is (its session writes `Ready`).
+    const events = [...changes].flatMap(([name, since]): NewEvent[] => {
+      const before = this.recorded.get(name);
+      if (since === undefined || (before !== undefined && before !== 'maybe')) return [];
+      const live = this.cluster.tasksOn(name).filter((t) => t.desiredState === 'running' && !isTerminal(t.status.state)).length;
+      return [{ kind: 'node', object: name, node: name, reason: 'Down', message: `down since ${since}: its agent's lease ran out; ${live} task(s) were running on it` }];
+    });
+    await this.store.writeNodeLiveness(changes, this.fence, events);
     for (const [name, since] of changes) {
       this.recorded.set(name, since);
       if (since !== undefined) this.log.warn(`node ${name} is down since ${since}`);

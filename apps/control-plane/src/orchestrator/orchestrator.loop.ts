@@ -4,6 +4,7 @@ import { after, type Loop, RevisionWatermark, WorkQueue } from '@berth/reconcile
 import type { LeaderFence, Store } from '@berth/store';
 import type { ClusterCache, ClusterChange } from '../leader/cluster-cache';
 import type { ControlPlaneMetrics } from '../observability/metrics';
+import { rollingBackEvent, rolloutEvents, successorOf } from './events';
 import { planService } from './plan';
 import { rollbackRollout } from './rollout';
 
@@ -100,7 +101,7 @@ export class OrchestratorLoop implements Loop {
       const plan = planService({ service, tasks: this.cluster.tasksOf(name), nodes: this.cluster.nodes(), now: this.now(), ...(stored ? { rollout: stored } : {}) });
       if (plan.requeueAfterMs !== undefined) this.requeue(name, plan.requeueAfterMs, signal);
       if (!service) {
-        if (stored) await this.writeRollout(name, undefined);
+        if (stored) await this.writeRollout(name, undefined, stored);
       } else if (plan.rollback) {
         const { toRevision, rollout } = plan.rollback;
         const record = rollbackRollout(rollout, this.now());
@@ -109,18 +110,27 @@ export class OrchestratorLoop implements Loop {
           resourceVersion: service.meta.resourceVersion,
           fence: this.fence,
           rollout: record,
+          events: [rollingBackEvent(name, rollout, toRevision)],
         });
         this.written.set(name, record(restored.meta.revision));
         this.log.warn(`service ${name}: rolling back revision ${rollout.revision} to revision ${toRevision}: ${rollout.reason ?? ''}`);
         return;
       } else if (plan.rollout) {
-        await this.writeRollout(name, plan.rollout);
+        await this.writeRollout(name, plan.rollout, stored);
         if (plan.rollout.state !== stored?.state) this.log.log(`service ${name}: rollout of revision ${plan.rollout.revision} ${plan.rollout.state}${plan.rollout.reason ? `: ${plan.rollout.reason}` : ''}`);
       }
       if (plan.create.length + plan.shutdown.length + plan.remove.length === 0) return;
       const template = service?.spec.template;
       const fenced = service?.spec.fencing ? { fenced: true } : {};
-      const create = template ? plan.create.map((c) => ({ ...c, template, ...fenced })) : [];
+      const shutdown = new Set(plan.shutdown);
+      const nodes = new Map(this.cluster.nodes().map((n) => [n.name, n]));
+      const tasks = this.cluster.tasksOf(name);
+      const create = service && template
+        ? plan.create.map((c) => {
+            const succeeds = successorOf(c, { service, slotTasks: tasks.filter((t) => t.slot === c.slot), shutdown, nodes });
+            return { ...c, template, ...fenced, ...(succeeds ? { succeeds } : {}) };
+          })
+        : [];
       const res = await this.store.applyTaskPlan(name, { create, shutdown: plan.shutdown, remove: plan.remove }, this.fence);
       this.watermark.expect(name, res.revision);
     } finally {
@@ -128,8 +138,8 @@ export class OrchestratorLoop implements Loop {
     }
   }
 
-  private async writeRollout(name: string, rollout: Rollout | undefined): Promise<void> {
-    await this.store.putRollouts(new Map([[name, rollout]]), this.fence);
+  private async writeRollout(name: string, rollout: Rollout | undefined, stored: Rollout | undefined): Promise<void> {
+    await this.store.putRollouts(new Map([[name, rollout]]), this.fence, rolloutEvents(name, stored, rollout));
     this.written.set(name, rollout);
   }
 }
