@@ -6,6 +6,7 @@ import { applyCommand } from './commands/apply';
 import { deleteCommand } from './commands/delete';
 import { describeCommand } from './commands/describe';
 import { diffCommand } from './commands/diff';
+import { eventsCommand } from './commands/events';
 import { getCommand } from './commands/get';
 import { logsCommand } from './commands/logs';
 import { nodeCommand } from './commands/node';
@@ -76,6 +77,7 @@ export function createProgram(env: CliEnvironment, io: ProgramIo): BerthProgram 
     scaleCommand,
     rolloutCommand,
     logsCommand,
+    eventsCommand,
     nodeCommand,
     whyCommand,
   ];

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createInterface } from 'node:readline';
 import type { ManifestSource, NodeView, RevisionView, ServiceView, TaskView } from '@berth/api';
-import type { NodeAvailability } from '@berth/core';
+import { type ClusterEvent, formatDuration, type NodeAvailability } from '@berth/core';
 import { ApiError, UnreachableError } from '../errors';
 import { problemToError } from './problem';
 
@@ -23,6 +23,28 @@ export interface DiffItem {
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
 /**
+ * A watched event stream silent for this long is taken for lost: the server writes a blank line
+ * every 15 s while idle, so three missed heartbeats mean a dead connection (a proxy, a partition).
+ */
+export const EVENT_IDLE_TIMEOUT_MS = 45_000;
+
+/** Which events `GET /api/v1/events` answers with (docs/api.md); `since` a duration or RFC 3339 time. */
+export interface EventsQuery {
+  readonly service?: string;
+  readonly node?: string;
+  readonly since?: string;
+  /** Only events after this event id. */
+  readonly after?: string;
+}
+
+export interface WatchEventsOptions {
+  readonly signal: AbortSignal;
+  /** Called once the server has accepted the watch (its headers are in). */
+  readonly onOpen?: () => void;
+  readonly idleTimeoutMs?: number;
+}
+
+/**
  * Client of the control plane's HTTP API (docs/api.md). Every request has a deadline.
  * Errors: ApiError for an error answer (code and issues from problem+json), UnreachableError when
  * the server cannot be reached or does not answer in time.
@@ -41,10 +63,11 @@ export class BerthClient {
     return this.request('GET', `/api/v1/services/${encodeURIComponent(name)}`);
   }
 
-  async apply(sources: readonly ManifestSource[], opts: { dryRun?: boolean } = {}): Promise<ApplyItem[]> {
+  /** `warnings`: accepted, but worth saying (an image that could not be pinned to a digest). */
+  async apply(sources: readonly ManifestSource[], opts: { dryRun?: boolean } = {}): Promise<{ items: ApplyItem[]; warnings: string[] }> {
     const query = opts.dryRun ? '?dryRun=true' : '';
-    const answer = await this.request<{ items: ApplyItem[] }>('POST', `/api/v1/apply${query}`, { sources });
-    return answer.items;
+    const answer = await this.request<{ items: ApplyItem[]; warnings?: string[] }>('POST', `/api/v1/apply${query}`, { sources });
+    return { items: answer.items, warnings: answer.warnings ?? [] };
   }
 
   async diff(sources: readonly ManifestSource[]): Promise<DiffItem[]> {
@@ -126,11 +149,60 @@ export class BerthClient {
     }
   }
 
+  /** The retained events the query asks for, oldest first. */
+  async listEvents(query: EventsQuery = {}): Promise<ClusterEvent[]> {
+    const answer = await this.request<{ items: ClusterEvent[] }>('GET', eventsPath(query, false));
+    return answer.items;
+  }
+
+  /**
+   * Follows the event log: the retained events after `query.after` (all without it), then each
+   * new one as it is committed. Ends quietly when `signal` aborts or the server ends the stream (it
+   * shuts down); a connection lost or silent for `idleTimeoutMs` (no heartbeat either) is
+   * UnreachableError. Blank lines (heartbeats) are skipped.
+   */
+  async *watchEvents(query: EventsQuery, opts: WatchEventsOptions): AsyncGenerator<ClusterEvent> {
+    const request = new AbortController();
+    const onCancel = () => request.abort();
+    opts.signal.addEventListener('abort', onCancel);
+    let idle: NodeJS.Timeout | undefined;
+    let silent = false;
+    const idleMs = opts.idleTimeoutMs ?? EVENT_IDLE_TIMEOUT_MS;
+    const arm = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => {
+        silent = true;
+        request.abort();
+      }, idleMs);
+    };
+    try {
+      const response = await this.fetchHeaders(eventsPath(query, true), request, opts.signal, 'application/x-ndjson, application/problem+json');
+      if (!response) return;
+      if (!response.ok) throw problemToError(response.status, await response.text());
+      if (!response.body) return;
+      opts.onOpen?.();
+      arm();
+      try {
+        for await (const line of readLines(this.server, Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), opts.signal)) {
+          arm();
+          if (line.trim() !== '') yield parseEvent(line);
+        }
+      } catch (e) {
+        if (silent) throw new UnreachableError(this.server, `nothing heard for ${formatDuration(idleMs)}, not even a heartbeat`);
+        throw e;
+      }
+    } finally {
+      clearTimeout(idle);
+      opts.signal.removeEventListener('abort', onCancel);
+      request.abort();
+    }
+  }
+
   /** The answer's headers within the deadline, or undefined when `cancel` aborted the request first. */
-  private async fetchHeaders(path: string, request: AbortController, cancel: AbortSignal): Promise<Response | undefined> {
+  private async fetchHeaders(path: string, request: AbortController, cancel: AbortSignal, accept = 'text/plain, application/problem+json'): Promise<Response | undefined> {
     const deadline = setTimeout(() => request.abort(new DOMException('no answer in time', 'TimeoutError')), this.timeoutMs);
     try {
-      return await fetch(`${this.server}${path}`, { headers: { accept: 'text/plain, application/problem+json' }, signal: request.signal });
+      return await fetch(`${this.server}${path}`, { headers: { accept }, signal: request.signal });
     } catch (e) {
       if (cancel.aborted) return undefined;
       throw new UnreachableError(this.server, describeFetchFailure(e));
@@ -164,6 +236,25 @@ export class BerthClient {
   }
 }
 
+function eventsPath(query: EventsQuery, watch: boolean): string {
+  const params = new URLSearchParams();
+  for (const key of ['service', 'node', 'since', 'after'] as const) {
+    const value = query[key];
+    if (value !== undefined) params.set(key, value);
+  }
+  if (watch) params.set('watch', '1');
+  const text = params.toString();
+  return `/api/v1/events${text ? `?${text}` : ''}`;
+}
+
+function parseEvent(line: string): ClusterEvent {
+  try {
+    return JSON.parse(line) as ClusterEvent;
+  } catch {
+    throw new ApiError('INTERNAL', 200, 'Bad answer', `the server sent an event line that is not JSON: ${line.slice(0, 80)}`, []);
+  }
+}
+
 /** Lines of a streamed body; a connection lost mid-stream is UnreachableError, a cancel just ends it. */
 async function* readLines(server: string, body: Readable, cancel: AbortSignal): AsyncGenerator<string> {
   const lines = createInterface({ input: body, crlfDelay: Infinity });
@@ -180,5 +271,6 @@ async function* readLines(server: string, body: Readable, cancel: AbortSignal): 
 function describeFetchFailure(e: unknown): string {
   if (e instanceof Error && e.name === 'TimeoutError') return 'timed out';
   const cause = e instanceof Error ? (e.cause as { code?: string; message?: string } | undefined) : undefined;
+  if (cause?.code === 'UND_ERR_SOCKET') return 'the connection was closed';
   return cause?.code ?? cause?.message ?? String(e);
 }

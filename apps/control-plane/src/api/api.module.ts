@@ -1,14 +1,16 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ClusterController } from './cluster.controller';
 import { ClusterService } from './cluster.service';
+import { EventsController } from './events.controller';
+import { EventsService } from './events.service';
 import { ManifestsService } from './manifests.service';
 import { ServicesController } from './services.controller';
 import { ServicesService } from './services.service';
 
 /** REST API of docs/api.md: thin controllers over application services. */
 @Module({
-  controllers: [ServicesController, ClusterController],
-  providers: [ServicesService, ManifestsService, ClusterService],
+  controllers: [ServicesController, ClusterController, EventsController],
+  providers: [ServicesService, ManifestsService, ClusterService, EventsService],
 })
 export class ApiModule {
   static register(infra: DynamicModule): DynamicModule {
