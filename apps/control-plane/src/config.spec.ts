@@ -26,6 +26,12 @@ describe('parseOptions', () => {
     expect((err as ValidationError).issues.map((i) => i.path)).toEqual(['api.host', 'grpc.port', 'etcdEndpoints[0]', 'leaderTtlSeconds', 'nodeGraceMs']);
   });
 
+  it('takes insecure registries as host:port', () => {
+    expect(parseOptions(base).insecureRegistries).toEqual([]);
+    expect(parseOptions({ ...base, insecureRegistries: ['10.0.0.5:5000', '[fd00::1]:5000'] }).insecureRegistries).toEqual(['10.0.0.5:5000', '[fd00::1]:5000']);
+    expect(() => parseOptions({ ...base, insecureRegistries: ['http://10.0.0.5:5000'] })).toThrow(ValidationError);
+  });
+
   it('does not share arrays with the caller', () => {
     const endpoints = ['http://127.0.0.1:2379'];
     const c = parseOptions({ ...base, etcdEndpoints: endpoints });

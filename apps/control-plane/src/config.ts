@@ -15,6 +15,8 @@ export interface ControlPlaneOptions {
   nodeGraceMs?: number;
   /** A node whose lease has not been renewed for this long is down (default 5000). */
   nodeDownAfterMs?: number;
+  /** `host:port` of registries apply reaches over plain HTTP to pin image digests (loopback ones always are). */
+  insecureRegistries?: string[];
 }
 
 export interface Address {
@@ -32,6 +34,7 @@ export interface ControlPlaneConfig {
   readonly leaderTtlSeconds: number;
   readonly nodeGraceMs: number;
   readonly nodeDownAfterMs: number;
+  readonly insecureRegistries: readonly string[];
 }
 
 export const DEFAULT_LEADER_TTL_SECONDS = 10;
@@ -70,6 +73,9 @@ export function parseOptions(opts: ControlPlaneOptions): ControlPlaneConfig {
   }
   const grace = opts.nodeGraceMs ?? Math.max(DEFAULT_NODE_GRACE_MS, downAfter + GRACE_BEYOND_NODE_DOWN_MS);
   if (!Number.isInteger(grace) || grace < 0) issues.push({ path: 'nodeGraceMs', message: `must be a whole number of milliseconds ≥ 0 (got ${grace})` });
+  for (const [i, registry] of (opts.insecureRegistries ?? []).entries()) {
+    if (!/^[^\s/:]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/.test(registry)) issues.push({ path: `insecureRegistries[${i}]`, message: `"${registry}" is not a host:port` });
+  }
   if (issues.length > 0) throw new ValidationError(issues);
   return Object.freeze({
     dataDir: opts.dataDir,
@@ -80,6 +86,7 @@ export function parseOptions(opts: ControlPlaneOptions): ControlPlaneConfig {
     leaderTtlSeconds: ttl,
     nodeGraceMs: grace,
     nodeDownAfterMs: downAfter,
+    insecureRegistries: Object.freeze([...(opts.insecureRegistries ?? [])]),
   });
 }
 

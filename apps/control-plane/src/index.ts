@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createEtcdClient, EmbeddedEtcd, EtcdStore, LeaderElection } from '@berth/store';
+import { SkopeoImageResolver } from './api/image-resolver';
 import { type ControlPlaneConfig, type ControlPlaneOptions, formatAddress, ListenError, parseOptions } from './config';
 import { Dispatcher } from './dispatcher/dispatcher';
 import { createHttpApp } from './http/http-app';
@@ -79,6 +80,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       elector,
       dispatcher: { host: config.grpc.host, port: config.grpc.port, nodeDownAfterMs: config.nodeDownAfterMs },
       nodeGraceMs: config.nodeGraceMs,
+      imageResolver: new SkopeoImageResolver({ insecureRegistries: config.insecureRegistries }),
     });
     cleanups.push(() => app.close());
     const apiUrl = await listen(app, config);

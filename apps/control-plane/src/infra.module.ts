@@ -1,10 +1,11 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { Store } from '@berth/store';
+import { type ImageResolver, NO_IMAGE_RESOLVER } from './api/image-resolver';
 import type { DispatcherOptions } from './dispatcher/dispatcher';
 import type { Elector } from './leader/elector';
 import { DEFAULT_NODE_GRACE_MS } from './config';
 import type { ControlPlaneMetrics } from './observability/metrics';
-import { ELECTOR, METRICS, NODE_GRACE, STORE } from './tokens';
+import { ELECTOR, IMAGE_RESOLVER, METRICS, NODE_GRACE, STORE } from './tokens';
 
 /** The ports the composition root built (store, metrics, election), handed to feature modules. */
 export interface AppDeps {
@@ -16,6 +17,8 @@ export interface AppDeps {
   readonly dispatcher?: DispatcherOptions;
   /** Grace after start / leader change during which absent nodes are `unknown`; default 15 s. */
   readonly nodeGraceMs?: number;
+  /** Pins images to digests at apply; absent → nothing is pinned (every apply warns so). */
+  readonly imageResolver?: ImageResolver;
 }
 
 /**
@@ -29,6 +32,7 @@ export class InfraModule {
       { provide: STORE, useValue: deps.store },
       { provide: METRICS, useValue: deps.metrics },
       { provide: NODE_GRACE, useValue: deps.nodeGraceMs ?? DEFAULT_NODE_GRACE_MS },
+      { provide: IMAGE_RESOLVER, useValue: deps.imageResolver ?? NO_IMAGE_RESOLVER },
       ...(deps.elector ? [{ provide: ELECTOR, useValue: deps.elector }] : []),
     ];
     return { module: InfraModule, providers, exports: providers.map((p) => p.provide) };

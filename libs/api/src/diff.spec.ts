@@ -52,6 +52,16 @@ describe('diffService', () => {
     ]);
   });
 
+  it('shows the pinned digest beside the image: a tag that now names other bits is a change', () => {
+    const [a, b] = [`sha256:${'a'.repeat(64)}`, `sha256:${'b'.repeat(64)}`];
+    const pin = (d: ServiceDraft, digest: string): ServiceDraft => ({ ...d, spec: { ...d.spec, template: { ...d.spec.template, imageDigest: digest } } });
+    const pinnedA = stored(pin(draftOf(ARCHITECTURE_EXAMPLE), a));
+    expect(diffService(pinnedA, pin(draftOf(ARCHITECTURE_EXAMPLE), a))).toBe('');
+    const diff = diffService(pinnedA, pin(draftOf(ARCHITECTURE_EXAMPLE), b));
+    expect(diff.split('\n').filter((l) => /^[-+] /.test(l))).toEqual([`-    imageDigest: ${a}`, `+    imageDigest: ${b}`]);
+    expect(diff).toMatch(/^ {5}image: 127\.0\.0\.1:5000\/busybox:1\n-    imageDigest:/m);
+  });
+
   it('shows a new service as all added lines', () => {
     const diff = diffService(undefined, draftOf(ARCHITECTURE_EXAMPLE));
     const [minus, plus, hunk, ...body] = diff.trimEnd().split('\n');

@@ -6,8 +6,9 @@ const CONTEXT = 3;
 
 /**
  * What applying `draft` would change, as a unified diff of the YAML rendering of
- * `{ metadata: { labels }, spec }` (defaults filled in). `current` undefined = a new service:
- * every line is added. "" when nothing would change.
+ * `{ metadata: { labels }, spec }` (defaults filled in), with the pinned digest as
+ * `spec.template.imageDigest` beside the image (a tag that moved is a change too). `current`
+ * undefined = a new service: every line is added. "" when nothing would change.
  */
 export function diffService(current: Service | undefined, draft: ServiceDraft): string {
   const after = render(draft.labels, draft);
@@ -22,7 +23,11 @@ export function diffService(current: Service | undefined, draft: ServiceDraft): 
 
 function render(labels: Readonly<Record<string, string>>, s: Pick<ServiceDraft, 'spec'>): string[] {
   const sortedLabels = Object.fromEntries(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  const text = stringify({ metadata: { labels: sortedLabels }, spec: toSpecView(s.spec) }, { lineWidth: 0 });
+  const spec = toSpecView(s.spec);
+  const { runtime, image, ...rest } = spec.template;
+  const digest = s.spec.template.imageDigest;
+  const template = { runtime, image, ...(digest === undefined ? {} : { imageDigest: digest }), ...rest };
+  const text = stringify({ metadata: { labels: sortedLabels }, spec: { ...spec, template } }, { lineWidth: 0 });
   return text.replace(/\n$/, '').split('\n');
 }
 

@@ -65,6 +65,8 @@ export class VmDto {
 export class TemplateDto {
   @IsOptional() @IsOneOf(['container', 'vm']) runtime?: 'container' | 'vm';
   @IsRequired(rules.image) image!: string;
+  // No imageDigest: the control plane pins it at apply (status.imageDigest); a manifest naming it is refused.
+  @IsOptional() @IsOneOf(['ifNotPresent', 'always']) imagePull?: 'ifNotPresent' | 'always';
   @IsOptional() @Check(rules.stringList('["httpd", "-f"]')) command?: string[];
   @IsOptional() @IsEnv() env?: Record<string, string>;
   @IsOptional() @IsMapping() @ValidateNested() @Type(() => ResourcesDto) resources?: ResourcesDto;

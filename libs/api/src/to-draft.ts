@@ -59,6 +59,7 @@ function toTemplate(t: TemplateDto): TaskTemplate {
   return {
     runtime,
     image: t.image,
+    ...(t.imagePull == null ? {} : { imagePull: t.imagePull }),
     ...(t.command == null ? {} : { command: [...t.command] }),
     env: { ...(t.env ?? {}) },
     resources: toResources(t.resources ?? {}),

@@ -6,8 +6,16 @@ export function knownFields(dtoClass: abstract new (...args: never[]) => unknown
   return [...new Set(metas.map((m) => m.propertyName))];
 }
 
+/** Fields the control plane writes, which a manifest may not set: why, and what to write instead. */
+const SERVER_OWNED: Readonly<Record<string, string>> = {
+  imageDigest:
+    'is not a known field: the control plane pins the digest at apply (shown as status.imageDigest); to pin an image yourself, write image: "host/repo@sha256:…"',
+};
+
 /** `is not a known field (did you mean "replicas"?)`, or the list of known fields when none is close. */
 export function unknownFieldMessage(key: string, known: readonly string[]): string {
+  const owned = Object.hasOwn(SERVER_OWNED, key) ? SERVER_OWNED[key] : undefined;
+  if (owned) return owned;
   const near = closest(key, known);
   if (near) return `is not a known field (did you mean "${near}"?)`;
   return known.length > 0 ? `is not a known field (known fields: ${known.join(', ')})` : 'is not a known field';

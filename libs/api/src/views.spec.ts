@@ -18,6 +18,7 @@ const specArb: fc.Arbitrary<ServiceSpec> = fc
     replicas: fc.integer({ min: 0, max: 10_000 }),
     vm: fc.option(fc.integer({ min: 1, max: 64 }), { nil: undefined }),
     image: fc.constantFrom('127.0.0.1:5000/busybox:1', 'oci:/srv/images/busybox:1', 'library/busybox:1.36', `r.io/a/b@sha256:${'0'.repeat(64)}`),
+    imagePull: fc.option(fc.constantFrom('ifNotPresent' as const, 'always' as const), { nil: undefined }),
     command: fc.option(fc.array(fc.string(), { minLength: 1, maxLength: 4 }), { nil: undefined }),
     env: fc.dictionary(envName, fc.string(), { maxKeys: 4 }),
     cpuMillis: fc.option(fc.integer({ min: 1, max: 64_000 }), { nil: undefined }),
@@ -44,6 +45,7 @@ const specArb: fc.Arbitrary<ServiceSpec> = fc
     template: {
       runtime: r.vm === undefined ? 'container' : 'vm',
       image: r.image,
+      ...(r.imagePull ? { imagePull: r.imagePull } : {}),
       ...(r.command ? { command: r.command } : {}),
       env: r.env,
       resources: { ...(r.cpuMillis ? { cpuMillis: r.cpuMillis } : {}), ...(r.memoryBytes ? { memoryBytes: r.memoryBytes } : {}), ...(r.pids ? { pids: r.pids } : {}) },
@@ -147,10 +149,27 @@ describe('views', () => {
     expect(toServiceView(service).status).not.toHaveProperty('rollout');
   });
 
+  it('shows the pinned digest as status.imageDigest, not in the spec, so the spec re-applies as it was written', () => {
+    const digest = `sha256:${'c'.repeat(64)}`;
+    const pinned: Service = { ...service, spec: { ...spec, template: { ...spec.template, imageDigest: digest } } };
+    const view = toServiceView(pinned, { desired: 3, running: 3, updated: 3, observedGeneration: 2, updatedAt: 't' });
+    expect(view.status).toEqual({ desired: 3, running: 3, updated: 3, imageDigest: digest });
+    expect(view.spec.template).not.toHaveProperty('imageDigest');
+    expect(view.spec.template.image).toBe('127.0.0.1:5000/busybox:1');
+    expect(validateManifestObjects([manifestOf('web', pinned.spec)])[0]!.spec).toEqual(spec);
+    expect(toServiceView(service).status).not.toHaveProperty('imageDigest');
+    const always = { ...spec, template: { ...spec.template, imagePull: 'always' as const } };
+    expect(toSpecView(always).template.imagePull).toBe('always');
+    expect(toSpecView(spec).template).not.toHaveProperty('imagePull');
+  });
+
   it('shows a revision with its image, spec in manifest form, and whether it is current', () => {
     const revision: Revision = { revision: 1, generation: 1, spec, createdAt: 't0', cause: 'apply' };
     expect(toRevisionView(revision, 2)).toEqual({ revision: 1, generation: 1, createdAt: 't0', cause: 'apply', image: '127.0.0.1:5000/busybox:1', current: false, spec: toSpecView(spec) });
     expect(toRevisionView(revision, 1).current).toBe(true);
+    const digest = `sha256:${'d'.repeat(64)}`;
+    const pinned = toRevisionView({ ...revision, spec: { ...spec, template: { ...spec.template, imageDigest: digest } } }, 2);
+    expect(pinned).toMatchObject({ image: '127.0.0.1:5000/busybox:1', imageDigest: digest, spec: toSpecView(spec) });
   });
 
   it('shows a task, leaving out what is not known', () => {

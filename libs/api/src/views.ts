@@ -2,6 +2,7 @@ import { formatCpu, formatDuration, formatMemory, isTerminal } from '@berth/core
 import type {
   DesiredTaskState,
   FailureAction,
+  ImagePullPolicy,
   NodeAvailability,
   NodeInfo,
   NodeState,
@@ -74,15 +75,21 @@ export interface RevisionView {
   readonly cause: string;
   /** The revision's template image, for `rollout history`. */
   readonly image: string;
+  /** The digest the revision's image was pinned to; absent when not pinned. */
+  readonly imageDigest?: string;
   /** Whether this is the service's current revision. */
   readonly current: boolean;
   readonly spec: ServiceSpecView;
 }
 
-/** The task template in manifest form; `command`, `healthCheck` and `vm` appear only when set. */
+/**
+ * The task template in manifest form; `imagePull`, `command`, `healthCheck` and `vm` appear only
+ * when set. The pinned digest is not here (a manifest may not set it): it is `status.imageDigest`.
+ */
 export interface TemplateView {
   readonly runtime: Runtime;
   readonly image: string;
+  readonly imagePull?: ImagePullPolicy;
   readonly command?: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   readonly resources: { readonly cpu?: string; readonly memory?: string; readonly pids?: number };
@@ -118,6 +125,11 @@ export interface ServiceView {
     readonly updated: number;
     /** Absent until the leader has looked at the service. */
     readonly rollout?: RolloutView;
+    /**
+     * The manifest digest `spec.template.image` was pinned to at apply (or `rollout restart`):
+     * what every task of the current revision runs. Absent when not pinned.
+     */
+    readonly imageDigest?: string;
   };
 }
 
@@ -194,7 +206,7 @@ export function toServiceView(service: Service, status?: ServiceStatus, rollout?
       updatedAt: meta.updatedAt,
     },
     spec: toSpecView(spec),
-    status: { ...counts, ...(rollout ? { rollout: toRolloutView(rollout) } : {}) },
+    status: { ...counts, ...(rollout ? { rollout: toRolloutView(rollout) } : {}), ...defined({ imageDigest: spec.template.imageDigest }) },
   };
 }
 
@@ -221,6 +233,7 @@ export function toRevisionView(r: Revision, currentRevision: number): RevisionVi
     createdAt: r.createdAt,
     cause: r.cause,
     image: r.spec.template.image,
+    ...defined({ imageDigest: r.spec.template.imageDigest }),
     current: r.revision === currentRevision,
     spec: toSpecView(r.spec),
   };
@@ -257,6 +270,7 @@ function toTemplateView(t: ServiceSpec['template']): TemplateView {
   return {
     runtime: t.runtime,
     image: t.image,
+    ...(t.imagePull ? { imagePull: t.imagePull } : {}),
     ...(t.command ? { command: [...t.command] } : {}),
     env: sorted(t.env),
     resources: {

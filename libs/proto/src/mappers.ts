@@ -1,4 +1,4 @@
-import type { TaskState as CoreTaskState, TaskHealth as CoreTaskHealth, TaskTemplate } from '@berth/core';
+import type { ImagePullPolicy, TaskState as CoreTaskState, TaskHealth as CoreTaskHealth, TaskTemplate } from '@berth/core';
 import { TaskHealth, TaskState, type TaskSpec } from './gen/berth/agent/v1/agent';
 
 // Proto types stop here: the rest of berth speaks @berth/core.
@@ -68,13 +68,25 @@ export function taskSpecToProto(t: TaskTemplate): TaskSpec {
       startPeriodMs: t.healthCheck.startPeriodMs,
     },
     vmVcpus: t.vm?.vcpus,
+    imageDigest: t.imageDigest,
+    imagePull: t.imagePull,
   };
 }
 
+const PULL_POLICIES: readonly string[] = ['ifNotPresent', 'always'] satisfies ImagePullPolicy[];
+
+/** A policy this agent does not know (a newer control plane) reads as absent: pinned when a digest is given. */
+function imagePullFromProto(value: string | undefined): ImagePullPolicy | undefined {
+  return value !== undefined && PULL_POLICIES.includes(value) ? (value as ImagePullPolicy) : undefined;
+}
+
 export function taskSpecFromProto(s: TaskSpec): TaskTemplate {
+  const imagePull = imagePullFromProto(s.imagePull);
   return {
     runtime: s.runtime === 'vm' ? 'vm' : 'container',
     image: s.image,
+    ...(s.imageDigest ? { imageDigest: s.imageDigest } : {}),
+    ...(imagePull ? { imagePull } : {}),
     ...(s.command.length > 0 ? { command: [...s.command] } : {}),
     env: { ...s.env },
     resources: {

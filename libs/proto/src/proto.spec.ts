@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TASK_HEALTH, TASK_STATES, type TaskTemplate } from '@berth/core';
-import { SessionRequest, TaskHealth, TaskState } from './gen/berth/agent/v1/agent';
+import { SessionRequest, TaskHealth, TaskSpec, TaskState } from './gen/berth/agent/v1/agent';
 import { taskHealthFromProto, taskHealthToProto, taskSpecFromProto, taskSpecToProto, taskStateFromProto, taskStateToProto } from './mappers';
 
 const root = resolve(__dirname, '../../..');
@@ -51,5 +51,16 @@ describe('agent protocol', () => {
     }).finish();
     expect(SessionRequest.decode(wire).msg).toMatchObject({ $case: 'hello', value: { nodeName: 'n1' } });
     expect(taskSpecFromProto(taskSpecToProto(template))).toEqual(template);
+  });
+
+  it('carries the pinned digest and the pull policy; an unknown policy reads as none', () => {
+    const base: TaskTemplate = { runtime: 'container', image: '127.0.0.1:5000/busybox:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 1000 };
+    const pinned: TaskTemplate = { ...base, imageDigest: `sha256:${'ab'.repeat(32)}` };
+    const always: TaskTemplate = { ...base, imagePull: 'always' };
+    const roundTrip = (t: TaskTemplate) => taskSpecFromProto(TaskSpec.decode(TaskSpec.encode(taskSpecToProto(t)).finish()));
+    expect(roundTrip(pinned)).toEqual(pinned);
+    expect(roundTrip(always)).toEqual(always);
+    expect(roundTrip(base)).toEqual(base);
+    expect(taskSpecFromProto({ ...taskSpecToProto(base), imagePull: 'sometimes' })).toEqual(base);
   });
 });

@@ -1,4 +1,4 @@
-import type { PortMapping, Resources, VolumeMount } from '@berth/core';
+import type { ImagePullPolicy, PortMapping, Resources, VolumeMount } from '@berth/core';
 import type { NetworkAttachment } from './network/task-network';
 
 /**
@@ -11,6 +11,10 @@ export interface TaskConfig {
   readonly service: string;
   /** `HOST[:PORT]/repo:tag`, `HOST[:PORT]/repo@sha256:…`, or `oci:/abs/layout:tag`. */
   readonly image: string;
+  /** The manifest digest the control plane pinned `image` to: the task runs exactly that. */
+  readonly imageDigest?: string;
+  /** Not pinned: reuse the node's copy of `image` (ifNotPresent) or pull it at every start (always). */
+  readonly imagePull?: ImagePullPolicy;
   /** Replaces the image's entrypoint + cmd when given (and non-empty). */
   readonly command?: readonly string[];
   /** Added after the image's environment; wins on conflicts. */

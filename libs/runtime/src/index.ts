@@ -1,8 +1,10 @@
 export * from './driver';
+export { toolMessage } from './command';
 export * from './errors';
 export * from './images/image-ref';
 export * from './images/image-config';
 export * from './images/image-store';
+export { resolveLayoutTag } from './images/oci-layout';
 export * from './logs/cri-log';
 export * from './runc/oci-spec';
 export * from './runc/runc-driver';

@@ -178,6 +178,8 @@ export class LabCluster {
   async startServer(): Promise<void> {
     if (this.server && !this.server.exited) throw new Error('berth server is running already');
     const args = ['server', '--data-dir', join(this.root, 'server'), '--api', `127.0.0.1:${this.apiPort}`, '--grpc', this.grpc];
+    // Apply pins image digests from here: the lab's registry is plain HTTP off loopback.
+    args.push('--insecure-registry', this.registryAddress);
     if (this.opts.nodeDownAfter !== undefined) args.push('--node-down-after', this.opts.nodeDownAfter);
     this.server = this.track('server', BerthProcess.start([...args, ...(this.opts.serverArgs ?? [])], { env: { HOME: this.home } }));
     await this.server.apiReady(this.apiUrl);

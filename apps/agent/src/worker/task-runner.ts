@@ -269,6 +269,8 @@ export function toTaskConfig(a: Assignment): TaskConfig {
     taskId: a.taskId,
     service: a.service,
     image: a.spec.image,
+    ...(a.spec.imageDigest ? { imageDigest: a.spec.imageDigest } : {}),
+    ...(a.spec.imagePull ? { imagePull: a.spec.imagePull } : {}),
     ...(a.spec.command ? { command: a.spec.command } : {}),
     env: a.spec.env,
     resources: a.spec.resources,

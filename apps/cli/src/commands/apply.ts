@@ -19,6 +19,8 @@ export function applyCommand(ctx: CliContext) {
       'after',
       `
 Manifests are validated locally first; issues are printed as FILE:LINE:COL and nothing is sent.
+Each service's image is pinned to the digest its tag names now (spec.template.imagePull: always or
+ifNotPresent opts out); a registry the server cannot reach leaves it unpinned, with a warning on stderr.
 With --wait, progress goes to stderr (on a terminal rewritten in place), one line per service:
 a new service "web: 2/3 running"; a changed one follows the rollout of its new revision,
 "web: updating 2/4 (revision 3)", until the leader completed it and all its tasks run. It ends
@@ -45,7 +47,9 @@ Examples:
       const { sources, drafts } = await readValidManifests(ctx, opts.filename);
       const client = ctx.client();
       const before = opts.wait ? await snapshotServices(client, drafts.map((d) => d.name)) : [];
-      const items = await client.apply(sources, { dryRun });
+      const { items, warnings } = await client.apply(sources, { dryRun });
+      // On stderr in every format: -o json keeps stdout for the JSON.
+      for (const w of warnings) ctx.err(`warning: ${w}`);
       const json = opts.output === 'json';
       if (json && !opts.wait) ctx.out(JSON.stringify(items, null, 2));
       if (!json) for (const line of formatApplyItems(items, dryRun)) ctx.out(line);

@@ -92,7 +92,7 @@ describe('berth rollout status', () => {
 describe('berth rollout history', () => {
   const items: RevisionView[] = [
     { revision: 1, generation: 1, createdAt: '2020-01-01T00:00:00Z', cause: 'apply', image: 'busybox:1', current: false, spec: webService.spec },
-    { revision: 2, generation: 3, createdAt: '2020-01-01T00:00:00Z', cause: 'restart', image: 'busybox:1', current: true, spec: webService.spec },
+    { revision: 2, generation: 3, createdAt: '2020-01-01T00:00:00Z', cause: 'restart', image: 'busybox:1', imageDigest: `sha256:${'a1'.repeat(32)}`, current: true, spec: webService.spec },
   ];
 
   it('prints a table marking the current revision, or the API items with -o json', async () => {
@@ -100,9 +100,9 @@ describe('berth rollout history', () => {
     const r = await berth(api.url, ['rollout', 'history', 'web']);
     expect(r.code).toBe(0);
     expect(r.out.split('\n').map((l) => l.trim().split(/\s{2,}/))).toEqual([
-      ['CURRENT', 'REVISION', 'GENERATION', 'IMAGE', 'CREATED', 'CAUSE'],
-      ['1', '1', 'busybox:1', expect.stringMatching(/ago$/), 'apply'],
-      ['*', '2', '3', 'busybox:1', expect.stringMatching(/ago$/), 'restart'],
+      ['CURRENT', 'REVISION', 'GENERATION', 'IMAGE', 'DIGEST', 'CREATED', 'CAUSE'],
+      ['1', '1', 'busybox:1', '-', expect.stringMatching(/ago$/), 'apply'],
+      ['*', '2', '3', 'busybox:1', 'sha256:a1a1a1a1a1a1', expect.stringMatching(/ago$/), 'restart'],
     ]);
     expect(JSON.parse((await berth(api.url, ['rollout', 'history', 'web', '-o', 'json'])).out)).toEqual(items);
   });

@@ -18,6 +18,8 @@ export interface ServeOptions {
   readonly etcdEndpoints?: string[];
   /** `--node-down-after`: absent → the control plane's default (5 s). */
   readonly nodeDownAfterMs?: number;
+  /** `--insecure-registry`: registries apply reaches over plain HTTP to pin image digests. */
+  readonly insecureRegistries?: readonly string[];
   /**
    * Started once the control plane listens (`berth up`'s agent); stopped before the control
    * plane, so the agent never loses its server while it shuts down.
@@ -79,6 +81,7 @@ export async function serveInForeground(ctx: CliContext, opts: ServeOptions): Pr
     grpc: opts.grpc,
     ...(opts.etcdEndpoints ? { etcdEndpoints: opts.etcdEndpoints } : {}),
     ...(opts.nodeDownAfterMs !== undefined ? { nodeDownAfterMs: opts.nodeDownAfterMs } : {}),
+    ...(opts.insecureRegistries?.length ? { insecureRegistries: [...opts.insecureRegistries] } : {}),
   });
   let attached: { stop(): Promise<void> } | undefined;
   try {

@@ -1,5 +1,6 @@
 import { Command } from '@commander-js/extra-typings';
 import type { CliContext } from '../context';
+import { collectRegistry } from '../input/agent-args';
 import { parseEtcdEndpoints, parseHostPort } from '../input/args';
 import { DEFAULT_API, DEFAULT_GRPC, defaultDataDir, serveInForeground, NODE_DOWN_AFTER_HELP, parseNodeDownAfter } from './serve';
 
@@ -11,12 +12,19 @@ export function serverCommand(ctx: CliContext) {
     .option('--grpc <host:port>', 'listen address for node agents (default: 127.0.0.1:7071)', (v) => parseHostPort(v, '--grpc'))
     .option('--node-down-after <duration>', NODE_DOWN_AFTER_HELP, parseNodeDownAfter)
     .option('--etcd <urls>', 'use these etcd members (comma-separated URLs) instead of an embedded etcd', parseEtcdEndpoints)
+    .option(
+      '--insecure-registry <host:port>',
+      'reach this registry over plain HTTP when apply pins image digests (repeatable; loopback registries always are)',
+      collectRegistry,
+    )
     .addHelpText(
       'after',
       `
 Without --etcd an etcd is started as a child process with its data in DATA-DIR/etcd and stopped
 with the server. The API URL is written to ~/.berth/config.json, so berth commands on this
 machine find the server. SIGINT/SIGTERM stop it cleanly; a second signal exits at once.
+apply pins each service's image to the digest its tag names then (skopeo inspect from this host):
+give --insecure-registry for plain-HTTP registries off loopback, as the agents do.
 
 Examples:
   berth server
@@ -29,6 +37,7 @@ Examples:
         grpc: opts.grpc ?? DEFAULT_GRPC,
         ...(opts.nodeDownAfter !== undefined ? { nodeDownAfterMs: opts.nodeDownAfter } : {}),
         ...(opts.etcd ? { etcdEndpoints: opts.etcd } : {}),
+        ...(opts.insecureRegistry ? { insecureRegistries: opts.insecureRegistry } : {}),
       });
     });
 }

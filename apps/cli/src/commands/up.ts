@@ -15,7 +15,11 @@ export function upCommand(ctx: CliContext) {
     .option('--api <host:port>', 'listen address of the HTTP API (default: 127.0.0.1:7070)', (v) => parseHostPort(v, '--api'))
     .option('--grpc <host:port>', 'listen address for node agents (default: 127.0.0.1:7071)', (v) => parseHostPort(v, '--grpc'))
     .option('--node-down-after <duration>', NODE_DOWN_AFTER_HELP, parseNodeDownAfter)
-    .option('--insecure-registry <host:port>', "the agent pulls from this registry over plain HTTP (repeatable; loopback registries always are)", collectRegistry)
+    .option(
+      '--insecure-registry <host:port>',
+      'the control plane (pinning digests at apply) and the agent (pulling) reach this registry over plain HTTP (repeatable; loopback registries always are)',
+      collectRegistry,
+    )
     .addHelpText(
       'after',
       `
@@ -34,6 +38,7 @@ again by the next "berth up"), then the control plane; a second signal exits at 
         api: opts.api ?? DEFAULT_API,
         grpc: opts.grpc ?? DEFAULT_GRPC,
         ...(opts.nodeDownAfter !== undefined ? { nodeDownAfterMs: opts.nodeDownAfter } : {}),
+        ...(opts.insecureRegistry ? { insecureRegistries: opts.insecureRegistry } : {}),
         attach: async (running) => {
           const agent = await launchAgent(ctx, {
             server: localDialAddress(running.grpcAddress),

@@ -42,6 +42,15 @@ describe('describeService', () => {
     expect(back).toMatch(/^ {2}Revision:\s+3 \(rollback of revision 2\)\n {2}State:\s+rolling-back$/m);
   });
 
+  it('shows the image as written and the digest it is pinned to, or why it is not', () => {
+    const digest = `sha256:${'ab'.repeat(32)}`;
+    const pinned = describeService({ ...webService, status: { ...webService.status, imageDigest: digest } }, [], NOW);
+    expect(pinned).toMatch(new RegExp(`^ {2}Image:\\s+${webService.spec.template.image.replace(/[.]/g, '\\.')}\n {2}Digest:\\s+${digest} \\(pinned at apply\\)$`, 'm'));
+    expect(text).toMatch(/^ {2}Digest:\s+not pinned \(could not resolve at apply\)$/m);
+    const always = { ...webService, spec: { ...webService.spec, template: { ...webService.spec.template, imagePull: 'always' as const } } };
+    expect(describeService(always, [], NOW)).toMatch(/^ {2}Digest:\s+not pinned \(imagePull: always\)$/m);
+  });
+
   it('lists its tasks by slot', () => {
     const tasks = text.slice(text.indexOf('Tasks:'));
     expect(tasks.split('\n').map((l) => l.trim().split(/\s{2,}/))).toEqual([

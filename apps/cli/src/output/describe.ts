@@ -19,7 +19,7 @@ export function describeService(s: ServiceView, tasks: readonly TaskView[], now:
     ['Mode', s.spec.mode],
     ['Replicas', `${s.status.desired} desired | ${s.status.running} running | ${s.status.updated} updated`],
     ['Rollout', rolloutFields(s, now)],
-    ['Template', templateFields(t)],
+    ['Template', templateFields(t, s.status.imageDigest)],
     ['Restart Policy', restartFields(s.spec.restartPolicy)],
     ['Update', updateFields(s.spec.update)],
     ['Rollback', updateFields(s.spec.rollback)],
@@ -28,11 +28,12 @@ export function describeService(s: ServiceView, tasks: readonly TaskView[], now:
   return [...renderFields(fields), ...taskSection(tasks, now)].join('\n');
 }
 
-function templateFields(t: ServiceView['spec']['template']): Field[] {
+function templateFields(t: ServiceView['spec']['template'], digest: string | undefined): Field[] {
   const r = t.resources;
   const fields: Field[] = [
     ['Runtime', t.runtime],
     ['Image', t.image],
+    ['Digest', digestLine(t, digest)],
     ['Command', t.command ? shellWords(t.command) : '<image default>'],
     ['Env', Object.keys(t.env).sort().map((k) => `${k}=${t.env[k]}`)],
     ['CPU', r.cpu === undefined ? '<unlimited>' : String(r.cpu)],
@@ -45,6 +46,12 @@ function templateFields(t: ServiceView['spec']['template']): Field[] {
   ];
   if (t.vm) fields.push(['VM vCPUs', String(t.vm.vcpus)]);
   return fields;
+}
+
+/** The digest every task runs, or why the nodes pull the reference themselves. */
+function digestLine(t: ServiceView['spec']['template'], digest: string | undefined): string {
+  if (digest !== undefined) return `${digest} (pinned at apply)`;
+  return t.imagePull ? `not pinned (imagePull: ${t.imagePull})` : 'not pinned (could not resolve at apply)';
 }
 
 function healthLine(h: NonNullable<ServiceView['spec']['template']['healthCheck']>): string {

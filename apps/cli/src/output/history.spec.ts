@@ -17,14 +17,18 @@ const revision = (n: number, over: Partial<RevisionView> = {}): RevisionView => 
 describe('renderHistory', () => {
   it('lists revisions oldest first with their age and cause, marking the current one', () => {
     const text = renderHistory(
-      [revision(1), revision(2, { createdAt: '2026-03-01T11:55:00Z', cause: 'rollback to revision 1: web.2.k3x failed' }), revision(3, { current: true, cause: '' })],
+      [
+        revision(1, { imageDigest: `sha256:0123456789ab${'c'.repeat(52)}` }),
+        revision(2, { createdAt: '2026-03-01T11:55:00Z', cause: 'rollback to revision 1: web.2.k3x failed' }),
+        revision(3, { current: true, cause: '', imageDigest: `sha256:${'f'.repeat(64)}` }),
+      ],
       NOW,
     );
     expect(text.split('\n').map((l) => l.trim().split(/\s{2,}/))).toEqual([
-      ['CURRENT', 'REVISION', 'GENERATION', 'IMAGE', 'CREATED', 'CAUSE'],
-      ['1', '2', 'busybox:1', '60m ago', 'apply'],
-      ['2', '3', 'busybox:2', '5m ago', 'rollback to revision 1: web.2.k3x failed'],
-      ['*', '3', '4', 'busybox:3', '60m ago', '-'],
+      ['CURRENT', 'REVISION', 'GENERATION', 'IMAGE', 'DIGEST', 'CREATED', 'CAUSE'],
+      ['1', '2', 'busybox:1', 'sha256:0123456789ab', '60m ago', 'apply'],
+      ['2', '3', 'busybox:2', '-', '5m ago', 'rollback to revision 1: web.2.k3x failed'],
+      ['*', '3', '4', 'busybox:3', 'sha256:ffffffffffff', '60m ago', '-'],
     ]);
   });
 });

@@ -7,8 +7,13 @@ import { cell, renderTable } from './table';
  * current one is marked `*` in the first column (kubectl config get-contexts style).
  */
 export function renderHistory(items: readonly RevisionView[], now: Date): string {
-  const rows = items.map((r) => [r.current ? '*' : '', String(r.revision), String(r.generation), r.image, `${formatAge(r.createdAt, now)} ago`, cell(r.cause)]);
-  return renderTable(['current', 'revision', 'generation', 'image', 'created', 'cause'], rows);
+  const rows = items.map((r) => [r.current ? '*' : '', String(r.revision), String(r.generation), r.image, shortDigest(r.imageDigest), `${formatAge(r.createdAt, now)} ago`, cell(r.cause)]);
+  return renderTable(['current', 'revision', 'generation', 'image', 'digest', 'created', 'cause'], rows);
+}
+
+/** `sha256:` and the first 12 hex digits (as Docker shortens ids); `-` when not pinned. */
+export function shortDigest(digest: string | undefined): string {
+  return digest === undefined ? '-' : digest.slice(0, 'sha256:'.length + 12);
 }
 
 /**

@@ -1,13 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { NotFoundError, ValidationError, type Service } from '@berth/core';
+import { NotFoundError, UnavailableError, ValidationError, type Service } from '@berth/core';
 import { toRevisionView, toServiceView, type RevisionView, type ServiceView } from '@berth/api';
 import type { Store } from '@berth/store';
-import { STORE } from '../tokens';
+import { IMAGE_RESOLVER, STORE } from '../tokens';
+import { ImageResolveError, type ImageResolver } from './image-resolver';
 
 /** Reads and small writes of services; every answer merges the leader-written status key. */
 @Injectable()
 export class ServicesService {
-  constructor(@Inject(STORE) private readonly store: Store) {}
+  constructor(
+    @Inject(STORE) private readonly store: Store,
+    @Inject(IMAGE_RESOLVER) private readonly images: ImageResolver,
+  ) {}
 
   /** All services, sorted by name. */
   async list(): Promise<ServiceView[]> {
@@ -54,8 +58,26 @@ export class ServicesService {
     return this.view(await this.store.restoreRevision(name, target, { cause: `undo to revision ${target}`, resourceVersion: service.meta.resourceVersion }));
   }
 
+  /**
+   * `rollout restart`: a new revision whose tasks all start again, on the digest the image's tag
+   * names now. A pinned service whose tag cannot be resolved is not restarted (UNAVAILABLE):
+   * restarting it on its old digest would look like a move to the new one. An unpinned service
+   * that still cannot be resolved restarts unpinned, as apply would accept it.
+   */
   async restart(name: string): Promise<ServiceView> {
-    return this.view(await this.store.restartService(name));
+    const t = (await this.require(name)).spec.template;
+    let imageDigest: string | undefined;
+    if (t.imagePull === undefined) {
+      try {
+        imageDigest = await this.images.resolve(t.image);
+      } catch (e) {
+        if (t.imageDigest !== undefined) {
+          const why = e instanceof ImageResolveError ? e.message : `could not resolve ${t.image} to a digest (${String(e)})`;
+          throw new UnavailableError(`${why}; nothing was restarted, ${name} stays on ${t.imageDigest}: try again once the control plane reaches the registry`);
+        }
+      }
+    }
+    return this.view(await this.store.restartService(name, imageDigest === undefined ? {} : { imageDigest }));
   }
 
   async control(name: string, action: 'pause' | 'resume'): Promise<ServiceView> {

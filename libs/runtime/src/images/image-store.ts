@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ImagePullPolicy } from '@berth/core';
 import { runCommand } from '../command';
 import { CommandFailedError, ImagePullError } from '../errors';
 import { parseImageConfig, type ImageConfig } from './image-config';
@@ -28,15 +29,31 @@ export interface ImageStoreOptions {
   readonly umoci?: string;
 }
 
+/** What the task asks of its image besides the reference (TaskTemplate.imageDigest, imagePull). */
+export interface PullOptions {
+  /** The manifest digest the control plane pinned the reference to; used when there is no policy. */
+  readonly digest?: string;
+  /** Not pinned: `ifNotPresent` (also the default without a digest) or `always`. */
+  readonly policy?: ImagePullPolicy;
+}
+
 /** skopeo's layout tag inside each per-reference layout of the store. */
 const LAYOUT_TAG = 'image';
 
+/** How one pull gets its image; see ImageStore. */
+type PullMode = 'pinned' | 'ifNotPresent' | 'always';
+
 /**
- * Node-local image cache: `skopeo copy` into `<dir>/layouts/<ref-key>`, `umoci unpack` once per
- * manifest digest into `<dir>/rootfs/<hex>`. A registry reference is pulled once per node (a
- * later pull of the same reference reuses the layout); an `oci:` layout on the local disk is
- * copied again on every pull, so a re-tagged local layout is picked up. Concurrent pulls of one
- * reference, and unpacks of one digest, coalesce into one.
+ * Node-local image cache: `skopeo copy` into `<dir>/layouts/<key>`, `umoci unpack` once per
+ * manifest digest into `<dir>/rootfs/<hex>`. The key, and whether the registry is asked at all:
+ *   pinned (a digest, no policy)  one layout per pinned digest. A registry image is copied by
+ *       digest (`repo@sha256:…`) once; after that the node never asks the registry for it
+ *       again. An `oci:` layout can only be copied by tag: the copy is refused unless the tag
+ *       still names the pinned digest.
+ *   ifNotPresent (also: no digest)  one layout per reference: a registry reference is pulled once
+ *       per node; an `oci:` layout on the local disk is copied again on every pull.
+ *   always  one layout per reference, copied again at every pull (skopeo skips blobs it has).
+ * Concurrent pulls of one key, and unpacks of one digest, coalesce into one.
  */
 export class ImageStore {
   private readonly pulls = new Map<string, Promise<Image>>();
@@ -47,14 +64,19 @@ export class ImageStore {
     if (/[:,]/.test(opts.dir)) throw new ImagePullError(opts.dir, 'the image store path must not contain ":" or ","');
   }
 
-  /** Makes `ref` available locally. Throws ImagePullError with skopeo's/the registry's message. */
-  async pull(ref: string): Promise<Image> {
+  /**
+   * Makes `ref` available locally, as `opts` ask (see the class). Throws ImagePullError with
+   * skopeo's/the registry's message, or saying that an `oci:` tag moved away from the pinned digest.
+   */
+  async pull(ref: string, opts: PullOptions = {}): Promise<Image> {
     const parsed = parseImageRef(ref);
+    const mode: PullMode = opts.policy ?? (opts.digest ? 'pinned' : 'ifNotPresent');
+    const key = layoutKey(parsed, mode, opts.digest);
     if (this.pruning) await this.pruning.catch(() => undefined);
-    let pending = this.pulls.get(parsed.canonical);
+    let pending = this.pulls.get(key);
     if (!pending) {
-      pending = this.fetch(ref, parsed).finally(() => this.pulls.delete(parsed.canonical));
-      this.pulls.set(parsed.canonical, pending);
+      pending = this.fetch(ref, parsed, mode, key, opts.digest).finally(() => this.pulls.delete(key));
+      this.pulls.set(key, pending);
     }
     return pending;
   }
@@ -76,13 +98,20 @@ export class ImageStore {
     }
   }
 
-  private async fetch(ref: string, parsed: ImageRef): Promise<Image> {
-    const layout = join(this.opts.dir, 'layouts', createHash('sha256').update(parsed.canonical).digest('hex').slice(0, 32));
-    let digest = parsed.transport === 'docker' ? await resolveLayoutTag(layout, LAYOUT_TAG) : undefined;
+  private async fetch(ref: string, parsed: ImageRef, mode: PullMode, key: string, pinned: string | undefined): Promise<Image> {
+    const layout = join(this.opts.dir, 'layouts', createHash('sha256').update(key).digest('hex').slice(0, 32));
+    const had = await resolveLayoutTag(layout, LAYOUT_TAG);
+    // A local oci: layout is cheap to read again, and without a pin its tag may have moved.
+    const reuse = mode === 'pinned' || (mode === 'ifNotPresent' && parsed.transport === 'docker');
+    let digest = reuse ? had : undefined;
     if (!digest) {
-      await this.copy(ref, parsed, layout);
+      if (mode === 'pinned' && parsed.transport === 'oci') await refuseMovedTag(ref, parsed, pinned!);
+      await this.copy(ref, pinnedSource(parsed, mode, pinned), parsed, layout);
+      if (mode === 'pinned' && parsed.transport === 'oci') await refuseMovedTag(ref, parsed, pinned!, layout);
       digest = await resolveLayoutTag(layout, LAYOUT_TAG);
       if (!digest) throw new ImagePullError(ref, `skopeo finished but ${layout} has no image tagged "${LAYOUT_TAG}"`);
+      // A copy over an older image leaves that image's blobs behind: drop what nothing references.
+      if (had && had !== digest) await runCommand(this.opts.umoci ?? 'umoci', ['gc', '--layout', layout], { timeoutMs: 60_000 }).catch(() => undefined);
     }
     const rootfs = await this.unpackOnce(ref, layout, digest);
     const config = parseImageConfig(await readImageConfigBlob(layout, digest));
@@ -91,10 +120,10 @@ export class ImageStore {
     return { ref, digest, rootfs, config };
   }
 
-  private async copy(ref: string, parsed: ImageRef, layout: string): Promise<void> {
+  private async copy(ref: string, source: string, parsed: ImageRef, layout: string): Promise<void> {
     await mkdir(join(this.opts.dir, 'layouts'), { recursive: true });
     const insecure = parsed.transport === 'docker' && isInsecureRegistry(parsed.registry, this.opts.insecureRegistries ?? []);
-    const args = ['copy', '--quiet', ...(insecure ? ['--src-tls-verify=false'] : []), skopeoSource(parsed), `oci:${layout}:${LAYOUT_TAG}`];
+    const args = ['copy', '--quiet', ...(insecure ? ['--src-tls-verify=false'] : []), source, `oci:${layout}:${LAYOUT_TAG}`];
     try {
       await runCommand(this.opts.skopeo ?? 'skopeo', args, { timeoutMs: this.opts.pullTimeoutMs ?? 600_000 });
     } catch (e) {
@@ -147,6 +176,31 @@ export class ImageStore {
     }
     return removed;
   }
+}
+
+/** What a pull's layout is keyed by: the pinned digest, or the reference (per policy). */
+function layoutKey(parsed: ImageRef, mode: PullMode, pinned: string | undefined): string {
+  if (mode === 'always') return `always:${parsed.canonical}`;
+  if (mode === 'ifNotPresent') return parsed.canonical;
+  return parsed.transport === 'docker' ? `${parsed.registry}/${parsed.repository}@${pinned}` : `${parsed.canonical}@${pinned}`;
+}
+
+/** skopeo's source: a pinned registry image by its digest, anything else as written. */
+function pinnedSource(parsed: ImageRef, mode: PullMode, pinned: string | undefined): string {
+  return mode === 'pinned' && parsed.transport === 'docker' ? `docker://${parsed.registry}/${parsed.repository}@${pinned}` : skopeoSource(parsed);
+}
+
+/**
+ * An `oci:` layout has no by-digest access: the tag is copied, so it must still name the pinned
+ * digest (checked before the copy, and again after it against a tag that moved meanwhile, in
+ * which case the copy is dropped).
+ */
+async function refuseMovedTag(ref: string, parsed: Extract<ImageRef, { transport: 'oci' }>, pinned: string, copied?: string): Promise<void> {
+  const now = await resolveLayoutTag(parsed.path, parsed.tag);
+  if (now === pinned) return;
+  if (copied) await rm(copied, { recursive: true, force: true });
+  const holds = now ? `now holds ${now}` : 'holds no such image now';
+  throw new ImagePullError(ref, `${ref} ${holds}, but the service pinned ${pinned} at apply; run berth rollout restart to move to it`);
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -77,7 +77,7 @@ export class RuncDriver implements RuntimeDriver {
     const paths = taskPaths(this.opts.dataDir, task.taskId);
     const existing = await this.storedHandle(paths);
     if (existing && (await this.runc.state(task.taskId))) return existing;
-    const image = await this.opts.images.pull(task.image);
+    const image = await this.opts.images.pull(task.image, { digest: task.imageDigest, policy: task.imagePull });
     let handle: TaskHandle = {
       driver: this.name,
       taskId: task.taskId,

@@ -331,7 +331,18 @@ export interface TaskSpec {
   volumes: VolumeMount[];
   stopGracePeriodMs: number;
   healthCheck?: HealthCheck | undefined;
-  vmVcpus?: number | undefined;
+  vmVcpus?:
+    | number
+    | undefined;
+  /**
+   * "sha256:<64 hex>": the manifest the control plane pinned `image` to; the node runs exactly
+   * that. Absent: not pinned (image_pull set, unresolvable at apply, or an older record).
+   */
+  imageDigest?:
+    | string
+    | undefined;
+  /** "ifNotPresent" | "always"; absent: pinned by image_digest when it is set. */
+  imagePull?: string | undefined;
 }
 
 export interface TaskSpec_EnvEntry {
@@ -1753,6 +1764,8 @@ function createBaseTaskSpec(): TaskSpec {
     stopGracePeriodMs: 0,
     healthCheck: undefined,
     vmVcpus: undefined,
+    imageDigest: undefined,
+    imagePull: undefined,
   };
 }
 
@@ -1787,6 +1800,12 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     }
     if (message.vmVcpus !== undefined) {
       writer.uint32(80).uint32(message.vmVcpus);
+    }
+    if (message.imageDigest !== undefined) {
+      writer.uint32(90).string(message.imageDigest);
+    }
+    if (message.imagePull !== undefined) {
+      writer.uint32(98).string(message.imagePull);
     }
     return writer;
   },
@@ -1887,6 +1906,22 @@ export const TaskSpec: MessageFns<TaskSpec> = {
             message.vmVcpus = reader.uint32();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.imageDigest = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.imagePull = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1936,6 +1971,16 @@ export const TaskSpec: MessageFns<TaskSpec> = {
         : isSet(object.vm_vcpus)
         ? globalThis.Number(object.vm_vcpus)
         : undefined,
+      imageDigest: isSet(object.imageDigest)
+        ? globalThis.String(object.imageDigest)
+        : isSet(object.image_digest)
+        ? globalThis.String(object.image_digest)
+        : undefined,
+      imagePull: isSet(object.imagePull)
+        ? globalThis.String(object.imagePull)
+        : isSet(object.image_pull)
+        ? globalThis.String(object.image_pull)
+        : undefined,
     };
   },
 
@@ -1977,6 +2022,12 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     if (message.vmVcpus !== undefined) {
       obj.vmVcpus = Math.round(message.vmVcpus);
     }
+    if (message.imageDigest !== undefined) {
+      obj.imageDigest = message.imageDigest;
+    }
+    if (message.imagePull !== undefined) {
+      obj.imagePull = message.imagePull;
+    }
     return obj;
   },
 
@@ -2007,6 +2058,8 @@ export const TaskSpec: MessageFns<TaskSpec> = {
       ? HealthCheck.fromPartial(object.healthCheck)
       : undefined;
     message.vmVcpus = object.vmVcpus ?? undefined;
+    message.imageDigest = object.imageDigest ?? undefined;
+    message.imagePull = object.imagePull ?? undefined;
     return message;
   },
 };
