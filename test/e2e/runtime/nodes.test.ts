@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { EventWatch } from '../support/event-watch';
 import { requireTools } from '../../support/prereq';
 import { eventually } from '../support/berth-cli';
 import type { NodeJson, ServiceJson, ServiceSketch, TaskJson } from '../support/cluster';
@@ -57,6 +58,8 @@ describe.runIf(ready)('node failure on three hosts', () => {
     expect(await cluster.leftovers()).toEqual([]);
   });
 
+  afterEach(() => EventWatch.stopAll());
+
   /** 3 ready active nodes, no service but web, web 6/6 spread 2/2/2. */
   beforeEach(async () => {
     await restoreBaseline(lab(), web);
@@ -89,6 +92,8 @@ describe.runIf(ready)('node failure on three hosts', () => {
       });
       // The count alone, read often: the dip lasts only as long as starting the replacements.
       const counts = Sampler.start(async () => (await c.api<ServiceJson>('/api/v1/services/web')).status.running, { everyMs: 50 });
+      // What an operator watching `berth events -w` since before the kill reads.
+      const watch = await c.cli.watchEvents();
       const killedAt = Date.now();
       let backAt: number;
       let samples: Sample<{ nodeState: string; running: number; live: number }>[];
@@ -117,6 +122,26 @@ describe.runIf(ready)('node failure on three hosts', () => {
       expect(downAt, 'the node was never reported down while sampling').toBeDefined();
       const counted = values.filter((s) => s.at >= downAt! && s.value.running === 6 && s.value.live < 6);
       expect(counted.map((s) => `+${secondsBetween(downAt!, s.at)} s: running 6 with ${s.value.live} live containers on the reachable hosts`)).toEqual([]);
+
+      // The events say it in order: the node went down, each of its tasks was replaced by a new
+      // one (scheduled on another node, then started) and orphaned.
+      const wentDown = await watch.until(`node/${name(down)} Down`, (e) => e.kind === 'node' && e.object === name(down) && e.reason === 'Down');
+      const at = (e: { id: string }) => watch.events.findIndex((x) => x.id === e.id);
+      for (const victim of victims) {
+        const replacedBy = await watch.until(`task/${victim} Replaced`, (e) => e.object === victim && e.reason === 'Replaced');
+        expect(replacedBy.message).toMatch(new RegExp(`^replaced by web\\.\\d+\\.\\w+: its node ${name(down)} is down$`));
+        const successor = replacedBy.message.split(' ')[2]!.replace(/:$/, '');
+        const scheduled = await watch.until(`task/${successor} Scheduled`, (e) => e.object === successor && e.reason === 'Scheduled');
+        const orphaned = await watch.until(`task/${victim} Orphaned`, (e) => e.object === victim && e.reason === 'Orphaned');
+        const started = await watch.until(`task/${successor} Started`, (e) => e.object === successor && e.reason === 'Started');
+        expect(scheduled.node).not.toBe(name(down));
+        expect(at(replacedBy)).toBeLessThan(at(scheduled));
+        expect(at(scheduled)).toBeLessThan(at(started));
+        expect(at(wentDown)).toBeLessThan(at(started));
+        expect(orphaned.node).toBe(name(down));
+      }
+      expect(new Set(watch.events.map((e) => e.id)).size, 'an event printed twice').toBe(watch.events.length);
+      expect(await watch.stop()).toBe(0);
 
       await c.linkUp(down);
       await c.startAgent(down);

@@ -1,6 +1,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EventWatch } from '../support/event-watch';
 import { mountsUnder } from '../../support/node-host';
 import { requireTools } from '../../support/prereq';
 import { eventually } from '../support/berth-cli';
@@ -68,6 +69,7 @@ describe.runIf(ready)('rolling updates on berth up: paced, health-gated, paused 
     v2 = { ...v1, command: serve('v2'), update: { monitor: '1s', delay: '2s' } };
   });
 
+  afterEach(() => EventWatch.stopAll());
   afterAll(() => closeAndCheckHost(cluster, guard));
 
   it('a good v2 with delay 2s: every slot updated, one at a time at least 2 s apart, never fewer than 3 running', async () => {
@@ -130,8 +132,20 @@ describe.runIf(ready)('rolling updates on berth up: paced, health-gated, paused 
 
   it.each(rollingBack)('a v3 %s, with failureAction rollback: all 4 run v2 again, rollout status says rolled back', async (_what, make, why) => {
     const v3 = { ...make(v2), update: { monitor: '1s', failureAction: 'rollback' }, rollback: { monitor: '1s' } };
+    const watch = await cluster.cli.watchEvents(['--service', 'web']);
     const r = await cluster.cli.apply(v3, ['--wait', '--timeout', '90s']);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(3);
+    // `berth events -w`, started before the apply, tells the story in order.
+    await watch.until('rollout/web RolledBack', (e) => e.kind === 'rollout' && e.reason === 'RolledBack');
+    const story = watch.summary((e) => e.kind !== 'task' && e.reason !== 'Progressed');
+    expect(story).toEqual(['service/web Updated', 'rollout/web Started', 'rollout/web RollingBack', 'rollout/web RolledBack']);
+    const failedAt = watch.events.findIndex((e) => e.kind === 'task' && (e.reason === 'Failed' || e.reason === 'Unhealthy'));
+    const rollingBackAt = watch.events.findIndex((e) => e.reason === 'RollingBack');
+    expect(failedAt, watch.summary().join('\n')).toBeGreaterThanOrEqual(0);
+    expect(failedAt).toBeLessThan(rollingBackAt);
+    expect(watch.events[failedAt]!.message).toMatch(why);
+    expect(watch.events[rollingBackAt]!.message).toMatch(why);
+    expect(await watch.stop()).toBe(0);
     expect(r.stderr).toMatch(/rolled back to revision \d+/);
     expect(r.stderr).toMatch(why);
     expect(await versions('web')).toEqual(['v2', 'v2', 'v2', 'v2']);
@@ -219,8 +233,16 @@ describe.runIf(ready)('rolling updates on berth up: paced, health-gated, paused 
   });
 
   it('deleting the service leaves nothing of any attempt behind', async () => {
+    const live = (await runningOf('web')).map((t) => t.metadata.name);
+    const watch = await cluster.cli.watchEvents(['--service', 'web']);
     const r = await cluster.cli.run(['delete', 'service', 'web']);
     expect(r.code, r.stderr).toBe(0);
     await cluster.cli.tasksGone('web');
+    // The delete, then each of its tasks stopping, as `berth events -w` printed them.
+    await watch.until('the last task stopped', () => live.every((id) => watch.events.some((e) => e.object === id && e.reason === 'Stopped')));
+    const deletedAt = watch.events.findIndex((e) => e.kind === 'service' && e.reason === 'Deleted');
+    expect(deletedAt, watch.summary().join('\n')).toBeGreaterThanOrEqual(0);
+    for (const id of live) expect(watch.events.findIndex((e) => e.object === id && e.reason === 'Stopped')).toBeGreaterThan(deletedAt);
+    expect(await watch.stop()).toBe(0);
   });
 });

@@ -39,6 +39,11 @@ export async function runBerth(args: readonly string[], opts: { env: Record<stri
   return { code, stdout: out.stdout(), stderr: out.stderr() + note };
 }
 
+/** Starts `berth ARGS` with exactly the given environment (plus PATH), for commands that follow. */
+export function spawnBerth(args: readonly string[], opts: { env: Record<string, string> }): ChildProcess {
+  return spawn(process.execPath, [BERTH_BIN, ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
 /** Accumulates a child's stdout and stderr as text. */
 export function collect(child: ChildProcess): { stdout(): string; stderr(): string } {
   let stdout = '';

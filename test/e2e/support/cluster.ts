@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { eventually, runBerth, type RunResult } from './berth-cli';
+import { eventually, runBerth, spawnBerth, type RunResult } from './berth-cli';
+import { EventWatch } from './event-watch';
 
 /** `berth get tasks -o json` items (docs/api.md); only the fields the tests read. */
 export interface TaskJson {
@@ -78,6 +79,17 @@ export class BerthCli {
   /** `opts.timeoutMs`: SIGKILL the command if it runs longer (see runBerth). */
   run(args: readonly string[], stdin?: string, opts: { timeoutMs?: number } = {}): Promise<RunResult> {
     return runBerth(args, { env: this.env, ...(stdin === undefined ? {} : { stdin }), ...opts });
+  }
+
+  /**
+   * `berth events -w -o json --after <the newest event now> ...extra`: what happens from now on,
+   * followed until stopped (support/event-watch.ts).
+   */
+  async watchEvents(extra: readonly string[] = []): Promise<EventWatch> {
+    const r = await this.run(['events', '-o', 'json']);
+    if (r.code !== 0) throw new Error(`berth events: exit ${r.code}: ${r.stderr}`);
+    const newest = (JSON.parse(r.stdout) as { items: { id: string }[] }).items.at(-1)?.id;
+    return new EventWatch(spawnBerth(['events', '-w', '-o', 'json', ...(newest ? ['--after', newest] : []), ...extra], { env: this.env }));
   }
 
   /** Writes the manifest to the work dir and runs `berth apply -f FILE ...extra`. */
