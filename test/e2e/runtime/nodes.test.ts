@@ -275,6 +275,16 @@ describe.runIf(ready)('node failure on three hosts', () => {
       const c = lab();
       const before = await settledTaskSet(c, WEB);
       const sampler = watchWebIds(c);
+      // An operator's `berth events -w` loses its stream with the control plane and resumes.
+      const watch = await c.cli.watchEvents();
+      const pauseAndActivate = async () => {
+        for (const verb of ['pause', 'activate']) {
+          const r = await c.cli.run(['node', verb, name(0)]);
+          expect(r.code, r.stderr).toBe(0);
+        }
+      };
+      await pauseAndActivate();
+      await watch.until(`node/${name(0)} Activated`, (e) => e.object === name(0) && e.reason === 'Activated');
       try {
         await c.killServer();
         const killedAt = Date.now();
@@ -285,6 +295,16 @@ describe.runIf(ready)('node failure on three hosts', () => {
         await sampler.stop();
       }
       await expectNothingReplaced(c, before, sampler.samples);
+
+      expect(watch.diagnostics).toMatch(/lost the event stream/);
+      await pauseAndActivate();
+      await watch.until(`node/${name(0)} Activated again`, () => watch.summary().filter((l) => l === `node/${name(0)} Activated`).length === 2);
+      // Exactly the log since it started: nothing from before the kill lost, nothing printed twice.
+      const logged = await c.cli.run(['events', '-o', 'json', ...(watch.after ? ['--after', watch.after] : [])]);
+      const logIds = (JSON.parse(logged.stdout) as { items: { id: string }[] }).items.map((e) => e.id);
+      expect(watch.events.map((e) => e.id)).toEqual(logIds.slice(0, watch.events.length));
+      expect(watch.summary().slice(-2)).toEqual([`node/${name(0)} Paused`, `node/${name(0)} Activated`]);
+      expect(await watch.stop()).toBe(0);
     },
     SCENARIO_MS,
   );

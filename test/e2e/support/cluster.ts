@@ -89,7 +89,7 @@ export class BerthCli {
     const r = await this.run(['events', '-o', 'json']);
     if (r.code !== 0) throw new Error(`berth events: exit ${r.code}: ${r.stderr}`);
     const newest = (JSON.parse(r.stdout) as { items: { id: string }[] }).items.at(-1)?.id;
-    return new EventWatch(spawnBerth(['events', '-w', '-o', 'json', ...(newest ? ['--after', newest] : []), ...extra], { env: this.env }));
+    return new EventWatch(spawnBerth(['events', '-w', '-o', 'json', ...(newest ? ['--after', newest] : []), ...extra], { env: this.env }), newest);
   }
 
   /** Writes the manifest to the work dir and runs `berth apply -f FILE ...extra`. */

@@ -28,7 +28,11 @@ export class EventWatch {
     await Promise.all([...EventWatch.running].map((w) => w.stop()));
   }
 
-  constructor(private readonly child: ChildProcess) {
+  /** `after`: the newest event id when it started (it prints only what follows). */
+  constructor(
+    private readonly child: ChildProcess,
+    readonly after?: string,
+  ) {
     EventWatch.running.add(this);
     child.once('close', () => EventWatch.running.delete(this));
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
@@ -41,6 +45,11 @@ export class EventWatch {
 
   get events(): readonly EventJson[] {
     return this.seen;
+  }
+
+  /** What it said on stderr (lost connections, reconnects). */
+  get diagnostics(): string {
+    return this.stderr;
   }
 
   /** `kind/object Reason` of each event printed so far, optionally only those `pick` keeps. */

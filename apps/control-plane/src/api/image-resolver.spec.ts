@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ImageResolveError, manifestDigest, NO_IMAGE_RESOLVER, SkopeoImageResolver } from './image-resolver';
+import { ImageResolveError, manifestDigest, NO_IMAGE_RESOLVER, SkopeoImageResolver, skopeoReason } from './image-resolver';
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
 
@@ -50,5 +50,13 @@ describe('SkopeoImageResolver', () => {
     await expect(resolver().resolve('127.0.0.1:5999/busybox:1')).rejects.toThrow(/\(\/nonexistent\/skopeo is not installed on the control plane's host\)$/);
     await expect(resolver().resolve('127.0.0.1:5999/Busybox:1')).rejects.toBeInstanceOf(ImageResolveError);
     await expect(NO_IMAGE_RESOLVER.resolve('x/y:1')).rejects.toMatchObject({ reason: 'this control plane resolves no images' });
+  });
+});
+
+describe('skopeoReason', () => {
+  it('drops skopeo\'s generic prefix and keeps what went wrong', () => {
+    const raw = 'Error parsing image name "docker://127.0.0.1:5000/busybox:1": pinging container registry 127.0.0.1:5000: Get "http://127.0.0.1:5000/v2/": dial tcp 127.0.0.1:5000: connect: connection refused';
+    expect(skopeoReason(raw)).toBe('pinging container registry 127.0.0.1:5000: Get "http://127.0.0.1:5000/v2/": dial tcp 127.0.0.1:5000: connect: connection refused');
+    expect(skopeoReason('manifest unknown')).toBe('manifest unknown');
   });
 });

@@ -78,7 +78,7 @@ export class SkopeoImageResolver implements ImageResolver {
         if (!error) return resolve(stdout);
         const err = error as NodeJS.ErrnoException & { killed?: boolean };
         const reason =
-          err.code === 'ENOENT' ? `${file} is not installed on the control plane's host` : err.killed ? `no answer within ${timeoutMs / 1000}s` : toolMessage(stderr.toString('utf8')) || err.message;
+          err.code === 'ENOENT' ? `${file} is not installed on the control plane's host` : err.killed ? `no answer within ${timeoutMs / 1000}s` : skopeoReason(toolMessage(stderr.toString('utf8'))) || err.message;
         reject(new ImageResolveError(ref, reason));
       });
     });
@@ -89,3 +89,8 @@ export class SkopeoImageResolver implements ImageResolver {
 export const NO_IMAGE_RESOLVER: ImageResolver = {
   resolve: (ref) => Promise.reject(new ImageResolveError(ref, 'this control plane resolves no images')),
 };
+
+/** skopeo's message without its generic prefix: `Error parsing image name "docker://…": pinging …` → `pinging …`. */
+export function skopeoReason(message: string): string {
+  return message.replace(/^Error parsing image name "[^"]*": /, '');
+}
