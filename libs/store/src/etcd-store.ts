@@ -15,7 +15,6 @@ import {
   EVENT_LOG_MAX_COUNT,
   type ClusterEvent,
   type NewEvent,
-  compareEventIds,
 } from '@berth/core';
 import type { Etcd3, IRequestOp } from 'etcd3';
 import { rolloutCodec, serviceCodec, statusCodec, taskCodec, type Codec } from './codecs';
@@ -76,7 +75,7 @@ export class EtcdStore implements Store {
     this.keys = keyspace(opts.prefix);
     this.taskWriter = new EtcdTaskWriter(client, this.keys);
     this.nodeWriter = new EtcdNodeWriter(client, this.keys);
-    this.eventLog = new EtcdEventLog(client, this.keys);
+    this.eventLog = new EtcdEventLog(client, this.keys, { maxCount: EVENT_LOG_MAX_COUNT, maxAgeMs: EVENT_LOG_MAX_AGE_MS });
   }
 
   async getService(name: string): Promise<Service | undefined> {
@@ -316,20 +315,15 @@ export class EtcdStore implements Store {
   }
 
   async listEvents(): Promise<ClusterEvent[]> {
-    return withinBound((await this.eventLog.read()).events, new Date());
+    return (await this.eventLog.read()).events;
   }
 
-  async *watchEvents(after: string | undefined, signal: AbortSignal): AsyncIterable<ClusterEvent> {
-    // What was already trimmed-to-be (beyond the bound) is not replayed, as listEvents does not show it.
-    const oldest = (await this.listEvents())[0]?.id;
-    for await (const e of this.eventLog.watch(after, signal)) {
-      if (after === undefined && oldest !== undefined && compareEventIds(e.id, oldest) < 0) continue;
-      yield e;
-    }
+  watchEvents(after: string | undefined, signal: AbortSignal): AsyncIterable<ClusterEvent> {
+    return this.eventLog.watch(after, signal);
   }
 
   trimEvents(fence: LeaderFence, now?: Date): Promise<number> {
-    return this.eventLog.trim({ maxCount: EVENT_LOG_MAX_COUNT, maxAgeMs: EVENT_LOG_MAX_AGE_MS }, fence, now);
+    return this.eventLog.trim(fence, now);
   }
 
   listTasks(service?: string): Promise<TaskRecord[]> {
@@ -430,8 +424,3 @@ function outcome(d: Decision, writtenRevision: string): ApplyOutcome {
   return { name: d.name, action: d.action, service: toService(d.record, d.keptRevision ?? writtenRevision) };
 }
 
-/** The newest EVENT_LOG_MAX_COUNT of `events` (oldest first), none older than EVENT_LOG_MAX_AGE_MS. */
-function withinBound(events: readonly ClusterEvent[], now: Date): ClusterEvent[] {
-  const since = new Date(now.getTime() - EVENT_LOG_MAX_AGE_MS).toISOString();
-  return events.slice(-EVENT_LOG_MAX_COUNT).filter((e) => e.time >= since);
-}

@@ -50,12 +50,18 @@ export class EtcdEventLog {
   constructor(
     private readonly client: Etcd3,
     private readonly keys: Keyspace,
+    private readonly bound: EventBound,
   ) {}
 
-  /** Every retained event, oldest first, and the revision the read reflects. */
-  async read(): Promise<{ events: ClusterEvent[]; revision: bigint }> {
+  /**
+   * The log within its bound (what trimming has not removed yet is left out), oldest first, and
+   * the revision the read reflects.
+   */
+  async read(now: Date = new Date()): Promise<{ events: ClusterEvent[]; revision: bigint }> {
     const { kvs, revision } = await rangePrefix(this.client, this.keys.events);
-    return { events: kvs.map(decodeEvent).sort(byId), revision: BigInt(revision) };
+    const since = new Date(now.getTime() - this.bound.maxAgeMs).toISOString();
+    const events = kvs.map(decodeEvent).sort(byId).slice(-this.bound.maxCount).filter((e) => e.time >= since);
+    return { events, revision: BigInt(revision) };
   }
 
   /**
@@ -125,7 +131,8 @@ export class EtcdEventLog {
    * Leader-only: removes what falls outside the bound — everything but the newest `maxCount`
    * keys, and keys older than `maxAgeMs` — with one fenced range delete. Returns how many.
    */
-  async trim(bound: EventBound, fence: LeaderFence, now: Date = new Date()): Promise<number> {
+  async trim(fence: LeaderFence, now: Date = new Date()): Promise<number> {
+    const { bound } = this;
     const prefix = this.keys.events;
     const ageCut = `${prefix}${String(now.getTime() - bound.maxAgeMs).padStart(13, '0')}`;
     // Usually within the bound: one small read (how many, and the oldest key) says so.

@@ -5,7 +5,7 @@ import type { LeaderFence, Store } from '@berth/store';
 import type { ClusterCache, ClusterChange } from '../leader/cluster-cache';
 import type { ControlPlaneMetrics } from '../observability/metrics';
 import { rollingBackEvent, rolloutEvents, successorOf } from './events';
-import { planService } from './plan';
+import { planService, type PlannedTask } from './plan';
 import { rollbackRollout } from './rollout';
 
 export const ORCHESTRATOR_LOOP = 'orchestrator';
@@ -124,10 +124,15 @@ export class OrchestratorLoop implements Loop {
       const fenced = service?.spec.fencing ? { fenced: true } : {};
       const shutdown = new Set(plan.shutdown);
       const nodes = new Map(this.cluster.nodes().map((n) => [n.name, n]));
-      const tasks = this.cluster.tasksOf(name);
+      const bySlot = new Map<number, PlannedTask[]>();
+      for (const t of this.cluster.tasksOf(name)) {
+        const slot = bySlot.get(t.slot);
+        if (slot) slot.push(t);
+        else bySlot.set(t.slot, [t]);
+      }
       const create = service && template
         ? plan.create.map((c) => {
-            const succeeds = successorOf(c, { service, slotTasks: tasks.filter((t) => t.slot === c.slot), shutdown, nodes });
+            const succeeds = successorOf(c, { service, slotTasks: bySlot.get(c.slot) ?? [], shutdown, nodes });
             return { ...c, template, ...fenced, ...(succeeds ? { succeeds } : {}) };
           })
         : [];

@@ -105,11 +105,16 @@ export class ImageStore {
     const reuse = mode === 'pinned' || (mode === 'ifNotPresent' && parsed.transport === 'docker');
     let digest = reuse ? had : undefined;
     if (!digest) {
-      if (mode === 'pinned' && parsed.transport === 'oci') await refuseMovedTag(ref, parsed, pinned!);
+      const checkPin = mode === 'pinned' && parsed.transport === 'oci';
+      if (checkPin) refuseUnpinned(ref, await resolveLayoutTag(parsed.path, parsed.tag), pinned!); // no copy that would be refused
       await this.copy(ref, pinnedSource(parsed, mode, pinned), parsed, layout);
-      if (mode === 'pinned' && parsed.transport === 'oci') await refuseMovedTag(ref, parsed, pinned!, layout);
       digest = await resolveLayoutTag(layout, LAYOUT_TAG);
       if (!digest) throw new ImagePullError(ref, `skopeo finished but ${layout} has no image tagged "${LAYOUT_TAG}"`);
+      // The tag may have moved during the copy: what counts is what was copied.
+      if (checkPin && digest !== pinned) {
+        await rm(layout, { recursive: true, force: true });
+        refuseUnpinned(ref, digest, pinned!);
+      }
       // A copy over an older image leaves that image's blobs behind: drop what nothing references.
       if (had && had !== digest) await runCommand(this.opts.umoci ?? 'umoci', ['gc', '--layout', layout], { timeoutMs: 60_000 }).catch(() => undefined);
     }
@@ -191,16 +196,13 @@ function pinnedSource(parsed: ImageRef, mode: PullMode, pinned: string | undefin
 }
 
 /**
- * An `oci:` layout has no by-digest access: the tag is copied, so it must still name the pinned
- * digest (checked before the copy, and again after it against a tag that moved meanwhile, in
- * which case the copy is dropped).
+ * An `oci:` layout has no by-digest access: its tag is copied, and the copy is refused unless the
+ * tag (before the copy) and the copy itself name the pinned digest.
  */
-async function refuseMovedTag(ref: string, parsed: Extract<ImageRef, { transport: 'oci' }>, pinned: string, copied?: string): Promise<void> {
-  const now = await resolveLayoutTag(parsed.path, parsed.tag);
-  if (now === pinned) return;
-  if (copied) await rm(copied, { recursive: true, force: true });
-  const holds = now ? `now holds ${now}` : 'holds no such image now';
-  throw new ImagePullError(ref, `${ref} ${holds}, but the service pinned ${pinned} at apply; run berth rollout restart to move to it`);
+function refuseUnpinned(ref: string, holds: string | undefined, pinned: string): void {
+  if (holds === pinned) return;
+  const now = holds ? `now holds ${holds}` : 'holds no such image now';
+  throw new ImagePullError(ref, `${ref} ${now}, but the service pinned ${pinned} at apply; run berth rollout restart to move to it`);
 }
 
 async function exists(path: string): Promise<boolean> {
