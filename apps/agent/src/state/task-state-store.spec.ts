@@ -27,6 +27,21 @@ describe('TaskStateStore', () => {
     expect(loaded.map((t) => [t.assignment.taskId, t.status.state])).toEqual([['web.1.x', 'running']]);
   });
 
+  it('saves of one task made at once land whole and in call order; a remove made meanwhile stays removed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-state-'));
+    dirs.push(dir);
+    const s = new TaskStateStore(dir);
+    const states = ['assigned', 'preparing', 'starting', 'running'] as const;
+    for (let round = 0; round < 20; round++) {
+      await Promise.all(states.map((state) => s.save(task('web.1.x', state))));
+      expect((await new TaskStateStore(dir).loadAll()).map((t) => t.status.state)).toEqual(['running']);
+    }
+    const saving = s.save(task('web.2.y', 'running'));
+    await s.remove('web.2.y');
+    await saving;
+    expect((await s.loadAll()).map((t) => t.assignment.taskId)).toEqual(['web.1.x']);
+  });
+
   it('ignores and removes a temp file left by a crash mid-write', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'berth-state-'));
     dirs.push(dir);

@@ -6,15 +6,32 @@ import type { LocalTask } from '../worker/model';
  * One JSON file per task under `<dataDir>/tasks/`, written atomically (temp file, fsync, rename),
  * so a crash leaves either the old or the new record — never half of one. This is how the agent
  * re-adopts its tasks after a restart.
+ *
+ * Saves of one task run one after another, in call order: two at once would share the temp file
+ * (one renaming it while the other still writes: a torn record) or land out of order.
  */
 export class TaskStateStore {
   private readonly dir: string;
+  /** The last save queued per task; it settles once that save has. */
+  private readonly queued = new Map<string, Promise<void>>();
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, 'tasks');
   }
 
-  async save(task: LocalTask): Promise<void> {
+  save(task: LocalTask): Promise<void> {
+    const id = task.assignment.taskId;
+    const previous = this.queued.get(id) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.write(task));
+    this.queued.set(id, next);
+    const forget = () => {
+      if (this.queued.get(id) === next) this.queued.delete(id);
+    };
+    next.then(forget, forget);
+    return next;
+  }
+
+  private async write(task: LocalTask): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     const target = this.path(task.assignment.taskId);
     const tmp = `${target}.tmp`;
@@ -28,7 +45,9 @@ export class TaskStateStore {
     await rename(tmp, target);
   }
 
+  /** Waits for the task's queued saves, so none of them brings the file back afterwards. */
   async remove(taskId: string): Promise<void> {
+    await this.queued.get(taskId)?.catch(() => undefined);
     await rm(this.path(taskId), { force: true });
   }
 
