@@ -30,6 +30,23 @@ export default tseslint.config(
       ] }],
     },
   },
+  {
+    // The scheduler loop is the only writer of a task's nodeName: its store role (SchedulerWrites)
+    // is bound in infra.module.ts and handed to it by the leader runner, and appears nowhere else.
+    files: ['apps/**/*.ts'],
+    ignores: [
+      'apps/control-plane/src/scheduling/scheduler.loop.ts',
+      'apps/control-plane/src/leader/leader.runner.ts',
+      'apps/control-plane/src/infra.module.ts',
+      'apps/control-plane/src/tokens.ts',
+    ],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: [{ name: '@berth/store', importNames: ['SchedulerWrites', 'Store'], message: 'take the store roles you use (StoreReads, ServiceWrites…); only the scheduler loop gets SchedulerWrites' }],
+        patterns: [{ group: ['**/tokens'], importNames: ['SCHEDULER_WRITES'], message: 'only the scheduler loop writes nodeName (see eslint.config.mjs)' }],
+      }],
+    },
+  },
   // The CommonJS launcher that npm links as `berth`.
   { files: ['apps/cli/bin/*.js'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
 );

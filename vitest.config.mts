@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
 
 // Tests import workspace packages from source, so no build is needed to run them.
 // SWC (not esbuild) compiles the tests because NestJS DI needs decorator metadata.
-const alias: Record<string, string> = {};
+// A subpath entry goes first: an alias also matches every import that starts with it and a slash.
+const alias: Record<string, string> = { '@berth/store/testing': resolve(import.meta.dirname, 'libs/store/src/testing/index.ts') };
 for (const root of ['libs', 'apps']) {
   for (const dir of readdirSync(resolve(import.meta.dirname, root))) {
     alias[`@berth/${dir}`] = resolve(import.meta.dirname, root, dir, 'src/index.ts');

@@ -1,13 +1,14 @@
 import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import { CniNetwork, ImageStore, RuncDriver, type LogLine, type RuntimeDriver } from '@berth/runtime';
-import { NotFoundError } from '@berth/core';
+import { NotFoundError, type Runtime } from '@berth/core';
 import type { LogRequest } from '@berth/proto';
 import { capacity, primaryAddress } from './fingerprint/fingerprint';
 import { ImageGarbageCollector } from './housekeeping/image-gc';
 import { StatusOutbox } from './session/outbox';
 import { AgentSession } from './session/session';
 import { TaskStateStore } from './state/task-state-store';
+import { DriverSet } from './worker/drivers';
 import { Worker } from './worker/worker';
 
 export const AGENT_VERSION = '0.1.0';
@@ -23,6 +24,12 @@ export interface AgentOptions {
   /** Per-node bridge and task subnet; several agents on one machine need different ones. */
   readonly bridge?: string;
   readonly subnet?: string;
+  /**
+   * The runtime drivers, keyed by the task runtime each serves. Default: runc for `container`,
+   * over this data directory. Tests and scale benchmarks pass the hollow driver here; the
+   * `berth agent` command never does.
+   */
+  readonly drivers?: ReadonlyMap<Runtime, RuntimeDriver>;
   readonly log?: (line: string) => void;
 }
 
@@ -42,21 +49,16 @@ export interface RunningAgent {
 export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const log = o.log ?? ((line: string) => process.stderr.write(`berth-agent: ${line}\n`));
   const images = new ImageStore({ dir: join(o.dataDir, 'images'), insecureRegistries: o.insecureRegistries });
-  const driver: RuntimeDriver = new RuncDriver({
-    node: o.name,
-    dataDir: join(o.dataDir, 'runtime'),
-    images,
-    network: new CniNetwork({ nodeName: o.name, ipamDataDir: join(o.dataDir, 'cni'), bridge: o.bridge, subnet: o.subnet }),
-  });
+  const drivers = new DriverSet(o.drivers ?? defaultDrivers(o, images));
   const outbox = new StatusOutbox();
   const worker = new Worker({
-    driver,
+    drivers,
     states: new TaskStateStore(join(o.dataDir, 'state')),
     now: () => new Date(),
     log,
     report: (task) => {
       outbox.add(task);
-      session.flush(); // reports begin after recover(), once the session below exists
+      session.flushSoon(); // reports begin after recover(), once the session below exists
     },
   });
   const session = new AgentSession({
@@ -69,11 +71,12 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       agentVersion: AGENT_VERSION,
       address: o.address ?? primaryAddress(),
       capacity: capacity(),
-      drivers: [driver.name],
+      drivers: drivers.names(),
+      runtimes: drivers.runtimes(),
       labels: { ...o.labels },
       metricsAddress: '',
     }),
-    logs: (req, signal) => taskLogs(worker, driver, req, signal),
+    logs: (req, signal) => taskLogs(worker, drivers, req, signal),
     cutOff: (ms) => worker.fence(ms),
   });
 
@@ -97,8 +100,14 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   };
 }
 
-async function* taskLogs(worker: Worker, driver: RuntimeDriver, req: LogRequest, signal: AbortSignal): AsyncIterable<LogLine> {
+/** What `berth agent` runs: runc for containers (qemu for vms comes later). */
+function defaultDrivers(o: AgentOptions, images: ImageStore): ReadonlyMap<Runtime, RuntimeDriver> {
+  const network = new CniNetwork({ nodeName: o.name, ipamDataDir: join(o.dataDir, 'cni'), bridge: o.bridge, subnet: o.subnet });
+  return new Map([['container', new RuncDriver({ node: o.name, dataDir: join(o.dataDir, 'runtime'), images, network })]]);
+}
+
+async function* taskLogs(worker: Worker, drivers: DriverSet, req: LogRequest, signal: AbortSignal): AsyncIterable<LogLine> {
   const handle = worker.tasks().find((t) => t.assignment.taskId === req.taskId)?.handle;
   if (!handle) throw new NotFoundError('task', req.taskId);
-  yield* driver.logs(handle, { ...(req.tail > 0 ? { tail: req.tail } : {}), follow: req.follow, signal });
+  yield* drivers.forHandle(handle).logs(handle, { ...(req.tail > 0 ? { tail: req.tail } : {}), follow: req.follow, signal });
 }

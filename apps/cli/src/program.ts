@@ -10,6 +10,7 @@ import { eventsCommand } from './commands/events';
 import { getCommand } from './commands/get';
 import { logsCommand } from './commands/logs';
 import { nodeCommand } from './commands/node';
+import { planCommand } from './commands/plan';
 import { rolloutCommand } from './commands/rollout';
 import { scaleCommand } from './commands/scale';
 import { serverCommand } from './commands/server';
@@ -79,6 +80,7 @@ export function createProgram(env: CliEnvironment, io: ProgramIo): BerthProgram 
     logsCommand,
     eventsCommand,
     nodeCommand,
+    planCommand,
     whyCommand,
   ];
   for (const make of commands) program.addCommand(make(ctx));

@@ -5,7 +5,19 @@ import type { DispatcherOptions } from './dispatcher/dispatcher';
 import type { Elector } from './leader/elector';
 import { DEFAULT_NODE_GRACE_MS } from './config';
 import type { ControlPlaneMetrics } from './observability/metrics';
-import { ELECTOR, IMAGE_RESOLVER, METRICS, NODE_GRACE, STORE } from './tokens';
+import {
+  ELECTOR,
+  IMAGE_RESOLVER,
+  LEADER_WRITES,
+  METRICS,
+  NODE_ADMIN,
+  NODE_GRACE,
+  NODE_SESSIONS,
+  ORCHESTRATOR_WRITES,
+  SCHEDULER_WRITES,
+  SERVICE_WRITES,
+  STORE_READS,
+} from './tokens';
 
 /** The ports the composition root built (store, metrics, election), handed to feature modules. */
 export interface AppDeps {
@@ -21,15 +33,19 @@ export interface AppDeps {
   readonly imageResolver?: ImageResolver;
 }
 
+/** The store's role tokens, all bound to the one store (see tokens.ts). */
+const STORE_ROLES = [STORE_READS, SERVICE_WRITES, NODE_ADMIN, ORCHESTRATOR_WRITES, LEADER_WRITES, SCHEDULER_WRITES, NODE_SESSIONS];
+
 /**
  * Provides the ports to the feature modules that import it. Not global: a module sees the store
- * only by importing this module explicitly, so who can write is visible in the module graph.
+ * only by importing this module explicitly, so who can write is visible in the module graph; and
+ * only by role, so what a provider can write is visible in its constructor.
  */
 @Module({})
 export class InfraModule {
   static forRoot(deps: AppDeps): DynamicModule {
     const providers = [
-      { provide: STORE, useValue: deps.store },
+      ...STORE_ROLES.map((role) => ({ provide: role, useValue: deps.store })),
       { provide: METRICS, useValue: deps.metrics },
       { provide: NODE_GRACE, useValue: deps.nodeGraceMs ?? DEFAULT_NODE_GRACE_MS },
       { provide: IMAGE_RESOLVER, useValue: deps.imageResolver ?? NO_IMAGE_RESOLVER },

@@ -23,6 +23,13 @@ export function crossFieldProblems(doc: Record<string, unknown>): FieldProblem[]
       message: 'must not be given with mode "global" (a global service runs one task on every eligible node)',
     });
   }
+  const placement = spec['placement'];
+  if (spec['mode'] === 'global' && isMapping(placement) && placement['spreadBy'] != null) {
+    out.push({
+      path: ['spec', 'placement', 'spreadBy'],
+      message: 'must not be given with mode "global": a global service runs exactly one task on each eligible node, so there is nothing to spread (placement.constraints choose the nodes)',
+    });
+  }
   const template = spec['template'];
   if (isMapping(template)) out.push(...templateProblems(template));
   const restart = spec['restartPolicy'];

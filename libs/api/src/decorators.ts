@@ -45,3 +45,4 @@ export const IsEnv = (): PropertyDecorator => Check(rules.env);
 export const IsLabels = (): PropertyDecorator => Check(rules.labels);
 export const IsResourceVersion = (): PropertyDecorator => Check(rules.resourceVersion);
 export const IsConstraints = (): PropertyDecorator => Check(rules.constraints);
+export const IsSpreadBy = (): PropertyDecorator => Check(rules.spreadBy);

@@ -19,6 +19,7 @@ import {
   IsRatio,
   IsResourceVersion,
   IsRequired,
+  IsSpreadBy,
 } from './decorators';
 import * as rules from './rules';
 
@@ -107,6 +108,7 @@ export class PlacementDto {
   @IsOptional() @IsConstraints() constraints?: string[];
   @IsOptional() @IsIntegerIn(0) maxPerNode?: number;
   @IsOptional() @IsOneOf(['spread', 'binpack']) strategy?: 'spread' | 'binpack';
+  @IsOptional() @IsSpreadBy() spreadBy?: string;
 }
 
 export class SpecDto {

@@ -152,6 +152,11 @@ describe('good manifests', () => {
     });
   });
 
+  it('reads placement.spreadBy as one node label, stored in one spelling', () => {
+    const [draft] = parseOne(withTemplate('', '  placement: { spreadBy: " node.labels.topology.kubernetes.io/zone " }\n'));
+    expect(draft!.spec.placement).toEqual({ constraints: [], maxPerNode: 0, strategy: 'spread', spreadBy: 'node.labels.topology.kubernetes.io/zone' });
+  });
+
   it('reads update.maxFailureRatio and a rollback block, filling what is left out from the defaults', () => {
     const text = withTemplate(
       '    ports: [ { containerPort: 80, hostPort: 18080 } ]\n',

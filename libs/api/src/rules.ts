@@ -2,6 +2,7 @@ import {
   labelKeyProblem,
   labelValueProblem,
   parseConstraint,
+  parseSpreadBy,
   parseCpu,
   parseDuration,
   parseMemory,
@@ -187,4 +188,13 @@ export const constraints: Rule = (value) => {
     const why = (c.attribute.kind === 'label' ? labelKeyProblem(c.attribute.key) : undefined) ?? labelValueProblem(c.value);
     return why ? problem(why, [i]) : [];
   });
+};
+
+/** `placement.spreadBy`: one node label to spread tasks across the values of, `node.labels.KEY`. */
+export const spreadBy: Rule = (value) => {
+  if (typeof value !== 'string') return problem(`must be a node label like "node.labels.zone" (got ${describeValue(value)})`);
+  const parsed = parseSpreadBy(value);
+  if (!parsed.ok) return problem(parsed.reason);
+  const why = labelKeyProblem(parsed.value);
+  return why ? problem(why) : fine;
 };

@@ -1,4 +1,4 @@
-import { DomainError, formatConstraint, parseConstraint, parseCpu, parseDuration, parseMemory } from '@berth/core';
+import { DomainError, formatConstraint, parseConstraint, parseCpu, parseDuration, parseMemory, parseSpreadBy } from '@berth/core';
 import type { HealthCheck, Placement, Resources, RestartPolicy, ServiceDraft, ServiceSpec, TaskTemplate, UpdateConfig } from '@berth/core';
 import type { HealthCheckDto, PlacementDto, ResourcesDto, RestartPolicyDto, ServiceManifestDto, RollbackDto, TemplateDto, UpdateDto } from './dto';
 
@@ -122,5 +122,7 @@ function toPlacement(p: PlacementDto): Placement {
     constraints: (p.constraints ?? []).map((c) => formatConstraint(parsed(parseConstraint(c)))),
     maxPerNode: or(p.maxPerNode, d.maxPerNode),
     strategy: or(p.strategy, d.strategy),
+    // Stored in one spelling, like constraints; absent = no grouping.
+    ...(p.spreadBy == null ? {} : { spreadBy: `node.labels.${parsed(parseSpreadBy(p.spreadBy))}` }),
   };
 }

@@ -37,6 +37,7 @@ const specArb: fc.Arbitrary<ServiceSpec> = fc
     constraints: fc.array(fc.tuple(fc.constantFrom('node.name', 'node.labels.zone', 'node.labels.example.com/disk'), fc.constantFrom('==', '!='), fc.stringMatching(/^[a-z0-9]{1,8}$/)).map((t) => t.join(' ')), { maxLength: 3 }),
     maxPerNode: fc.nat({ max: 1000 }),
     strategy: fc.constantFrom('spread' as const, 'binpack' as const),
+    spreadBy: fc.option(fc.constantFrom('node.labels.zone', 'node.labels.example.com/rack'), { nil: undefined }),
     fencing: fc.boolean(),
   })
   .map((r) => ({
@@ -63,7 +64,7 @@ const specArb: fc.Arbitrary<ServiceSpec> = fc
     restartPolicy: { condition: r.restart.condition, delayMs: r.restart.delayMs, maxDelayMs: r.restart.delayMs + r.restart.extraMs, maxAttempts: r.restart.maxAttempts },
     update: r.update,
     rollback: r.rollback,
-    placement: { constraints: r.constraints, maxPerNode: r.maxPerNode, strategy: r.strategy },
+    placement: { constraints: r.constraints, maxPerNode: r.maxPerNode, strategy: r.strategy, ...(r.spreadBy && !r.global ? { spreadBy: r.spreadBy } : {}) },
     fencing: r.fencing,
   }));
 
@@ -226,5 +227,11 @@ describe('views', () => {
     expect(toTaskView(task, down).status).toMatchObject({ state: 'running', message: 'node n3 down since 2026-01-01T00:00:00.000Z' });
     expect(toTaskView(task, { ...down, state: 'ready' }).status.message).toBeUndefined();
     expect(toTaskView({ ...task, id: 'web.1.b', replaces: 'web.1.a' }).spec).toEqual({ desiredState: 'running', node: 'n3', replaces: 'web.1.a' });
+  });
+
+  it("shows a global task's target node, before and after the scheduler placed it there", () => {
+    const { nodeName: _none, ...pending } = { id: 'agentd.1.a', service: 'agentd', slot: 1, specGeneration: 1, desiredState: 'running' as const, nodeName: 'n3', targetNode: 'n3', status: { state: 'pending' as const, updatedAt: 'x' }, createdAt: 'x', resourceVersion: '1' };
+    expect(toTaskView(pending).spec).toEqual({ desiredState: 'running', targetNode: 'n3' });
+    expect(toTaskView({ ...pending, nodeName: 'n3' }).spec).toEqual({ desiredState: 'running', node: 'n3', targetNode: 'n3' });
   });
 });

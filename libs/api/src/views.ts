@@ -38,7 +38,8 @@ export interface ServiceSpecView {
   readonly update: UpdateView;
   /** The same knobs for an automatic rollback (failureAction pause | continue). */
   readonly rollback: UpdateView;
-  readonly placement: { readonly constraints: readonly string[]; readonly maxPerNode: number; readonly strategy: PlacementStrategy };
+  /** `spreadBy` only when set. */
+  readonly placement: { readonly constraints: readonly string[]; readonly maxPerNode: number; readonly strategy: PlacementStrategy; readonly spreadBy?: string };
   readonly fencing: boolean;
 }
 
@@ -136,8 +137,11 @@ export interface ServiceView {
 /** `GET /api/v1/tasks/:id`: `metadata.name` is the task id; optional fields are left out when unknown. */
 export interface TaskView {
   readonly metadata: { readonly name: string; readonly service: string; readonly slot: number; readonly createdAt: string };
-  /** `replaces`: the task of a down or draining node this one was created to take over from. */
-  readonly spec: { readonly desiredState: DesiredTaskState; readonly node?: string; readonly replaces?: string };
+  /**
+   * `replaces`: the task of a down or draining node this one was created to take over from.
+   * `targetNode`: a global service's task, the one node it is for (placed there or nowhere).
+   */
+  readonly spec: { readonly desiredState: DesiredTaskState; readonly node?: string; readonly targetNode?: string; readonly replaces?: string };
   readonly status: {
     readonly state: TaskState;
     readonly node?: string;
@@ -149,6 +153,32 @@ export interface TaskView {
     /** Only for tasks with a health check: starting | healthy | unhealthy. */
     readonly health?: TaskHealth;
   };
+}
+
+/**
+ * `GET /api/v1/plan?without=n1,n2`: what losing those nodes would do to the tasks on them, as
+ * the scheduler would decide it now. Nothing is written.
+ */
+export interface PlanView {
+  readonly without: readonly string[];
+  /** True when every task that would have to move finds a node. */
+  readonly fits: boolean;
+  /** The live tasks of the lost nodes, by service and slot. */
+  readonly tasks: readonly TaskMoveView[];
+}
+
+/**
+ * One task of a lost node: `moves` to `to`; `unschedulable` — no node would take it (`reason`,
+ * the scheduler's explanation); `stops` — a global task ends with its node.
+ */
+export interface TaskMoveView {
+  readonly task: string;
+  readonly service: string;
+  readonly slot: number;
+  readonly from: string;
+  readonly outcome: 'moves' | 'unschedulable' | 'stops';
+  readonly to?: string;
+  readonly reason?: string;
 }
 
 /** `GET /api/v1/nodes/:name`. */
@@ -248,7 +278,7 @@ export function toSpecView(spec: ServiceSpec): ServiceSpecView {
     restartPolicy: { condition: r.condition, delay: formatDuration(r.delayMs), maxDelay: formatDuration(r.maxDelayMs), maxAttempts: r.maxAttempts },
     update: toUpdateView(u),
     rollback: toUpdateView(spec.rollback),
-    placement: { constraints: [...p.constraints], maxPerNode: p.maxPerNode, strategy: p.strategy },
+    placement: { constraints: [...p.constraints], maxPerNode: p.maxPerNode, strategy: p.strategy, ...defined({ spreadBy: p.spreadBy }) },
     fencing: spec.fencing,
   };
 }
@@ -307,7 +337,7 @@ export function toTaskView(task: Task, node?: Pick<NodeInfo, 'state' | 'downSinc
   const message = lost && s.message ? `${lost}; ${s.message}` : (lost ?? s.message);
   return {
     metadata: { name: task.id, service: task.service, slot: task.slot, createdAt: task.createdAt },
-    spec: { desiredState: task.desiredState, ...defined({ node: task.nodeName, replaces: task.replaces }) },
+    spec: { desiredState: task.desiredState, ...defined({ node: task.nodeName, targetNode: task.targetNode, replaces: task.replaces }) },
     status: {
       state: s.state,
       ...defined({ node: s.node, pid: s.pid, ip: s.ip, exitCode: s.exitCode, message, startedAt: s.startedAt, health: s.health }),

@@ -28,3 +28,12 @@ export function formatConstraint(c: Constraint): string {
   const attr = c.attribute.kind === 'name' ? 'node.name' : `node.labels.${c.attribute.key}`;
   return `${attr} ${c.op} ${c.value}`;
 }
+
+const SPREAD_BY = /^\s*node\.labels\.(\S+?)\s*$/;
+
+/** `placement.spreadBy` as operators write it, `node.labels.zone`, → the label key (`zone`). */
+export function parseSpreadBy(text: string): Parsed<string> {
+  const m = SPREAD_BY.exec(text);
+  if (!m) return { ok: false, reason: `"${text}" is not a node label to spread by (use "node.labels.KEY", like "node.labels.zone")` };
+  return { ok: true, value: m[1]! };
+}

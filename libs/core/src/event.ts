@@ -12,7 +12,7 @@ export type EventKind = 'service' | 'task' | 'node' | 'rollout';
 export const EVENT_REASONS = {
   service: ['Created', 'Updated', 'Scaled', 'Deleted', 'Restarted', 'Undone'],
   task: ['Scheduled', 'Started', 'Unhealthy', 'Completed', 'Failed', 'Rejected', 'Stopped', 'Orphaned', 'Replaced'],
-  node: ['Registered', 'Ready', 'Down', 'Drained', 'Paused', 'Activated'],
+  node: ['Registered', 'Ready', 'Down', 'Drained', 'Paused', 'Activated', 'Labeled', 'Removed'],
   rollout: ['Started', 'Progressed', 'Paused', 'Resumed', 'RollingBack', 'RolledBack', 'Completed'],
 } as const satisfies Record<EventKind, readonly string[]>;
 

@@ -1,3 +1,5 @@
+import type { Runtime } from './service';
+
 export type NodeAvailability = 'active' | 'pause' | 'drain';
 export type NodeState = 'ready' | 'down' | 'unknown';
 
@@ -13,7 +15,13 @@ export interface NodeInfo {
   readonly state: NodeState;
   readonly address: string;
   readonly capacity: NodeCapacity;
+  /** Names of the runtime drivers its agent runs tasks with ("runc", "qemu", "hollow"). */
   readonly drivers: readonly string[];
+  /**
+   * The task runtimes the node serves (each by one of `drivers`). Absent in records written
+   * before agents reported it: the scheduler then derives them from `drivers`.
+   */
+  readonly runtimes?: readonly Runtime[];
   readonly resourceVersion: string;
   /** When the leader declared the node down (ISO time); set only while `state` is `down`. */
   readonly downSince?: string;

@@ -99,6 +99,11 @@ export interface Placement {
   /** 0 = unlimited. */
   readonly maxPerNode: number;
   readonly strategy: PlacementStrategy;
+  /**
+   * `node.labels.KEY`: spread the service's tasks across the label's values first (nodes without
+   * the label form one group of their own), then across nodes by `strategy`. Absent: no grouping.
+   */
+  readonly spreadBy?: string;
 }
 
 export interface ServiceSpec {

@@ -75,6 +75,12 @@ export interface Task {
   readonly desiredState: DesiredTaskState;
   /** Written by the scheduler only. */
   readonly nodeName?: string;
+  /**
+   * Global services: the one node this task is for, set by the orchestrator at creation. The
+   * scheduler places the task there, through every filter, or leaves it pending with the reason;
+   * it never places it anywhere else.
+   */
+  readonly targetNode?: string;
   readonly status: TaskStatus;
   readonly createdAt: string;
   /**

@@ -1,4 +1,4 @@
-import type { ImagePullPolicy, TaskState as CoreTaskState, TaskHealth as CoreTaskHealth, TaskTemplate } from '@berth/core';
+import type { ImagePullPolicy, Runtime, TaskState as CoreTaskState, TaskHealth as CoreTaskHealth, TaskTemplate } from '@berth/core';
 import { TaskHealth, TaskState, type TaskSpec } from './gen/berth/agent/v1/agent';
 
 // Proto types stop here: the rest of berth speaks @berth/core.
@@ -104,4 +104,16 @@ export function taskSpecFromProto(s: TaskSpec): TaskTemplate {
     ...(s.healthCheck ? { healthCheck: { ...s.healthCheck, exec: [...s.healthCheck.exec] } } : {}),
     ...(s.vmVcpus !== undefined ? { vm: { vcpus: s.vmVcpus } } : {}),
   };
+}
+
+const RUNTIMES: readonly string[] = ['container', 'vm'] satisfies Runtime[];
+
+/**
+ * The runtimes a Hello says the node serves, deduplicated; values this control plane does not
+ * know (a newer agent's) are left out. Undefined when the agent sent none (one older than the
+ * field): the node's record then has no `runtimes` and the scheduler derives them from its drivers.
+ */
+export function runtimesFromProto(values: readonly string[]): Runtime[] | undefined {
+  if (values.length === 0) return undefined;
+  return [...new Set(values.filter((v): v is Runtime => RUNTIMES.includes(v)))];
 }

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TASK_HEALTH, TASK_STATES, type TaskTemplate } from '@berth/core';
 import { SessionRequest, TaskHealth, TaskSpec, TaskState } from './gen/berth/agent/v1/agent';
-import { taskHealthFromProto, taskHealthToProto, taskSpecFromProto, taskSpecToProto, taskStateFromProto, taskStateToProto } from './mappers';
+import { runtimesFromProto, taskHealthFromProto, taskHealthToProto, taskSpecFromProto, taskSpecToProto, taskStateFromProto, taskStateToProto } from './mappers';
 
 const root = resolve(__dirname, '../../..');
 
@@ -21,6 +21,12 @@ describe('agent protocol', () => {
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
+  });
+
+  it('reads the runtimes a node serves; none from an older agent, unknown ones left out', () => {
+    expect(runtimesFromProto(['container', 'vm', 'container'])).toEqual(['container', 'vm']);
+    expect(runtimesFromProto(['container', 'wasm'])).toEqual(['container']);
+    expect(runtimesFromProto([])).toBeUndefined();
   });
 
   it('maps every task state both ways', () => {
@@ -47,7 +53,7 @@ describe('agent protocol', () => {
       stopGracePeriodMs: 10_000,
     };
     const wire = SessionRequest.encode({
-      msg: { $case: 'hello', value: { nodeName: 'n1', agentVersion: '0.1.0', address: '127.0.0.1', capacity: undefined, drivers: [], labels: {}, metricsAddress: '', tasks: [] } },
+      msg: { $case: 'hello', value: { nodeName: 'n1', agentVersion: '0.1.0', address: '127.0.0.1', capacity: undefined, drivers: [], runtimes: [], labels: {}, metricsAddress: '', tasks: [] } },
     }).finish();
     expect(SessionRequest.decode(wire).msg).toMatchObject({ $case: 'hello', value: { nodeName: 'n1' } });
     expect(taskSpecFromProto(taskSpecToProto(template))).toEqual(template);

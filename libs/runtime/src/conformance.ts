@@ -1,35 +1,90 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { EXEC_OUTPUT_LIMIT, type LogLine, type RuntimeDriver, type TaskConfig, type TaskHandle } from './driver';
+import { EXEC_OUTPUT_LIMIT, type LogLine, type LogStream, type RuntimeDriver, type TaskConfig, type TaskHandle } from './driver';
 
 /**
- * What a driver's test file supplies besides the driver: an image and two host probes that
- * look at the machine directly, not through the driver, so the suite checks what really happened.
+ * What a driver's test file supplies besides the driver: an image and host probes that look at
+ * the machine directly, not through the driver, so the suite checks what really happened.
  */
 export interface ConformanceFixture {
   /** An image with a busybox-like userland (sh, sleep, echo, cat, test, hostname). */
   readonly image: string;
   /** What is still on the host for this task after destroy (mounts, runtime state, cgroups, dirs…); [] when nothing. */
   leftovers(h: TaskHandle): Promise<string[]>;
-  /** The memory limit the kernel enforces on the process `pid`, in bytes. */
-  memoryLimitOf(pid: number): Promise<number>;
   /** Command lines (argv joined by spaces) of every process running alongside the task process `pid`. */
   processesOf(pid: number): Promise<string[]>;
+  /** The memory limit the kernel enforces on the process `pid`, in bytes (isolation checks only). */
+  memoryLimitOf?(pid: number): Promise<number>;
+}
+
+/** What the suite asks a task, or a command exec'd in one, to do — whatever the driver runs. */
+export interface Behaviour {
+  /** Lines written in order, `everyMs` apart (default: at once). */
+  readonly print?: readonly (readonly [LogStream, string])[];
+  readonly everyMs?: number;
+  /** Exits with this code after the last line; absent: runs until stopped. */
+  readonly exit?: number;
+  /** What SIGTERM does: exit with this code, or nothing ('ignore'); absent: the runtime's default. */
+  readonly onTerm?: number | 'ignore';
+}
+
+/** How a driver's tasks are told to behave: commands in the language the driver runs. */
+export interface ConformanceCommands {
+  command(b: Behaviour): string[];
+  /** A program the task does not have; running it fails with output that says "no-such-program". */
+  readonly missing: readonly string[];
+  /** Prints "started", starts more of itself in the background, and never ends; `traces` matches what of it could be left running. */
+  readonly hang: { readonly command: readonly string[]; readonly traces: RegExp };
+}
+
+const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** Shell one-liners for a busybox-like image: what process-running drivers (runc, qemu) are given. */
+export const SHELL_COMMANDS: ConformanceCommands = {
+  command(b) {
+    const steps: string[] = [];
+    if (b.onTerm !== undefined) steps.push(b.onTerm === 'ignore' ? "trap '' TERM" : `trap 'exit ${b.onTerm}' TERM`);
+    (b.print ?? []).forEach(([stream, text], i) => {
+      if (i > 0 && b.everyMs) steps.push(`sleep ${b.everyMs / 1000}`);
+      steps.push(`echo ${shellQuote(text)}${stream === 'stderr' ? ' >&2' : ''}`);
+    });
+    // A trap needs the shell to stay; otherwise sleep replaces it as the task process.
+    if (b.exit !== undefined) steps.push(`exit ${b.exit}`);
+    else steps.push(b.onTerm !== undefined ? 'while :; do sleep 0.1; done' : 'exec sleep 1000');
+    return ['sh', '-c', steps.join('; ')];
+  },
+  missing: ['no-such-program'],
+  hang: { command: ['sh', '-c', 'setsid sleep 301 & sleep 302 & echo started; sleep 303'], traces: /sleep 30[123]|setsid/ },
+};
+
+export interface ConformanceOptions {
+  /** Default SHELL_COMMANDS. */
+  readonly commands?: ConformanceCommands;
+  /**
+   * Whether the driver runs the image's processes isolated (environment, hostname, own root
+   * filesystem, volumes, kernel-enforced limits): checked unless false. Only the hollow driver,
+   * which runs no processes, opts out.
+   */
+  readonly isolation?: boolean;
 }
 
 const MiB = 1024 * 1024;
 
 /**
- * Declares the shared driver test suite (vitest). `makeDriver` must return a new instance over
- * the same on-disk state on every call: the suite uses a second instance to play a restarted agent.
- * `fixture` is called inside the tests, so it may be filled in by the caller's beforeAll.
+ * Declares the shared driver test suite (vitest): the driver's state machine (prepare, start,
+ * wait, stop, destroy, recover, exec, logs), then — unless `isolation` is false — what its
+ * processes see. `makeDriver` must return a new instance over the same host state on every call:
+ * the suite uses a second instance to play a restarted agent. `fixture` is called inside the
+ * tests, so it may be filled in by the caller's beforeAll.
  */
-export function runDriverConformance(name: string, makeDriver: () => RuntimeDriver, fixture: () => ConformanceFixture): void {
-  const task = (command: string, extra: Partial<TaskConfig> = {}): TaskConfig => ({
+export function runDriverConformance(name: string, makeDriver: () => RuntimeDriver, fixture: () => ConformanceFixture, o: ConformanceOptions = {}): void {
+  const commands = o.commands ?? SHELL_COMMANDS;
+  const config = (command: readonly string[], extra: Partial<TaskConfig> = {}): TaskConfig => ({
     taskId: `conf.${randomBytes(3).toString('hex')}.${randomBytes(3).toString('hex')}`,
     service: 'conf',
+    runtime: 'container',
     image: fixture().image,
-    command: ['sh', '-c', command],
+    command: [...command],
     env: {},
     resources: {},
     ports: [],
@@ -37,203 +92,249 @@ export function runDriverConformance(name: string, makeDriver: () => RuntimeDriv
     stopGracePeriodMs: 2_000,
     ...extra,
   });
-
-  /** Prepares a task, hands it to `body`, and always destroys it afterwards. */
-  const withTask = async (config: TaskConfig, body: (d: RuntimeDriver, h: TaskHandle) => Promise<void>) => {
-    const driver = makeDriver();
-    const h = await driver.prepare(config);
-    try {
-      await body(driver, h);
-    } finally {
-      await driver.destroy(h);
-    }
+  const suite: Suite = {
+    makeDriver,
+    fixture,
+    commands,
+    task: (b, extra) => config(commands.command(b), extra),
+    shell: (script, extra) => config(['sh', '-c', script], extra),
   };
-
-  const running = async (d: RuntimeDriver, h: TaskHandle) => {
-    const s = await d.inspect(h);
-    if (s.state !== 'running') throw new Error(`expected a running task, got ${JSON.stringify(s)}`);
-    return s.pid;
-  };
-
   describe(`RuntimeDriver conformance: ${name}`, () => {
-    it('prepares a task without running it, then reports its exit code', async () => {
-      await withTask(task('exit 3'), async (d, h) => {
-        expect(await d.inspect(h)).toEqual({ state: 'created' });
-        await d.start(h);
-        expect(await d.wait(h)).toBe(3);
-        expect(await d.inspect(h)).toEqual({ state: 'exited', exitCode: 3 });
-      });
-    });
+    describeLifecycle(suite);
+    describeExec(suite);
+    describeLogs(suite);
+    if (o.isolation !== false) describeIsolation(suite);
+  });
+}
 
-    it('prepare is idempotent', async () => {
-      const config = task('exit 0');
-      await withTask(config, async (d, h) => {
-        expect(await d.prepare(config)).toEqual(h);
-        expect(await d.inspect(h)).toEqual({ state: 'created' });
-      });
-    });
+interface Suite {
+  readonly makeDriver: () => RuntimeDriver;
+  readonly fixture: () => ConformanceFixture;
+  readonly commands: ConformanceCommands;
+  /** A task that behaves as told. */
+  task(b: Behaviour, extra?: Partial<TaskConfig>): TaskConfig;
+  /** A task running a shell script in the image (isolation checks only). */
+  shell(script: string, extra?: Partial<TaskConfig>): TaskConfig;
+}
 
-    it('stopping a prepared task that never started ends it without running it', async () => {
-      await withTask(task('echo should-not-run'), async (d, h) => {
-        await d.stop(h, { graceMs: 100 });
-        expect((await d.inspect(h)).state).toMatch(/^(exited|gone)$/);
-        expect(await texts(d.logs(h))).toEqual([]);
-      });
-    });
+/** Prepares a task, hands it to `body`, and always destroys it afterwards. */
+async function withTask(s: Suite, config: TaskConfig, body: (d: RuntimeDriver, h: TaskHandle) => Promise<void>): Promise<void> {
+  const driver = s.makeDriver();
+  const h = await driver.prepare(config);
+  try {
+    await body(driver, h);
+  } finally {
+    await driver.destroy(h);
+  }
+}
 
-    it('a task that handles SIGTERM stops gracefully within the grace period', async () => {
-      await withTask(task("trap 'exit 0' TERM; echo ready; while :; do sleep 0.1; done"), async (d, h) => {
-        await d.start(h);
-        // Only once the trap is installed: before that, SIGTERM to a namespace's init is dropped.
-        await untilLine(d, h, 'ready');
-        await d.stop(h, { graceMs: 10_000 });
-        expect(await d.inspect(h)).toEqual({ state: 'exited', exitCode: 0 });
-      });
-    });
+async function running(d: RuntimeDriver, h: TaskHandle): Promise<number> {
+  const s = await d.inspect(h);
+  if (s.state !== 'running') throw new Error(`expected a running task, got ${JSON.stringify(s)}`);
+  return s.pid;
+}
 
-    it('a task ignoring SIGTERM is killed with SIGKILL after the grace period', async () => {
-      await withTask(task("trap '' TERM; echo ready; while :; do sleep 0.1; done"), async (d, h) => {
-        await d.start(h);
-        await untilLine(d, h, 'ready');
-        await d.stop(h, { graceMs: 300 });
-        expect(await d.inspect(h)).toEqual({ state: 'exited', exitCode: 137 });
-      });
-    });
+const READY: Behaviour = { print: [['stdout', 'ready']] };
 
-    it('destroy is idempotent and leaves nothing behind', async () => {
-      const d = makeDriver();
-      const h = await d.prepare(task('sleep 1000'));
+function describeLifecycle(s: Suite): void {
+  it('prepares a task without running it, then reports its exit code', async () => {
+    await withTask(s, s.task({ exit: 3 }), async (d, h) => {
+      expect(await d.inspect(h)).toEqual({ state: 'created' });
       await d.start(h);
-      await running(d, h);
-      await d.destroy(h);
-      await d.destroy(h);
-      expect(await fixture().leftovers(h)).toEqual([]);
-      expect(await d.inspect(h)).toEqual({ state: 'gone' });
-      expect(await makeDriver().recover(h)).toBe('gone');
+      expect(await d.wait(h)).toBe(3);
+      expect(await d.inspect(h)).toEqual({ state: 'exited', exitCode: 3 });
     });
+  });
 
-    it('a restarted agent re-attaches to the running task (same pid) and can stop it', async () => {
-      await withTask(task('sleep 1000'), async (d, h) => {
-        await d.start(h);
-        const pid = await running(d, h);
-        const restarted = makeDriver();
-        expect(await restarted.recover(JSON.parse(JSON.stringify(h)) as TaskHandle)).toBe('attached');
-        expect(await restarted.inspect(h)).toEqual({ state: 'running', pid });
-        await restarted.stop(h, { graceMs: 100 });
-        expect((await restarted.inspect(h)).state).toBe('exited');
+  it('prepare is idempotent', async () => {
+    const config = s.task({ exit: 0 });
+    await withTask(s, config, async (d, h) => {
+      expect(await d.prepare(config)).toEqual(h);
+      expect(await d.inspect(h)).toEqual({ state: 'created' });
+    });
+  });
+
+  it('stopping a prepared task that never started ends it without running it', async () => {
+    await withTask(s, s.task({ print: [['stdout', 'should-not-run']], exit: 0 }), async (d, h) => {
+      await d.stop(h, { graceMs: 100 });
+      expect((await d.inspect(h)).state).toMatch(/^(exited|gone)$/);
+      expect(await texts(d.logs(h))).toEqual([]);
+    });
+  });
+
+  it('a task that handles SIGTERM stops gracefully within the grace period', async () => {
+    await withTask(s, s.task({ ...READY, onTerm: 0 }), async (d, h) => {
+      await d.start(h);
+      // Only once the trap is installed: before that, SIGTERM to a namespace's init is dropped.
+      await untilLine(d, h, 'ready');
+      await d.stop(h, { graceMs: 10_000 });
+      expect(await d.inspect(h)).toEqual({ state: 'exited', exitCode: 0 });
+    });
+  });
+
+  it('a task ignoring SIGTERM is killed with SIGKILL after the grace period', async () => {
+    await withTask(s, s.task({ ...READY, onTerm: 'ignore' }), async (d, h) => {
+      await d.start(h);
+      await untilLine(d, h, 'ready');
+      await d.stop(h, { graceMs: 300 });
+      expect(await d.inspect(h)).toEqual({ state: 'exited', exitCode: 137 });
+    });
+  });
+
+  it('destroy is idempotent and leaves nothing behind', async () => {
+    const d = s.makeDriver();
+    const h = await d.prepare(s.task({}));
+    await d.start(h);
+    await running(d, h);
+    await d.destroy(h);
+    await d.destroy(h);
+    expect(await s.fixture().leftovers(h)).toEqual([]);
+    expect(await d.inspect(h)).toEqual({ state: 'gone' });
+    expect(await s.makeDriver().recover(h)).toBe('gone');
+  });
+
+  it('a restarted agent re-attaches to the running task (same pid) and can stop it', async () => {
+    await withTask(s, s.task({}), async (d, h) => {
+      await d.start(h);
+      const pid = await running(d, h);
+      const restarted = s.makeDriver();
+      expect(await restarted.recover(JSON.parse(JSON.stringify(h)) as TaskHandle)).toBe('attached');
+      expect(await restarted.inspect(h)).toEqual({ state: 'running', pid });
+      await restarted.stop(h, { graceMs: 100 });
+      expect((await restarted.inspect(h)).state).toBe('exited');
+    });
+  });
+}
+
+function describeExec(s: Suite): void {
+  it('exec runs a command inside the running task and returns its exit code and output', async () => {
+    await withTask(s, s.task(READY), async (d, h) => {
+      await d.start(h);
+      await untilLine(d, h, 'ready');
+      const r = await d.exec(h, s.commands.command({ print: [['stdout', 'hello'], ['stderr', 'oops']], exit: 3 }), { timeoutMs: 10_000 });
+      expect(r).toMatchObject({ exitCode: 3, timedOut: false });
+      expect(r.output.split('\n').sort()).toEqual(['hello', 'oops']);
+      expect(await d.exec(h, ['true'], { timeoutMs: 10_000 })).toEqual({ exitCode: 0, timedOut: false, output: '' });
+      const lines = Array.from({ length: 1000 }, () => ['stdout', '0123456789'] as const);
+      const big = await d.exec(h, s.commands.command({ print: lines, exit: 0 }), { timeoutMs: 10_000 });
+      expect(big.output.length).toBeLessThanOrEqual(EXEC_OUTPUT_LIMIT);
+      expect(big.output.startsWith('0123456789\n0123456789')).toBe(true);
+      const missing = await d.exec(h, s.commands.missing, { timeoutMs: 10_000 });
+      expect(missing.exitCode).not.toBe(0);
+      expect(missing.output).toMatch(/no-such-program/);
+    });
+  });
+
+  it('exec kills a command that misses its deadline, with all it started, and says it timed out', async () => {
+    await withTask(s, s.task(READY), async (d, h) => {
+      await d.start(h);
+      await untilLine(d, h, 'ready');
+      const pid = await running(d, h);
+      const { command, traces } = s.commands.hang;
+      expect(await d.exec(h, command, { timeoutMs: 500 })).toEqual({ timedOut: true, output: 'started' });
+      const left = async () => (await s.fixture().processesOf(pid)).filter((p) => traces.test(p));
+      expect(await left()).toEqual([]);
+      // Aborting (the agent stopping the check) ends it the same way.
+      const ctl = new AbortController();
+      const aborted = d.exec(h, command, { timeoutMs: 60_000, signal: ctl.signal });
+      setTimeout(() => ctl.abort(new Error('check cancelled')), 300);
+      await expect(aborted).rejects.toThrow('check cancelled');
+      expect(await left()).toEqual([]);
+      // The task itself was not touched.
+      expect(await d.inspect(h)).toEqual({ state: 'running', pid });
+    });
+  });
+
+  it('exec refuses a task that is not running', async () => {
+    await withTask(s, s.task({ exit: 0 }), async (d, h) => {
+      await expect(d.exec(h, ['true'], { timeoutMs: 5_000 })).rejects.toThrow(h.taskId);
+      await d.start(h);
+      await d.wait(h);
+      await expect(d.exec(h, ['true'], { timeoutMs: 5_000 })).rejects.toThrow(/not running/);
+    });
+  });
+}
+
+function describeLogs(s: Suite): void {
+  it('keeps stdout and stderr lines, honours tail, and follows until the task exits', async () => {
+    const printed = { print: [['stdout', 'one'], ['stderr', 'two'], ['stdout', 'three'], ['stdout', 'four']], exit: 0 } as const;
+    await withTask(s, s.task(printed), async (d, h) => {
+      await d.start(h);
+      await d.wait(h);
+      // The two streams are separate pipes: order is kept within a stream, not across them.
+      const all = await collect(d.logs(h));
+      expect(all.filter((l) => l.stream === 'stdout').map((l) => l.text)).toEqual(['one', 'three', 'four']);
+      expect(all.filter((l) => l.stream === 'stderr').map((l) => l.text)).toEqual(['two']);
+      expect(all.every((l) => !Number.isNaN(Date.parse(l.time)))).toBe(true);
+      expect(await collect(d.logs(h, { tail: 2 }))).toEqual(all.slice(-2));
+    });
+    const slow = { print: [['stdout', 'line1'], ['stdout', 'line2'], ['stdout', 'line3']], everyMs: 200, exit: 0 } as const;
+    await withTask(s, s.task(slow), async (d, h) => {
+      await d.start(h);
+      expect(await texts(d.logs(h, { follow: true }))).toEqual(['line1', 'line2', 'line3']);
+    });
+  });
+}
+
+/** What the task's processes see: only for drivers that run the image's processes. */
+function describeIsolation(s: Suite): void {
+  it('enforces the memory limit on the task process', async () => {
+    await withTask(s, s.shell('sleep 1000', { resources: { memoryBytes: 64 * MiB, cpuMillis: 500, pids: 64 } }), async (d, h) => {
+      await d.start(h);
+      const pid = await running(d, h);
+      const probe = s.fixture().memoryLimitOf;
+      if (!probe) throw new Error('the fixture has no memoryLimitOf probe, which the isolation checks need');
+      expect(await probe(pid)).toBe(64 * MiB);
+      const stats = await d.stats(h);
+      expect(stats.memoryLimitBytes).toBe(64 * MiB);
+      expect(stats.pids).toBeGreaterThanOrEqual(1);
+    });
+  });
+
+  it('gives each task its own copy-on-write root filesystem', async () => {
+    await withTask(s, s.shell('echo secret > /marker && cat /marker'), async (d, first) => {
+      await d.start(first);
+      expect(await d.wait(first)).toBe(0);
+      expect(await texts(d.logs(first))).toEqual(['secret']);
+      await withTask(s, s.shell('test -e /marker && echo visible || echo invisible'), async (d2, second) => {
+        await d2.start(second);
+        expect(await d2.wait(second)).toBe(0);
+        expect(await texts(d2.logs(second))).toEqual(['invisible']);
       });
     });
+  });
 
-    it('exec runs a command inside the running task and returns its exit code and output', async () => {
-      await withTask(task('echo ready; exec sleep 1000', { env: { GREETING: 'hello' } }), async (d, h) => {
-        await d.start(h);
-        await untilLine(d, h, 'ready');
-        const r = await d.exec(h, ['sh', '-c', 'echo "$GREETING from $(hostname)"; echo oops >&2; exit 3'], { timeoutMs: 10_000 });
-        expect(r).toMatchObject({ exitCode: 3, timedOut: false });
-        expect(r.output.split('\n').sort()).toEqual([`hello from ${h.taskId}`, 'oops']);
-        expect(await d.exec(h, ['true'], { timeoutMs: 10_000 })).toEqual({ exitCode: 0, timedOut: false, output: '' });
-        const big = await d.exec(h, ['sh', '-c', 'i=0; while [ $i -lt 1000 ]; do echo 0123456789; i=$((i+1)); done'], { timeoutMs: 10_000 });
-        expect(big.output.length).toBeLessThanOrEqual(EXEC_OUTPUT_LIMIT);
-        expect(big.output.startsWith('0123456789\n0123456789')).toBe(true);
-        const missing = await d.exec(h, ['no-such-program'], { timeoutMs: 10_000 });
-        expect(missing.exitCode).not.toBe(0);
-        expect(missing.output).toMatch(/no-such-program/);
-      });
+  it('runs the task with its env on top of the image env, and the task id as hostname', async () => {
+    const config = s.shell('echo "$GREETING"; hostname; echo "$PATH"', { env: { GREETING: 'hello' } });
+    await withTask(s, config, async (d, h) => {
+      await d.start(h);
+      expect(await d.wait(h)).toBe(0);
+      const [greeting, hostname, path] = await texts(d.logs(h));
+      expect(greeting).toBe('hello');
+      expect(hostname).toBe(config.taskId);
+      expect(path).toContain('/bin');
     });
+  });
 
-    it('exec kills a command that misses its deadline, with all it started, and says it timed out', async () => {
-      await withTask(task('echo ready; exec sleep 1000'), async (d, h) => {
-        await d.start(h);
-        await untilLine(d, h, 'ready');
-        const pid = await running(d, h);
-        const hung = ['sh', '-c', 'setsid sleep 301 & sleep 302 & echo started; sleep 303'];
-        expect(await d.exec(h, hung, { timeoutMs: 500 })).toEqual({ timedOut: true, output: 'started' });
-        const left = async () => (await fixture().processesOf(pid)).filter((p) => /sleep 30[123]|setsid/.test(p));
-        expect(await left()).toEqual([]);
-        // Aborting (the agent stopping the check) ends it the same way.
-        const ctl = new AbortController();
-        const aborted = d.exec(h, hung, { timeoutMs: 60_000, signal: ctl.signal });
-        setTimeout(() => ctl.abort(new Error('check cancelled')), 300);
-        await expect(aborted).rejects.toThrow('check cancelled');
-        expect(await left()).toEqual([]);
-        // The task itself was not touched.
-        expect(await d.inspect(h)).toEqual({ state: 'running', pid });
-      });
+  it('exec runs with the task\'s environment and hostname', async () => {
+    await withTask(s, s.shell('echo ready; exec sleep 1000', { env: { GREETING: 'hello' } }), async (d, h) => {
+      await d.start(h);
+      await untilLine(d, h, 'ready');
+      const r = await d.exec(h, ['sh', '-c', 'echo "$GREETING from $(hostname)"'], { timeoutMs: 10_000 });
+      expect(r).toEqual({ exitCode: 0, timedOut: false, output: `hello from ${h.taskId}` });
     });
+  });
 
-    it('exec refuses a task that is not running', async () => {
-      await withTask(task('exit 0'), async (d, h) => {
-        await expect(d.exec(h, ['true'], { timeoutMs: 5_000 })).rejects.toThrow(h.taskId);
-        await d.start(h);
-        await d.wait(h);
-        await expect(d.exec(h, ['true'], { timeoutMs: 5_000 })).rejects.toThrow(/not running/);
-      });
+  it('named volumes outlive the task that wrote them', async () => {
+    const volumes = [{ name: `v${randomBytes(3).toString('hex')}`, mountPath: '/data' }];
+    await withTask(s, s.shell('echo kept > /data/file', { volumes }), async (d, h) => {
+      await d.start(h);
+      expect(await d.wait(h)).toBe(0);
     });
-
-    it('enforces the memory limit on the task process', async () => {
-      await withTask(task('sleep 1000', { resources: { memoryBytes: 64 * MiB, cpuMillis: 500, pids: 64 } }), async (d, h) => {
-        await d.start(h);
-        const pid = await running(d, h);
-        expect(await fixture().memoryLimitOf(pid)).toBe(64 * MiB);
-        const stats = await d.stats(h);
-        expect(stats.memoryLimitBytes).toBe(64 * MiB);
-        expect(stats.pids).toBeGreaterThanOrEqual(1);
-      });
-    });
-
-    it('gives each task its own copy-on-write root filesystem', async () => {
-      await withTask(task('echo secret > /marker && cat /marker'), async (d, first) => {
-        await d.start(first);
-        expect(await d.wait(first)).toBe(0);
-        expect(await texts(d.logs(first))).toEqual(['secret']);
-        await withTask(task('test -e /marker && echo visible || echo invisible'), async (d2, second) => {
-          await d2.start(second);
-          expect(await d2.wait(second)).toBe(0);
-          expect(await texts(d2.logs(second))).toEqual(['invisible']);
-        });
-      });
-    });
-
-    it('keeps stdout and stderr lines, honours tail, and follows until the task exits', async () => {
-      await withTask(task('echo one; echo two >&2; echo three; echo four'), async (d, h) => {
-        await d.start(h);
-        await d.wait(h);
-        // The two streams are separate pipes: order is kept within a stream, not across them.
-        const all = await collect(d.logs(h));
-        expect(all.filter((l) => l.stream === 'stdout').map((l) => l.text)).toEqual(['one', 'three', 'four']);
-        expect(all.filter((l) => l.stream === 'stderr').map((l) => l.text)).toEqual(['two']);
-        expect(all.every((l) => !Number.isNaN(Date.parse(l.time)))).toBe(true);
-        expect(await collect(d.logs(h, { tail: 2 }))).toEqual(all.slice(-2));
-      });
-      await withTask(task('for i in 1 2 3; do echo line$i; sleep 0.2; done'), async (d, h) => {
-        await d.start(h);
-        expect(await texts(d.logs(h, { follow: true }))).toEqual(['line1', 'line2', 'line3']);
-      });
-    });
-
-    it('runs the task with its env on top of the image env, and the task id as hostname', async () => {
-      const config = task('echo "$GREETING"; hostname; echo "$PATH"', { env: { GREETING: 'hello' } });
-      await withTask(config, async (d, h) => {
-        await d.start(h);
-        expect(await d.wait(h)).toBe(0);
-        const [greeting, hostname, path] = await texts(d.logs(h));
-        expect(greeting).toBe('hello');
-        expect(hostname).toBe(config.taskId);
-        expect(path).toContain('/bin');
-      });
-    });
-
-    it('named volumes outlive the task that wrote them', async () => {
-      const volumes = [{ name: `v${randomBytes(3).toString('hex')}`, mountPath: '/data' }];
-      await withTask(task('echo kept > /data/file', { volumes }), async (d, h) => {
-        await d.start(h);
-        expect(await d.wait(h)).toBe(0);
-      });
-      await withTask(task('cat /data/file', { volumes }), async (d, h) => {
-        await d.start(h);
-        expect(await d.wait(h)).toBe(0);
-        expect(await texts(d.logs(h))).toEqual(['kept']);
-      });
+    await withTask(s, s.shell('cat /data/file', { volumes }), async (d, h) => {
+      await d.start(h);
+      expect(await d.wait(h)).toBe(0);
+      expect(await texts(d.logs(h))).toEqual(['kept']);
     });
   });
 }

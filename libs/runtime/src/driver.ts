@@ -1,4 +1,4 @@
-import type { ImagePullPolicy, PortMapping, Resources, VolumeMount } from '@berth/core';
+import type { ImagePullPolicy, PortMapping, Resources, Runtime, VolumeMount } from '@berth/core';
 import type { NetworkAttachment } from './network/task-network';
 
 /**
@@ -9,6 +9,8 @@ export interface TaskConfig {
   /** `<service>.<slot>.<suffix>`; unique for all time, also the hostname inside the task. */
   readonly taskId: string;
   readonly service: string;
+  /** What the task runs as; the agent hands it to the driver serving that runtime on this node. */
+  readonly runtime: Runtime;
   /** `HOST[:PORT]/repo:tag`, `HOST[:PORT]/repo@sha256:…`, or `oci:/abs/layout:tag`. */
   readonly image: string;
   /** The manifest digest the control plane pinned `image` to: the task runs exactly that. */
@@ -108,7 +110,8 @@ export interface ExecResult {
  * Callers: the agent's task runner, one task at a time per handle (methods for different tasks
  * may run concurrently). Every method either does what it says or throws a DomainError whose
  * message names the task and the cause. No method restarts a task: a restart is a new task.
- * Every driver passes `runDriverConformance` (conformance.ts).
+ * Every driver passes `runDriverConformance` (conformance.ts); the hollow driver, which runs no
+ * processes, passes all but its isolation checks.
  */
 export interface RuntimeDriver {
   readonly name: 'runc' | 'qemu' | 'hollow';

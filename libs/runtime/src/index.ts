@@ -9,3 +9,6 @@ export * from './logs/cri-log';
 export * from './runc/oci-spec';
 export * from './runc/runc-driver';
 export * from './network';
+// The named fake runtime for tests and scale benchmarks; never offered to operators.
+export { HollowDriver, HollowHost } from './hollow/hollow-driver';
+export { hollowCommand, type HollowProgram } from './hollow/hollow-program';

@@ -1,5 +1,5 @@
 import { formatConstraint, formatCpu, formatMemory, type Constraint } from '@berth/core';
-import { DRIVER_FOR_RUNTIME, type PendingTask, type SchedNode } from './model';
+import { DRIVER_FOR_RUNTIME, servesRuntime, type PendingTask, type SchedNode } from './model';
 import { portKey, type NodeLoad } from './node-load';
 
 export type FilterResult = { fit: true } | { fit: false; reason: string };
@@ -35,10 +35,7 @@ const availability: Filter = {
 const driver: Filter = {
   name: 'driver',
   relevant: () => true,
-  check: (task, { node }) => {
-    const wanted = DRIVER_FOR_RUNTIME[task.runtime];
-    return node.drivers.includes(wanted) ? FIT : noFit(`no ${wanted} driver`);
-  },
+  check: (task, { node }) => (servesRuntime(node, task.runtime) ? FIT : noFit(`no ${DRIVER_FOR_RUNTIME[task.runtime]} driver`)),
 };
 
 const resources: Filter = {
@@ -106,3 +103,10 @@ const rejected: Filter = {
  * named only when nothing in the cluster's own view rules the node out.
  */
 export const FILTERS: readonly Filter[] = [ready, availability, driver, constraints, resources, hostPorts, maxPerNode, rejected];
+
+/**
+ * The filters that judge a node by its own description and the task's spec alone, never by what
+ * is placed on it: whether the node is a candidate at all. A global service wants one slot on
+ * every node that passes them (`eligibleNodes`).
+ */
+export const NODE_FILTERS: readonly Filter[] = [ready, availability, driver, constraints];

@@ -1,7 +1,7 @@
 import type { Constraint, NodeInfo, PlacementStrategy, Protocol, Runtime } from '@berth/core';
 
 /** What the scheduler needs to know about a node: its description plus what already runs there. */
-export type SchedNode = Pick<NodeInfo, 'name' | 'labels' | 'availability' | 'state' | 'capacity' | 'drivers'>;
+export type SchedNode = Pick<NodeInfo, 'name' | 'labels' | 'availability' | 'state' | 'capacity' | 'drivers' | 'runtimes'>;
 
 export interface HostPort {
   readonly port: number;
@@ -33,6 +33,17 @@ export interface PendingTask {
   readonly maxPerNode: number;
   readonly strategy: PlacementStrategy;
   /**
+   * A node label key (`placement.spreadBy: node.labels.KEY`): the task goes to the label value
+   * with the fewest tasks of its service first (nodes without the label are one more group), then
+   * to a node of that value by `strategy`.
+   */
+  readonly spreadBy?: string;
+  /**
+   * Global services: the only node the task may go to. It still passes every filter there
+   * (resources, host ports…); when it does not, the task waits with that node's reason.
+   */
+  readonly targetNode?: string;
+  /**
    * Nodes that recently refused a task of this slot (state `rejected`), each with why, worded
    * without the node's name ("host port 18080/tcp is already in use") so that reasons count
    * across nodes. The task is not placed on them; the caller decides how long "recently" is.
@@ -56,5 +67,14 @@ export interface ScheduleResult {
   readonly unschedulable: readonly Unschedulable[];
 }
 
-/** The driver a runtime needs on the node. */
+/**
+ * The driver that serves a runtime on a real node: what "no … driver" explanations name, and how
+ * the runtimes of a node record without `runtimes` (one registered before agents reported them)
+ * are derived from its drivers.
+ */
 export const DRIVER_FOR_RUNTIME: Readonly<Record<Runtime, string>> = { container: 'runc', vm: 'qemu' };
+
+/** Whether the node runs tasks of `runtime`: as its agent said, else as its drivers imply. */
+export function servesRuntime(node: SchedNode, runtime: Runtime): boolean {
+  return node.runtimes ? node.runtimes.includes(runtime) : node.drivers.includes(DRIVER_FOR_RUNTIME[runtime]);
+}

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseConstraint, type Constraint } from '@berth/core';
 import { matchesConstraint } from './filters';
-import type { PendingTask, PlacedTask, SchedNode } from './model';
+import { servesRuntime, type PendingTask, type PlacedTask, type SchedNode } from './model';
 import { portKey } from './node-load';
 import { schedule } from './schedule';
 
@@ -120,6 +120,15 @@ describe('schedule', () => {
     const r = schedule({ nodes: [node('a')], pending: [task('vm', 1, { runtime: 'vm' })] });
     expect(r.unschedulable[0]?.explanation).toBe('1 node: no qemu driver');
   });
+
+  it('goes by the runtimes a node serves, whatever its drivers are called; records without them by their drivers', () => {
+    const hollow = node('h', { drivers: ['hollow'], runtimes: ['container'] });
+    const r = schedule({ nodes: [hollow], pending: [task('web', 1), task('vm', 1, { runtime: 'vm' })] });
+    expect(r.placements).toEqual([{ taskId: 'web.1', node: 'h' }]);
+    expect(r.unschedulable).toEqual([{ taskId: 'vm.1', explanation: '1 node: no qemu driver' }]);
+    const old = node('o', { drivers: ['runc', 'qemu'] }); // registered before agents reported runtimes
+    expect(schedule({ nodes: [old], pending: [task('vm', 1, { runtime: 'vm' })] }).placements).toEqual([{ taskId: 'vm.1', node: 'o' }]);
+  });
 });
 
 // ---- properties over random clusters -------------------------------------------------------
@@ -130,8 +139,9 @@ const arbNode = fc.record({
   availability: fc.constantFrom('active', 'active', 'pause', 'drain'),
   state: fc.constantFrom('ready', 'ready', 'down', 'unknown'),
   capacity: fc.record({ cpuMillis: fc.integer({ min: 0, max: 4000 }), memoryBytes: fc.integer({ min: 0, max: 2048 }).map((m) => m * Mi) }),
-  drivers: fc.constantFrom(['runc'], ['runc', 'qemu'], ['qemu']),
-}) as fc.Arbitrary<SchedNode>;
+  drivers: fc.constantFrom(['runc'], ['runc', 'qemu'], ['qemu'], ['hollow']),
+  runtimes: fc.constantFrom(undefined, ['container'], ['vm'], ['container', 'vm']),
+}).map(({ runtimes, ...n }) => (runtimes ? { ...n, runtimes } : n)) as fc.Arbitrary<SchedNode>;
 
 const arbTask = fc.record({
   service: fc.constantFrom('web', 'db', 'cache'),
@@ -187,7 +197,7 @@ describe('schedule properties', () => {
           const ports = mine.flatMap((t) => t.hostPorts.map(portKey));
           expect(new Set(ports).size).toBe(ports.length);
           for (const t of mine) {
-            expect(n.drivers).toContain(t.runtime === 'vm' ? 'qemu' : 'runc');
+            expect(servesRuntime(n, t.runtime)).toBe(true);
             expect(t.constraints.every((c) => matchesConstraint(n, c))).toBe(true);
             if (t.maxPerNode > 0) expect(mine.filter((o) => o.service === t.service).length).toBeLessThanOrEqual(t.maxPerNode);
             expect(t.rejectedBy?.has(n.name) ?? false).toBe(false);

@@ -2,13 +2,13 @@ import type { NodeInfo, Rollout, Service, ServiceStatus } from '@berth/core';
 import type { IKeyValue } from 'etcd3';
 import { nameOf } from './keys';
 import { decodeRecord, toService } from './records';
-import type { NodeLivenessRecord } from './node-writer';
+import { decodeNodeRecord, nodeInfoOf, type NodeLivenessRecord } from './node-records';
 import type { TaskRecord } from './store';
 
 /**
  * How each collection's values are stored: JSON of the domain object without `resourceVersion`
- * (that is the key's mod_revision, filled in on read). Writers of tasks and nodes use
- * `encodeVersioned` so readers and informers agree with them.
+ * (that is the key's mod_revision, filled in on read). Writers of tasks use `encodeVersioned` so
+ * readers and informers agree with them; nodes/ holds a NodeRecord (node-records.ts).
  */
 export interface Codec<T> {
   /** The informer/cache key of a stored etcd key: the object's name or task id. */
@@ -42,8 +42,11 @@ export const rolloutCodec: Codec<Rollout> = {
 
 export const taskCodec: Codec<TaskRecord> = { keyOf: nameOf, decode: (kv) => versioned<TaskRecord>(kv) };
 
-/** Decodes the stored node; `state` is not stored and reads `unknown` until joined with the alive key. */
-export const nodeCodec: Codec<NodeInfo> = { keyOf: nameOf, decode: (kv) => ({ ...versioned<NodeInfo>(kv), state: 'unknown' }) };
+/**
+ * Decodes the stored node as readers see it (the operator's labels over the agent's); `state` is
+ * not stored and reads `unknown` until joined with the alive key.
+ */
+export const nodeCodec: Codec<NodeInfo> = { keyOf: nameOf, decode: (kv) => nodeInfoOf(decodeNodeRecord(kv.value.toString()), kv.mod_revision) };
 
 export const nodeLivenessCodec: Codec<NodeLivenessRecord> = {
   keyOf: nameOf,

@@ -34,6 +34,7 @@ import {
   encodeRevision,
   revise,
   revisionOf,
+  scaled,
   toService,
   type Decision,
   type ServiceRecord,
@@ -46,6 +47,7 @@ import type {
   ApplyOutcome,
   Informer,
   LeaderFence,
+  NodeLabelChange,
   NodeRegistration,
   NodeSessionLease,
   RestoreOptions,
@@ -167,13 +169,8 @@ export class EtcdStore implements Store {
       const kv = await getKey(this.client, key);
       if (!kv) throw new NotFoundError('service', name);
       const current = decodeRecord(kv.value.toString());
-      if (current.spec.replicas === replicas) return toService(current, kv.mod_revision);
-      const record = {
-        ...current,
-        spec: { ...current.spec, replicas },
-        generation: current.generation + 1,
-        updatedAt: new Date().toISOString(),
-      };
+      const record = scaled(current, replicas, new Date().toISOString());
+      if (!record) return toService(current, kv.mod_revision);
       const res = await txn(this.client, `scale service ${name}`, {
         compare: [ifModRevision(key, kv.mod_revision)],
         success: [putOp(key, encodeRecord(record)), ...eventOps(this.keys, [scaledEvent(name, current.spec.replicas, replicas, 'berth scale')])],
@@ -347,8 +344,8 @@ export class EtcdStore implements Store {
     return this.taskWriter.applyTaskPlan(service, plan, fence);
   }
 
-  assignNodes(placements: readonly TaskPlacement[], fence: LeaderFence): Promise<WriteResult> {
-    return this.taskWriter.assignNodes(placements, fence);
+  assignNodes(placements: readonly TaskPlacement[], fence: LeaderFence, cached?: (taskId: string) => TaskRecord | undefined): Promise<WriteResult> {
+    return this.taskWriter.assignNodes(placements, fence, cached);
   }
 
   recordUnschedulable(explanations: ReadonlyMap<string, string>, fence: LeaderFence): Promise<WriteResult> {
@@ -369,6 +366,14 @@ export class EtcdStore implements Store {
 
   setNodeAvailability(name: string, availability: NodeAvailability): Promise<NodeInfo> {
     return this.nodeWriter.setAvailability(name, availability);
+  }
+
+  setNodeLabels(name: string, change: NodeLabelChange): Promise<NodeInfo> {
+    return this.nodeWriter.setLabels(name, change);
+  }
+
+  removeNode(name: string, opts: { force?: boolean } = {}): Promise<void> {
+    return this.nodeWriter.remove(name, opts);
   }
 
   async ping(timeoutMs = 2_000): Promise<void> {

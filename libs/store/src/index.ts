@@ -25,5 +25,5 @@ export {
   shutdownTask,
   type TaskMutation,
 } from './task-writes';
-export { withLiveness, type NodeLiveness } from './node-writer';
+export { withLiveness, type NodeLiveness } from './node-records';
 export { sameSpecButReplicas } from './records';

@@ -3,7 +3,7 @@ import type { Etcd3 } from 'etcd3';
 import { aliveCodec, nodeCodec, nodeLivenessCodec } from './codecs';
 import { EtcdInformer } from './informer';
 import type { Keyspace } from './keys';
-import { withLiveness, type NodeLivenessRecord } from './node-writer';
+import { withLiveness, type NodeLivenessRecord } from './node-records';
 import type { Informer, WatchEvent } from './store';
 
 /**

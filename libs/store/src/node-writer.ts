@@ -1,44 +1,27 @@
-import { ConflictError, NotFoundError, type NewEvent, type NodeAvailability, type NodeInfo } from '@berth/core';
+import { ConflictError, NotFoundError, type NodeAvailability, type NodeInfo } from '@berth/core';
 import type { Etcd3, IKeyValue, Lease } from 'etcd3';
-import { encodeVersioned, nodeCodec, nodeLivenessCodec } from './codecs';
+import { nodeCodec, nodeLivenessCodec } from './codecs';
 import { etcdCall } from './etcd-client';
 import { nameOf, prefixEnd, type Keyspace } from './keys';
 import { eventOps } from './event-log';
-import { getKey, ifAbsent, ifModRevision, putOp, txn } from './kv';
-import type { NodeRegistration, NodeSessionLease } from './store';
+import { deleteOp, getKey, ifAbsent, ifModRevision, putOp, txn } from './kv';
+import {
+  decodeNodeRecord,
+  encodeNodeRecord,
+  nodeEvents,
+  nodeInfoOf,
+  readyEvent,
+  readyNodeConflict,
+  registeredNode,
+  relabeled,
+  removedEvent,
+  withAvailability,
+  withLiveness,
+  type NodeRecord,
+} from './node-records';
+import type { NodeLabelChange, NodeRegistration, NodeSessionLease } from './store';
 
 const MAX_ATTEMPTS = 5;
-
-/** What etcd says about a node's liveness besides its record. */
-export interface NodeLiveness {
-  /** mod_revision of `alive/<name>`, when the key exists (a session holds it). */
-  readonly aliveRevision?: string;
-  /** From the leader's `status/nodes/<name>` record, when it declared the node down. */
-  readonly downSince?: string;
-}
-
-/**
- * The stored node with its derived state: `ready` while its alive key exists; `down` once the
- * leader declared it so (the key is gone and the leader's grace, if any, is over); `unknown` in
- * between — absent, but not (yet) declared down.
- */
-export function withLiveness(node: NodeInfo, l: NodeLiveness): NodeInfo {
-  const { state: _derived, downSince: _d, sessionRevision: _s, ...rest } = node;
-  if (l.aliveRevision !== undefined) return { ...rest, state: 'ready', sessionRevision: l.aliveRevision };
-  if (l.downSince !== undefined) return { ...rest, state: 'down', downSince: l.downSince };
-  return { ...rest, state: 'unknown' };
-}
-
-/** The JSON of `status/nodes/<name>`. */
-export interface NodeLivenessRecord {
-  readonly downSince: string;
-}
-
-/** What nodes/<name> holds: the node without `state`, which is never stored (it is the alive key). */
-function encodeNode(node: NodeInfo): string {
-  const { state: _derived, downSince: _d, sessionRevision: _s, ...rest } = node;
-  return encodeVersioned(rest);
-}
 
 /**
  * Node registration, availability and liveness on etcd. A node is `ready` exactly while
@@ -77,42 +60,56 @@ export class EtcdNodeWriter {
   }
 
   async register(reg: NodeRegistration): Promise<NodeInfo> {
-    return this.update(reg.name, (current) => ({
-      name: reg.name,
-      labels: { ...reg.labels },
-      availability: current?.availability ?? 'active',
-      state: 'unknown',
-      address: reg.address,
-      capacity: { ...reg.capacity },
-      drivers: [...reg.drivers],
-      resourceVersion: '',
-    }));
+    return this.update(reg.name, (current) => registeredNode(current, reg));
   }
 
   async setAvailability(name: string, availability: NodeAvailability): Promise<NodeInfo> {
-    return this.update(name, (current) => {
-      if (!current) throw new NotFoundError('node', name);
-      return { ...current, availability };
-    });
+    return this.update(name, (current) => withAvailability(current, name, availability));
+  }
+
+  async setLabels(name: string, change: NodeLabelChange): Promise<NodeInfo> {
+    return this.update(name, (current) => relabeled(current, name, change));
   }
 
   /** Read-modify-write of nodes/<name>, compared on its mod_revision; its events in the same transaction. */
-  private async update(name: string, change: (current: NodeInfo | undefined) => NodeInfo): Promise<NodeInfo> {
+  private async update(name: string, change: (current: NodeRecord | undefined) => NodeRecord): Promise<NodeInfo> {
     const key = this.keys.node(name);
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const kv: IKeyValue | undefined = await getKey(this.client, key);
-      const current = kv && nodeCodec.decode(kv);
+      const current = kv && decodeNodeRecord(kv.value.toString());
       const next = change(current);
       const res = await txn(this.client, `write node ${name}`, {
         compare: [kv ? ifModRevision(key, kv.mod_revision) : ifAbsent(key)],
-        success: [putOp(key, encodeNode(next)), ...eventOps(this.keys, nodeEvents(current, next))],
+        success: [putOp(key, encodeNodeRecord(next)), ...eventOps(this.keys, nodeEvents(current, next))],
       });
       if (res.succeeded) {
         const written = await this.get(name);
-        return written ?? { ...next, resourceVersion: res.header.revision };
+        // Removed right after this write: the node as written, not ready.
+        return written ?? nodeInfoOf(next, res.header.revision);
       }
     }
     throw new ConflictError(`node "${name}" kept changing while writing it; try again`);
+  }
+
+  /**
+   * Deletes nodes/<name>, status/nodes/<name> and alive/<name> with the `Removed` event, in one
+   * transaction compared on what was read: the node's record, and its alive key (absent unless
+   * `force`), so a session that binds it meanwhile is not cut off unseen.
+   */
+  async remove(name: string, opts: { force?: boolean }): Promise<void> {
+    const [node, alive] = [this.keys.node(name), this.keys.alive(name)];
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const read = await txn(this.client, `read node ${name}`, { compare: [], success: [rangeOf(node), rangeOf(alive)] });
+      const [kv, aliveKv] = read.responses.map((r) => r.response_range.kvs[0]);
+      if (!kv) throw new NotFoundError('node', name);
+      if (aliveKv && !opts.force) throw readyNodeConflict(name);
+      const res = await txn(this.client, `remove node ${name}`, {
+        compare: [ifModRevision(node, kv.mod_revision), aliveKv ? ifModRevision(alive, aliveKv.mod_revision) : ifAbsent(alive)],
+        success: [deleteOp(node), deleteOp(this.keys.nodeStatus(name)), deleteOp(alive), ...eventOps(this.keys, [removedEvent(name, aliveKv !== undefined)])],
+      });
+      if (res.succeeded) return;
+    }
+    throw new ConflictError(`node "${name}" kept changing while removing it; try again`);
   }
 
   async openSession(name: string, ttlSeconds: number): Promise<NodeSessionLease> {
@@ -151,27 +148,15 @@ export class EtcdNodeWriter {
     const id = await etcdCall(this.client, `grant a lease for node ${name}`, () => lease.grant());
     // `Ready` when the node was not alive: a reconnect within the lease's TTL is no event.
     const alive = putOp(this.keys.alive(name), name, id);
-    const ready: NewEvent = { kind: 'node', object: name, node: name, reason: 'Ready', message: 'ready: its agent connected' };
     await txn(this.client, `mark node ${name} alive`, {
       compare: [ifAbsent(this.keys.alive(name))],
-      success: [alive, ...eventOps(this.keys, [ready])],
+      success: [alive, ...eventOps(this.keys, [readyEvent(name)])],
       failure: [alive],
     });
     return { lease, id };
   }
 }
 
-/** What an operator's or agent's write of a node record means, as events. */
-function nodeEvents(before: NodeInfo | undefined, after: NodeInfo): NewEvent[] {
-  const about = { kind: 'node', object: after.name, node: after.name } as const;
-  if (!before) return [{ ...about, reason: 'Registered', message: `registered (${after.address}; drivers ${after.drivers.join(', ') || 'none'})` }];
-  if (before.availability === after.availability) return [];
-  switch (after.availability) {
-    case 'drain':
-      return [{ ...about, reason: 'Drained', message: 'drained: its tasks move to other nodes' }];
-    case 'pause':
-      return [{ ...about, reason: 'Paused', message: 'paused: no new tasks are placed on it' }];
-    case 'active':
-      return [{ ...about, reason: 'Activated', message: 'activated: it takes new tasks again' }];
-  }
+function rangeOf(key: string) {
+  return { request_range: { key: Buffer.from(key) } };
 }

@@ -1,4 +1,4 @@
-import { canonicalJson, ConflictError, type Revision, type RolloutControl, type Service, type ServiceDraft, type ServiceSpec, type TaskTemplate, type UpdateConfig } from '@berth/core';
+import { canonicalJson, ConflictError, ValidationError, type Revision, type RolloutControl, type Service, type ServiceDraft, type ServiceSpec, type TaskTemplate, type UpdateConfig } from '@berth/core';
 import type { ApplyAction } from './store';
 
 /** What the services/<name> key holds (JSON). resourceVersion is not stored: it is the key's mod_revision. */
@@ -130,6 +130,19 @@ export function decide(draft: ServiceDraft, stored: StoredRecord | undefined, no
 
 export function sameSpecButReplicas(a: ServiceSpec, b: ServiceSpec): boolean {
   return canonicalJson({ ...a, replicas: 0 }) === canonicalJson({ ...b, replicas: 0 });
+}
+
+/**
+ * The record `berth scale` writes, or undefined when `replicas` is already stored. A global
+ * service runs one task per eligible node: a replica count would be stored and ignored, so it is
+ * refused.
+ */
+export function scaled(current: ServiceRecord, replicas: number, now: string): ServiceRecord | undefined {
+  if (current.spec.mode === 'global') {
+    throw new ValidationError([{ path: 'replicas', message: `service "${current.name}" is global: it runs one task on every eligible node and cannot be scaled (change its placement, or nodes' labels and availability, instead)` }]);
+  }
+  if (current.spec.replicas === replicas) return undefined;
+  return { ...current, spec: { ...current.spec, replicas }, generation: current.generation + 1, updatedAt: now };
 }
 
 /**

@@ -4,8 +4,10 @@ import type {
   NodeAvailability,
   NodeCapacity,
   NodeInfo,
+  Placement,
   Revision,
   Rollout,
+  Runtime,
   Service,
   ServiceDraft,
   ServiceStatus,
@@ -15,8 +17,20 @@ import type {
 } from '@berth/core';
 
 /**
- * The Store port: everything the control plane persists goes through here. The etcd
- * implementation (`EtcdStore`) is the only one shipped; unit tests use in-memory doubles.
+ * The Store port: everything the control plane persists goes through here, split into roles so
+ * that the compiler checks who may write what. A component is handed only the roles it uses:
+ *
+ *   StoreReads          every get/list, the informers, the event log, ping        anyone
+ *   ServiceWrites       apply, delete, scale, undo, restart, pause/resume          API
+ *   NodeAdmin           availability, labels, removal of nodes                    API (operator)
+ *   OrchestratorWrites  task plans, rollout records, automatic rollback           leader: orchestrator
+ *   LeaderWrites        service statuses, node liveness, event-log trimming       leader: status, nodes, events
+ *   SchedulerWrites     node assignments, unschedulable explanations              leader: scheduler only
+ *   NodeSessions        registration, alive sessions, task status reports         dispatcher
+ *
+ * `Store` is all of them: what `EtcdStore` (the only implementation shipped) and the in-memory
+ * double of `@berth/store/testing` implement, and what the composition root hands out role by role.
+ * Both pass one contract suite (`runStoreContract`).
  *
  * Key layout (under the prefix, default `/berth/v1/`):
  *   services/<name>            ServiceRecord (spec + metadata)
@@ -24,124 +38,48 @@ import type {
  *   status/rollouts/<name>     Rollout (the leader's orchestrator)
  *   history/<name>/<revision>  Revision: the last 10 specs of the service (zero-padded revision)
  *   tasks/<service>/<id>       Task
- *   nodes/<name>               NodeInfo without `state` (derived on read from alive/<name>)
+ *   nodes/<name>               NodeRecord: the agent's description, the operator's availability and
+ *                              labels; never `state` (derived on read from alive/ and status/nodes/)
+ *   status/nodes/<name>        the leader's verdict that the node is down, and since when
  *   events/<ms>-<rand>-<i>     one event of the log, written in the transaction of its change
  *   alive/<name>               present while the node's session lease lives
  *   leader                     election key
  *
  * Errors: ConflictError on a stale resourceVersion, NotFoundError, TooLargeError when a
  * transaction exceeds etcd's limits, UnavailableError when etcd does not answer in time,
- * NotLeaderError when a fenced write finds the leader key changed.
+ * NotLeaderError when a fenced write finds the leader key changed (its transaction writes nothing).
  */
-export interface Store {
+export type Store = StoreReads & ServiceWrites & NodeAdmin & OrchestratorWrites & LeaderWrites & SchedulerWrites & NodeSessions;
+
+/** Every read. Reads never write and need no fence; any component may hold this role. */
+export interface StoreReads {
   getService(name: string): Promise<Service | undefined>;
+  /** Sorted by name. */
   listServices(): Promise<Service[]>;
-
-  /**
-   * Creates or replaces every draft in ONE transaction: all or nothing. A draft whose name and
-   * spec and labels equal what is stored is reported `unchanged` and not written (generation
-   * and resourceVersion stay). A draft carrying `resourceVersion` must match the stored one.
-   * With `dryRun` nothing is written but the outcome is computed the same way.
-   */
-  applyServices(drafts: readonly ServiceDraft[], opts?: { dryRun?: boolean }): Promise<ApplyOutcome[]>;
-
-  /** Deletes a service (and its status key). NotFoundError when absent. */
-  deleteService(name: string, opts?: { resourceVersion?: string }): Promise<void>;
-
-  /** Sets spec.replicas, bumping generation; optimistic on the current revision. */
-  scaleService(name: string, replicas: number): Promise<Service>;
-
   /** The last revisions of a service (at most REVISION_HISTORY), oldest first. NotFoundError when absent. */
   listRevisions(name: string): Promise<Revision[]>;
-  /**
-   * Makes a revision's spec current again (`rollout undo`, and the leader's automatic rollback):
-   * a new generation and revision whose spec is revision `toRevision`'s with the current
-   * `replicas`, recorded in the history with `cause`. Guarded on `resourceVersion` when given
-   * (ConflictError). NotFoundError when the service or that revision is gone. With `fence` and
-   * `rollout`, also writes the rollout record in the same transaction (leader only).
-   */
-  restoreRevision(
-    name: string,
-    toRevision: number,
-    opts: RestoreOptions,
-  ): Promise<Service>;
-  /**
-   * `rollout restart`: a new generation and revision with the same spec; every task is outdated.
-   * `imageDigest` re-pins the template's image (the digest its tag names now); null unpins it;
-   * absent keeps the stored digest.
-   */
-  restartService(name: string, opts?: { imageDigest?: string | null }): Promise<Service>;
-  /** `rollout pause|resume`: records the operator's word for the current revision. */
-  controlRollout(name: string, action: 'pause' | 'resume'): Promise<Service>;
 
   getRollout(name: string): Promise<Rollout | undefined>;
   listRollouts(): Promise<Map<string, Rollout>>;
-  /**
-   * Leader-only, fenced: the orchestrator's rollout records (`status/rollouts/<name>`); undefined
-   * deletes. `events` (what the change means: started, step, paused…) go in the same transaction.
-   */
-  putRollouts(rollouts: ReadonlyMap<string, Rollout | undefined>, fence: LeaderFence, events?: readonly NewEvent[]): Promise<void>;
-
   getServiceStatus(name: string): Promise<ServiceStatus | undefined>;
   listServiceStatuses(): Promise<Map<string, ServiceStatus>>;
-  /** Leader-only: fenced by the leader key's create revision. */
-  putServiceStatuses(statuses: ReadonlyMap<string, ServiceStatus>, fence: LeaderFence): Promise<void>;
-  /** Leader-only: removes status keys of services that no longer exist. */
-  deleteServiceStatuses(names: readonly string[], fence: LeaderFence): Promise<void>;
 
+  /** Sorted by service, then id. */
   listTasks(service?: string): Promise<TaskRecord[]>;
   getTask(id: string): Promise<TaskRecord | undefined>;
-  /** Nodes with `state` derived from their alive key: `ready` while it exists, else `down`. */
+  /**
+   * Nodes (sorted by name) with `state` derived from their alive key, as withLiveness says, and
+   * `labels` as the agent reports them overlaid with the operator's (NodeAdmin.setNodeLabels).
+   */
   listNodes(): Promise<NodeInfo[]>;
   getNode(name: string): Promise<NodeInfo | undefined>;
 
   /**
-   * Orchestrator (leader-only): stops, creates and forgets tasks of one service. Shutdowns go
-   * first (read-modify-write, compared on each task's mod_revision and retried on conflict), then
-   * creates and removes, in fenced transactions of ≤ 128 operations. New tasks get the id
-   * `<service>.<slot>.<10 base36 chars>`, state `pending`, desiredState `running`.
-   */
-  applyTaskPlan(service: string, plan: TaskPlanWrite, fence: LeaderFence): Promise<WriteResult>;
-  /**
-   * Scheduler (leader-only), the ONLY writer of `nodeName`: pending tasks without a node become
-   * `assigned` to it. Tasks that changed meanwhile (no longer pending, already placed, deleted,
-   * desired shutdown) are skipped, never overwritten. A placement with `orphan` also marks that
-   * task `orphaned` (desired shutdown, the message as why) in the same transaction, and only when
-   * the placement is written.
-   */
-  assignNodes(placements: readonly TaskPlacement[], fence: LeaderFence): Promise<WriteResult>;
-  /** Scheduler (leader-only): why a pending task fits no node, as `status.message`; written only when changed. */
-  recordUnschedulable(explanations: ReadonlyMap<string, string>, fence: LeaderFence): Promise<WriteResult>;
-  /**
-   * Dispatcher, from one agent's reports only: forward-only (`canTransition`), ignores tasks not
-   * assigned to `node` and unknown tasks, batched. Resolves once every accepted report is durable.
-   */
-  updateTaskStatuses(node: string, reports: readonly TaskStatusReport[]): Promise<void>;
-
-  /**
-   * Dispatcher: upserts `nodes/<name>` from an agent's Hello. Labels, address, capacity and
-   * drivers come from the agent; availability is the operator's and is kept (new nodes: active).
-   */
-  registerNode(registration: NodeRegistration): Promise<NodeInfo>;
-  /**
-   * Dispatcher: binds `alive/<name>` to a new lease of `ttlSeconds`. The node is `ready` while
-   * the key lives; it is `down` once the lease expires (no timer in the control plane).
-   */
-  openNodeSession(name: string, ttlSeconds: number): Promise<NodeSessionLease>;
-  /**
-   * Leader-only, fenced: records nodes as down since the given time (`status/nodes/<name>`), or
-   * clears the record (`undefined`) once the node is back. listNodes and nodeInformer read it.
-   * `events` go in the same transaction.
-   */
-  writeNodeLiveness(changes: ReadonlyMap<string, string | undefined>, fence: LeaderFence, events?: readonly NewEvent[]): Promise<void>;
-  /** Operator (`berth node drain|pause|activate`). NotFoundError when the node never registered. */
-  setNodeAvailability(name: string, availability: NodeAvailability): Promise<NodeInfo>;
-
-  /**
    * The event log, oldest first: the newest EVENT_LOG_MAX_COUNT events, none older than
-   * EVENT_LOG_MAX_AGE_MS. Every write above records its events in its own transaction: services
-   * created/updated/scaled/deleted/restarted/undone; tasks scheduled, started, unhealthy, ended,
-   * orphaned, replaced; nodes registered, ready, drained/paused/activated (down: the caller's).
+   * EVENT_LOG_MAX_AGE_MS. Every write records its events in its own transaction: services
+   * created/updated/scaled/deleted/restarted/undone; rollouts paused/resumed (the operator's) and
+   * the orchestrator's; tasks scheduled, started, unhealthy, ended, orphaned, replaced; nodes
+   * registered, ready, drained/paused/activated, labeled, removed (down: the leader's).
    */
   listEvents(): Promise<ClusterEvent[]>;
   /**
@@ -149,8 +87,6 @@ export interface Store {
    * one as it is committed, in commit order, until `signal` aborts: no loss, no repetition.
    */
   watchEvents(after: string | undefined, signal: AbortSignal): AsyncIterable<ClusterEvent>;
-  /** Leader-only, fenced: removes the events outside the bound; returns how many it removed. */
-  trimEvents(fence: LeaderFence, now?: Date): Promise<number>;
 
   /** Answers when etcd can serve a linearizable read within the deadline. */
   ping(timeoutMs?: number): Promise<void>;
@@ -165,6 +101,144 @@ export interface Store {
   nodeInformer(): Informer<NodeInfo>;
 }
 
+/** The API's writes of desired state: what `berth apply|delete|scale|rollout` change. */
+export interface ServiceWrites {
+  /**
+   * Creates or replaces every draft in ONE transaction: all or nothing. A draft whose name and
+   * spec and labels equal what is stored is reported `unchanged` and not written (generation
+   * and resourceVersion stay). A draft carrying `resourceVersion` must match the stored one
+   * (ConflictError). With `dryRun` nothing is written but the outcome is computed the same way
+   * (a dry run's created or configured service has resourceVersion "").
+   */
+  applyServices(drafts: readonly ServiceDraft[], opts?: { dryRun?: boolean }): Promise<ApplyOutcome[]>;
+  /** Deletes a service with its status, rollout and history. NotFoundError when absent. */
+  deleteService(name: string, opts?: { resourceVersion?: string }): Promise<void>;
+  /** Sets spec.replicas, bumping generation (not revision); optimistic on the current revision. */
+  scaleService(name: string, replicas: number): Promise<Service>;
+  /**
+   * `rollout undo`: makes a revision's spec current again — a new generation and revision whose
+   * spec is revision `toRevision`'s with the current `replicas`, recorded in the history with
+   * `cause` and in the event log as `Undone`. Guarded on `resourceVersion` when given
+   * (ConflictError). NotFoundError when the service or that revision is gone.
+   */
+  restoreRevision(name: string, toRevision: number, opts: UndoOptions): Promise<Service>;
+  /**
+   * `rollout restart`: a new generation and revision with the same spec; every task is outdated.
+   * `imageDigest` re-pins the template's image (the digest its tag names now); null unpins it;
+   * absent keeps the stored digest.
+   */
+  restartService(name: string, opts?: { imageDigest?: string | null }): Promise<Service>;
+  /** `rollout pause|resume`: records the operator's word for the current revision. */
+  controlRollout(name: string, action: 'pause' | 'resume'): Promise<Service>;
+}
+
+/**
+ * The operator's node writes (`berth node drain|pause|activate|label|rm`), each optimistic on the
+ * node's record and recording its event in the same transaction. NotFoundError for a node that
+ * never registered (or was removed).
+ */
+export interface NodeAdmin {
+  setNodeAvailability(name: string, availability: NodeAvailability): Promise<NodeInfo>;
+  /**
+   * The operator's labels: kept apart from the agent's (which registerNode replaces on every
+   * Hello), so they survive re-registration. The node's `labels` are the agent's overlaid with
+   * every key the operator set, minus every key the operator removed; a later change of a key
+   * replaces the earlier one (set after remove sets it again). Event `Labeled` when they changed.
+   */
+  setNodeLabels(name: string, change: NodeLabelChange): Promise<NodeInfo>;
+  /**
+   * Forgets a node: its record, its liveness verdict and its alive key, in one transaction with
+   * the `Removed` event. ConflictError while the node is ready (its alive key exists) unless
+   * `force`: a connected agent would only register it again. Its tasks are not touched: the
+   * orchestrator treats the tasks of a node that no longer exists as lost.
+   */
+  removeNode(name: string, opts?: { force?: boolean }): Promise<void>;
+}
+
+/** An operator's change of a node's labels (NodeAdmin.setNodeLabels). */
+export interface NodeLabelChange {
+  readonly set: Readonly<Record<string, string>>;
+  readonly remove: readonly string[];
+}
+
+/**
+ * The orchestrator's writes (leader-only, fenced): what runs. Kept apart from LeaderWrites so that
+ * the loops that only record what they observe — statuses, node verdicts, the event log's bound —
+ * cannot create, stop or roll back anything.
+ */
+export interface OrchestratorWrites {
+  /**
+   * Stops, creates and forgets tasks of one service. Shutdowns go first (read-modify-write,
+   * compared on each task's mod_revision and retried on conflict), then creates and removes, in
+   * fenced transactions of ≤ 128 operations. New tasks get the id `<service>.<slot>.<10 base36
+   * chars>`, state `pending`, desiredState `running`; a `succeeds` records `Replaced` on the old one.
+   */
+  applyTaskPlan(service: string, plan: TaskPlanWrite, fence: LeaderFence): Promise<WriteResult>;
+  /**
+   * The orchestrator's rollout records (`status/rollouts/<name>`); undefined deletes. `events`
+   * (what the change means: started, step, paused…) go in the same transaction.
+   */
+  putRollouts(rollouts: ReadonlyMap<string, Rollout | undefined>, fence: LeaderFence, events?: readonly NewEvent[]): Promise<void>;
+  /**
+   * Automatic rollback: as ServiceWrites.restoreRevision, fenced, with the rollout record that
+   * `rollout` makes of the new revision and the caller's events in the same transaction.
+   */
+  restoreRevision(name: string, toRevision: number, opts: RollbackOptions): Promise<Service>;
+}
+
+/**
+ * The leader's bookkeeping (fenced): what it observed, never what runs. Status keys are apart
+ * from spec keys, so these writes never move a service's resourceVersion nor wake spec watchers.
+ */
+export interface LeaderWrites {
+  putServiceStatuses(statuses: ReadonlyMap<string, ServiceStatus>, fence: LeaderFence): Promise<void>;
+  /** Removes status keys of services that no longer exist. */
+  deleteServiceStatuses(names: readonly string[], fence: LeaderFence): Promise<void>;
+  /**
+   * Records nodes as down since the given time (`status/nodes/<name>`), or clears the record
+   * (`undefined`) once the node is back. listNodes and nodeInformer read it. `events` go in the
+   * same transaction.
+   */
+  writeNodeLiveness(changes: ReadonlyMap<string, string | undefined>, fence: LeaderFence, events?: readonly NewEvent[]): Promise<void>;
+  /** Removes the events outside the bound; returns how many it removed. */
+  trimEvents(fence: LeaderFence, now?: Date): Promise<number>;
+}
+
+/** The scheduler's writes (leader-only, fenced): the ONLY writers of a task's `nodeName`. */
+export interface SchedulerWrites {
+  /**
+   * Pending tasks without a node become `assigned` to it. Tasks that changed meanwhile (no longer
+   * pending, already placed, deleted, desired shutdown) are skipped, never overwritten. A
+   * placement with `orphan` also marks that task `orphaned` (desired shutdown, the message as
+   * why) in the same transaction, and only when the placement is written.
+   * `cached` (the caller's informer cache, by task id) is tried first instead of reading the tasks
+   * back: a record that changed since is caught by the write's revision compare, and that batch
+   * is then read and tried again.
+   */
+  assignNodes(placements: readonly TaskPlacement[], fence: LeaderFence, cached?: (taskId: string) => TaskRecord | undefined): Promise<WriteResult>;
+  /** Why a pending task fits no node, as `status.message`; written only when changed. */
+  recordUnschedulable(explanations: ReadonlyMap<string, string>, fence: LeaderFence): Promise<WriteResult>;
+}
+
+/** The dispatcher's writes, on behalf of the connected agents (not fenced: any replica serves agents). */
+export interface NodeSessions {
+  /**
+   * Upserts `nodes/<name>` from an agent's Hello. Labels, address, capacity and drivers come from
+   * the agent; availability and the operator's labels are kept (new nodes: active, no operator labels).
+   */
+  registerNode(registration: NodeRegistration): Promise<NodeInfo>;
+  /**
+   * Binds `alive/<name>` to a new lease of `ttlSeconds`. The node is `ready` while the key lives;
+   * it is `down` once the lease expires (no timer in the control plane).
+   */
+  openNodeSession(name: string, ttlSeconds: number): Promise<NodeSessionLease>;
+  /**
+   * From one agent's reports only: forward-only (`canTransition`), ignores tasks not assigned to
+   * `node` and unknown tasks, batched. Resolves once every accepted report is durable.
+   */
+  updateTaskStatuses(node: string, reports: readonly TaskStatusReport[]): Promise<void>;
+}
+
 /**
  * A task as stored: the domain Task plus the service template of its specGeneration, copied at
  * creation so that updating the service never changes what an existing task runs. Records
@@ -174,28 +248,41 @@ export interface TaskRecord extends Task {
   readonly template?: TaskTemplate;
   /** Copied from the service's `spec.fencing` at creation: the agent stops it when cut off. */
   readonly fenced?: boolean;
+  /**
+   * The service's `spec.placement` when the task was created: the scheduler places the task by
+   * these rules, not by the service's later ones (a change of constraints or spreadBy outdates
+   * the task instead, isTaskCurrent). Records written before placements were stored have none.
+   */
+  readonly placement?: Placement;
 }
 
-/** How restoreRevision makes an earlier revision current (see there). */
-export interface RestoreOptions {
+/** The operator's `rollout undo` (ServiceWrites.restoreRevision). */
+export interface UndoOptions {
   readonly cause: string;
   readonly resourceVersion?: string;
-  readonly fence?: LeaderFence;
-  readonly rollout?: (revision: number) => Rollout;
-  /**
-   * Events of the change, in its transaction; without them (the operator's `rollout undo`) the
-   * store records the service `Undone`.
-   */
-  readonly events?: readonly NewEvent[];
 }
+
+/** The orchestrator's automatic rollback (OrchestratorWrites.restoreRevision). */
+export interface RollbackOptions extends UndoOptions {
+  readonly fence: LeaderFence;
+  /** The rollout record of the new revision, written in its transaction. */
+  readonly rollout: (revision: number) => Rollout;
+  /** Events of the change, in its transaction (instead of `Undone`). */
+  readonly events: readonly NewEvent[];
+}
+
+/** What an implementation of restoreRevision accepts: either of the above. */
+export type RestoreOptions = UndoOptions & Partial<Pick<RollbackOptions, 'fence' | 'rollout' | 'events'>>;
 
 /** A task the orchestrator creates. */
 export interface NewTaskRecord {
   readonly slot: number;
   readonly specGeneration: number;
-  /** Preset for global services (one task per node); otherwise the scheduler places it. */
-  readonly nodeName?: string;
+  /** Global services: the node the task is for (Task.targetNode); the scheduler still places it. */
+  readonly targetNode?: string;
   readonly template: TaskTemplate;
+  /** The service's placement, copied into the record (TaskRecord.placement). */
+  readonly placement?: Placement;
   /** The task of a down or draining node this one replaces (Task.replaces). */
   readonly replaces?: string;
   readonly fenced?: boolean;
@@ -242,6 +329,8 @@ export interface NodeRegistration {
   readonly labels: Readonly<Record<string, string>>;
   readonly capacity: NodeCapacity;
   readonly drivers: readonly string[];
+  /** The task runtimes the node serves; absent from agents that predate it (see NodeInfo.runtimes). */
+  readonly runtimes?: readonly Runtime[];
 }
 
 /** The lease behind a node's alive key, held by the dispatcher session of that node. */

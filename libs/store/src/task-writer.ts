@@ -7,22 +7,36 @@ import { eventOps } from './event-log';
 import { LEADER_BATCH_OPS } from './limits';
 import { batches } from './records';
 import type { LeaderFence, NewTaskRecord, TaskPlacement, TaskPlanWrite, TaskRecord, TaskStatusReport, WriteResult } from './store';
-import { applyReport, assignTask, latestReports, markUnschedulable, newTaskRecord, orphanTask, shutdownTask, taskEvents, type TaskMutation } from './task-writes';
+import {
+  applyReport,
+  assignTask,
+  latestReports,
+  markUnschedulable,
+  newTaskRecord,
+  orphanTask,
+  plannedWrites,
+  replacedEvent,
+  shutdownTask,
+  taskEvents,
+  type StoredTask,
+  type TaskChangeGroup as Group,
+  type TaskMutation,
+} from './task-writes';
 import type { NewEvent } from '@berth/core';
+import { WriteCombiner } from './write-combiner';
+
+/**
+ * Status writes under way at once. Reports of every connected node queue together and each write
+ * takes up to TASK_BATCH of them: agents mostly report one task at a time, and a transaction per
+ * report was most of what the control plane and etcd did while many tasks started.
+ */
+const STATUS_WRITES = 4;
 
 /** Re-reads and retries a batch whose tasks changed under it at most this often. */
 const MAX_ATTEMPTS = 8;
 
 /** Task changes per transaction: each may bring up to two events, and all must fit etcd's op limit. */
 const TASK_BATCH = Math.floor(LEADER_BATCH_OPS / 3);
-
-interface Stored {
-  readonly task: TaskRecord;
-  readonly modRevision: string;
-}
-
-/** Linked changes: the first decides whether the others are written (see rewriteGroups). */
-type Group = readonly (readonly [string, TaskMutation])[];
 
 /** Consecutive groups packed into batches of at most `size` changes; a group is never split. */
 function groupBatches(groups: readonly Group[], size: number): Group[][] {
@@ -40,29 +54,6 @@ function groupBatches(groups: readonly Group[], size: number): Group[][] {
   }
   if (current.length > 0) out.push(current);
   return out;
-}
-
-interface PlannedWrite {
-  readonly id: string;
-  /** As stored: what the write's events are told against. */
-  readonly before: TaskRecord;
-  readonly task: TaskRecord;
-  readonly modRevision: string;
-}
-
-/** What each group's mutations make of the stored tasks; a group whose first change is a no-op writes nothing. */
-function plannedWrites(groups: readonly Group[], stored: ReadonlyMap<string, Stored>): PlannedWrite[] {
-  const writes = new Map<string, PlannedWrite>();
-  for (const group of groups) {
-    const planned = group.map(([id, mutate]) => {
-      const current = stored.get(id);
-      const next = current && mutate(writes.get(id)?.task ?? current.task);
-      return current && next ? { id, before: current.task, task: next, modRevision: current.modRevision } : undefined;
-    });
-    if (!planned[0]) continue;
-    for (const w of planned) if (w) writes.set(w.id, w);
-  }
-  return [...writes.values()];
 }
 
 /** Collects the outcome of several transactions into one WriteResult. */
@@ -86,6 +77,11 @@ class Written {
  * never overwritten. Leader writes also compare the leader key (fencing).
  */
 export class EtcdTaskWriter {
+  private readonly statusWrites = new WriteCombiner<readonly [string, TaskMutation]>((changes) => this.rewrite(changes, undefined, new Written()), {
+    batch: TASK_BATCH,
+    concurrency: STATUS_WRITES,
+  });
+
   constructor(
     private readonly client: Etcd3,
     private readonly keys: Keyspace,
@@ -117,13 +113,13 @@ export class EtcdTaskWriter {
     return out.result();
   }
 
-  async assignNodes(placements: readonly TaskPlacement[], fence: LeaderFence): Promise<WriteResult> {
+  async assignNodes(placements: readonly TaskPlacement[], fence: LeaderFence, cached?: (taskId: string) => TaskRecord | undefined): Promise<WriteResult> {
     const now = new Date().toISOString();
     const out = new Written();
     // A placement that replaces a task of a down node orphans that task in the same transaction,
     // and only if the placement itself is written: a task is never orphaned without a replacement.
     const groups = placements.map((p): Group => [[p.taskId, assignTask(p.node, now)], ...(p.orphan ? [[p.orphan.taskId, orphanTask(p.orphan.message, now)] as const] : [])]);
-    await this.rewriteGroups(groups, fence, out);
+    await this.rewriteGroups(groups, fence, out, cached);
     return out.result();
   }
 
@@ -138,13 +134,10 @@ export class EtcdTaskWriter {
     return out.result();
   }
 
+  /** Resolves once the reports are durable; they share transactions with other nodes' reports (WriteCombiner). */
   async updateTaskStatuses(node: string, reports: readonly TaskStatusReport[]): Promise<void> {
     const latest = [...latestReports(reports).values()];
-    await this.rewrite(
-      latest.map((r) => [r.taskId, applyReport(node, r)]),
-      undefined,
-      new Written(),
-    );
+    await this.statusWrites.submit(latest.map((r) => [r.taskId, applyReport(node, r)] as const));
   }
 
   /** Applies each mutation to its task, in batches that fit one transaction (compares included). */
@@ -160,14 +153,15 @@ export class EtcdTaskWriter {
    * Like rewrite, for groups of linked changes: a group is written only when its first change
    * writes, and always in the same transaction as that change.
    */
-  private async rewriteGroups(groups: readonly Group[], fence: LeaderFence | undefined, out: Written): Promise<void> {
-    for (const batch of groupBatches(groups, TASK_BATCH)) await this.rewriteBatch(batch, fence, out);
+  private async rewriteGroups(groups: readonly Group[], fence: LeaderFence | undefined, out: Written, cached?: (id: string) => TaskRecord | undefined): Promise<void> {
+    for (const batch of groupBatches(groups, TASK_BATCH)) await this.rewriteBatch(batch, fence, out, cached);
   }
 
-  private async rewriteBatch(groups: readonly Group[], fence: LeaderFence | undefined, out: Written): Promise<void> {
+  /** `cached`: the first attempt goes by these records (their resourceVersion is the compared mod_revision) when it has them all. */
+  private async rewriteBatch(groups: readonly Group[], fence: LeaderFence | undefined, out: Written, cached?: (id: string) => TaskRecord | undefined): Promise<void> {
     const ids = [...new Set(groups.flatMap((g) => g.map(([id]) => id)))];
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const stored = await this.read(ids);
+      const stored = (attempt === 1 && cached && fromCache(ids, cached)) || (await this.read(ids));
       const writes = plannedWrites(groups, stored);
       if (writes.length === 0) return;
       const compare: ICompare[] = writes.map((w) => ifModRevision(this.keys.task(w.id), w.modRevision));
@@ -192,12 +186,12 @@ export class EtcdTaskWriter {
   }
 
   /** The named tasks at one revision: one transaction of range reads. */
-  private async read(ids: readonly string[]): Promise<Map<string, Stored>> {
+  private async read(ids: readonly string[]): Promise<Map<string, StoredTask>> {
     const res = await txn(this.client, `read ${ids.length} task(s)`, {
       compare: [],
       success: ids.map((id) => ({ request_range: { key: Buffer.from(this.keys.task(id)) } })),
     });
-    const out = new Map<string, Stored>();
+    const out = new Map<string, StoredTask>();
     res.responses.forEach((r, i) => {
       const kv = r.response_range?.kvs[0];
       if (kv) out.set(ids[i]!, { task: taskCodec.decode(kv) as TaskRecord, modRevision: kv.mod_revision });
@@ -206,7 +200,13 @@ export class EtcdTaskWriter {
   }
 }
 
-/** The `Replaced` event of the task a new one takes the place of. */
-function replacedEvent(service: string, newId: string, old: NonNullable<NewTaskRecord['succeeds']>): NewEvent {
-  return { kind: 'task', object: old.taskId, service, ...(old.node ? { node: old.node } : {}), reason: 'Replaced', message: `replaced by ${newId}: ${old.why}` };
+/** The tasks as the caller's cache has them, when it has every one (else undefined: read them). */
+function fromCache(ids: readonly string[], cached: (id: string) => TaskRecord | undefined): Map<string, StoredTask> | undefined {
+  const out = new Map<string, StoredTask>();
+  for (const id of ids) {
+    const task = cached(id);
+    if (!task) return undefined;
+    out.set(id, { task, modRevision: task.resourceVersion });
+  }
+  return out;
 }

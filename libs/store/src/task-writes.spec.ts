@@ -14,11 +14,15 @@ describe('task writes', () => {
     for (const id of ids) expect(id).toMatch(/^web\.7\.[0-9a-z]{10}$/);
   });
 
-  it('creates pending tasks that want to run, pinned to a node only for global services', () => {
+  it('creates pending tasks that want to run, with no node: a global task only names its target', () => {
     expect(pending()).toMatchObject({ service: 'web', slot: 2, specGeneration: 3, desiredState: 'running', status: { state: 'pending' }, template });
     expect(pending().nodeName).toBeUndefined();
-    const pinned = newTaskRecord('agentd', { slot: 1, specGeneration: 1, nodeName: 'n1', template }, 'now');
-    expect(pinned).toMatchObject({ nodeName: 'n1', status: { state: 'pending', node: 'n1' } });
+    const placement = { constraints: ['node.labels.zone == a'], maxPerNode: 0, strategy: 'spread' as const };
+    const targeted = newTaskRecord('agentd', { slot: 1, specGeneration: 1, targetNode: 'n1', template, placement }, 'now');
+    expect(targeted).toMatchObject({ targetNode: 'n1', placement, status: { state: 'pending' } });
+    expect(targeted.nodeName).toBeUndefined();
+    expect(targeted.status.node).toBeUndefined();
+    expect(assignTask('n1', 'now')(targeted)).toMatchObject({ nodeName: 'n1', targetNode: 'n1', status: { state: 'assigned', node: 'n1' } });
   });
 
   it('assigns a node once, and only to a pending task that is still wanted', () => {

@@ -26,13 +26,15 @@ export function newTaskRecord(service: string, t: NewTaskRecord, now: string, id
     slot: t.slot,
     specGeneration: t.specGeneration,
     desiredState: 'running',
-    ...(t.nodeName ? { nodeName: t.nodeName } : {}),
+    // Never nodeName: the scheduler is its only writer, global tasks included (targetNode).
+    ...(t.targetNode ? { targetNode: t.targetNode } : {}),
     ...(t.replaces ? { replaces: t.replaces } : {}),
     ...(t.fenced ? { fenced: true } : {}),
-    status: { state: 'pending', ...(t.nodeName ? { node: t.nodeName } : {}), updatedAt: now },
+    status: { state: 'pending', updatedAt: now },
     createdAt: now,
     resourceVersion: '',
     template: t.template,
+    ...(t.placement ? { placement: t.placement } : {}),
   };
 }
 
@@ -123,4 +125,45 @@ export function taskEvents(before: TaskRecord, after: TaskRecord): NewEvent[] {
     out.push({ ...about, reason: 'Unhealthy', message: `unhealthy${message ? `: ${message}` : ''}` });
   }
   return out;
+}
+
+/** A task as read, with its key's mod_revision (the compare of its write). */
+export interface StoredTask {
+  readonly task: TaskRecord;
+  readonly modRevision: string;
+}
+
+/** Linked changes: the first decides whether the others are written (a placement and the orphaning it carries). */
+export type TaskChangeGroup = readonly (readonly [string, TaskMutation])[];
+
+export interface PlannedTaskWrite {
+  readonly id: string;
+  /** As stored: what the write's events are told against. */
+  readonly before: TaskRecord;
+  readonly task: TaskRecord;
+  readonly modRevision: string;
+}
+
+/**
+ * What each group's mutations make of the stored tasks, in order; a group whose first change is a
+ * no-op (or whose first task is gone) writes nothing. Later changes of a task apply to the earlier
+ * ones' result.
+ */
+export function plannedWrites(groups: readonly TaskChangeGroup[], stored: ReadonlyMap<string, StoredTask>): PlannedTaskWrite[] {
+  const writes = new Map<string, PlannedTaskWrite>();
+  for (const group of groups) {
+    const planned = group.map(([id, mutate]) => {
+      const current = stored.get(id);
+      const next = current && mutate(writes.get(id)?.task ?? current.task);
+      return current && next ? { id, before: current.task, task: next, modRevision: current.modRevision } : undefined;
+    });
+    if (!planned[0]) continue;
+    for (const w of planned) if (w) writes.set(w.id, w);
+  }
+  return [...writes.values()];
+}
+
+/** The `Replaced` event of the task a new one takes the place of. */
+export function replacedEvent(service: string, newId: string, old: NonNullable<NewTaskRecord['succeeds']>): NewEvent {
+  return { kind: 'task', object: old.taskId, service, ...(old.node ? { node: old.node } : {}), reason: 'Replaced', message: `replaced by ${newId}: ${old.why}` };
 }

@@ -13,7 +13,7 @@ export interface TaskJson {
 
 /** `berth get services -o json` items (docs/api.md); only the fields the tests read. */
 export interface ServiceJson {
-  metadata: { name: string; generation?: number; revision?: number };
+  metadata: { name: string; generation?: number; revision?: number; resourceVersion?: string };
   spec: Record<string, unknown>;
   status: {
     desired: number;
@@ -33,6 +33,8 @@ export interface NodeJson {
 export interface ServiceSketch {
   readonly name: string;
   readonly image: string;
+  /** `global`: one task per eligible node (no replicas). */
+  readonly mode?: 'replicated' | 'global';
   readonly replicas?: number;
   readonly command?: readonly string[];
   readonly memory?: string;
@@ -41,7 +43,7 @@ export interface ServiceSketch {
   readonly healthCheck?: { readonly exec: readonly string[]; readonly interval?: string; readonly timeout?: string; readonly retries?: number; readonly startPeriod?: string };
   readonly stopGracePeriod?: string;
   /** Rendered as `spec.placement`. */
-  readonly placement?: { readonly maxPerNode?: number };
+  readonly placement?: { readonly maxPerNode?: number; readonly constraints?: readonly string[]; readonly spreadBy?: string };
   /** Rendered as `spec.fencing`. */
   readonly fencing?: boolean;
   /** Rendered as `spec.update`, `spec.rollback` and `spec.restartPolicy`, as in the manifest. */
@@ -57,8 +59,8 @@ export function serviceManifest(s: ServiceSketch): string {
   if (s.ports) template.ports = s.ports.map((p) => ({ ...p, protocol: 'tcp' }));
   if (s.healthCheck) template.healthCheck = { ...s.healthCheck, exec: [...s.healthCheck.exec] };
   if (s.stopGracePeriod) template.stopGracePeriod = s.stopGracePeriod;
-  const spec: Record<string, unknown> = { replicas: s.replicas ?? 1, template };
-  if (s.placement) spec.placement = { ...s.placement };
+  const spec: Record<string, unknown> = s.mode === 'global' ? { mode: 'global', template } : { replicas: s.replicas ?? 1, template };
+  if (s.placement) spec.placement = { ...s.placement, ...(s.placement.constraints ? { constraints: [...s.placement.constraints] } : {}) };
   if (s.fencing !== undefined) spec.fencing = s.fencing;
   if (s.update) spec.update = { ...s.update };
   if (s.rollback) spec.rollback = { ...s.rollback };

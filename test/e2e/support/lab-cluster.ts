@@ -33,6 +33,10 @@ export interface LabClusterOptions {
    */
   readonly net?: string;
   readonly subnetOctet?: number;
+  /** How many of the hosts' agents `start()` starts (default: all); the others join with startAgent(i). */
+  readonly agentsAtStart?: number;
+  /** `berth agent --label K=V` per host index, the labels the agent reports for its node. */
+  readonly agentLabels?: Readonly<Record<number, Readonly<Record<string, string>>>>;
   /** Prefix of the temp directory (default `berth-e2e-lab-`). */
   readonly tempPrefix?: string;
   /**
@@ -157,8 +161,9 @@ export class LabCluster {
     this.apiPort = await freePort();
     this.grpc = `${this.lab.bridgeAddress}:${await freePort()}`;
     await this.startServer();
-    for (const n of this.nodes) await this.startAgent(n.index);
-    await this.cli.readyNodes(this.nodes.length, 120_000);
+    const starting = this.nodes.slice(0, this.opts.agentsAtStart ?? this.nodes.length);
+    for (const n of starting) await this.startAgent(n.index);
+    await this.cli.readyNodes(starting.length, 120_000);
   }
 
   private node(i: number): LabNode {
@@ -210,6 +215,7 @@ export class LabCluster {
     if (running && !running.exited) throw new Error(`the agent of ${n.name} is running already`);
     const args = ['agent', '--server', this.grpc, '--name', n.name, '--data-dir', n.dataDir, '--bridge', n.bridge, '--subnet', n.subnet];
     args.push('--insecure-registry', this.registryAddress, '--address', n.host.address);
+    for (const [k, v] of Object.entries(this.opts.agentLabels?.[i] ?? {})) args.push('--label', `${k}=${v}`);
     this.agents[i] = this.track(n.name, BerthProcess.start(args, { env: { HOME: this.home }, prefix: this.netnsLab.nsenter(n.host) }));
     this.paused.delete(i);
   }

@@ -10,7 +10,7 @@ import { startPlainEtcd, type PlainEtcd } from './plain-etcd';
 const ready = requireTools(['etcd']);
 
 const TEMPLATE: TaskTemplate = { runtime: 'container', image: 'oci:/x:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 1000 };
-const NODE = { address: '10.0.0.1', labels: { zone: 'a' }, capacity: { cpuMillis: 1000, memoryBytes: 1 << 30 }, drivers: ['runc'] };
+const NODE = { address: '10.0.0.1', labels: { zone: 'a' }, capacity: { cpuMillis: 1000, memoryBytes: 1 << 30 }, drivers: ['runc'], runtimes: ['container' as const] };
 
 describe.runIf(ready)('task and node writes on etcd with default transaction limits', () => {
   let dir = '';
@@ -72,6 +72,16 @@ describe.runIf(ready)('task and node writes on etcd with default transaction lim
     expect(await store.getTask(a!.id)).toMatchObject({ nodeName: 'n1', status: { state: 'assigned', node: 'n1' } });
   });
 
+  it('stores a global task with its target node and placement, and no node until the scheduler places it', async () => {
+    const placement = { constraints: ['node.labels.zone == a'], maxPerNode: 0, strategy: 'spread' as const, spreadBy: 'node.labels.zone' };
+    await store.applyTaskPlan('daemon', { create: [{ slot: 1, specGeneration: 1, template: TEMPLATE, targetNode: 'n1', placement }], shutdown: [], remove: [] }, fence);
+    const [t] = await store.listTasks('daemon');
+    expect(t).toMatchObject({ targetNode: 'n1', placement, status: { state: 'pending' } });
+    expect(t!.nodeName).toBeUndefined();
+    await store.assignNodes([{ taskId: t!.id, node: 'n1' }], fence);
+    expect(await store.getTask(t!.id)).toMatchObject({ nodeName: 'n1', targetNode: 'n1', placement, status: { state: 'assigned', node: 'n1' } });
+  });
+
   it('orphans the task a placement replaces in the same transaction, and only when the placement is written', async () => {
     await store.applyTaskPlan('api', { create: [{ slot: 1, specGeneration: 1, template: TEMPLATE }], shutdown: [], remove: [] }, fence);
     const [old] = await store.listTasks('api');
@@ -96,6 +106,25 @@ describe.runIf(ready)('task and node writes on etcd with default transaction lim
     expect((await store.getTask(other.id))?.status.state).toBe('assigned');
   });
 
+  it('places from the caller\'s cache without overwriting what changed since: a stale record is read again', async () => {
+    await store.applyTaskPlan('cached', { create: [1, 2, 3].map((slot) => ({ slot, specGeneration: 1, template: TEMPLATE })), shutdown: [], remove: [] }, fence);
+    const tasks = await store.listTasks('cached');
+    const cache = new Map(tasks.map((t) => [t.id, t]));
+    const [fresh, stale, gone] = tasks;
+    // Changed after the cache saw them: one shut down (not to be placed any more), one deleted.
+    await store.applyTaskPlan('cached', { create: [], shutdown: [stale!.id], remove: [gone!.id] }, fence);
+    const placed = await store.assignNodes(
+      tasks.map((t) => ({ taskId: t.id, node: 'n1' })),
+      fence,
+      (id) => cache.get(id),
+    );
+    expect(placed.written).toEqual([fresh!.id]);
+    expect(await store.getTask(fresh!.id)).toMatchObject({ nodeName: 'n1', status: { state: 'assigned' } });
+    expect(await store.getTask(stale!.id)).toMatchObject({ desiredState: 'shutdown' });
+    expect((await store.getTask(stale!.id))?.nodeName).toBeUndefined();
+    expect(await store.getTask(gone!.id)).toBeUndefined();
+  });
+
   it('records agent statuses forward-only and only from the node the task is on', async () => {
     await store.applyTaskPlan('db', { create: [{ slot: 1, specGeneration: 1, template: TEMPLATE }], shutdown: [], remove: [] }, fence);
     const [t] = await store.listTasks('db');
@@ -106,6 +135,28 @@ describe.runIf(ready)('task and node writes on etcd with default transaction lim
     await store.updateTaskStatuses('n1', [at('starting'), at('running', 42)]);
     await store.updateTaskStatuses('n1', [at('starting')]);
     expect((await store.getTask(t!.id))?.status).toMatchObject({ state: 'running', pid: 42, node: 'n1' });
+  });
+
+  it('writes the reports of many nodes at once in shared transactions, each applied as its node said', async () => {
+    const create = Array.from({ length: 60 }, (_, i) => ({ slot: i + 1, specGeneration: 1, template: TEMPLATE }));
+    await store.applyTaskPlan('many', { create, shutdown: [], remove: [] }, fence);
+    const tasks = await store.listTasks('many');
+    const nodeOf = (i: number) => `m${i % 20}`;
+    await store.assignNodes(tasks.map((t, i) => ({ taskId: t.id, node: nodeOf(i) })), fence);
+    const before = await client!.get('/berth/v1/leader').exec();
+    const at = (t: { id: string }) => ({ taskId: t.id, status: { state: 'running' as const, pid: 7, updatedAt: new Date().toISOString() } });
+    // Every node reports its tasks at the same time; one node also reports a task that is not its own.
+    await Promise.all([
+      ...Array.from({ length: 20 }, (_, n) => store.updateTaskStatuses(`m${n}`, tasks.filter((_, i) => nodeOf(i) === `m${n}`).map(at))),
+      store.updateTaskStatuses('m1', [at(tasks[0]!)]),
+    ]);
+    const after = await store.listTasks('many');
+    expect(after.every((t) => t.status.state === 'running' && t.status.node === t.nodeName)).toBe(true);
+    // 60 reports of 20 nodes: the first few calls start writes of their own (up to 4 at once),
+    // the rest wait and share transactions (42 changes each at most) — not one per node.
+    const revisions = new Set(after.map((t) => t.resourceVersion));
+    expect(revisions.size).toBeLessThanOrEqual(8);
+    expect(BigInt(after[0]!.resourceVersion)).toBeGreaterThan(BigInt(before.header.revision));
   });
 
   it('derives node state from the session lease and keeps the operator’s availability on re-register', async () => {
@@ -121,7 +172,7 @@ describe.runIf(ready)('task and node writes on etcd with default transaction lim
       await store.setNodeAvailability('n1', 'drain');
       await store.registerNode({ name: 'n1', ...NODE, labels: { zone: 'b' } });
       const session = await store.openNodeSession('n1', 1);
-      expect(await store.getNode('n1')).toMatchObject({ state: 'ready', availability: 'drain', labels: { zone: 'b' } });
+      expect(await store.getNode('n1')).toMatchObject({ state: 'ready', availability: 'drain', labels: { zone: 'b' }, drivers: ['runc'], runtimes: ['container'] });
       expect((await store.listNodes()).map((n) => [n.name, n.state])).toEqual([['n1', 'ready']]);
       await session.keepAlive();
       session.close();

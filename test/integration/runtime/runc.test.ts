@@ -44,6 +44,7 @@ describe.runIf(ready)('runc driver', () => {
   const config = (service: string, command: string[], extra: Partial<TaskConfig> = {}): TaskConfig => ({
     taskId: `${service}.1.${randomBytes(3).toString('hex')}`,
     service,
+    runtime: 'container',
     image,
     command,
     env: {},

@@ -53,6 +53,7 @@ export class AgentSession {
   private appliedGeneration = 0;
   private readonly logPumps = new Map<string, AbortController>();
   private readonly fenceClock: FenceClock;
+  private flushScheduled = false;
 
   constructor(private readonly deps: SessionDeps) {
     this.fenceClock = new FenceClock(() => this.clock(), DEFAULT_NODE_DOWN_AFTER_MS);
@@ -78,7 +79,21 @@ export class AgentSession {
     return this.welcomed;
   }
 
-  /** Sends pending statuses now if connected (called by the worker's status reports). */
+  /**
+   * Sends pending statuses once the current turn of the event loop is over (called by the
+   * worker's status reports): what many tasks reported together goes out as one StatusBatch,
+   * which the control plane writes in one transaction instead of one per report.
+   */
+  flushSoon(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Sends pending statuses now if connected. */
   flush(): void {
     const call = this.call;
     if (!call || !this.welcomed) return;

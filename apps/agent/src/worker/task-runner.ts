@@ -1,6 +1,7 @@
 import { canTransition, isTerminal, type HealthCheck, type TaskState } from '@berth/core';
 import { HostPortInUseError, type RuntimeDriver, type TaskConfig, type TaskHandle } from '@berth/runtime';
 import type { TaskStateStore } from '../state/task-state-store';
+import type { DriverSet } from './drivers';
 import { STARTING, unhealthyMessage } from './health';
 import { monitorHealth } from './health-monitor';
 import type { Assignment, LocalStatus, LocalTask } from './model';
@@ -9,7 +10,8 @@ import type { Assignment, LocalStatus, LocalTask } from './model';
 const STOPPED_BEFORE_START = 'stopped before it started';
 
 export interface RunnerDeps {
-  readonly driver: RuntimeDriver;
+  /** This node's drivers: a new task goes to its runtime's, an adopted one to the one that prepared it. */
+  readonly drivers: DriverSet;
   readonly states: TaskStateStore;
   /** Called after every status change has been persisted. Must not throw. */
   readonly report: (task: LocalTask) => void;
@@ -18,7 +20,8 @@ export interface RunnerDeps {
 
 /**
  * Drives one task through its life on this node: prepare → start → wait → complete | failed,
- * or → shutdown when asked to stop, or → rejected when prepare finds this node cannot take it.
+ * or → shutdown when asked to stop, or → rejected when this node has no driver for the task's
+ * runtime or prepare finds this node cannot take it.
  * While a task with a health check runs, its health is checked (health-monitor.ts); an
  * unhealthy task is stopped like any other and recorded `failed` with the checks' verdict.
  * Every status is written to the state file before it is reported, one write at a time, so what
@@ -117,6 +120,12 @@ export class TaskRunner {
 
   /** Prepares and starts the task; undefined when it ended before running (that is recorded). */
   private async setUp(): Promise<TaskHandle | undefined> {
+    const { runtime } = this.task.assignment.spec;
+    const driver = this.deps.drivers.forRuntime(runtime);
+    if (!driver) {
+      await this.update({ state: 'rejected', message: `this node has no driver for runtime ${runtime}` });
+      return undefined;
+    }
     try {
       await this.update({ state: 'preparing' });
       // Asked to stop while `preparing` was being saved: set nothing up that would only be undone.
@@ -124,7 +133,7 @@ export class TaskRunner {
         await this.stoppedBeforeStart();
         return undefined;
       }
-      const handle = await this.deps.driver.prepare(toTaskConfig(this.task.assignment));
+      const handle = await driver.prepare(toTaskConfig(this.task.assignment));
       this.task = { ...this.task, handle };
       if (!this.stopping) await this.update({ state: 'starting', ...(handle.network?.ip ? { ip: handle.network.ip } : {}) });
       return (await this.startUnlessStopping(handle)) ? handle : undefined;
@@ -137,14 +146,21 @@ export class TaskRunner {
 
   /** Finds an adopted task in the runtime again; false when it ended instead (that is recorded). */
   private async reattach(handle: TaskHandle): Promise<boolean> {
-    if ((await this.deps.driver.recover(handle)) === 'gone') {
+    let driver: RuntimeDriver;
+    try {
+      driver = this.driver(handle);
+    } catch (e) {
+      await this.update({ state: 'failed', message: messageOf(e) });
+      return false;
+    }
+    if ((await driver.recover(handle)) === 'gone') {
       await this.update({ state: 'failed', message: 'task disappeared while the agent was down' });
       return false;
     }
     // The agent died while stopping an unhealthy task: finish that, with the verdict it recorded.
     const { status } = this.task;
     if (status.health === 'unhealthy') this.unhealthy = status.message ?? 'health check failed';
-    if ((await this.deps.driver.inspect(handle)).state !== 'created') return true;
+    if ((await driver.inspect(handle)).state !== 'created') return true;
     return this.startUnlessStopping(handle);
   }
 
@@ -154,10 +170,14 @@ export class TaskRunner {
       await this.stoppedBeforeStart();
       return false;
     }
-    await this.deps.driver.start(handle);
+    await this.driver(handle).start(handle);
     // A stop that arrived while starting found nothing running yet: deliver it now.
-    if (this.stopping) await this.deps.driver.stop(handle, { graceMs: this.task.assignment.spec.stopGracePeriodMs });
+    if (this.stopping) await this.driver(handle).stop(handle, { graceMs: this.task.assignment.spec.stopGracePeriodMs });
     return true;
+  }
+
+  private driver(handle: TaskHandle): RuntimeDriver {
+    return this.deps.drivers.forHandle(handle);
   }
 
   private stoppedBeforeStart(): Promise<void> {
@@ -167,18 +187,19 @@ export class TaskRunner {
   /** Removes everything the runtime holds for the task, once what brings it up has settled. */
   private async destroy(): Promise<void> {
     await this.settled;
-    if (this.task.handle) await this.deps.driver.destroy(this.task.handle);
+    const { handle } = this.task;
+    if (handle) await this.driver(handle).destroy(handle);
   }
 
   private async stopNow(): Promise<void> {
     const { handle } = this.task;
     if (!handle || isTerminal(this.task.status.state)) return;
-    await this.deps.driver.stop(handle, { graceMs: this.task.assignment.spec.stopGracePeriodMs });
+    await this.driver(handle).stop(handle, { graceMs: this.task.assignment.spec.stopGracePeriodMs });
     // watch() sees the exit and records `shutdown` because `stopping` is set.
   }
 
   private async watch(handle: TaskHandle, signal: AbortSignal): Promise<void> {
-    const status = await this.deps.driver.inspect(handle);
+    const status = await this.driver(handle).inspect(handle);
     const check = this.task.assignment.spec.healthCheck;
     if (status.state === 'running' && this.task.status.state !== 'running') {
       await this.update({ state: 'running', pid: status.pid, startedAt: this.deps.now().toISOString(), ...(check ? { health: STARTING.health } : {}) });
@@ -186,7 +207,7 @@ export class TaskRunner {
     // Settled into a value, so a failure (a state file that cannot be written) waits for the
     // task's end instead of surfacing as an unhandled rejection; it is thrown after that.
     const health = check && status.state === 'running' && !this.stopping ? this.checkHealth(handle, check, signal).then(() => undefined, (e: unknown) => ({ error: e })) : undefined;
-    const ended = await this.deps.driver.wait(handle, signal).then((code) => ({ code }), (e: unknown) => ({ error: e }));
+    const ended = await this.driver(handle).wait(handle, signal).then((code) => ({ code }), (e: unknown) => ({ error: e }));
     this.healthCheck?.abort();
     const failure = await health;
     if (failure) throw failure.error;
@@ -216,7 +237,7 @@ export class TaskRunner {
       const verdict = await monitorHealth(
         {
           check,
-          exec: (command, o) => this.deps.driver.exec(handle, command, o),
+          exec: (command, o) => this.driver(handle).exec(handle, command, o),
           startedAtMs: s.startedAt ? Date.parse(s.startedAt) : this.deps.now().getTime(),
           initial: { ...STARTING, health: s.health ?? STARTING.health },
           now: () => this.deps.now().getTime(),
@@ -235,7 +256,7 @@ export class TaskRunner {
     this.unhealthy = message;
     await this.update({ state: 'running', health: 'unhealthy', message });
     try {
-      await this.deps.driver.stop(handle, { graceMs: this.task.assignment.spec.stopGracePeriodMs });
+      await this.driver(handle).stop(handle, { graceMs: this.task.assignment.spec.stopGracePeriodMs });
     } catch (e) {
       // It may still run, but it is not healthy and never will be: the control plane replaces it.
       await this.update({ state: 'failed', message: `${message}; stopping it failed: ${messageOf(e)}` });
@@ -268,6 +289,7 @@ export function toTaskConfig(a: Assignment): TaskConfig {
   return {
     taskId: a.taskId,
     service: a.service,
+    runtime: a.spec.runtime,
     image: a.spec.image,
     ...(a.spec.imageDigest ? { imageDigest: a.spec.imageDigest } : {}),
     ...(a.spec.imagePull ? { imagePull: a.spec.imagePull } : {}),

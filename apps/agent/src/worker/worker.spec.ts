@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { HealthCheck, TaskState } from '@berth/core';
+import type { HealthCheck, Runtime, TaskState } from '@berth/core';
 import {
   HostPortInUseError,
   RuntimeOperationError,
@@ -14,12 +14,17 @@ import {
   type TaskHandle,
 } from '@berth/runtime';
 import { TaskStateStore } from '../state/task-state-store';
+import { DriverSet } from './drivers';
 import type { Assignment, LocalTask } from './model';
 import { Worker } from './worker';
 
-/** Unit-test double of the RuntimeDriver port: processes are entries in a map. */
+/**
+ * Unit-test double of the RuntimeDriver port, scripted per test (gated or failing prepares,
+ * destroys that fail a number of times, health-check answers): processes are entries in a map.
+ * Tests of the agent against a plain fake runtime use the hollow driver (@berth/runtime) instead.
+ */
 class FakeDriver implements RuntimeDriver {
-  readonly name = 'hollow' as const;
+  constructor(readonly name: RuntimeDriver['name'] = 'hollow') {}
   readonly procs = new Map<string, { status: RuntimeStatus; exit: (code: number) => void; exited: Promise<number> }>();
   starts = 0;
   nextPid = 100;
@@ -41,7 +46,7 @@ class FakeDriver implements RuntimeDriver {
     let exit!: (code: number) => void;
     const exited = new Promise<number>((resolve) => (exit = resolve));
     if (!this.procs.has(t.taskId)) this.procs.set(t.taskId, { status: { state: 'created' }, exit, exited });
-    return { driver: 'hollow', taskId: t.taskId, service: t.service, dir: '/nowhere', logPath: '/nowhere/log', image: { ref: t.image, digest: 'sha256:0' }, stopGracePeriodMs: t.stopGracePeriodMs };
+    return { driver: this.name, taskId: t.taskId, service: t.service, dir: '/nowhere', logPath: '/nowhere/log', image: { ref: t.image, digest: 'sha256:0' }, stopGracePeriodMs: t.stopGracePeriodMs };
   }
   async start(h: TaskHandle): Promise<void> {
     const p = this.procs.get(h.taskId)!;
@@ -114,12 +119,13 @@ function manualTimers() {
   return { waits, sleep };
 }
 
-function startWorker(driver: FakeDriver, dataDir?: string, sleep?: (ms: number, signal: AbortSignal) => Promise<void>) {
+function startWorker(driver: FakeDriver | ReadonlyMap<Runtime, FakeDriver>, dataDir?: string, sleep?: (ms: number, signal: AbortSignal) => Promise<void>) {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'berth-worker-'));
   if (!dataDir) dirs.push(dir);
   const reports: LocalTask[] = [];
   const states = new TaskStateStore(dir);
-  const worker = new Worker({ driver, states, report: (t) => reports.push(t), now: () => new Date(), log: () => undefined, ...(sleep ? { sleep } : {}) });
+  const drivers = new DriverSet(driver instanceof FakeDriver ? new Map([['container', driver]]) : driver);
+  const worker = new Worker({ drivers, states, report: (t) => reports.push(t), now: () => new Date(), log: () => undefined, ...(sleep ? { sleep } : {}) });
   const ctl = new AbortController();
   controllers.push(ctl);
   return { worker, reports, states, dir, ctl, running: worker.run(ctl.signal) };
@@ -171,6 +177,51 @@ describe('Worker', () => {
     expect(reports.at(-1)?.status).toMatchObject({ state: 'rejected', message: 'host port 18080/tcp is already in use on node n1' });
     expect((await states.loadAll())[0]?.status.state).toBe('rejected');
     expect(driver.starts).toBe(0);
+  });
+
+  it('rejects a task of a runtime this node has no driver for, touching no driver', async () => {
+    const driver = new FakeDriver();
+    const { worker, reports } = startWorker(driver);
+    const vm = assignment('vm.1.a');
+    worker.assign({ full: true, upsert: [{ ...vm, spec: { ...vm.spec, runtime: 'vm' } }], remove: [] });
+    await until(() => statesOf(reports, 'vm.1.a').includes('rejected'));
+    expect(reports.map((r) => [r.status.state, r.status.message])).toEqual([['rejected', 'this node has no driver for runtime vm']]);
+    expect(driver.prepares).toBe(0);
+  });
+
+  it('re-adopts each task with the driver that prepared it, found by the name in its handle', async () => {
+    const runc = new FakeDriver('runc');
+    const first = startWorker(runc);
+    first.worker.assign({ full: true, upsert: [assignment('web.1.a')], remove: [] });
+    await until(() => first.worker.tasks()[0]?.status.state === 'running');
+    first.ctl.abort();
+    await first.running;
+
+    // Restarted with another driver for containers; the runc one still there (for some other runtime).
+    const hollow = new FakeDriver('hollow');
+    const second = startWorker(new Map([['container', hollow], ['vm', runc]]), first.dir);
+    await second.worker.recover(second.ctl.signal);
+    second.worker.assign({ full: true, upsert: [assignment('web.1.a'), assignment('web.2.b')], remove: [] });
+    await until(() => second.worker.tasks().length === 2 && second.worker.tasks().every((t) => t.status.state === 'running'));
+    expect([runc.starts, hollow.starts]).toEqual([1, 1]);
+    expect(second.worker.tasks().map((t) => [t.assignment.taskId, t.handle?.driver]).sort()).toEqual([['web.1.a', 'runc'], ['web.2.b', 'hollow']]);
+    runc.procs.get('web.1.a')!.exit(0);
+    await until(() => statesOf(second.reports, 'web.1.a').includes('complete'));
+
+  });
+
+  it('reports a task failed after a restart when the driver that prepared it is gone', async () => {
+    const runc = new FakeDriver('runc');
+    const first = startWorker(runc);
+    first.worker.assign({ full: true, upsert: [assignment('web.1.a')], remove: [] });
+    await until(() => first.worker.tasks()[0]?.status.state === 'running');
+    first.ctl.abort();
+    await first.running;
+    const second = startWorker(new FakeDriver('hollow'), first.dir);
+    await second.worker.recover(second.ctl.signal);
+    await until(() => statesOf(second.reports, 'web.1.a').includes('failed'));
+    expect(second.reports.at(-1)?.status.message).toBe('task web.1.a: this node no longer has the runc driver that prepared it; start the agent with it again');
+    expect(runc.procs.get('web.1.a')?.status.state).toBe('running'); // nothing here could touch it
   });
 
   it('still reports other prepare failures as failed', async () => {
@@ -415,7 +466,7 @@ describe('Worker health checks', () => {
     dirs.push(dir);
     const message = 'health check failed 3 times in a row: boom';
     for (const id of ['web.1.a', 'web.2.b']) {
-      const handle = await driver.prepare({ taskId: id, service: 'web', image: 'oci:/x:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 10 });
+      const handle = await driver.prepare({ taskId: id, service: 'web', runtime: 'container', image: 'oci:/x:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 10 });
       await driver.start(handle);
       const status = { state: 'running' as const, pid: 1, health: 'unhealthy' as const, message, updatedAt: new Date().toISOString() };
       await new TaskStateStore(dir).save({ assignment: assignment(id, 'running', check()), handle, status });

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createInterface } from 'node:readline';
-import type { ManifestSource, NodeView, RevisionView, ServiceView, TaskView } from '@berth/api';
+import type { ManifestSource, NodeView, PlanView, RevisionView, ServiceView, TaskView } from '@berth/api';
 import { type ClusterEvent, formatDuration, type NodeAvailability } from '@berth/core';
 import { ApiError, UnreachableError } from '../errors';
 import { problemToError } from './problem';
@@ -121,6 +121,21 @@ export class BerthClient {
 
   setNodeAvailability(name: string, availability: NodeAvailability): Promise<NodeView> {
     return this.request('PUT', `/api/v1/nodes/${encodeURIComponent(name)}/availability`, { availability });
+  }
+
+  /** What losing these nodes would do to their tasks (the scheduler's simulation; nothing is written). */
+  planWithout(nodes: readonly string[]): Promise<PlanView> {
+    return this.request('GET', `/api/v1/plan?without=${nodes.map(encodeURIComponent).join(',')}`);
+  }
+
+  /** Sets and removes the operator's labels of a node. */
+  setNodeLabels(name: string, change: { set: Record<string, string>; remove: string[] }): Promise<NodeView> {
+    return this.request('PATCH', `/api/v1/nodes/${encodeURIComponent(name)}/labels`, change);
+  }
+
+  /** Forgets a node (a ready one only with `force`); answers the node as it was. */
+  removeNode(name: string, force: boolean): Promise<NodeView> {
+    return this.request('DELETE', `/api/v1/nodes/${encodeURIComponent(name)}${force ? '?force=true' : ''}`);
   }
 
   /**

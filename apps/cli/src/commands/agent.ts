@@ -69,9 +69,10 @@ Examples:
 
 /**
  * Starts a node agent whose log lines go to stderr. `stop()` leaves its containers running
- * (they are re-adopted on the next start).
+ * (they are re-adopted on the next start). Always with the agent's real drivers (runc): the
+ * hollow driver is for tests and benchmarks, never offered to operators.
  */
-export async function launchAgent(ctx: CliContext, opts: Omit<AgentOptions, 'log'>): Promise<RunningAgent> {
+export async function launchAgent(ctx: CliContext, opts: Omit<AgentOptions, 'log' | 'drivers'>): Promise<RunningAgent> {
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
   // Loaded only here: the runtime (runc, CNI, images) would slow every other command.
   const { startAgent } = await import('@berth/agent');
@@ -81,7 +82,7 @@ export async function launchAgent(ctx: CliContext, opts: Omit<AgentOptions, 'log
 }
 
 /** Runs the agent until SIGINT/SIGTERM, then stops it; an agent that ends by itself ends the command. */
-async function runAgentInForeground(ctx: CliContext, opts: Omit<AgentOptions, 'log'>): Promise<void> {
+async function runAgentInForeground(ctx: CliContext, opts: Omit<AgentOptions, 'log' | 'drivers'>): Promise<void> {
   const stopRequested = firstSignal(ctx);
   const agent = await launchAgent(ctx, opts);
   ctx.err('berth: press Ctrl-C to stop the agent (its containers keep running)');

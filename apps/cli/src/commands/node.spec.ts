@@ -27,6 +27,32 @@ describe('berth node', () => {
   });
 });
 
+describe('berth node label and rm', () => {
+  it('label sends the keys to set and to remove, and prints the labels the node has now', async () => {
+    api.on('PATCH /api/v1/nodes/n1/labels', json(200, { ...node1, metadata: { ...node1.metadata, labels: { disk: 'ssd', zone: 'a' } } }));
+    expect(await berth(api.url, ['node', 'label', 'n1', 'zone=a', 'disk=ssd', 'rack-'])).toMatchObject({ code: 0, out: 'node/n1 labeled (disk=ssd,zone=a)' });
+    expect(api.bodies).toEqual([{ set: { zone: 'a', disk: 'ssd' }, remove: ['rack'] }]);
+  });
+
+  it('label refuses a change that is neither KEY=VALUE nor KEY-, or a key given twice, without asking the server (exit 2)', async () => {
+    expect(await berth(api.url, ['node', 'label', 'n1', 'zone'])).toMatchObject({ code: 2, err: 'error: "zone" is neither KEY=VALUE (set a label) nor KEY- (remove one)' });
+    expect(await berth(api.url, ['node', 'label', 'n1', 'zone=a', 'zone-'])).toMatchObject({ code: 2, err: 'error: label "zone" is given more than once' });
+    expect(api.bodies).toEqual([]);
+  });
+
+  it('rm removes a node, --force asks for it, and a refusal exits 1 with the reason', async () => {
+    api.on('DELETE /api/v1/nodes/n1', json(200, { ...node1, status: { ...node1.status, tasks: 0 } }));
+    expect(await berth(api.url, ['node', 'rm', 'n1'])).toMatchObject({ code: 0, out: 'node/n1 removed' });
+    api.on('DELETE /api/v1/nodes/n1?force=true', json(200, { ...node1, status: { ...node1.status, tasks: 2 } }));
+    expect(await berth(api.url, ['node', 'rm', 'n1', '--force'])).toMatchObject({
+      code: 0,
+      out: 'node/n1 removed (2 tasks were on it: replicated ones are replaced on other nodes)',
+    });
+    api.on('DELETE /api/v1/nodes/n2', json(409, { code: 'CONFLICT', detail: 'node "n2" is ready: stop its agent first, or use --force' }));
+    expect(await berth(api.url, ['node', 'rm', 'n2'])).toMatchObject({ code: 1, err: 'error: node "n2" is ready: stop its agent first, or use --force' });
+  });
+});
+
 describe('berth why', () => {
   it("prints a pending task's explanation, and a running task's state", async () => {
     const pending = { ...runningTask, spec: { desiredState: 'running' }, status: { state: 'pending', message: '3 nodes: insufficient memory (needs 64Mi); 1 node: drained' } };

@@ -22,6 +22,12 @@ describe('describeService', () => {
     expect(text).toMatch(/^ {2}Constraints:\s+node\.labels\.zone == a$/m);
   });
 
+  it('shows the placement, spreadBy only as set', () => {
+    expect(text).toMatch(/^Placement:\n {2}Strategy:\s+spread\n {2}Max Per Node:\s+0 \(unlimited\)\n {2}Spread By:\s+<none>$/m);
+    const spread = { ...webService, spec: { ...webService.spec, placement: { ...webService.spec.placement, spreadBy: 'node.labels.zone' } } };
+    expect(describeService(spread, [], NOW)).toMatch(/^ {2}Spread By:\s+node\.labels\.zone$/m);
+  });
+
   it('shows the revision, its rollout and the update and rollback settings', () => {
     expect(text).toMatch(/^Revision:\s+2$/m);
     expect(text).toMatch(

@@ -101,6 +101,7 @@ function placementFields(p: ServiceView['spec']['placement']): Field[] {
   return [
     ['Strategy', p.strategy],
     ['Max Per Node', p.maxPerNode === 0 ? '0 (unlimited)' : String(p.maxPerNode)],
+    ['Spread By', p.spreadBy ?? '<none>'],
     ['Constraints', [...p.constraints]],
   ];
 }

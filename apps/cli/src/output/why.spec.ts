@@ -7,6 +7,8 @@ describe('explainTask', () => {
     const t = { ...runningTask, spec: { desiredState: 'running' as const }, status: { state: 'pending' as const, message: '3 nodes: insufficient memory (needs 64Mi); 1 node: drained' } };
     expect(explainTask(t)).toBe('web.1.x7k2p: pending: 3 nodes: insufficient memory (needs 64Mi); 1 node: drained');
     expect(explainTask({ ...t, status: { state: 'pending' } })).toBe('web.1.x7k2p: pending: waiting for the scheduler to place it');
+    const global = { ...t, spec: { desiredState: 'running' as const, targetNode: 'n3' }, status: { state: 'pending' as const, message: '1 node: insufficient memory (needs 64Mi)' } };
+    expect(explainTask(global)).toBe('web.1.x7k2p: pending for n3: 1 node: insufficient memory (needs 64Mi)');
   });
 
   it('otherwise prints state, node and message', () => {

@@ -2,7 +2,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHttpApp } from '../http/http-app';
 import { ControlPlaneMetrics } from '../observability/metrics';
-import { InMemoryStore } from '../testing/in-memory-store';
+import { InMemoryStore } from '@berth/store/testing';
 import { taskFixture } from '../testing/fixtures';
 
 const WEB = `apiVersion: berth/v1

@@ -1,7 +1,7 @@
-import { Body, Controller, Get, Param, Put, Query } from '@nestjs/common';
-import type { NodeView, TaskView } from '@berth/api';
+import { Body, Controller, Delete, Get, Param, Patch, Put, Query } from '@nestjs/common';
+import type { NodeView, PlanView, TaskView } from '@berth/api';
 import { ClusterService } from './cluster.service';
-import { readAvailability } from './request-body';
+import { readAvailability, readForce, readLabelChange, readNodeList } from './request-body';
 
 @Controller('api/v1')
 export class ClusterController {
@@ -30,5 +30,20 @@ export class ClusterController {
   @Put('nodes/:name/availability')
   availability(@Param('name') name: string, @Body() body: unknown): Promise<NodeView> {
     return this.cluster.setAvailability(name, readAvailability(body));
+  }
+
+  @Get('plan')
+  plan(@Query('without') without?: unknown): Promise<PlanView> {
+    return this.cluster.planWithout(readNodeList(without));
+  }
+
+  @Patch('nodes/:name/labels')
+  labels(@Param('name') name: string, @Body() body: unknown): Promise<NodeView> {
+    return this.cluster.setLabels(name, readLabelChange(body));
+  }
+
+  @Delete('nodes/:name')
+  remove(@Param('name') name: string, @Query('force') force?: string): Promise<NodeView> {
+    return this.cluster.remove(name, readForce(force));
   }
 }

@@ -1,44 +1,77 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { isTerminal, NotFoundError, type NodeAvailability, type NodeInfo } from '@berth/core';
-import { toNodeView, toTaskView, type NodeUsage, type NodeView, type TaskView } from '@berth/api';
-import type { Store, TaskRecord } from '@berth/store';
-import { STORE } from '../tokens';
+import { toNodeView, toTaskView, type NodeUsage, type NodeView, type PlanView, type TaskView } from '@berth/api';
+import type { NodeAdmin, StoreReads, TaskRecord } from '@berth/store';
+import { NODE_ADMIN, STORE_READS } from '../tokens';
+import { planWithout } from '../scheduling/what-if';
+import type { LabelChange } from './request-body';
 
 /**
  * Views of tasks and nodes (their writers are the leader's loops and the dispatcher), and the
- * operator's one node write: availability. A node's state is the store's: ready while connected,
+ * operator's node writes: availability, labels, removal. A node's state is the store's: ready while connected,
  * down once the leader declared it, unknown in between.
  */
 @Injectable()
 export class ClusterService {
-  constructor(@Inject(STORE) private readonly store: Store) {}
+  constructor(
+    @Inject(STORE_READS) private readonly reads: StoreReads,
+    @Inject(NODE_ADMIN) private readonly admin: NodeAdmin,
+  ) {}
 
   async tasks(service?: string): Promise<TaskView[]> {
-    const [tasks, nodes] = await Promise.all([this.store.listTasks(service), this.store.listNodes()]);
+    const [tasks, nodes] = await Promise.all([this.reads.listTasks(service), this.reads.listNodes()]);
     const byName = new Map(nodes.map((n) => [n.name, n]));
     return tasks.map((t) => toTaskView(t, t.nodeName === undefined ? undefined : byName.get(t.nodeName)));
   }
 
   async task(id: string): Promise<TaskView> {
-    const task = await this.store.getTask(id);
+    const task = await this.reads.getTask(id);
     if (!task) throw new NotFoundError('task', id);
-    return toTaskView(task, task.nodeName === undefined ? undefined : await this.store.getNode(task.nodeName));
+    return toTaskView(task, task.nodeName === undefined ? undefined : await this.reads.getNode(task.nodeName));
   }
 
   async nodes(): Promise<NodeView[]> {
-    const [nodes, tasks] = await Promise.all([this.store.listNodes(), this.store.listTasks()]);
+    const [nodes, tasks] = await Promise.all([this.reads.listNodes(), this.reads.listTasks()]);
     return nodes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((n) => toNodeView(n, usageOf(n, tasks)));
   }
 
   async node(name: string): Promise<NodeView> {
-    const node = await this.store.getNode(name);
+    const node = await this.reads.getNode(name);
     if (!node) throw new NotFoundError('node', name);
-    return toNodeView(node, usageOf(node, await this.store.listTasks()));
+    return toNodeView(node, usageOf(node, await this.reads.listTasks()));
   }
 
   async setAvailability(name: string, availability: NodeAvailability): Promise<NodeView> {
-    const node = await this.store.setNodeAvailability(name, availability);
-    return toNodeView(node, usageOf(node, await this.store.listTasks()));
+    const node = await this.admin.setNodeAvailability(name, availability);
+    return toNodeView(node, usageOf(node, await this.reads.listTasks()));
+  }
+
+  /**
+   * `berth plan --without`: where the live tasks of those nodes would go if they were lost now,
+   * by the scheduler's own rules (planWithout). Reads only.
+   */
+  async planWithout(without: readonly string[]): Promise<PlanView> {
+    const [nodes, tasks, services] = await Promise.all([this.reads.listNodes(), this.reads.listTasks(), this.reads.listServices()]);
+    const unknown = without.filter((name) => !nodes.some((n) => n.name === name));
+    if (unknown.length > 0) throw new NotFoundError('node', unknown.join(', '), 'berth get nodes lists them');
+    const byName = new Map(services.map((s) => [s.meta.name, s]));
+    return planWithout({ tasks, services: (name) => byName.get(name), nodes, without, now: Date.now() });
+  }
+
+  /** `berth node label`: the operator's labels, kept over what the agent reports on reconnect. */
+  async setLabels(name: string, change: LabelChange): Promise<NodeView> {
+    const node = await this.admin.setNodeLabels(name, change);
+    return toNodeView(node, usageOf(node, await this.reads.listTasks()));
+  }
+
+  /**
+   * `berth node rm`: forgets the node and returns it as it was. Refused while it is ready unless
+   * forced; its tasks are then lost to the orchestrator, which replaces them elsewhere.
+   */
+  async remove(name: string, force: boolean): Promise<NodeView> {
+    const view = await this.node(name);
+    await this.admin.removeNode(name, { force });
+    return view;
   }
 }
 

@@ -1,8 +1,8 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { ClusterEvent } from '@berth/core';
 import { type EventQuery, matchesEventQuery } from '@berth/api';
-import type { Store } from '@berth/store';
-import { STORE } from '../tokens';
+import type { StoreReads } from '@berth/store';
+import { STORE_READS } from '../tokens';
 import { EVENT_HEARTBEAT_MS, ndjsonWithHeartbeat } from './event-stream';
 
 /**
@@ -14,7 +14,7 @@ export class EventsService implements OnModuleDestroy {
   /** Aborted on shutdown: open watches end, so closing the server does not wait for clients. */
   private readonly shutdown = new AbortController();
 
-  constructor(@Inject(STORE) private readonly store: Store) {}
+  constructor(@Inject(STORE_READS) private readonly store: StoreReads) {}
 
   /** The retained events the query asks for, oldest first. */
   async list(query: EventQuery): Promise<{ items: ClusterEvent[] }> {

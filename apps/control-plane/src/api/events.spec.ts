@@ -5,7 +5,7 @@ import { compareEventIds, type ClusterEvent } from '@berth/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createHttpApp } from '../http/http-app';
 import { ControlPlaneMetrics } from '../observability/metrics';
-import { InMemoryStore } from '../testing/in-memory-store';
+import { InMemoryStore } from '@berth/store/testing';
 import { ndjsonWithHeartbeat } from './event-stream';
 
 const event = (id: string, over: Partial<ClusterEvent> = {}): ClusterEvent =>

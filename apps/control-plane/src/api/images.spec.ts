@@ -3,7 +3,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { isTaskCurrent } from '@berth/core';
 import { createHttpApp } from '../http/http-app';
 import { ControlPlaneMetrics } from '../observability/metrics';
-import { InMemoryStore } from '../testing/in-memory-store';
+import { InMemoryStore } from '@berth/store/testing';
 import { ImageResolveError, type ImageResolver } from './image-resolver';
 
 const [A, B] = [`sha256:${'a'.repeat(64)}`, `sha256:${'b'.repeat(64)}`];

@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Service, ServiceDraft } from '@berth/core';
 import { diffService, parseManifests, toServiceView, validateManifestObjects, type ServiceView } from '@berth/api';
-import type { ApplyAction, Store } from '@berth/store';
-import { IMAGE_RESOLVER, STORE } from '../tokens';
+import type { ApplyAction, ServiceWrites, StoreReads } from '@berth/store';
+import { IMAGE_RESOLVER, SERVICE_WRITES, STORE_READS } from '../tokens';
 import { pinImages } from './image-pinning';
 import type { ImageResolver } from './image-resolver';
 import { type ManifestInput, readManifestInput } from './request-body';
@@ -21,15 +21,16 @@ export interface DiffResult {
 @Injectable()
 export class ManifestsService {
   constructor(
-    @Inject(STORE) private readonly store: Store,
+    @Inject(STORE_READS) private readonly reads: StoreReads,
+    @Inject(SERVICE_WRITES) private readonly writes: ServiceWrites,
     @Inject(IMAGE_RESOLVER) private readonly images: ImageResolver,
   ) {}
 
   /** All drafts in one store transaction: every service is written, or none is. */
   async apply(body: unknown, dryRun: boolean): Promise<ApplyResult> {
     const { drafts, warnings } = await this.pinned(toDrafts(readManifestInput(body)));
-    const outcomes = await this.store.applyServices(drafts, { dryRun });
-    const statuses = await this.store.listServiceStatuses();
+    const outcomes = await this.writes.applyServices(drafts, { dryRun });
+    const statuses = await this.reads.listServiceStatuses();
     return {
       items: outcomes.map((o) => ({ name: o.name, action: o.action, service: toServiceView(o.service, statuses.get(o.name)) })),
       warnings,
@@ -40,7 +41,7 @@ export class ManifestsService {
   async diff(body: unknown): Promise<DiffResult> {
     const { drafts, current } = await this.pinned(toDrafts(readManifestInput(body)));
     // A dry-run apply decides the action exactly as apply would (including 409 on a stale version).
-    const outcomes = await this.store.applyServices(drafts, { dryRun: true });
+    const outcomes = await this.writes.applyServices(drafts, { dryRun: true });
     return {
       items: drafts.map((d, i) => ({ name: d.name, action: outcomes[i]!.action, diff: diffService(current[i], d) })),
     };
@@ -52,7 +53,7 @@ export class ManifestsService {
    * with a warning.
    */
   private async pinned(drafts: ServiceDraft[]): Promise<{ drafts: ServiceDraft[]; current: (Service | undefined)[]; warnings: string[] }> {
-    const current = await Promise.all(drafts.map((d) => this.store.getService(d.name)));
+    const current = await Promise.all(drafts.map((d) => this.reads.getService(d.name)));
     return { ...(await pinImages(drafts, current, this.images)), current };
   }
 }

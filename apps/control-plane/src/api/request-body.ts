@@ -1,4 +1,4 @@
-import { type Issue, MAX_REPLICAS, type NodeAvailability, ValidationError } from '@berth/core';
+import { type Issue, labelKeyProblem, labelValueProblem, MAX_REPLICAS, type NodeAvailability, ValidationError } from '@berth/core';
 
 /** A manifest as a request carries it: YAML texts (issues get file:line:col) or JSON objects. */
 export type ManifestInput =
@@ -88,4 +88,52 @@ export function readToRevision(body: unknown): number | undefined {
     throw invalid('toRevision', `must be a revision number ≥ 1 (got ${JSON.stringify(toRevision)})`);
   }
   return toRevision;
+}
+
+/** An operator's change of a node's labels: keys set to values, and keys removed. */
+export interface LabelChange {
+  readonly set: Readonly<Record<string, string>>;
+  readonly remove: readonly string[];
+}
+
+/**
+ * The body of PATCH /nodes/:name/labels: `{ set?: { KEY: VALUE }, remove?: [KEY] }`, at least one
+ * change, each key and value valid (the manifest's label rules) and no key both set and removed.
+ */
+export function readLabelChange(body: unknown): LabelChange {
+  const shape = 'body must be { "set": { "KEY": "VALUE" }, "remove": ["KEY"] }';
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('', shape);
+  const extra = Object.keys(body).filter((k) => k !== 'set' && k !== 'remove');
+  if (extra.length > 0) throw invalid(extra[0]!, 'is not a known field (expected "set" or "remove")');
+  const { set = {}, remove = [] } = body as { set?: unknown; remove?: unknown };
+  if (typeof set !== 'object' || set === null || Array.isArray(set)) throw invalid('set', 'must be an object of label keys to values');
+  if (!Array.isArray(remove)) throw invalid('remove', 'must be a list of label keys');
+  const issues: Issue[] = [];
+  for (const [key, value] of Object.entries(set)) {
+    const why = labelKeyProblem(key) ?? (typeof value === 'string' ? labelValueProblem(value) : `must be a string (got ${JSON.stringify(value)})`);
+    if (why) issues.push({ path: `set.${key}`, message: why });
+  }
+  remove.forEach((key: unknown, i) => {
+    const why = typeof key === 'string' ? labelKeyProblem(key) : 'must be a label key';
+    if (why) issues.push({ path: `remove[${i}]`, message: why });
+    else if (Object.hasOwn(set, key as string)) issues.push({ path: `remove[${i}]`, message: `"${String(key)}" is both set and removed` });
+  });
+  if (issues.length === 0 && Object.keys(set).length === 0 && remove.length === 0) issues.push({ path: '', message: `no change given: ${shape}` });
+  if (issues.length > 0) throw new ValidationError(issues);
+  return { set: set as Record<string, string>, remove: remove as string[] };
+}
+
+/** `?force=true|false` (absent = false). */
+export function readForce(value: unknown): boolean {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true' || value === '') return true;
+  throw invalid('force', `must be "true" or "false" (got ${JSON.stringify(value)})`);
+}
+
+/** `?without=n1,n2`: one or more node names, comma-separated (repeating the parameter also works). */
+export function readNodeList(value: unknown): string[] {
+  const parts = (Array.isArray(value) ? value : [value]).flatMap((v) => (typeof v === 'string' ? v.split(',') : []));
+  const names = [...new Set(parts.map((n) => n.trim()).filter((n) => n !== ''))];
+  if (names.length === 0) throw invalid('without', 'name at least one node: ?without=n1[,n2…]');
+  return names;
 }

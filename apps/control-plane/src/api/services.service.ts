@@ -1,21 +1,22 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { NotFoundError, UnavailableError, ValidationError, type Service } from '@berth/core';
 import { toRevisionView, toServiceView, type RevisionView, type ServiceView } from '@berth/api';
-import type { Store } from '@berth/store';
-import { IMAGE_RESOLVER, STORE } from '../tokens';
+import type { ServiceWrites, StoreReads } from '@berth/store';
+import { IMAGE_RESOLVER, SERVICE_WRITES, STORE_READS } from '../tokens';
 import { ImageResolveError, type ImageResolver } from './image-resolver';
 
 /** Reads and small writes of services; every answer merges the leader-written status key. */
 @Injectable()
 export class ServicesService {
   constructor(
-    @Inject(STORE) private readonly store: Store,
+    @Inject(STORE_READS) private readonly reads: StoreReads,
+    @Inject(SERVICE_WRITES) private readonly writes: ServiceWrites,
     @Inject(IMAGE_RESOLVER) private readonly images: ImageResolver,
   ) {}
 
   /** All services, sorted by name. */
   async list(): Promise<ServiceView[]> {
-    const [services, statuses, rollouts] = await Promise.all([this.store.listServices(), this.store.listServiceStatuses(), this.store.listRollouts()]);
+    const [services, statuses, rollouts] = await Promise.all([this.reads.listServices(), this.reads.listServiceStatuses(), this.reads.listRollouts()]);
     return [...services]
       .sort((a, b) => (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0))
       .map((s) => toServiceView(s, statuses.get(s.meta.name), rollouts.get(s.meta.name)));
@@ -29,17 +30,17 @@ export class ServicesService {
   async delete(name: string): Promise<ServiceView> {
     const service = await this.require(name);
     const view = await this.view(service);
-    await this.store.deleteService(name, { resourceVersion: service.meta.resourceVersion });
+    await this.writes.deleteService(name, { resourceVersion: service.meta.resourceVersion });
     return view;
   }
 
   async scale(name: string, replicas: number): Promise<ServiceView> {
-    return this.view(await this.store.scaleService(name, replicas));
+    return this.view(await this.writes.scaleService(name, replicas));
   }
 
   /** The revision history, oldest first. */
   async revisions(name: string): Promise<{ items: RevisionView[] }> {
-    const [service, revisions] = await Promise.all([this.require(name), this.store.listRevisions(name)]);
+    const [service, revisions] = await Promise.all([this.require(name), this.reads.listRevisions(name)]);
     return { items: revisions.map((r) => toRevisionView(r, service.meta.revision)) };
   }
 
@@ -49,13 +50,13 @@ export class ServicesService {
    */
   async undo(name: string, toRevision: number | undefined): Promise<ServiceView> {
     const service = await this.require(name);
-    const rollout = await this.store.getRollout(name);
+    const rollout = await this.reads.getRollout(name);
     const target = toRevision ?? (rollout?.revision === service.meta.revision ? rollout.previousRevision : undefined) ?? service.meta.revision - 1;
     if (target === service.meta.revision) {
       throw new ValidationError([{ path: 'toRevision', message: `revision ${target} is the current one; name an earlier revision (berth rollout history ${name})` }]);
     }
     if (target < 1) throw new NotFoundError('revision', `${name}@${target}`, `service "${name}" has no earlier revision`);
-    return this.view(await this.store.restoreRevision(name, target, { cause: `undo to revision ${target}`, resourceVersion: service.meta.resourceVersion }));
+    return this.view(await this.writes.restoreRevision(name, target, { cause: `undo to revision ${target}`, resourceVersion: service.meta.resourceVersion }));
   }
 
   /**
@@ -77,21 +78,21 @@ export class ServicesService {
         }
       }
     }
-    return this.view(await this.store.restartService(name, imageDigest === undefined ? {} : { imageDigest }));
+    return this.view(await this.writes.restartService(name, imageDigest === undefined ? {} : { imageDigest }));
   }
 
   async control(name: string, action: 'pause' | 'resume'): Promise<ServiceView> {
-    return this.view(await this.store.controlRollout(name, action));
+    return this.view(await this.writes.controlRollout(name, action));
   }
 
   private async require(name: string): Promise<Service> {
-    const service = await this.store.getService(name);
+    const service = await this.reads.getService(name);
     if (!service) throw new NotFoundError('service', name);
     return service;
   }
 
   private async view(service: Service): Promise<ServiceView> {
-    const [status, rollout] = await Promise.all([this.store.getServiceStatus(service.meta.name), this.store.getRollout(service.meta.name)]);
+    const [status, rollout] = await Promise.all([this.reads.getServiceStatus(service.meta.name), this.reads.getRollout(service.meta.name)]);
     return toServiceView(service, status, rollout);
   }
 }

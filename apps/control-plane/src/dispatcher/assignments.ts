@@ -1,5 +1,5 @@
 import { isTerminal, type TaskStatus } from '@berth/core';
-import { DesiredState, taskHealthFromProto, taskSpecToProto, taskStateFromProto, type Assignment, type Hello, type TaskStatus as WireStatus } from '@berth/proto';
+import { DesiredState, runtimesFromProto, taskHealthFromProto, taskSpecToProto, taskStateFromProto, type Assignment, type Hello, type TaskStatus as WireStatus } from '@berth/proto';
 import type { NodeRegistration, TaskRecord, TaskStatusReport } from '@berth/store';
 
 /**
@@ -51,11 +51,13 @@ export function reportsFromWire(statuses: readonly WireStatus[]): TaskStatusRepo
 }
 
 export function registrationFromHello(h: Hello): NodeRegistration {
+  const runtimes = runtimesFromProto(h.runtimes);
   return {
     name: h.nodeName,
     address: h.address,
     labels: { ...h.labels },
     capacity: { cpuMillis: h.capacity?.cpuMillis ?? 0, memoryBytes: h.capacity?.memoryBytes ?? 0 },
     drivers: [...h.drivers],
+    ...(runtimes ? { runtimes } : {}),
   };
 }

@@ -1,10 +1,11 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
 import { DispatcherServiceService, type SessionRequest, type SessionResponse } from '@berth/proto';
-import type { Informer, Store, TaskRecord } from '@berth/store';
+import type { NodeInfo } from '@berth/core';
+import type { Informer, NodeSessions, StoreReads, TaskRecord } from '@berth/store';
 import { DEFAULT_NODE_DOWN_AFTER_MS, formatAddress, ListenError } from '../config';
 import type { ControlPlaneMetrics } from '../observability/metrics';
-import { DISPATCHER_OPTIONS, METRICS, STORE } from '../tokens';
+import { DISPATCHER_OPTIONS, METRICS, NODE_SESSIONS, STORE_READS } from '../tokens';
 import { attachCall, streamOf } from './grpc-call';
 import { NodeSession } from './node-session';
 import { SessionRegistry } from './session-registry';
@@ -41,16 +42,20 @@ export class Dispatcher implements OnModuleInit, OnApplicationShutdown {
   private readonly server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
   private readonly stop = new AbortController();
   private readonly tasks: Informer<TaskRecord>;
+  /** Only for removals: the session of a node the operator removed ends (see onModuleInit). */
+  private readonly nodes: Informer<NodeInfo>;
   readonly registry: SessionRegistry;
   private informerRun: Promise<void> | undefined;
   private boundPort = 0;
 
   constructor(
-    @Inject(STORE) private readonly store: Store,
+    @Inject(STORE_READS) reads: StoreReads,
+    @Inject(NODE_SESSIONS) private readonly sessions: NodeSessions,
     @Inject(METRICS) metrics: ControlPlaneMetrics,
     @Inject(DISPATCHER_OPTIONS) private readonly opts: DispatcherOptions,
   ) {
-    this.tasks = store.taskInformer();
+    this.tasks = reads.taskInformer();
+    this.nodes = reads.nodeInformer();
     this.registry = new SessionRegistry((n) => metrics.setAgentSessions(n));
   }
 
@@ -66,7 +71,13 @@ export class Dispatcher implements OnModuleInit, OnApplicationShutdown {
       this.server.bindAsync(wanted, ServerCredentials.createInsecure(), (e, port) => (e ? reject(new ListenError(wanted, e.message)) : resolve(port))),
     );
     this.tasks.subscribe((e) => this.registry.taskChanged(e));
-    this.informerRun = this.tasks.run(this.stop.signal);
+    // `berth node rm --force` of a connected node: its session would keep renewing the alive key
+    // of a node that no longer exists. Ended, the agent connects again and registers anew; its
+    // tasks are by then the orchestrator's to replace, and the new node is given none of them.
+    this.nodes.subscribe((e) => {
+      if (e.type === 'delete') this.registry.get(e.key)?.replace();
+    });
+    this.informerRun = Promise.all([this.tasks.run(this.stop.signal), this.nodes.run(this.stop.signal)]).then(() => undefined);
     if (!LOOPBACK.test(this.opts.host)) {
       process.stderr.write(`berth dispatcher: WARNING: serving agents on ${this.address} without authentication (anyone who can reach it can act as a node)\n`);
     }
@@ -91,7 +102,7 @@ export class Dispatcher implements OnModuleInit, OnApplicationShutdown {
   private accept(call: ServerDuplexStream<SessionRequest, SessionResponse>): void {
     const session = new NodeSession(
       {
-        store: this.store,
+        store: this.sessions,
         tasks: this.tasks,
         registry: this.registry,
         ...sessionTiming(this.opts.nodeDownAfterMs),

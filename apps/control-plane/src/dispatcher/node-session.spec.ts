@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { TaskRecord } from '@berth/store';
 import { TaskHealth, TaskState, type SessionRequest, type SessionResponse } from '@berth/proto';
 import { specFixture, taskFixture } from '../testing/fixtures';
-import { InMemoryStore } from '../testing/in-memory-store';
+import { InMemoryStore } from '@berth/store/testing';
 import { NodeSession, type SessionEnd, type SessionStream } from './node-session';
 import { SessionRegistry } from './session-registry';
 
@@ -30,7 +30,7 @@ const placed = (slot: number, node: string, opts: Parameters<typeof taskFixture>
 const hello = (node: string): SessionRequest => ({
   msg: {
     $case: 'hello',
-    value: { nodeName: node, agentVersion: 't', address: '10.0.0.1', capacity: { cpuMillis: 2000, memoryBytes: 1 << 30 }, drivers: ['runc'], labels: { zone: 'a' }, metricsAddress: '', tasks: [] },
+    value: { nodeName: node, agentVersion: 't', address: '10.0.0.1', capacity: { cpuMillis: 2000, memoryBytes: 1 << 30 }, drivers: ['runc'], runtimes: ['container'], labels: { zone: 'a' }, metricsAddress: '', tasks: [] },
   },
 });
 
@@ -110,6 +110,33 @@ describe('NodeSession', () => {
     await handled;
     expect(stream.of('statusAck')).toEqual([{ seq: 9 }]);
     expect(store.tasks.items.get(id)?.status).toMatchObject({ state: 'running', pid: 42, node: 'n1' });
+  });
+
+  it('writes the status batches that arrive during a write together, in one store call, and acknowledges the last', async () => {
+    const { store, open } = setup();
+    for (const slot of [1, 2, 3]) store.putTask(placed(slot, 'n1'));
+    const { stream, session } = open();
+    await session.receive(hello('n1'));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const real = store.updateTaskStatuses.bind(store);
+    const writes: number[] = [];
+    vi.spyOn(store, 'updateTaskStatuses').mockImplementation(async (node, reports) => {
+      writes.push(reports.length);
+      if (writes.length === 1) await gate;
+      return real(node, reports);
+    });
+    const s = (slot: number, seq: number) => ({ taskId: placed(slot, 'x').id, state: TaskState.TASK_STATE_RUNNING, seq, message: '', updatedAtMs: 1, health: TaskHealth.TASK_HEALTH_UNSPECIFIED });
+    const batch = (slot: number, seq: number): SessionRequest => ({ msg: { $case: 'status', value: { statuses: [s(slot, seq)] } } });
+    void session.receive(batch(1, 1));
+    await new Promise((r) => setTimeout(r, 10)); // the first write is under way
+    void session.receive(batch(2, 2));
+    const last = session.receive(batch(3, 3));
+    release();
+    await last;
+    expect(writes).toEqual([1, 2]);
+    expect(stream.of('statusAck')).toEqual([{ seq: 1 }, { seq: 3 }]);
+    for (const slot of [1, 2, 3]) expect(store.tasks.items.get(placed(slot, 'x').id)?.status.state).toBe('running');
   });
 
   it('ignores reports about tasks of other nodes and reports that would move a state backwards', async () => {

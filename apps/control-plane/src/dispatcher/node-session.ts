@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Hello, SessionRequest, SessionResponse } from '@berth/proto';
-import type { Informer, NodeSessionLease, Store, TaskRecord, WatchEvent } from '@berth/store';
+import type { Hello, SessionRequest, SessionResponse, TaskStatus as WireStatus } from '@berth/proto';
+import type { Informer, NodeSessionLease, NodeSessions, TaskRecord, WatchEvent } from '@berth/store';
 import { assignmentVersion, isAssignedTo, registrationFromHello, reportsFromWire, toAssignment } from './assignments';
 import { LogStream } from './log-stream';
 import type { SessionRegistry } from './session-registry';
@@ -19,7 +19,8 @@ export interface SessionStream {
 }
 
 export interface NodeSessionDeps {
-  readonly store: Store;
+  /** The one role a session writes with: registration, its alive key, its agent's reports. */
+  readonly store: NodeSessions;
   /** The replica's task informer (shared by all sessions), used for the full assignment set. */
   readonly tasks: Informer<TaskRecord>;
   readonly registry: SessionRegistry;
@@ -36,7 +37,9 @@ const NODE_NAME = /^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/i;
  * One agent's session (docs/agent-protocol.md): Hello → register + lease + Welcome + full set;
  * then increments from task changes, status batches acknowledged once durable, heartbeats that
  * renew the lease, and log requests relayed both ways. Messages are handled one at a time in
- * arrival order, so acknowledgements go out in sequence order.
+ * arrival order, so acknowledgements go out in sequence order. Status batches that arrive while
+ * an earlier one is being written are written together, in one store call, once it is done:
+ * a node whose tasks all change at once costs a few transactions, not one per report.
  */
 export class NodeSession {
   private node: string | undefined;
@@ -49,6 +52,8 @@ export class NodeSession {
   private readonly sent = new Map<string, string>();
   private readonly logs = new Map<string, LogStream>();
   private chain: Promise<void> = Promise.resolve();
+  /** Statuses received but not yet being written; their write is queued on `chain`. */
+  private statuses: WireStatus[] = [];
 
   constructor(
     private readonly deps: NodeSessionDeps,
@@ -61,8 +66,28 @@ export class NodeSession {
 
   /** Queues one message from the agent; resolves once it (and every earlier one) was handled. */
   receive(msg: SessionRequest): Promise<void> {
-    this.chain = this.chain.then(() => this.handle(msg)).catch((e: unknown) => this.fail(e));
+    const m = msg.msg;
+    if (this.node && m?.$case === 'status') {
+      const queued = this.statuses.length > 0;
+      this.statuses.push(...m.value.statuses);
+      if (queued) return this.chain; // joins the write queued before it
+      return this.enqueue(() => this.writeStatuses());
+    }
+    return this.enqueue(() => this.handle(msg));
+  }
+
+  private enqueue(step: () => Promise<void>): Promise<void> {
+    this.chain = this.chain.then(step).catch((e: unknown) => this.fail(e));
     return this.chain;
+  }
+
+  /** Writes every status gathered so far, then acknowledges the highest sequence number among them. */
+  private async writeStatuses(): Promise<void> {
+    const statuses = this.statuses.splice(0);
+    if (this.closed || statuses.length === 0) return;
+    await this.deps.store.updateTaskStatuses(this.node!, reportsFromWire(statuses));
+    const seq = Math.max(...statuses.map((s) => s.seq));
+    if (!this.closed) this.stream.send({ msg: { $case: 'statusAck', value: { seq } } });
   }
 
   /** The agent's side ended (or the call broke): drop the session; the node is down once its lease expires. */
@@ -120,12 +145,9 @@ export class NodeSession {
     }
     switch (m?.$case) {
       case 'status': {
-        const statuses = m.value.statuses;
-        if (statuses.length === 0) return;
-        await this.deps.store.updateTaskStatuses(this.node, reportsFromWire(statuses));
-        const seq = Math.max(...statuses.map((s) => s.seq));
-        if (!this.closed) this.stream.send({ msg: { $case: 'statusAck', value: { seq } } });
-        return;
+        // Only before Hello was handled (receive() batches the rest).
+        this.statuses.push(...m.value.statuses);
+        return this.writeStatuses();
       }
       case 'heartbeat': {
         await this.lease?.keepAlive();

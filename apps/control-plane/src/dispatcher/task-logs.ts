@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { NotFoundError, UnavailableError, ValidationError } from '@berth/core';
-import type { Store } from '@berth/store';
-import { STORE } from '../tokens';
+import type { StoreReads } from '@berth/store';
+import { STORE_READS } from '../tokens';
 import { Dispatcher } from './dispatcher';
 import { formatLogLine } from './log-stream';
 
@@ -18,7 +18,7 @@ export interface LogQuery {
 @Injectable()
 export class TaskLogs {
   constructor(
-    @Inject(STORE) private readonly store: Store,
+    @Inject(STORE_READS) private readonly store: StoreReads,
     private readonly dispatcher: Dispatcher,
   ) {}
 

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { sleep, type Loop, Trigger } from '@berth/reconcile';
-import type { LeaderFence, Store } from '@berth/store';
+import type { LeaderFence, LeaderWrites } from '@berth/store';
 import type { ClusterCache } from '../leader/cluster-cache';
 
 export const EVENT_LOG_LOOP = 'event log';
@@ -23,7 +23,7 @@ export class EventLogLoop implements Loop {
   private readonly trigger = new Trigger();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: LeaderWrites,
     private readonly fence: LeaderFence,
     private readonly cluster: ClusterCache,
     private readonly opts: EventLogLoopOptions = {},

@@ -1,6 +1,6 @@
 import type { NodeInfo, Rollout, Service } from '@berth/core';
 import { after, runLoops, type Source, whenSynced } from '@berth/reconcile';
-import { serviceOfTask, type Informer, type LeaderFence, type Store, type TaskRecord } from '@berth/store';
+import { serviceOfTask, type Informer, type LeaderFence, type StoreReads, type TaskRecord } from '@berth/store';
 import { NodeLifecycle } from '../nodes/node-lifecycle';
 
 /** What changed in the cluster; loops enqueue keys from it and read the cache. */
@@ -33,11 +33,16 @@ export class ClusterCache implements Source {
   /** Where each task is indexed, so a change can take it out of its old place. */
   private readonly indexed = new Map<string, TaskRecord>();
   private readonly listeners = new Set<(change: ClusterChange) => void>();
+  /**
+   * nodes() as last computed, valid until a node changes or the grace ends: every loop asks for
+   * all nodes on every pass, and judging them anew each time is most of what a pass costs.
+   */
+  private nodeViews: { readonly graceOver: boolean; readonly nodes: NodeInfo[] } | undefined;
   private ready = false;
   private markSynced!: () => void;
   private readonly syncedPromise = new Promise<void>((resolve) => (this.markSynced = resolve));
 
-  constructor(store: Store, opts: ClusterCacheOptions) {
+  constructor(store: StoreReads, opts: ClusterCacheOptions) {
     this.services = store.serviceInformer();
     this.taskInformer = store.taskInformer();
     this.nodeInformer = store.nodeInformer();
@@ -109,7 +114,9 @@ export class ClusterCache implements Source {
   }
 
   nodes(): NodeInfo[] {
-    return this.nodeInformer.list().map((n) => this.lifecycle.view(n));
+    const graceOver = this.lifecycle.graceRemainingMs === 0;
+    if (this.nodeViews?.graceOver !== graceOver) this.nodeViews = { graceOver, nodes: this.nodeInformer.list().map((n) => this.lifecycle.view(n)) };
+    return [...this.nodeViews.nodes];
   }
 
   /** The nodes as the store has them: `down` only where a leader recorded it (see withLiveness). */
@@ -131,6 +138,7 @@ export class ClusterCache implements Source {
         this.emit({ kind: 'task', id: e.key, service: serviceOfTask(e.key), revision: e.revision });
       }),
       this.nodeInformer.subscribe((e) => {
+        this.nodeViews = undefined;
         if (e.type === 'put') this.lifecycle.observe(e.value);
         else this.lifecycle.forget(e.key);
         this.emit({ kind: 'node', name: e.key });
@@ -144,6 +152,7 @@ export class ClusterCache implements Source {
     if (signal.aborted) return;
     for (const t of this.taskInformer.list()) this.reindex(t.id);
     for (const n of this.nodeInformer.list()) this.lifecycle.observe(n);
+    this.nodeViews = undefined;
     this.ready = true;
     this.markSynced();
     // Nodes still away when the grace ends become down: nothing in the store says so.

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createHttpApp } from '../http/http-app';
 import { ControlPlaneMetrics } from '../observability/metrics';
 import { serviceFixture } from '../testing/fixtures';
-import { InMemoryStore } from '../testing/in-memory-store';
+import { InMemoryStore } from '@berth/store/testing';
 import type { Elector, Lead } from './elector';
 
 /** Waits for the loop to converge; generous because CI machines are shared, never a speed check. */

@@ -1,13 +1,13 @@
 import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { runLoops, runWithSources, sleep } from '@berth/reconcile';
-import type { Store } from '@berth/store';
+import type { LeaderWrites, OrchestratorWrites, SchedulerWrites, StoreReads } from '@berth/store';
 import type { ControlPlaneMetrics } from '../observability/metrics';
 import { EventLogLoop } from '../events/event-log.loop';
 import { NodeLivenessLoop } from '../nodes/node-liveness.loop';
 import { OrchestratorLoop } from '../orchestrator/orchestrator.loop';
 import { SchedulerLoop } from '../scheduling/scheduler.loop';
 import { StatusLoop } from '../status/status.loop';
-import { ELECTOR, METRICS, NODE_GRACE, STORE } from '../tokens';
+import { ELECTOR, LEADER_WRITES, METRICS, NODE_GRACE, ORCHESTRATOR_WRITES, SCHEDULER_WRITES, STORE_READS } from '../tokens';
 import { ClusterCache } from './cluster-cache';
 import type { Elector, Lead } from './elector';
 
@@ -28,7 +28,11 @@ export class LeaderRunner implements OnApplicationBootstrap, BeforeApplicationSh
 
   constructor(
     @Inject(ELECTOR) private readonly elector: Elector,
-    @Inject(STORE) private readonly store: Store,
+    @Inject(STORE_READS) private readonly reads: StoreReads,
+    @Inject(ORCHESTRATOR_WRITES) private readonly orchestratorWrites: OrchestratorWrites,
+    @Inject(LEADER_WRITES) private readonly leaderWrites: LeaderWrites,
+    // Held only to hand to the scheduler loop, the one writer of nodeName.
+    @Inject(SCHEDULER_WRITES) private readonly schedulerWrites: SchedulerWrites,
     @Inject(METRICS) private readonly metrics: ControlPlaneMetrics,
     @Inject(NODE_GRACE) private readonly graceMs: number,
   ) {}
@@ -76,16 +80,17 @@ export class LeaderRunner implements OnApplicationBootstrap, BeforeApplicationSh
   /**
    * One term's loops around one cluster cache: built fresh for the term, so no cache, watermark
    * or node verdict of a previous term survives into this one. Each term starts its own node
-   * grace: the previous leader's view of the nodes is not ours.
+   * grace: the previous leader's view of the nodes is not ours. Each loop gets the store roles
+   * it writes with, no more.
    */
   private async runTerm(lead: Lead): Promise<void> {
-    const cluster = new ClusterCache(this.store, { fence: lead.fence, graceMs: this.graceMs });
+    const cluster = new ClusterCache(this.reads, { fence: lead.fence, graceMs: this.graceMs });
     const loops = [
-      new NodeLivenessLoop(this.store, lead.fence, cluster),
-      new EventLogLoop(this.store, lead.fence, cluster),
-      new StatusLoop(this.store, lead.fence, cluster, this.metrics),
-      new OrchestratorLoop(this.store, lead.fence, cluster, this.metrics),
-      new SchedulerLoop(this.store, lead.fence, cluster, this.metrics),
+      new NodeLivenessLoop(this.leaderWrites, lead.fence, cluster),
+      new EventLogLoop(this.leaderWrites, lead.fence, cluster),
+      new StatusLoop(this.reads, this.leaderWrites, lead.fence, cluster, this.metrics),
+      new OrchestratorLoop(this.orchestratorWrites, lead.fence, cluster, this.metrics),
+      new SchedulerLoop(this.schedulerWrites, lead.fence, cluster, this.metrics),
     ];
     await runWithSources({ 'cluster cache': cluster }, { name: 'leader loops', run: (s) => runLoops(loops, s) }, lead.signal);
   }

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { after, type Loop, Trigger } from '@berth/reconcile';
 import { isTerminal, type NewEvent } from '@berth/core';
-import type { LeaderFence, Store } from '@berth/store';
+import type { LeaderFence, LeaderWrites } from '@berth/store';
 import type { ClusterCache } from '../leader/cluster-cache';
 
 export const NODE_LIVENESS_LOOP = 'node liveness';
@@ -21,7 +21,7 @@ export class NodeLivenessLoop implements Loop {
   private readonly recorded = new Map<string, Recorded>();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: LeaderWrites,
     private readonly fence: LeaderFence,
     private readonly cluster: ClusterCache,
     private readonly opts: { readonly retryMs?: number } = {},

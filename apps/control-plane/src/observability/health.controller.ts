@@ -1,12 +1,12 @@
 import { Controller, Get, Header, Inject } from '@nestjs/common';
-import type { Store } from '@berth/store';
-import { STORE } from '../tokens';
+import type { StoreReads } from '@berth/store';
+import { STORE_READS } from '../tokens';
 
 const READY_TIMEOUT_MS = 2000;
 
 @Controller()
 export class HealthController {
-  constructor(@Inject(STORE) private readonly store: Store) {}
+  constructor(@Inject(STORE_READS) private readonly store: StoreReads) {}
 
   /** Liveness: answers while the process serves. */
   @Get('healthz')

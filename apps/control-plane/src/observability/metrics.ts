@@ -20,6 +20,8 @@ export class ControlPlaneMetrics {
   private readonly placements: Counter<'result'>;
   private readonly pending: Gauge;
   private readonly sessions: Gauge;
+  /** Where task and node counts come from at a scrape, while the leader's scheduler runs. */
+  private clusterSource: (() => { readonly tasks: readonly Task[]; readonly nodes: readonly NodeInfo[] }) | undefined;
 
   constructor() {
     const registers = [this.registry];
@@ -52,7 +54,8 @@ export class ControlPlaneMetrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
-    this.tasks = new Gauge({ name: 'berth_tasks', help: 'Task records by observed state. Leader only.', labelNames: ['state'], registers });
+    // Both counted at scrape time (collect), from the leader's cache; the nodes gauge is collected after this one.
+    this.tasks = new Gauge({ name: 'berth_tasks', help: 'Task records by observed state. Leader only.', labelNames: ['state'], registers, collect: () => this.collectClusterCounts() });
     this.nodes = new Gauge({ name: 'berth_nodes', help: 'Nodes by status (ready, down, unknown). Leader only.', labelNames: ['status'], registers });
     this.placements = new Counter({
       name: 'berth_scheduler_placements_total',
@@ -65,9 +68,25 @@ export class ControlPlaneMetrics {
     this.sessions.set(0);
   }
 
+  /**
+   * While set (by the leader's scheduler), berth_tasks and berth_nodes are counted from `source`
+   * at each scrape; undefined stops that (the gauges keep what was last counted until reset).
+   */
+  countClusterFrom(source: (() => { readonly tasks: readonly Task[]; readonly nodes: readonly NodeInfo[] }) | undefined): void {
+    this.clusterSource = source;
+  }
+
+  private collectClusterCounts(): void {
+    const cluster = this.clusterSource?.();
+    if (cluster) this.setClusterCounts(cluster.tasks, cluster.nodes);
+  }
+
   /** Counts tasks per state and nodes per status (every state listed, zeros included). */
   setClusterCounts(tasks: readonly Task[], nodes: readonly NodeInfo[]): void {
-    for (const state of TASK_STATES) this.tasks.set({ state }, tasks.filter((t) => t.status.state === state).length);
+    // One walk over the tasks: the scheduler calls this on every pass, with every task.
+    const byState = new Map<string, number>();
+    for (const t of tasks) byState.set(t.status.state, (byState.get(t.status.state) ?? 0) + 1);
+    for (const state of TASK_STATES) this.tasks.set({ state }, byState.get(state) ?? 0);
     for (const status of NODE_STATES) this.nodes.set({ status }, nodes.filter((n) => n.state === status).length);
   }
 

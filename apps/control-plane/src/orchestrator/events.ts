@@ -65,7 +65,9 @@ export function successorOf(
   const moved = create.replaces === undefined ? undefined : byId.get(create.replaces);
   if (moved) {
     const node = moved.nodeName === undefined ? undefined : ctx.nodes.get(moved.nodeName);
-    const why = node?.state === 'down' ? `its node ${node.name} is down` : node?.availability === 'drain' ? `its node ${node.name} is draining` : 'moved to another node';
+    const why = !node && moved.nodeName
+      ? `its node ${moved.nodeName} was removed`
+      : node?.state === 'down' ? `its node ${node.name} is down` : node?.availability === 'drain' ? `its node ${node.name} is draining` : 'moved to another node';
     return { taskId: moved.id, ...(moved.nodeName ? { node: moved.nodeName } : {}), why };
   }
   const ending = ctx.slotTasks.filter((t) => ctx.shutdown.has(t.id) || (isTerminal(t.status.state) && t.desiredState === 'running'));

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Rollout } from '@berth/core';
 import { after, type Loop, RevisionWatermark, WorkQueue } from '@berth/reconcile';
-import type { LeaderFence, Store } from '@berth/store';
+import type { LeaderFence, OrchestratorWrites } from '@berth/store';
 import type { ClusterCache, ClusterChange } from '../leader/cluster-cache';
 import type { ControlPlaneMetrics } from '../observability/metrics';
 import { rollingBackEvent, rolloutEvents, successorOf } from './events';
@@ -36,7 +36,7 @@ export class OrchestratorLoop implements Loop {
   });
 
   constructor(
-    private readonly store: Store,
+    private readonly store: OrchestratorWrites,
     private readonly fence: LeaderFence,
     private readonly cluster: ClusterCache,
     private readonly metrics: ControlPlaneMetrics,
@@ -121,6 +121,8 @@ export class OrchestratorLoop implements Loop {
       }
       if (plan.create.length + plan.shutdown.length + plan.remove.length === 0) return;
       const template = service?.spec.template;
+      // Copied into each new task with its template: the task is placed by the rules it was created with.
+      const placement = service?.spec.placement;
       const fenced = service?.spec.fencing ? { fenced: true } : {};
       const shutdown = new Set(plan.shutdown);
       const nodes = new Map(this.cluster.nodes().map((n) => [n.name, n]));
@@ -133,7 +135,7 @@ export class OrchestratorLoop implements Loop {
       const create = service && template
         ? plan.create.map((c) => {
             const succeeds = successorOf(c, { service, slotTasks: bySlot.get(c.slot) ?? [], shutdown, nodes });
-            return { ...c, template, ...fenced, ...(succeeds ? { succeeds } : {}) };
+            return { ...c, template, ...(placement ? { placement } : {}), ...fenced, ...(succeeds ? { succeeds } : {}) };
           })
         : [];
       const res = await this.store.applyTaskPlan(name, { create, shutdown: plan.shutdown, remove: plan.remove }, this.fence);

@@ -81,10 +81,44 @@ describe('failover: tasks of a down node', () => {
   });
 
   it('of a global service are left where they are: nowhere else could run them', () => {
-    const g = task(1, 'n2', 'running');
+    const g = task(1, 'n2', 'running', { targetNode: 'n2' });
     const p = plan(service({ mode: 'global', replicas: 0 }), [g], [node('n1'), down('n2')]);
     expect(p.shutdown).toEqual([]);
-    expect(p.create).toEqual([{ slot: 2, specGeneration: 1, nodeName: 'n1' }]);
+    expect(p.create).toEqual([{ slot: 2, specGeneration: 1, targetNode: 'n1' }]);
+  });
+});
+
+describe('tasks of a removed node (its record deleted: berth node rm)', () => {
+  it('are lost, like those of a down node: replaced in the same slot at once', () => {
+    const a = task(1, 'n1');
+    const b = task(2, 'gone');
+    const p = plan(service(), [a, b], [node('n1')]);
+    expect(p.create).toEqual([{ slot: 2, specGeneration: 1, replaces: b.id }]);
+    expect(p.shutdown).toEqual([]);
+  });
+
+  it('of a fenced service are replaced at once too: no record is left to time a wait from', () => {
+    const b = task(1, 'gone', 'running', { fenced: true });
+    const p = plan(service({ replicas: 1, fencing: true }), [b], [node('n1')]);
+    expect(p.create).toEqual([{ slot: 1, specGeneration: 1, replaces: b.id }]);
+    expect(p.requeueAfterMs).toBeUndefined();
+  });
+
+  it('keep their slot to the pair until the replacement is placed, then to the replacement alone', () => {
+    const b = task(1, 'gone');
+    const r = task(1, undefined, 'pending', { replaces: b.id });
+    expect(plan(service({ replicas: 1 }), [b, r], [node('n1')])).toEqual({ create: [], shutdown: [], remove: [] });
+    // The scheduler orphans the original as it places the replacement: the slot then has one task.
+    const orphaned = { ...b, desiredState: 'shutdown' as const, status: { ...b.status, state: 'orphaned' as const } };
+    const placed = { ...r, nodeName: 'n1', status: { state: 'running' as const, node: 'n1', updatedAt: r.status.updatedAt } };
+    expect(plan(service({ replicas: 1 }), [orphaned, placed], [node('n1')])).toEqual({ create: [], shutdown: [], remove: [] });
+  });
+
+  it('of a global service are retired with their slot', () => {
+    const g = task(1, 'gone', 'running', { targetNode: 'gone' });
+    const p = plan(service({ mode: 'global', replicas: 0 }), [g], [node('n1')]);
+    expect(p.shutdown).toEqual([g.id]);
+    expect(p.create).toEqual([{ slot: 2, specGeneration: 1, targetNode: 'n1' }]);
   });
 });
 

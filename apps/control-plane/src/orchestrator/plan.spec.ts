@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { NodeInfo, Service, Task } from '@berth/core';
+import type { NodeInfo, Placement, Service, ServiceSpec, Task, TaskState } from '@berth/core';
 import { node, service, settled, spec, T0, task } from './__fixtures__/plan-input';
-import { planService, type ServicePlan } from './plan';
+import { planService, type PlannedTask, type ServicePlan } from './plan';
 
-/** The task writes of a plan; the rollout record it carries is rollout.spec.ts's subject. */
-const plan = (svc: Service | undefined, tasks: Task[], now = T0, nodes: NodeInfo[] = []): ServicePlan => {
+/** The task writes of a plan; the rollout record it carries is rollout.spec.ts's subject. Tasks placed here run on node a. */
+const plan = (svc: Service | undefined, tasks: Task[], now = T0, nodes: NodeInfo[] = [node('a')]): ServicePlan => {
   const { rollout: _rollout, ...writes } = planService({ service: svc, tasks, nodes, now, rollout: settled });
   return writes;
 };
@@ -139,6 +139,24 @@ describe('planService', () => {
     expect(p.create).toEqual([{ slot: 1, specGeneration: 3 }]);
   });
 
+  it('a change of constraints or spreadBy outdates a task (a rolling update); maxPerNode and strategy do not', () => {
+    const v1 = service({ replicas: 1 });
+    const running = { ...task(1, 'running', { nodeName: 'a' }), template: v1.spec.template, placement: v1.spec.placement };
+    const respec = (placement: Partial<Placement>) => service({ replicas: 1, placement: { ...v1.spec.placement, ...placement } }, 2);
+    expect(plan(respec({ maxPerNode: 3, strategy: 'binpack' }), [running])).toMatchObject({ create: [], shutdown: [], remove: [] });
+    for (const changed of [respec({ constraints: ['node.labels.zone == a'] }), respec({ spreadBy: 'node.labels.zone' })]) {
+      const p = plan(changed, [running]);
+      expect(p.shutdown).toEqual([running.id]);
+      expect(p.create).toEqual([{ slot: 1, specGeneration: 2 }]);
+    }
+    // Constraints are a set: their order changes nothing. A record stored without a placement is not outdated by one.
+    const two = service({ replicas: 1, placement: { ...v1.spec.placement, constraints: ['node.name != b', 'node.labels.zone == a'] } });
+    const placedByTwo = { ...running, placement: two.spec.placement };
+    expect(plan(respec({ constraints: ['node.labels.zone == a', 'node.name != b'] }), [placedByTwo]).shutdown).toEqual([]);
+    const { placement: _none, ...legacy } = running;
+    expect(plan(respec({ constraints: ['node.labels.zone == a'] }), [legacy]).shutdown).toEqual([]);
+  });
+
   it('forgets tasks no node ever got instead of waiting for them to stop', () => {
     const pending = task(3, 'pending');
     const onNode = task(1, 'running', { nodeName: 'a' });
@@ -146,14 +164,83 @@ describe('planService', () => {
     expect(plan(undefined, [onNode, pending])).toEqual({ create: [], shutdown: [onNode.id], remove: [pending.id] });
   });
 
-  it('global mode runs one task per active node, pinned to it', () => {
+  it('global mode runs one task per active node, created pending for it: the scheduler places it', () => {
     const nodes = [node('a'), node('b'), node('c', { availability: 'drain' })];
     const p = plan(service({ mode: 'global' }), [], T0, nodes);
-    expect(p.create).toEqual([{ slot: 1, specGeneration: 1, nodeName: 'a' }, { slot: 2, specGeneration: 1, nodeName: 'b' }]);
-    const onA = task(1, 'running', { nodeName: 'a' });
-    const onC = task(7, 'running', { nodeName: 'c' });
+    expect(p.create).toEqual([{ slot: 1, specGeneration: 1, targetNode: 'a' }, { slot: 2, specGeneration: 1, targetNode: 'b' }]);
+    expect(p.create.some((c) => 'nodeName' in c)).toBe(false); // only the scheduler writes nodeName
+    const onA = task(1, 'running', { nodeName: 'a', targetNode: 'a' });
+    const onC = task(7, 'running', { nodeName: 'c', targetNode: 'c' });
     const p2 = plan(service({ mode: 'global' }), [onA, onC], T0, nodes);
-    expect(p2.create).toEqual([{ slot: 8, specGeneration: 1, nodeName: 'b' }]);
+    expect(p2.create).toEqual([{ slot: 8, specGeneration: 1, targetNode: 'b' }]);
     expect(p2.shutdown).toEqual([onC.id]);
+  });
+});
+
+describe('planService, global mode: one slot per node the scheduler would consider', () => {
+  const global = (placement: Partial<Placement> = {}, over: Partial<ServiceSpec> = {}) =>
+    service({ mode: 'global', replicas: 0, placement: { ...spec().placement, ...placement }, ...over });
+  const on = (slot: number, name: string, state: TaskState = 'running', over: Partial<PlannedTask> = {}) =>
+    task(slot, state, { ...(state === 'pending' ? {} : { nodeName: name }), targetNode: name, ...over });
+
+  it('wants only the nodes that meet the constraints, and retires the task of a node relabelled out of them', () => {
+    const zoned = global({ constraints: ['node.labels.zone == x'] });
+    const nodes = [node('a', { labels: { zone: 'x' } }), node('b', { labels: { zone: 'y' } }), node('c')];
+    expect(plan(zoned, [], T0, nodes).create).toEqual([{ slot: 1, specGeneration: 1, targetNode: 'a' }]);
+    const onA = on(1, 'a');
+    const relabelled = [node('a', { labels: { zone: 'y' } }), node('b', { labels: { zone: 'x' } }), node('c')];
+    const p = plan(zoned, [onA], T0, relabelled);
+    expect(p.shutdown).toEqual([onA.id]);
+    expect(p.create).toEqual([{ slot: 2, specGeneration: 1, targetNode: 'b' }]);
+  });
+
+  it('wants only the nodes that serve its runtime', () => {
+    const vm = global({}, { template: { ...spec().template, runtime: 'vm', vm: { vcpus: 1 } } });
+    const nodes = [node('a'), node('b', { drivers: ['runc', 'qemu'] })];
+    expect(plan(vm, [], T0, nodes).create).toEqual([{ slot: 1, specGeneration: 1, targetNode: 'b' }]);
+  });
+
+  it('gives a node a slot once it joins or becomes eligible, and takes it when the node is drained or removed', () => {
+    const svc = global();
+    const onA = on(1, 'a');
+    expect(plan(svc, [onA], T0, [node('a')])).toEqual({ create: [], shutdown: [], remove: [] });
+    expect(plan(svc, [onA], T0, [node('a'), node('b')]).create).toEqual([{ slot: 2, specGeneration: 1, targetNode: 'b' }]);
+    expect(plan(svc, [onA], T0, [node('a', { availability: 'drain' })]).shutdown).toEqual([onA.id]);
+    expect(plan(svc, [onA], T0, [node('b')]).shutdown).toEqual([onA.id]); // a's record is gone
+    // Stopped there, it can never report its end: its record is forgotten.
+    const stopping = { ...onA, desiredState: 'shutdown' as const };
+    expect(plan(svc, [stopping], T0, [node('b')]).remove).toEqual([stopping.id]);
+    expect(plan(undefined, [onA], T0, [node('b')])).toEqual({ create: [], shutdown: [], remove: [onA.id] });
+    // A task its node never got is forgotten at once.
+    const waiting = on(1, 'a', 'pending');
+    expect(plan(svc, [waiting], T0, [node('b')]).remove).toEqual([waiting.id]);
+  });
+
+  it('keeps the slot of a node that is down or unknown, and gives none to one that has none', () => {
+    const svc = global();
+    const onA = on(1, 'a');
+    const nodes = [node('a', { state: 'down', downSince: new Date(T0).toISOString() }), node('b', { state: 'unknown' })];
+    expect(plan(svc, [onA], T0, nodes)).toEqual({ create: [], shutdown: [], remove: [] });
+    const onB = on(2, 'b');
+    expect(plan(svc, [onA, onB], T0, nodes)).toEqual({ create: [], shutdown: [], remove: [] });
+    // Down, but no longer meeting the constraints: the slot goes (its node stops the task when back).
+    expect(plan(global({ constraints: ['node.name != a'] }), [onA, onB], T0, nodes).shutdown).toEqual([onA.id]);
+  });
+
+  it('leaves a task its node cannot take pending with the scheduler\'s reason: nothing churns', () => {
+    const waiting = on(1, 'a', 'pending', { status: { state: 'pending', message: '1 node: insufficient memory (needs 64Mi)', updatedAt: new Date(T0).toISOString() } });
+    expect(plan(global(), [waiting], T0, [node('a')])).toEqual({ create: [], shutdown: [], remove: [] });
+  });
+
+  it('restarts a failed task on the same node, as a new pending task for it', () => {
+    const failed = on(1, 'a', 'failed', { status: { state: 'failed', exitCode: 1, updatedAt: new Date(T0).toISOString() } });
+    const p = plan(global(), [failed], T0 + 1000, [node('a')]);
+    expect(p.create).toEqual([{ slot: 1, specGeneration: 1, targetNode: 'a' }]);
+    expect(p.shutdown).toEqual([failed.id]);
+  });
+
+  it('keeps the slots of tasks created before targets existed, by their node', () => {
+    const pinned = task(3, 'running', { nodeName: 'a' });
+    expect(plan(global(), [pinned], T0, [node('a'), node('b')]).create).toEqual([{ slot: 4, specGeneration: 1, targetNode: 'b' }]);
   });
 });

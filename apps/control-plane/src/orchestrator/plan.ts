@@ -1,10 +1,11 @@
-import { isTaskUp, isTerminal, type NodeInfo, type Rollout, type Service, type Task, type TaskTemplate } from '@berth/core';
+import { isTaskUp, isTerminal, type NodeInfo, type Placement, type Rollout, type Service, type Task, type TaskTemplate } from '@berth/core';
+import { eligibleNodes, taskSpec } from '@berth/scheduler';
 import { restartDecision } from './restart';
 import { planRollout, sameRollout } from './rollout';
 import { isActive, neverAssigned, newest, unschedulable } from './task-facts';
 
-/** A task as the planner sees it: with the template it was created from, when stored. */
-export type PlannedTask = Task & { readonly template?: TaskTemplate; readonly fenced?: boolean };
+/** A task as the planner sees it: with the template and placement it was created from, when stored. */
+export type PlannedTask = Task & { readonly template?: TaskTemplate; readonly fenced?: boolean; readonly placement?: Placement };
 
 /**
  * After a fenced task's node is declared down, how long beyond the task's stop grace the
@@ -16,8 +17,11 @@ export const FENCING_MARGIN_MS = 2_000;
 export interface NewTask {
   readonly slot: number;
   readonly specGeneration: number;
-  /** Global services pin each task to its node; replicated tasks are placed by the scheduler. */
-  readonly nodeName?: string;
+  /**
+   * Global services: the node the task is for (Task.targetNode). The scheduler still places it,
+   * there or nowhere; it alone writes nodeName.
+   */
+  readonly targetNode?: string;
   /** The task of a down or draining node this one takes over from (Task.replaces). */
   readonly replaces?: string;
 }
@@ -58,7 +62,7 @@ export interface PlanInput {
  */
 export function planService(input: PlanInput): ServicePlan {
   const { service, tasks } = input;
-  if (!service) return planDeleted(tasks);
+  if (!service) return planDeleted(tasks, input.nodes);
   const slots = groupBySlot(tasks);
   const wanted = wantedSlots(service, input.nodes, slots);
   const where = placementOf(input.nodes);
@@ -68,10 +72,10 @@ export function planService(input: PlanInput): ServicePlan {
   }
   const moves = new MoveBudget(service.spec.update.parallelism, tasks, where);
   const moving = new Set<number>();
-  for (const [slot, nodeName] of wanted) {
+  for (const [slot, target] of wanted) {
     const slotTasks = slots.get(slot) ?? [];
-    const ctx = { service, slot, nodeName, tasks: slotTasks, now: input.now };
-    if (nodeName === undefined && slotTasks.some((t) => isActive(t) && (t.replaces !== undefined || where(t).kind !== 'ok'))) {
+    const ctx = { service, slot, target, tasks: slotTasks, now: input.now };
+    if (target === undefined && slotTasks.some((t) => isActive(t) && (t.replaces !== undefined || where(t).kind !== 'ok'))) {
       moving.add(slot);
       planMoves(plan, ctx, where, moves);
     } else {
@@ -86,36 +90,50 @@ export function planService(input: PlanInput): ServicePlan {
   for (const t of rollout.retire) plan.retire(t);
   for (const { slot, retire } of rollout.start) {
     if (retire) plan.retire(retire);
-    const nodeName = wanted.get(slot);
-    plan.create.push({ slot, specGeneration: service.meta.generation, ...(nodeName ? { nodeName } : {}) });
+    const target = wanted.get(slot);
+    plan.create.push({ slot, specGeneration: service.meta.generation, ...(target ? { targetNode: target } : {}) });
   }
   if (rollout.requeueAfterMs !== undefined) plan.requeueAfter(rollout.requeueAfterMs);
   for (const slotTasks of slots.values()) plan.trimHistory(slotTasks, input.historyPerSlot ?? 5);
+  plan.forgetUnreported(tasks, input.nodes);
   return { ...plan.build(), ...(sameRollout(input.rollout, rollout.rollout) ? {} : { rollout: rollout.rollout }) };
 }
 
-function planDeleted(tasks: readonly PlannedTask[]): ServicePlan {
-  const onNodes = tasks.filter((t) => !isTerminal(t.status.state) && !neverAssigned(t));
+function planDeleted(tasks: readonly PlannedTask[], nodes: readonly NodeInfo[]): ServicePlan {
+  const onNodes = tasks.filter((t) => !isTerminal(t.status.state) && !neverAssigned(t) && !onRemovedNode(t, nodes));
   return {
     create: [],
     shutdown: onNodes.filter((t) => t.desiredState === 'running').map((t) => t.id),
     // Records go once nothing runs any more, so `berth get tasks` shows the stop happening.
     // Tasks no node ever got hold nothing anywhere: they go at once.
-    remove: onNodes.length === 0 ? tasks.map((t) => t.id) : tasks.filter(neverAssigned).map((t) => t.id),
+    remove: onNodes.length === 0 ? tasks.map((t) => t.id) : tasks.filter((t) => neverAssigned(t) || onRemovedNode(t, nodes)).map((t) => t.id),
   };
 }
 
-/** Where a task is, as far as moving it goes. */
-type Whereabouts = { readonly kind: 'ok' } | { readonly kind: 'draining' } | { readonly kind: 'unknown' } | { readonly kind: 'lost'; readonly node: NodeInfo };
+/**
+ * A task whose node the operator removed (`berth node rm`): no agent will report on it again —
+ * one that connects under the name later is a new node, and forgets (stops) every task it is not
+ * given.
+ */
+function onRemovedNode(t: Task, nodes: readonly NodeInfo[]): boolean {
+  return t.nodeName !== undefined && !nodes.some((n) => n.name === t.nodeName);
+}
+
+/**
+ * Where a task is, as far as moving it goes. `lost`: its node is down, or was removed (`berth node
+ * rm`: no record, so no `node`).
+ */
+type Whereabouts = { readonly kind: 'ok' } | { readonly kind: 'draining' } | { readonly kind: 'unknown' } | { readonly kind: 'lost'; readonly node?: NodeInfo };
 
 function placementOf(nodes: readonly NodeInfo[]): (t: Task) => Whereabouts {
   const byName = new Map(nodes.map((n) => [n.name, n]));
   return (t) => {
-    const node = t.nodeName === undefined ? undefined : byName.get(t.nodeName);
-    if (node?.state === 'down') return { kind: 'lost', node };
+    if (t.nodeName === undefined) return { kind: 'ok' };
+    const node = byName.get(t.nodeName);
+    if (node === undefined || node.state === 'down') return { kind: 'lost', ...(node ? { node } : {}) };
     // Not heard from since this leader took over: neither replaced nor kept over a replacement yet.
-    if (node?.state === 'unknown') return { kind: 'unknown' };
-    if (node?.availability === 'drain') return { kind: 'draining' };
+    if (node.state === 'unknown') return { kind: 'unknown' };
+    if (node.availability === 'drain') return { kind: 'draining' };
     return { kind: 'ok' };
   };
 }
@@ -174,8 +192,12 @@ function planMoves(plan: PlanBuilder, s: SlotContext, where: (t: Task) => Wherea
   }
 }
 
-function replaceLost(plan: PlanBuilder, s: SlotContext, t: PlannedTask, node: NodeInfo): void {
-  if (t.fenced) {
+/**
+ * A task of a removed node is replaced at once, fenced or not: the operator said the node is gone
+ * (`node rm` refuses a ready node unless forced), and no record is left to time a wait from.
+ */
+function replaceLost(plan: PlanBuilder, s: SlotContext, t: PlannedTask, node: NodeInfo | undefined): void {
+  if (t.fenced && node) {
     const downAt = Date.parse(node.downSince ?? '');
     const safeAt = (Number.isNaN(downAt) ? s.now : downAt) + (t.template?.stopGracePeriodMs ?? 0) + FENCING_MARGIN_MS;
     if (safeAt > s.now) return plan.requeueAfter(safeAt - s.now);
@@ -183,30 +205,44 @@ function replaceLost(plan: PlanBuilder, s: SlotContext, t: PlannedTask, node: No
   plan.create.push({ slot: s.slot, specGeneration: s.service.meta.generation, replaces: t.id });
 }
 
-/** Slot → pinned node (global) or undefined (replicated). Global slots are numbered per node. */
+/**
+ * Slot → target node (global) or undefined (replicated). A global service wants one slot on every
+ * node that passes the scheduler's node-level filters for its spec (eligibleNodes: ready, active,
+ * serves the runtime, meets the constraints), so a node that joins or becomes eligible gets one,
+ * and one drained, relabelled out of the constraints or removed loses it (its task is retired).
+ * A node that is not ready (down, unknown) keeps the slot it has: its task is left alone, there is
+ * nowhere else it could run. Global slots are numbered per node.
+ */
 function wantedSlots(service: Service, nodes: readonly NodeInfo[], slots: ReadonlyMap<number, PlannedTask[]>): Map<number, string | undefined> {
   const wanted = new Map<number, string | undefined>();
   if (service.spec.mode === 'replicated') {
     for (let slot = 1; slot <= service.spec.replicas; slot++) wanted.set(slot, undefined);
     return wanted;
   }
-  // Global: keep each node's existing slot number, give new nodes the next free numbers.
+  // Keep each node's existing slot number, give new nodes the next free numbers.
   const slotOfNode = new Map<string, number>();
   for (const [slot, ts] of slots) {
-    const node = ts.find((t) => t.nodeName)?.nodeName;
+    const node = nodeOfSlot(ts);
     if (node) slotOfNode.set(node, slot);
   }
   let next = Math.max(0, ...slots.keys()) + 1;
-  // A down node keeps its slot (its task is left alone: there is nowhere else it could run).
-  const eligible = nodes.filter((n) => n.availability === 'active' && (n.state !== 'down' || slotOfNode.has(n.name))).map((n) => n.name).sort();
+  const spec = taskSpec(service.spec.template, service.spec.placement);
+  const eligible = eligibleNodes(spec, nodes, (n) => slotOfNode.has(n)).map((n) => n.name).sort();
   for (const node of eligible) wanted.set(slotOfNode.get(node) ?? next++, node);
   return wanted;
+}
+
+/** The node a global slot is for: its newest task's target, or node for tasks created before targets. */
+function nodeOfSlot(tasks: readonly PlannedTask[]): string | undefined {
+  const byAge = [...tasks].sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+  return byAge.map((t) => t.targetNode ?? t.nodeName).find((n) => n !== undefined);
 }
 
 interface SlotContext {
   readonly service: Service;
   readonly slot: number;
-  readonly nodeName: string | undefined;
+  /** The node a global slot is for; undefined for replicated slots. */
+  readonly target: string | undefined;
   readonly tasks: readonly PlannedTask[];
   readonly now: number;
 }
@@ -215,10 +251,10 @@ function planSlot(plan: PlanBuilder, s: SlotContext, where: (t: Task) => Whereab
   const active = s.tasks.filter((t) => t.desiredState === 'running');
   if (active.some((t) => !isTerminal(t.status.state))) return; // something runs or is on its way
   // A global task's node is down: a new task there could not start, and nowhere else will do.
-  if (s.nodeName !== undefined && s.tasks.some((t) => t.nodeName === s.nodeName && where(t).kind === 'lost')) return;
+  if (s.target !== undefined && s.tasks.some((t) => t.nodeName === s.target && where(t).kind === 'lost')) return;
   const latest = newest(s.tasks);
   if (!latest) {
-    plan.create.push({ slot: s.slot, specGeneration: s.service.meta.generation, ...(s.nodeName ? { nodeName: s.nodeName } : {}) });
+    plan.create.push(newTask(s));
     return;
   }
   const decision = restartDecision(s.service, s.tasks, latest, s.now);
@@ -231,7 +267,11 @@ function planSlot(plan: PlanBuilder, s: SlotContext, where: (t: Task) => Whereab
     return;
   }
   plan.shutdown.push(...active.map((t) => t.id));
-  plan.create.push({ slot: s.slot, specGeneration: s.service.meta.generation, ...(s.nodeName ? { nodeName: s.nodeName } : {}) });
+  plan.create.push(newTask(s));
+}
+
+function newTask(s: SlotContext): NewTask {
+  return { slot: s.slot, specGeneration: s.service.meta.generation, ...(s.target ? { targetNode: s.target } : {}) };
 }
 
 class PlanBuilder {
@@ -252,6 +292,15 @@ class PlanBuilder {
 
   requeueAfter(ms: number): void {
     this.requeueMs = this.requeueMs === undefined ? ms : Math.min(this.requeueMs, ms);
+  }
+
+  /**
+   * Forgets the tasks of removed nodes that are being stopped (retired global tasks, tasks of a
+   * service scaled down): nothing will ever report their end, so their records would stay live.
+   * Replicated tasks there were orphaned when their replacements were placed; those stay as history.
+   */
+  forgetUnreported(tasks: readonly Task[], nodes: readonly NodeInfo[]): void {
+    for (const t of tasks) if (t.desiredState === 'shutdown' && !isTerminal(t.status.state) && onRemovedNode(t, nodes)) this.remove.push(t.id);
   }
 
   /** Keeps the newest `keep` finished tasks of a slot; never touches a live one. */

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isRolloutDone, isTerminal, type FailureAction, type Rollout, type Service, type UpdateConfig } from '@berth/core';
-import { iso, service, spec, T0 } from './__fixtures__/plan-input';
+import { iso, node, service, spec, T0 } from './__fixtures__/plan-input';
 import { planService, type PlannedTask, type ServicePlan } from './plan';
 import { rollbackRollout } from './rollout';
 
@@ -155,7 +155,8 @@ function round(w: World, s: Scenario): void {
   const before = w.tasks;
   const failuresBefore = failuresIn(before);
   const exceeded = !w.rolledBack && failuresBefore / s.replicas > s.update.maxFailureRatio;
-  const plan = planService({ service: w.service, tasks: w.tasks, nodes: [], now: w.now, ...(w.rollout ? { rollout: w.rollout } : {}) });
+  // Tasks run on node a: it must exist, or they count as lost with their node.
+  const plan = planService({ service: w.service, tasks: w.tasks, nodes: [node('a')], now: w.now, ...(w.rollout ? { rollout: w.rollout } : {}) });
 
   if (plan.rollback) {
     expect(s.update.failureAction).toBe('rollback');

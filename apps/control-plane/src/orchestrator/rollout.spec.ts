@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Rollout, RolloutControl, Service, ServiceSpec, TaskStatus, TaskTemplate, UpdateConfig } from '@berth/core';
-import { iso, runningSince, service, settled, spec, T0, task } from './__fixtures__/plan-input';
+import { iso, node, runningSince, service, settled, spec, T0, task } from './__fixtures__/plan-input';
 import { planService, type PlannedTask, type ServicePlan } from './plan';
 import { rollbackRollout } from './rollout';
 
@@ -27,7 +27,7 @@ const failedNew = (slot: number, startedAt: number | undefined, endedAt: number,
 });
 
 const run = (svc: Service, tasks: readonly PlannedTask[], now: number, rollout?: Rollout): ServicePlan =>
-  planService({ service: svc, tasks, nodes: [], now, ...(rollout ? { rollout } : {}) });
+  planService({ service: svc, tasks, nodes: [node('a')], now, ...(rollout ? { rollout } : {}) });
 /** Where the rollout stands after a plan: the record it writes, else the stored one. */
 const recordOf = (p: ServicePlan, stored: Rollout): Rollout => p.rollout ?? stored;
 /** The record of revision 2 as its first plan (at T0) writes it. */

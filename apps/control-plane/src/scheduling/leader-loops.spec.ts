@@ -3,7 +3,7 @@ import { NodeLivenessLoop } from '../nodes/node-liveness.loop';
 import { OrchestratorLoop } from '../orchestrator/orchestrator.loop';
 import { ControlPlaneMetrics } from '../observability/metrics';
 import { nodeFixture, specFixture } from '../testing/fixtures';
-import { InMemoryStore } from '../testing/in-memory-store';
+import { InMemoryStore } from '@berth/store/testing';
 import { runTerm } from '../testing/term';
 import { SchedulerLoop, type SchedulerLoopOptions } from './scheduler.loop';
 
@@ -62,6 +62,33 @@ describe('orchestrator + scheduler loops on the store', () => {
       expect(wanted.map((t) => t.slot)).toEqual([1]);
     });
     expect(tasksOf(store).filter((t) => t.slot > 1).map((t) => t.desiredState)).toEqual(['shutdown', 'shutdown']);
+  });
+
+  it('runs a global service through the scheduler: one task per node meeting its constraint, waiting with the reason where memory lacks', async () => {
+    const { store } = start();
+    const inZone = (name: string, zone: string, memoryBytes = 2 * 1024 ** 3) => ({ ...nodeFixture(name), labels: { zone }, capacity: { cpuMillis: 2000, memoryBytes } });
+    store.putNode(inZone('a', 'x'));
+    store.putNode(inZone('b', 'y'));
+    store.putNode(inZone('c', 'x', 32 * 1024 ** 2));
+    const spec = specFixture({ mode: 'global', replicas: 0, placement: { constraints: ['node.labels.zone == x'], maxPerNode: 0, strategy: 'spread' } });
+    await store.applyServices([{ name: 'agentd', labels: {}, spec: { ...spec, template: { ...spec.template, resources: { memoryBytes: 64 * 1024 ** 2 } } } }]);
+    await eventually(() => {
+      const byTarget = new Map(tasksOf(store).map((t) => [t.targetNode, t]));
+      expect([...byTarget.keys()].sort()).toEqual(['a', 'c']);
+      expect(byTarget.get('a')).toMatchObject({ nodeName: 'a', status: { state: 'assigned' } });
+      expect(byTarget.get('c')).toMatchObject({ status: { state: 'pending', message: '1 node: insufficient memory (needs 64Mi)' } });
+    });
+    expect(tasksOf(store).every((t) => t.placement?.constraints[0] === 'node.labels.zone == x')).toBe(true);
+
+    // Relabelled into the constraint: b gets a task; relabelled out of it: a's task is stopped.
+    store.putNode(inZone('b', 'x'));
+    store.putNode(inZone('a', 'y'));
+    await eventually(() => {
+      const wanted = tasksOf(store).filter((t) => t.desiredState === 'running');
+      expect(wanted.map((t) => t.targetNode).sort()).toEqual(['b', 'c']);
+      expect(wanted.find((t) => t.targetNode === 'b')?.nodeName).toBe('b');
+    });
+    expect(tasksOf(store).find((t) => t.targetNode === 'a')?.desiredState).toBe('shutdown');
   });
 
   it('stores why a task fits no node, and places it once a node fits', async () => {

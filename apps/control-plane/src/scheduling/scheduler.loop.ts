@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { after, type Loop, RevisionWatermark, Trigger } from '@berth/reconcile';
 import { schedule, type Placement } from '@berth/scheduler';
-import type { LeaderFence, Store, TaskPlacement } from '@berth/store';
+import type { LeaderFence, SchedulerWrites, TaskPlacement } from '@berth/store';
 import type { ClusterCache } from '../leader/cluster-cache';
 import type { ControlPlaneMetrics } from '../observability/metrics';
 import { schedulingInput } from './snapshot';
@@ -33,9 +33,16 @@ export class SchedulerLoop implements Loop {
   private readonly trigger = new Trigger();
   /** When the earliest scheduled re-pass for an ending rejection cooldown fires (epoch ms). */
   private recheckAt: number | undefined;
+  /**
+   * Tasks that may be waiting for a node (none yet, desired running), kept from the cache's
+   * changes once it is synced. A pass while there are none skips the walk over every task: that
+   * walk is what passes cost while thousands of placed tasks report their states.
+   */
+  private unplaced: Set<string> | undefined;
 
   constructor(
-    private readonly store: Store,
+    /** The only holder of SchedulerWrites: nothing else writes a task's nodeName. */
+    private readonly store: SchedulerWrites,
     private readonly fence: LeaderFence,
     private readonly cluster: ClusterCache,
     private readonly metrics: ControlPlaneMetrics,
@@ -46,11 +53,18 @@ export class SchedulerLoop implements Loop {
 
   async run(signal: AbortSignal): Promise<void> {
     const off = this.cluster.subscribe((c) => {
-      if (c.kind === 'task') this.watermark.observe(c.revision);
+      if (c.kind === 'task') {
+        this.watermark.observe(c.revision);
+        this.track(c.id);
+      }
       this.trigger.kick();
     });
+    // Counted from the cache when scraped, not on every pass.
+    this.metrics.countClusterFrom(() => ({ tasks: this.cluster.tasks(), nodes: this.cluster.nodes() }));
     try {
       await this.cluster.synced();
+      this.unplaced = new Set();
+      for (const t of this.cluster.tasks()) this.track(t.id);
       while (!signal.aborted) {
         await this.trigger.wait(signal);
         if (signal.aborted) break;
@@ -64,7 +78,15 @@ export class SchedulerLoop implements Loop {
       }
     } finally {
       off();
+      this.metrics.countClusterFrom(undefined);
     }
+  }
+
+  private track(id: string): void {
+    if (!this.unplaced) return;
+    const t = this.cluster.task(id);
+    if (t && t.nodeName === undefined && t.desiredState === 'running') this.unplaced.add(id);
+    else this.unplaced.delete(id);
   }
 
   /**
@@ -92,17 +114,25 @@ export class SchedulerLoop implements Loop {
    */
   async pass(): Promise<number | undefined> {
     if (!this.watermark.caughtUp(PASS)) return undefined;
+    if (this.unplaced?.size === 0) {
+      this.metrics.setPendingTasks(0);
+      return undefined;
+    }
     const started = performance.now();
     try {
       const tasks = this.cluster.tasks();
       const nodes = this.cluster.nodes();
-      this.metrics.setClusterCounts(tasks, nodes);
       const input = schedulingInput(tasks, (name) => this.cluster.service(name), nodes, { now: this.now(), rejectionCooldownMs: this.opts.rejectionCooldownMs });
       this.metrics.setPendingTasks(input.pending.length);
       if (input.pending.length === 0) return undefined;
       const result = schedule(input);
       this.metrics.countPlacements(result.placements.length, result.unschedulable.length);
-      const placed = await this.store.assignNodes(result.placements.map((p) => this.withOrphan(p)), this.fence);
+      // The cache's records go along: placing needs no read of the tasks back from etcd first.
+      const placed = await this.store.assignNodes(
+        result.placements.map((p) => this.withOrphan(p)),
+        this.fence,
+        (id) => this.cluster.task(id),
+      );
       const changed = new Map(result.unschedulable.filter((u) => this.cluster.task(u.taskId)?.status.message !== u.explanation).map((u) => [u.taskId, u.explanation]));
       const noted = changed.size > 0 ? await this.store.recordUnschedulable(changed, this.fence) : { written: [] };
       const revisions = [placed.revision, noted.revision].filter((r): r is string => r !== undefined);
@@ -113,12 +143,17 @@ export class SchedulerLoop implements Loop {
     }
   }
 
-  /** A replacement for a task of a down node takes over from it: that task is orphaned with the placement. */
+  /**
+   * A replacement for a task of a down node, or of a node the operator removed, takes over from
+   * it: that task is orphaned with the placement.
+   */
   private withOrphan(p: Placement): TaskPlacement {
     const replaces = this.cluster.task(p.taskId)?.replaces;
     const original = replaces === undefined ? undefined : this.cluster.task(replaces);
-    const node = original?.nodeName === undefined ? undefined : this.cluster.node(original.nodeName);
-    if (!original || node?.state !== 'down') return p;
+    if (original?.nodeName === undefined) return p;
+    const node = this.cluster.node(original.nodeName);
+    if (node === undefined) return { ...p, orphan: { taskId: original.id, message: `node ${original.nodeName} was removed, replaced by ${p.taskId}` } };
+    if (node.state !== 'down') return p;
     const since = node.downSince ? ` since ${node.downSince}` : '';
     return { ...p, orphan: { taskId: original.id, message: `node ${node.name} down${since}, replaced by ${p.taskId}` } };
   }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TaskState } from '@berth/core';
+import { schedule } from '@berth/scheduler';
 import type { TaskRecord } from '@berth/store';
 import { nodeFixture, serviceFixture, specFixture } from '../testing/fixtures';
 import { REJECTION_COOLDOWN_MS, schedulingInput } from './snapshot';
@@ -88,5 +89,31 @@ describe('schedulingInput', () => {
         ['a', 'the node refused it'],
       ]),
     );
+  });
+});
+
+describe('schedulingInput: a task is placed by its own spec', () => {
+  const zoned = { constraints: ['node.labels.zone == a'], maxPerNode: 1, strategy: 'binpack' as const, spreadBy: 'node.labels.rack' };
+
+  it("takes the placement copied into the task, not the service's current one", () => {
+    const own = { ...record(1, 'pending'), placement: zoned };
+    const [t] = input([own]).pending;
+    expect(t).toMatchObject({ constraints: [{ attribute: { kind: 'label', key: 'zone' }, op: '==', value: 'a' }], maxPerNode: 1, strategy: 'binpack', spreadBy: 'rack' });
+  });
+
+  it("falls back to the service's placement for a record stored without one", () => {
+    const [t] = input([record(1, 'pending')]).pending;
+    expect(t).toMatchObject({ constraints: [], maxPerNode: web.spec.placement.maxPerNode, strategy: web.spec.placement.strategy });
+    expect(t?.spreadBy).toBeUndefined();
+  });
+
+  it('binds a global task to its target node, and its stop-first replacement waits there for the port of the task being stopped', () => {
+    const stopping = { ...record(1, 'running', { node: 'a' }), targetNode: 'a', desiredState: 'shutdown' as const };
+    const next = { ...record(1, 'pending'), targetNode: 'a' };
+    const snap = input([stopping, next]);
+    expect(snap.pending[0]?.targetNode).toBe('a');
+    expect(schedule(snap).unschedulable).toEqual([{ taskId: next.id, explanation: '1 node: host port 18080/tcp in use' }]);
+    const stopped = { ...stopping, status: { ...stopping.status, state: 'shutdown' as const } };
+    expect(schedule(input([stopped, next])).placements).toEqual([{ taskId: next.id, node: 'a' }]);
   });
 });

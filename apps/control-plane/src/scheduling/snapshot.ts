@@ -1,5 +1,5 @@
-import { parseConstraint, type Constraint, type NodeInfo, type Service, type TaskState } from '@berth/core';
-import type { HostPort, PendingTask, PlacedTask } from '@berth/scheduler';
+import type { NodeInfo, Service, TaskState } from '@berth/core';
+import { hostPortsOf, taskSpec, type PendingTask, type PlacedTask } from '@berth/scheduler';
 import type { TaskRecord } from '@berth/store';
 
 /** States in which a placed task holds its node's resources. */
@@ -36,17 +36,6 @@ interface Rejection {
   readonly until: number;
 }
 
-function hostPorts(t: TaskRecord): HostPort[] {
-  return (t.template?.ports ?? []).flatMap((p) => (p.hostPort !== undefined ? [{ port: p.hostPort, protocol: p.protocol }] : []));
-}
-
-function constraints(service: Service): Constraint[] {
-  return service.spec.placement.constraints.flatMap((c) => {
-    const parsed = parseConstraint(c);
-    return parsed.ok ? [parsed.value] : [];
-  });
-}
-
 const slotKey = (t: Pick<TaskRecord, 'service' | 'slot'>): string => `${t.service}/${t.slot}`;
 
 /**
@@ -77,8 +66,9 @@ function recentRejections(tasks: readonly TaskRecord[], now: number, cooldownMs:
  * What the pure scheduler sees, from the cluster cache: tasks waiting for a node (pending, no
  * node, still wanted, with a template and a live service) and tasks holding resources on one —
  * those being stopped included, until they have ended.
- * Resources come from the task's own template (its generation), placement rules from the service.
- * A node that rejected a task of the same slot less than the cooldown ago is avoided
+ * A task is placed by its own spec: resources from its template, rules from the placement copied
+ * into it at creation (the service's for records stored without one), and a global task only on
+ * its `targetNode`. A node that rejected a task of the same slot less than the cooldown ago is avoided
  * (`rejectedBy`): a restart there would most likely meet the same conflict.
  */
 export function schedulingInput(
@@ -93,12 +83,11 @@ export function schedulingInput(
   let firstExpiry = Infinity;
   for (const t of tasks) {
     if (!t.template) continue;
-    const cpuMillis = t.template.resources.cpuMillis ?? 0;
-    const memoryBytes = t.template.resources.memoryBytes ?? 0;
     if (t.nodeName) {
       // A task being stopped still holds its node's resources and host ports until it has ended:
       // its stop-first replacement waits for them rather than be refused by the node.
-      if (HOLDING.has(t.status.state)) placed.push({ id: t.id, service: t.service, node: t.nodeName, cpuMillis, memoryBytes, hostPorts: hostPorts(t) });
+      const { cpuMillis = 0, memoryBytes = 0 } = t.template.resources;
+      if (HOLDING.has(t.status.state)) placed.push({ id: t.id, service: t.service, node: t.nodeName, cpuMillis, memoryBytes, hostPorts: hostPortsOf(t.template) });
       continue;
     }
     if (t.desiredState !== 'running') continue;
@@ -110,13 +99,8 @@ export function schedulingInput(
       id: t.id,
       service: t.service,
       slot: t.slot,
-      runtime: t.template.runtime,
-      cpuMillis,
-      memoryBytes,
-      hostPorts: hostPorts(t),
-      constraints: constraints(service),
-      maxPerNode: service.spec.placement.maxPerNode,
-      strategy: service.spec.placement.strategy,
+      ...taskSpec(t.template, t.placement ?? service.spec.placement),
+      ...(t.targetNode ? { targetNode: t.targetNode } : {}),
       ...(avoided ? { rejectedBy: new Map([...avoided].map(([node, r]) => [node, r.reason])) } : {}),
     });
   }

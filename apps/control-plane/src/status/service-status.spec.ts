@@ -58,6 +58,13 @@ describe('computeServiceStatus', () => {
     const s = computeServiceStatus(serviceFixture('agent', { spec: { mode: 'global', replicas: 1 } }), [], nodes, NOW);
     expect(s.desired).toBe(2);
   });
+
+  it('wants a global service only on the nodes that meet its constraints and serve its runtime', () => {
+    const nodes = [{ ...nodeFixture('a'), labels: { zone: 'x' } }, { ...nodeFixture('b'), labels: { zone: 'y' } }, { ...nodeFixture('c'), labels: { zone: 'x' }, drivers: ['qemu'] }];
+    const placement = { constraints: ['node.labels.zone == x'], maxPerNode: 0, strategy: 'spread' as const };
+    const s = computeServiceStatus(serviceFixture('agent', { spec: { mode: 'global', replicas: 0, placement } }), [], nodes, NOW);
+    expect(s.desired).toBe(1);
+  });
 });
 
 describe('sameStatus', () => {

@@ -1,5 +1,5 @@
 import type { ServiceStatus } from '@berth/core';
-import type { LeaderFence, Store } from '@berth/store';
+import type { LeaderFence, LeaderWrites } from '@berth/store';
 
 interface Waiter {
   resolve(): void;
@@ -17,7 +17,7 @@ export class StatusWriter {
   private scheduled = false;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: LeaderWrites,
     private readonly fence: LeaderFence,
   ) {}
 

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ServiceStatus } from '@berth/core';
 import { ControlPlaneMetrics } from '../observability/metrics';
 import { nodeFixture, serviceFixture, taskFixture } from '../testing/fixtures';
-import { InMemoryStore } from '../testing/in-memory-store';
+import { InMemoryStore } from '@berth/store/testing';
 import { runTerm } from '../testing/term';
 import { StatusLoop } from './status.loop';
 
@@ -20,7 +20,7 @@ describe('StatusLoop', () => {
   function start(store: InMemoryStore, fence = FENCE): ControlPlaneMetrics {
     const metrics = new ControlPlaneMetrics();
     const ac = new AbortController();
-    const running = runTerm(store, { fence }, (cluster) => [new StatusLoop(store, fence, cluster, metrics, { concurrency: 1 })], ac.signal);
+    const running = runTerm(store, { fence }, (cluster) => [new StatusLoop(store, store, fence, cluster, metrics, { concurrency: 1 })], ac.signal);
     stops.push(async () => {
       ac.abort();
       await running;
@@ -117,7 +117,7 @@ describe('StatusLoop on a new term with many services', () => {
     const spec = serviceFixture('x').spec;
     await store.applyServices(Array.from({ length: 50 }, (_, i) => ({ name: `svc-${i}`, labels: {}, spec })));
     const ac = new AbortController();
-    const running = runTerm(store, { fence: FENCE }, (cluster) => [new StatusLoop(store, FENCE, cluster, new ControlPlaneMetrics())], ac.signal);
+    const running = runTerm(store, { fence: FENCE }, (cluster) => [new StatusLoop(store, store, FENCE, cluster, new ControlPlaneMetrics())], ac.signal);
     try {
       await eventually(() => expect(store.statuses.items.size).toBe(50));
       expect(store.statusWrites).toBeLessThan(5);

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { ServiceStatus } from '@berth/core';
 import { type Loop, WorkQueue } from '@berth/reconcile';
-import type { LeaderFence, Store } from '@berth/store';
+import type { LeaderFence, LeaderWrites, StoreReads } from '@berth/store';
 import type { ClusterCache, ClusterChange } from '../leader/cluster-cache';
 import type { ControlPlaneMetrics } from '../observability/metrics';
 import { computeServiceStatus, sameStatus } from './service-status';
@@ -36,7 +36,8 @@ export class StatusLoop implements Loop {
   });
 
   constructor(
-    private readonly store: Store,
+    private readonly reads: StoreReads,
+    private readonly store: LeaderWrites,
     private readonly fence: LeaderFence,
     private readonly cluster: ClusterCache,
     private readonly metrics: ControlPlaneMetrics,
@@ -71,7 +72,7 @@ export class StatusLoop implements Loop {
   }
 
   private async work(signal: AbortSignal): Promise<void> {
-    for (const [name, status] of await this.store.listServiceStatuses()) this.stored.set(name, status);
+    for (const [name, status] of await this.reads.listServiceStatuses()) this.stored.set(name, status);
     // A new term starts from a full pass, statuses of services deleted while nobody led included.
     for (const s of this.cluster.allServices()) this.queue.add(s.meta.name);
     for (const name of this.stored.keys()) this.queue.add(name);

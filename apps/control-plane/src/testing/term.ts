@@ -1,10 +1,10 @@
 import { type Loop, runLoops, runWithSources } from '@berth/reconcile';
-import type { LeaderFence, Store } from '@berth/store';
+import type { LeaderFence, StoreReads } from '@berth/store';
 import { ClusterCache } from '../leader/cluster-cache';
 
 /** Runs leader loops as one term does (LeaderRunner.runTerm): one cluster cache shared by all. */
 export function runTerm(
-  store: Store,
+  store: StoreReads,
   opts: { readonly fence: LeaderFence; readonly graceMs?: number; readonly now?: () => number },
   loops: (cluster: ClusterCache) => Loop[],
   signal: AbortSignal,

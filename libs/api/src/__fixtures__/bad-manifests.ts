@@ -114,6 +114,10 @@ export const BAD: readonly BadCase[] = [
   { name: 'rollback not a mapping', text: withTemplate('', '  rollback: pause\n'), path: 'spec.rollback', line: 8, col: 13, message: /^must be a mapping \(got "pause"\)$/ },
   { name: 'constraint malformed', text: withTemplate('', '  placement:\n    constraints: ["node.labels.zone = a"]\n'), path: 'spec.placement.constraints[0]', line: 9, col: 19, message: /not a constraint \(use "node.labels.KEY == VALUE"/ },
   { name: 'placement strategy unknown', text: withTemplate('', '  placement: { strategy: packed }\n'), path: 'spec.placement.strategy', line: 8, col: 26, message: /"spread", "binpack" \(got "packed"\)/ },
+  { name: 'spreadBy not a node label', text: withTemplate('', '  placement: { spreadBy: zone }\n'), path: 'spec.placement.spreadBy', line: 8, col: 26, message: /^"zone" is not a node label to spread by \(use "node\.labels\.KEY", like "node\.labels\.zone"\)$/ },
+  { name: 'spreadBy with an invalid label key', text: withTemplate('', '  placement: { spreadBy: node.labels.-zone }\n'), path: 'spec.placement.spreadBy', line: 8, col: 26, message: /^"-zone" is not a valid label key$/ },
+  { name: 'spreadBy with mode global', text: withTemplate('', '  mode: global\n  placement: { spreadBy: node.labels.zone }\n'), path: 'spec.placement.spreadBy', line: 9, col: 26, message: /^must not be given with mode "global": a global service runs exactly one task on each eligible node/ },
+  { name: 'spreadBy a list', text: withTemplate('', '  placement: { spreadBy: [node.labels.zone] }\n'), path: 'spec.placement.spreadBy', line: 8, col: 26, message: /^must be a node label like "node\.labels\.zone" \(got a list\)$/ },
   { name: 'maxPerNode negative', text: withTemplate('', '  placement: { maxPerNode: -1 }\n'), path: 'spec.placement.maxPerNode', line: 8, col: 28, message: /integer ≥ 0 \(got -1\)/ },
   { name: 'reserved key', text: withTemplate('    env: { constructor: x }\n'), path: 'spec.template.env.constructor', line: 8, col: 12, message: /reserved name/ },
 ];

@@ -7,6 +7,7 @@ import { DEFAULT_CAPABILITIES, toOciSpec, type SpecContext } from './oci-spec';
 const task = (over: Partial<TaskConfig> = {}): TaskConfig => ({
   taskId: 'web.1.abc123',
   service: 'web',
+  runtime: 'container',
   image: '127.0.0.1:5000/busybox:1',
   env: {},
   resources: {},

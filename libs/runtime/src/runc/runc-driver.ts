@@ -74,6 +74,7 @@ export class RuncDriver implements RuntimeDriver {
   }
 
   async prepare(task: TaskConfig): Promise<TaskHandle> {
+    if (task.runtime !== 'container') throw new TaskSpecError(task.taskId, `runc runs containers, not runtime ${task.runtime}`);
     const paths = taskPaths(this.opts.dataDir, task.taskId);
     const existing = await this.storedHandle(paths);
     if (existing && (await this.runc.state(task.taskId))) return existing;

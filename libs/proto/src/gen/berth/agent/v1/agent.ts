@@ -250,7 +250,7 @@ export interface Hello {
   capacity?:
     | Capacity
     | undefined;
-  /** Runtime drivers this agent can run: "runc", "qemu", "hollow". */
+  /** Names of the runtime drivers this agent runs tasks with: "runc", "qemu", "hollow". */
   drivers: string[];
   labels: { [key: string]: string };
   /** host:port of the agent's Prometheus endpoint. */
@@ -260,6 +260,12 @@ export interface Hello {
    * control plane can reconcile without restarting anything.
    */
   tasks: TaskStatus[];
+  /**
+   * Task runtimes this node serves, each by one of `drivers`: "container", "vm" (what the
+   * scheduler matches a task's runtime against). Empty from agents older than this field: the
+   * control plane then derives them from `drivers` (runc → container, qemu → vm).
+   */
+  runtimes: string[];
 }
 
 export interface Hello_LabelsEntry {
@@ -775,6 +781,7 @@ function createBaseHello(): Hello {
     labels: {},
     metricsAddress: "",
     tasks: [],
+    runtimes: [],
   };
 }
 
@@ -803,6 +810,9 @@ export const Hello: MessageFns<Hello> = {
     }
     for (const v of message.tasks) {
       TaskStatus.encode(v!, writer.uint32(66).fork()).join();
+    }
+    for (const v of message.runtimes) {
+      writer.uint32(74).string(v!);
     }
     return writer;
   },
@@ -887,6 +897,14 @@ export const Hello: MessageFns<Hello> = {
             message.tasks.push(TaskStatus.decode(reader, reader.uint32()));
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.runtimes.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -936,6 +954,7 @@ export const Hello: MessageFns<Hello> = {
       tasks: globalThis.Array.isArray(object?.tasks)
         ? object.tasks.map((e: any) => TaskStatus.fromJSON(e))
         : [],
+      runtimes: globalThis.Array.isArray(object?.runtimes) ? object.runtimes.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -971,6 +990,9 @@ export const Hello: MessageFns<Hello> = {
     if (message.tasks?.length) {
       obj.tasks = message.tasks.map((e) => TaskStatus.toJSON(e));
     }
+    if (message.runtimes?.length) {
+      obj.runtimes = message.runtimes;
+    }
     return obj;
   },
 
@@ -997,6 +1019,7 @@ export const Hello: MessageFns<Hello> = {
     );
     message.metricsAddress = object.metricsAddress ?? "";
     message.tasks = object.tasks?.map((e) => TaskStatus.fromPartial(e)) || [];
+    message.runtimes = object.runtimes?.map((e) => e) || [];
     return message;
   },
 };

@@ -1,0 +1,142 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RunningAgent } from '@berth/agent';
+import { createEtcdClient, EmbeddedEtcd, keyspace, type Etcd3 } from '@berth/store';
+import { BERTH_BIN, collect, freePort } from '../e2e/support/berth-cli';
+import { startHollowAgent } from '../support/hollow-agent';
+
+/** VmRSS of a process in bytes (from /proc/PID/status); undefined once it is gone. */
+export async function rssOf(pid: number | undefined): Promise<number | undefined> {
+  if (pid === undefined) return undefined;
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
+  return kb === undefined ? undefined : Number(kb) * 1024;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
+export async function cpuSecondsOf(pid: number | undefined): Promise<number | undefined> {
+  if (pid === undefined) return undefined;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // Fields after the command name (which may hold spaces) start at ") ".
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const [utime, stime] = [Number(fields[11]), Number(fields[12])];
+  return Number.isFinite(utime) && Number.isFinite(stime) ? (utime + stime) / 100 : undefined; // USER_HZ = 100
+}
+
+export interface HollowClusterOptions {
+  readonly root: string;
+  readonly nodes: number;
+  /** Where the agents keep their state files (default: under `root`). */
+  readonly agentsDir?: string;
+  /** Extra node flags for the control plane (`--cpu-prof --cpu-prof-dir DIR`). */
+  readonly nodeFlags?: readonly string[];
+}
+
+/**
+ * One real control plane (`berth server`, the built CLI, as a child process) on a real etcd (the
+ * embedded etcd `berth up` starts, here started by the benchmark so its pid and endpoint are
+ * known), and N hollow nodes: the real agent (session, worker, state files) over the hollow
+ * driver, all in this process, each with its own gRPC session.
+ */
+export class HollowCluster {
+  readonly agents: RunningAgent[] = [];
+  private cpOutput: { stdout(): string; stderr(): string } | undefined;
+
+  private constructor(
+    readonly etcd: EmbeddedEtcd,
+    readonly cp: ChildProcess,
+    readonly apiUrl: string,
+    readonly grpcAddress: string,
+  ) {}
+
+  static async start(o: HollowClusterOptions): Promise<HollowCluster> {
+    const etcd = await EmbeddedEtcd.start({ dataDir: join(o.root, 'etcd') });
+    const [api, grpc] = [await freePort(), await freePort()];
+    await mkdir(join(o.root, 'home'), { recursive: true });
+    const cp = spawn(
+      process.execPath,
+      [...(o.nodeFlags ?? []), BERTH_BIN, 'server', '--data-dir', join(o.root, 'cp'), '--etcd', etcd.endpoints.join(','), '--api', `127.0.0.1:${api}`, '--grpc', `127.0.0.1:${grpc}`],
+      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(o.root, 'home') }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const cluster = new HollowCluster(etcd, cp, `http://127.0.0.1:${api}`, `127.0.0.1:${grpc}`);
+    cluster.cpOutput = collect(cp);
+    try {
+      await cluster.untilLeader();
+      for (let i = 0; i < o.nodes; i++) {
+        const name = `hollow-${String(i + 1).padStart(3, '0')}`;
+        cluster.agents.push(await startHollowAgent({ server: cluster.grpcAddress, name, dataDir: join(o.agentsDir ?? join(o.root, 'agents'), name) }));
+      }
+      await cluster.untilReadyNodes(o.nodes);
+    } catch (e) {
+      await cluster.stop();
+      throw e;
+    }
+    return cluster;
+  }
+
+  get cpPid(): number | undefined {
+    return this.cp.exitCode === null ? this.cp.pid : undefined;
+  }
+
+  /** A client of the cluster's etcd, for reading what the control plane committed. */
+  etcdClient(): Etcd3 {
+    return createEtcdClient({ endpoints: this.etcd.endpoints });
+  }
+
+  readonly keys = keyspace();
+
+  async api<T>(path: string, init?: RequestInit): Promise<T> {
+    const res = await fetch(this.apiUrl + path, init);
+    if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as T;
+  }
+
+  /** etcd's own Prometheus metrics (proposals, fsyncs). */
+  async etcdMetrics(): Promise<string> {
+    return (await fetch(`${this.etcd.endpoints[0]}/metrics`)).text();
+  }
+
+  async metrics(): Promise<string> {
+    return (await fetch(`${this.apiUrl}/metrics`)).text();
+  }
+
+  /** Control-plane output so far (for a failure message). */
+  output(): string {
+    return `${this.cpOutput?.stdout() ?? ''}${this.cpOutput?.stderr() ?? ''}`;
+  }
+
+  private async untilLeader(): Promise<void> {
+    for (let i = 0; i < 600; i++) {
+      if (this.cp.exitCode !== null) throw new Error(`berth server exited (${this.cp.exitCode}):\n${this.output()}`);
+      const text = await this.metrics().catch(() => '');
+      if (/^berth_leader 1$/m.test(text)) return;
+      await sleep(100);
+    }
+    throw new Error(`berth server did not become leader within 60 s:\n${this.output()}`);
+  }
+
+  private async untilReadyNodes(n: number): Promise<void> {
+    for (let i = 0; i < 1200; i++) {
+      const nodes = await this.api<{ status: { state: string } }[]>('/api/v1/nodes').catch(() => []);
+      if (nodes.filter((x) => x.status.state === 'ready').length >= n) return;
+      await sleep(100);
+    }
+    throw new Error(`${n} hollow nodes did not all become ready within 2 minutes`);
+  }
+
+  /** Stops the agents, then the control plane (SIGTERM, so a --cpu-prof profile is written), then etcd. */
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.agents.splice(0).map((a) => a.stop()));
+    if (this.cp.exitCode === null && this.cp.signalCode === null) {
+      const exited = once(this.cp, 'exit');
+      this.cp.kill('SIGTERM');
+      const timer = setTimeout(() => this.cp.kill('SIGKILL'), 30_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await this.etcd.stop();
+  }
+}
