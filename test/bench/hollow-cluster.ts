@@ -4,7 +4,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunningAgent } from '@berth/agent';
-import { createEtcdClient, EmbeddedEtcd, keyspace, type Etcd3 } from '@berth/store';
+import { createEtcdClient, EmbeddedEtcd, EMBEDDED_MAX_TXN_OPS, keyspace, type Etcd3 } from '@berth/store';
 import { BERTH_BIN, collect, freePort } from '../e2e/support/berth-cli';
 import { startHollowAgent } from '../support/hollow-agent';
 
@@ -58,7 +58,7 @@ export class HollowCluster {
     await mkdir(join(o.root, 'home'), { recursive: true });
     const cp = spawn(
       process.execPath,
-      [...(o.nodeFlags ?? []), BERTH_BIN, 'server', '--data-dir', join(o.root, 'cp'), '--etcd', etcd.endpoints.join(','), '--api', `127.0.0.1:${api}`, '--grpc', `127.0.0.1:${grpc}`],
+      [...(o.nodeFlags ?? []), BERTH_BIN, 'server', '--data-dir', join(o.root, 'cp'), '--etcd', etcd.endpoints.join(','), '--etcd-max-txn-ops', String(EMBEDDED_MAX_TXN_OPS), '--api', `127.0.0.1:${api}`, '--grpc', `127.0.0.1:${grpc}`],
       { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(o.root, 'home') }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const cluster = new HollowCluster(etcd, cp, `http://127.0.0.1:${api}`, `127.0.0.1:${grpc}`);

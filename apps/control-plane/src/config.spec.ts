@@ -26,6 +26,21 @@ describe('parseOptions', () => {
     expect((err as ValidationError).issues.map((i) => i.path)).toEqual(['api.host', 'grpc.port', 'etcdEndpoints[0]', 'leaderTtlSeconds', 'nodeGraceMs']);
   });
 
+  it("takes an external etcd's --max-txn-ops, never below etcd's default, and not for the embedded etcd", () => {
+    expect(parseOptions({ ...base, etcdEndpoints: ['http://127.0.0.1:2379'], etcdMaxTxnOps: 1024 }).etcdMaxTxnOps).toBe(1024);
+    expect(parseOptions({ ...base, etcdEndpoints: ['http://127.0.0.1:2379'] }).etcdMaxTxnOps).toBeUndefined();
+    const issues = (opts: ControlPlaneOptions) => {
+      try {
+        parseOptions(opts);
+        return [];
+      } catch (e) {
+        return (e as ValidationError).issues.map((i) => i.message);
+      }
+    };
+    expect(issues({ ...base, etcdEndpoints: ['http://127.0.0.1:2379'], etcdMaxTxnOps: 64 })).toEqual(["must be a whole number ≥ 128, etcd's default (got 64)"]);
+    expect(issues({ ...base, etcdMaxTxnOps: 1024 })).toEqual(['applies to an external etcd only (the embedded one allows 10000)']);
+  });
+
   it('takes insecure registries as host:port', () => {
     expect(parseOptions(base).insecureRegistries).toEqual([]);
     expect(parseOptions({ ...base, insecureRegistries: ['10.0.0.5:5000', '[fd00::1]:5000'] }).insecureRegistries).toEqual(['10.0.0.5:5000', '[fd00::1]:5000']);

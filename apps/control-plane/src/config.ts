@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { DomainError, type Issue, ValidationError } from '@berth/core';
+import { EMBEDDED_MAX_TXN_OPS, ETCD_DEFAULT_MAX_TXN_OPS } from '@berth/store';
 
 /** What the caller (the CLI's `berth server` / `berth up`) passes to startControlPlane. */
 export interface ControlPlaneOptions {
@@ -8,6 +9,8 @@ export interface ControlPlaneOptions {
   grpc: { host: string; port: number };
   /** Absent → an embedded etcd is started in `dataDir`. */
   etcdEndpoints?: string[];
+  /** The external etcd's --max-txn-ops (default: etcd's own, 128); the embedded etcd allows more. */
+  etcdMaxTxnOps?: number;
   /** Replica id for leader election (default `hostname:pid`). */
   id?: string;
   leaderTtlSeconds?: number;
@@ -30,6 +33,7 @@ export interface ControlPlaneConfig {
   readonly api: Address;
   readonly grpc: Address;
   readonly etcdEndpoints?: readonly string[];
+  readonly etcdMaxTxnOps?: number;
   readonly id: string;
   readonly leaderTtlSeconds: number;
   readonly nodeGraceMs: number;
@@ -65,6 +69,13 @@ export function parseOptions(opts: ControlPlaneOptions): ControlPlaneConfig {
       if (!/^https?:\/\/[^/\s]+$/.test(url)) issues.push({ path: `etcdEndpoints[${i}]`, message: `"${url}" is not an http(s)://host:port URL` });
     }
   }
+  if (opts.etcdMaxTxnOps !== undefined) {
+    if (opts.etcdEndpoints === undefined) {
+      issues.push({ path: 'etcdMaxTxnOps', message: `applies to an external etcd only (the embedded one allows ${EMBEDDED_MAX_TXN_OPS})` });
+    } else if (!Number.isInteger(opts.etcdMaxTxnOps) || opts.etcdMaxTxnOps < ETCD_DEFAULT_MAX_TXN_OPS) {
+      issues.push({ path: 'etcdMaxTxnOps', message: `must be a whole number ≥ ${ETCD_DEFAULT_MAX_TXN_OPS}, etcd's default (got ${opts.etcdMaxTxnOps})` });
+    }
+  }
   const ttl = opts.leaderTtlSeconds ?? DEFAULT_LEADER_TTL_SECONDS;
   if (!Number.isInteger(ttl) || ttl < 1) issues.push({ path: 'leaderTtlSeconds', message: `must be a whole number of seconds ≥ 1 (got ${ttl})` });
   const downAfter = opts.nodeDownAfterMs ?? DEFAULT_NODE_DOWN_AFTER_MS;
@@ -82,6 +93,7 @@ export function parseOptions(opts: ControlPlaneOptions): ControlPlaneConfig {
     api: Object.freeze({ ...opts.api }),
     grpc: Object.freeze({ ...opts.grpc }),
     ...(opts.etcdEndpoints ? { etcdEndpoints: Object.freeze([...opts.etcdEndpoints]) } : {}),
+    ...(opts.etcdMaxTxnOps !== undefined ? { etcdMaxTxnOps: opts.etcdMaxTxnOps } : {}),
     id: opts.id ?? `${hostname()}:${process.pid}`,
     leaderTtlSeconds: ttl,
     nodeGraceMs: grace,

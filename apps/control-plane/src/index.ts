@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { createEtcdClient, EmbeddedEtcd, EtcdStore, LeaderElection } from '@berth/store';
+import { createEtcdClient, EmbeddedEtcd, EMBEDDED_MAX_TXN_OPS, ETCD_DEFAULT_MAX_TXN_OPS, EtcdStore, LeaderElection } from '@berth/store';
 import { SkopeoImageResolver } from './api/image-resolver';
 import { type ControlPlaneConfig, type ControlPlaneOptions, formatAddress, ListenError, parseOptions } from './config';
 import { Dispatcher } from './dispatcher/dispatcher';
@@ -36,11 +36,12 @@ async function runCleanups(cleanups: Cleanup[]): Promise<void> {
   }
 }
 
-async function startEtcd(config: ControlPlaneConfig, cleanups: Cleanup[]): Promise<string[]> {
-  if (config.etcdEndpoints) return [...config.etcdEndpoints];
+/** The etcd to use, and the operations it allows per transaction (berth's own raises etcd's 128). */
+async function startEtcd(config: ControlPlaneConfig, cleanups: Cleanup[]): Promise<{ endpoints: string[]; maxTxnOps: number }> {
+  if (config.etcdEndpoints) return { endpoints: [...config.etcdEndpoints], maxTxnOps: config.etcdMaxTxnOps ?? ETCD_DEFAULT_MAX_TXN_OPS };
   const etcd = await EmbeddedEtcd.start({ dataDir: config.dataDir, log: stderrLog('etcd') });
   cleanups.push(() => etcd.stop());
-  return [...etcd.endpoints];
+  return { endpoints: [...etcd.endpoints], maxTxnOps: EMBEDDED_MAX_TXN_OPS };
 }
 
 async function listen(app: NestFastifyApplication, config: ControlPlaneConfig): Promise<string> {
@@ -70,12 +71,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   const cleanups: Cleanup[] = [];
   try {
     await mkdir(config.dataDir, { recursive: true });
-    const etcdEndpoints = await startEtcd(config, cleanups);
+    const etcd = await startEtcd(config, cleanups);
+    const etcdEndpoints = etcd.endpoints;
     const client = createEtcdClient({ endpoints: etcdEndpoints });
     cleanups.push(async () => client.close());
     const elector = new LeaderElection(client, { id: config.id, ttlSeconds: config.leaderTtlSeconds, log: stderrLog('leader') });
     const app = await createHttpApp({
-      store: new EtcdStore(client),
+      store: new EtcdStore(client, { maxTxnOps: etcd.maxTxnOps }),
       metrics: new ControlPlaneMetrics(),
       elector,
       dispatcher: { host: config.grpc.host, port: config.grpc.port, nodeDownAfterMs: config.nodeDownAfterMs },

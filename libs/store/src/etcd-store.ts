@@ -72,10 +72,14 @@ export class EtcdStore implements Store {
 
   constructor(
     private readonly client: Etcd3,
-    opts: { prefix?: string } = {},
+    opts: {
+      prefix?: string;
+      /** The etcd's --max-txn-ops (default: etcd's own, 128): sizes the task writers' batches. */
+      maxTxnOps?: number;
+    } = {},
   ) {
     this.keys = keyspace(opts.prefix);
-    this.taskWriter = new EtcdTaskWriter(client, this.keys);
+    this.taskWriter = new EtcdTaskWriter(client, this.keys, opts.maxTxnOps);
     this.nodeWriter = new EtcdNodeWriter(client, this.keys);
     this.eventLog = new EtcdEventLog(client, this.keys, { maxCount: EVENT_LOG_MAX_COUNT, maxAgeMs: EVENT_LOG_MAX_AGE_MS });
   }

@@ -12,6 +12,8 @@ export {
   ETCD_DEFAULT_MAX_REQUEST_BYTES,
   ETCD_DEFAULT_MAX_TXN_OPS,
   LEADER_BATCH_OPS,
+  TASK_BATCH_MAX,
+  taskBatchFor,
 } from './limits';
 export type { Etcd3 } from 'etcd3';
 export {

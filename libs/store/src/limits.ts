@@ -9,6 +9,17 @@ export const EMBEDDED_MAX_REQUEST_BYTES = 10 * 1024 * 1024;
 /** Leader batches (status, later scheduling) stay within every etcd's default. */
 export const LEADER_BATCH_OPS = 127;
 
+/**
+ * Task changes per transaction, for an etcd that allows `maxTxnOps` operations: each change may
+ * bring up to two events (and a compare), so a third of the limit — at most TASK_BATCH_MAX, which
+ * keeps a transaction of task records (a few KiB each, with their templates) far below the
+ * embedded etcd's request size and its commit latency short. 42 on an etcd with the defaults.
+ */
+export const TASK_BATCH_MAX = 250;
+export function taskBatchFor(maxTxnOps: number): number {
+  return Math.max(1, Math.min(TASK_BATCH_MAX, Math.floor((maxTxnOps - 1) / 3)));
+}
+
 export function tooLargeApplyMessage(services: number, bytes: number): string {
   return (
     `applying ${services} service(s) (${bytes} bytes) does not fit in one etcd transaction: ` +

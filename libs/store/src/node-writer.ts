@@ -137,6 +137,9 @@ export class EtcdNodeWriter {
    */
   private async reclaim(name: string, leaseId: string): Promise<void> {
     const key = this.keys.alive(name);
+    // Nearly always the key is this session's: a read answers that without a write (a
+    // transaction with a put goes through etcd's log and disk even when its compare fails).
+    if ((await getKey(this.client, key))?.lease === leaseId) return;
     await txn(this.client, `keep node ${name} alive`, {
       compare: [{ key: Buffer.from(key), target: 'Lease', result: 'NotEqual', lease: leaseId }],
       success: [putOp(key, name, leaseId)],

@@ -4,7 +4,7 @@ import { encodeVersioned, taskCodec } from './codecs';
 import type { Keyspace } from './keys';
 import { deleteOp, ifCreateRevision, ifModRevision, putOp, txn } from './kv';
 import { eventOps } from './event-log';
-import { LEADER_BATCH_OPS } from './limits';
+import { ETCD_DEFAULT_MAX_TXN_OPS, taskBatchFor } from './limits';
 import { batches } from './records';
 import type { LeaderFence, NewTaskRecord, TaskPlacement, TaskPlanWrite, TaskRecord, TaskStatusReport, WriteResult } from './store';
 import {
@@ -27,7 +27,7 @@ import { WriteCombiner } from './write-combiner';
 
 /**
  * Status writes under way at once. Reports of every connected node queue together and each write
- * takes up to TASK_BATCH of them: agents mostly report one task at a time, and a transaction per
+ * takes up to a batch of them (taskBatchFor): agents mostly report one task at a time, and a transaction per
  * report was most of what the control plane and etcd did while many tasks started.
  */
 const STATUS_WRITES = 4;
@@ -35,8 +35,6 @@ const STATUS_WRITES = 4;
 /** Re-reads and retries a batch whose tasks changed under it at most this often. */
 const MAX_ATTEMPTS = 8;
 
-/** Task changes per transaction: each may bring up to two events, and all must fit etcd's op limit. */
-const TASK_BATCH = Math.floor(LEADER_BATCH_OPS / 3);
 
 /** Consecutive groups packed into batches of at most `size` changes; a group is never split. */
 function groupBatches(groups: readonly Group[], size: number): Group[][] {
@@ -77,15 +75,18 @@ class Written {
  * never overwritten. Leader writes also compare the leader key (fencing).
  */
 export class EtcdTaskWriter {
-  private readonly statusWrites = new WriteCombiner<readonly [string, TaskMutation]>((changes) => this.rewrite(changes, undefined, new Written()), {
-    batch: TASK_BATCH,
-    concurrency: STATUS_WRITES,
-  });
+  /** Task changes per transaction (taskBatchFor the etcd's operation limit). */
+  private readonly batch: number;
+  private readonly statusWrites: WriteCombiner<readonly [string, TaskMutation]>;
 
   constructor(
     private readonly client: Etcd3,
     private readonly keys: Keyspace,
-  ) {}
+    maxTxnOps = ETCD_DEFAULT_MAX_TXN_OPS,
+  ) {
+    this.batch = taskBatchFor(maxTxnOps);
+    this.statusWrites = new WriteCombiner((changes) => this.rewrite(changes, undefined, new Written()), { batch: this.batch, concurrency: STATUS_WRITES });
+  }
 
   async applyTaskPlan(service: string, plan: TaskPlanWrite, fence: LeaderFence): Promise<WriteResult> {
     const out = new Written();
@@ -98,7 +99,7 @@ export class EtcdTaskWriter {
       }),
       ...plan.remove.map((id) => ({ id, op: deleteOp(this.keys.task(id)) })),
     ];
-    for (const batch of batches(ops, TASK_BATCH)) {
+    for (const batch of batches(ops, this.batch)) {
       const events = batch.flatMap((b) => (b.event ? [b.event] : []));
       const res = await txn(this.client, `write tasks of ${service}`, {
         compare: [ifCreateRevision(fence.leaderKey, fence.createRevision)],
@@ -154,7 +155,7 @@ export class EtcdTaskWriter {
    * writes, and always in the same transaction as that change.
    */
   private async rewriteGroups(groups: readonly Group[], fence: LeaderFence | undefined, out: Written, cached?: (id: string) => TaskRecord | undefined): Promise<void> {
-    for (const batch of groupBatches(groups, TASK_BATCH)) await this.rewriteBatch(batch, fence, out, cached);
+    for (const batch of groupBatches(groups, this.batch)) await this.rewriteBatch(batch, fence, out, cached);
   }
 
   /** `cached`: the first attempt goes by these records (their resourceVersion is the compared mod_revision) when it has them all. */

@@ -16,6 +16,8 @@ export interface ServeOptions {
   readonly grpc: HostPort;
   /** Absent: the control plane starts an embedded etcd in the data dir. */
   readonly etcdEndpoints?: string[];
+  /** `--etcd-max-txn-ops`: the external etcd's limit, which sizes berth's task transactions. */
+  readonly etcdMaxTxnOps?: number;
   /** `--node-down-after`: absent → the control plane's default (5 s). */
   readonly nodeDownAfterMs?: number;
   /** `--insecure-registry`: registries apply reaches over plain HTTP to pin image digests. */
@@ -80,6 +82,7 @@ export async function serveInForeground(ctx: CliContext, opts: ServeOptions): Pr
     api: opts.api,
     grpc: opts.grpc,
     ...(opts.etcdEndpoints ? { etcdEndpoints: opts.etcdEndpoints } : {}),
+    ...(opts.etcdMaxTxnOps !== undefined ? { etcdMaxTxnOps: opts.etcdMaxTxnOps } : {}),
     ...(opts.nodeDownAfterMs !== undefined ? { nodeDownAfterMs: opts.nodeDownAfterMs } : {}),
     ...(opts.insecureRegistries?.length ? { insecureRegistries: [...opts.insecureRegistries] } : {}),
   });

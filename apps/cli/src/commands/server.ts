@@ -1,7 +1,7 @@
 import { Command } from '@commander-js/extra-typings';
 import type { CliContext } from '../context';
 import { collectRegistry } from '../input/agent-args';
-import { parseEtcdEndpoints, parseHostPort } from '../input/args';
+import { parseEtcdEndpoints, parseHostPort, parseMaxTxnOps } from '../input/args';
 import { DEFAULT_API, DEFAULT_GRPC, defaultDataDir, serveInForeground, NODE_DOWN_AFTER_HELP, parseNodeDownAfter } from './serve';
 
 export function serverCommand(ctx: CliContext) {
@@ -12,6 +12,7 @@ export function serverCommand(ctx: CliContext) {
     .option('--grpc <host:port>', 'listen address for node agents (default: 127.0.0.1:7071)', (v) => parseHostPort(v, '--grpc'))
     .option('--node-down-after <duration>', NODE_DOWN_AFTER_HELP, parseNodeDownAfter)
     .option('--etcd <urls>', 'use these etcd members (comma-separated URLs) instead of an embedded etcd', parseEtcdEndpoints)
+    .option('--etcd-max-txn-ops <n>', "the --max-txn-ops those members run with (default: etcd's 128); larger batches place faster", parseMaxTxnOps)
     .option(
       '--insecure-registry <host:port>',
       'reach this registry over plain HTTP when apply pins image digests (repeatable; loopback registries always are)',
@@ -28,7 +29,8 @@ give --insecure-registry for plain-HTTP registries off loopback, as the agents d
 
 Examples:
   berth server
-  berth server --api 0.0.0.0:7070 --etcd http://10.0.0.1:2379,http://10.0.0.2:2379`,
+  berth server --api 0.0.0.0:7070 --etcd http://10.0.0.1:2379,http://10.0.0.2:2379
+  berth server --etcd http://10.0.0.1:2379 --etcd-max-txn-ops 1024`,
     )
     .action(async (opts) => {
       await serveInForeground(ctx, {
@@ -37,6 +39,7 @@ Examples:
         grpc: opts.grpc ?? DEFAULT_GRPC,
         ...(opts.nodeDownAfter !== undefined ? { nodeDownAfterMs: opts.nodeDownAfter } : {}),
         ...(opts.etcd ? { etcdEndpoints: opts.etcd } : {}),
+        ...(opts.etcdMaxTxnOps !== undefined ? { etcdMaxTxnOps: opts.etcdMaxTxnOps } : {}),
         ...(opts.insecureRegistry ? { insecureRegistries: opts.insecureRegistry } : {}),
       });
     });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../errors';
-import { isLoopback, parseEtcdEndpoints, parseHostPort, parseKind, parseScaleArgs } from './args';
+import { isLoopback, parseEtcdEndpoints, parseHostPort, parseKind, parseMaxTxnOps, parseScaleArgs } from './args';
 
 describe('parseHostPort', () => {
   it.each([
@@ -28,6 +28,13 @@ describe('isLoopback', () => {
     ['::', false],
   ])('%s → %s', (host, want) => {
     expect(isLoopback(host)).toBe(want);
+  });
+});
+
+describe('parseMaxTxnOps', () => {
+  it('takes a whole number and names the flag otherwise', () => {
+    expect(parseMaxTxnOps('1024')).toBe(1024);
+    expect(() => parseMaxTxnOps('1k')).toThrow('--etcd-max-txn-ops: "1k" is not a whole number');
   });
 });
 

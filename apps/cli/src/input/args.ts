@@ -36,6 +36,12 @@ export function parseEtcdEndpoints(value: string): string[] {
   return endpoints;
 }
 
+/** Parses `--etcd-max-txn-ops N`: a whole number; the control plane checks its range. */
+export function parseMaxTxnOps(value: string): number {
+  if (!/^\d+$/.test(value.trim())) throw new UsageError(`--etcd-max-txn-ops: "${value}" is not a whole number`);
+  return Number(value.trim());
+}
+
 export interface ScaleRequest {
   readonly service: string;
   readonly replicas: number;

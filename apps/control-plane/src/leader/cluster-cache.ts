@@ -6,7 +6,15 @@ import { NodeLifecycle } from '../nodes/node-lifecycle';
 /** What changed in the cluster; loops enqueue keys from it and read the cache. */
 export type ClusterChange =
   | { readonly kind: 'service'; readonly name: string; readonly deleted: boolean }
-  | { readonly kind: 'task'; readonly id: string; readonly service: string; readonly revision: string }
+  | {
+      readonly kind: 'task';
+      readonly id: string;
+      readonly service: string;
+      readonly revision: string;
+      /** The record before and after the change (absent: created, or deleted). */
+      readonly before: TaskRecord | undefined;
+      readonly after: TaskRecord | undefined;
+    }
   | { readonly kind: 'node'; readonly name: string };
 
 export interface ClusterCacheOptions {
@@ -134,8 +142,9 @@ export class ClusterCache implements Source {
       this.services.subscribe((e) => this.emit({ kind: 'service', name: e.key, deleted: e.type === 'delete' })),
       this.taskInformer.subscribe((e) => {
         if (!this.ready) return; // the first index covers everything listed before it
+        const before = this.indexed.get(e.key);
         this.reindex(e.key);
-        this.emit({ kind: 'task', id: e.key, service: serviceOfTask(e.key), revision: e.revision });
+        this.emit({ kind: 'task', id: e.key, service: serviceOfTask(e.key), revision: e.revision, before, after: this.indexed.get(e.key) });
       }),
       this.nodeInformer.subscribe((e) => {
         this.nodeViews = undefined;

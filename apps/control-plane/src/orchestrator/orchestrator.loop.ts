@@ -7,8 +7,16 @@ import type { ControlPlaneMetrics } from '../observability/metrics';
 import { rollingBackEvent, rolloutEvents, successorOf } from './events';
 import { planService, type PlannedTask } from './plan';
 import { rollbackRollout } from './rollout';
+import { isRoutineProgress } from './task-facts';
 
 export const ORCHESTRATOR_LOOP = 'orchestrator';
+
+/**
+ * How long a service whose tasks only made routine progress waits for its next pass: such steps
+ * change no plan (isRoutineProgress), and a level-triggered planner looks anyway, once a second
+ * at most, rather than trust that judgement with a task's fate.
+ */
+export const ROUTINE_REPLAN_MS = 1_000;
 
 export interface OrchestratorLoopOptions {
   readonly concurrency?: number;
@@ -46,7 +54,7 @@ export class OrchestratorLoop implements Loop {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const off = this.cluster.subscribe((c) => this.onChange(c));
+    const off = this.cluster.subscribe((c) => this.onChange(c, signal));
     try {
       await this.cluster.synced();
       for (const s of this.cluster.allServices()) this.queue.add(s.meta.name);
@@ -58,12 +66,13 @@ export class OrchestratorLoop implements Loop {
     }
   }
 
-  private onChange(c: ClusterChange): void {
+  private onChange(c: ClusterChange, signal: AbortSignal): void {
     switch (c.kind) {
       case 'service':
         return this.queue.add(c.name);
       case 'task':
         this.watermark.observe(c.revision);
+        if (isRoutineProgress(c.before, c.after) && !this.rollingOut(c.service)) return this.requeue(c.service, ROUTINE_REPLAN_MS, signal);
         return this.queue.add(c.service);
       case 'node':
         // A node coming, going or draining concerns the services with tasks on it, and every global one.
@@ -82,6 +91,17 @@ export class OrchestratorLoop implements Loop {
       if (this.requeues.get(name) === due) this.requeues.delete(name);
       this.queue.add(name);
     });
+  }
+
+  /**
+   * A rollout of the service is replacing tasks of an earlier revision: it waits for each
+   * replacement to be up before the next starts. (A first revision's rollout replaces nothing;
+   * its record only counts the tasks up, and may lag by ROUTINE_REPLAN_MS.)
+   */
+  private rollingOut(name: string): boolean {
+    const rollout = this.written.has(name) ? this.written.get(name) : this.cluster.rollout(name);
+    if (rollout?.previousRevision === undefined) return false;
+    return rollout.state === 'updating' || rollout.state === 'rolling-back';
   }
 
   private now(): number {
