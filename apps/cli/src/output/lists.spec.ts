@@ -43,6 +43,11 @@ describe('task tables', () => {
     const failed = { ...checkedTask, status: { ...checkedTask.status, state: 'failed' as const, health: 'unhealthy' as const, exitCode: 137, message } };
     expect(rows(renderList(taskLayout, [failed], { wide: true, now: NOW }))[1]).toEqual(['web.3.h4lth', 'web', '3', 'failed', 'n1', '60s', 'unhealthy', '4343', '10.88.0.6', '137', message]);
   });
+
+  it("shows the node a global service's unplaced task waits for in parentheses", () => {
+    const waiting = { ...runningTask, spec: { desiredState: 'running' as const, targetNode: 'n3' }, status: { state: 'pending' as const } };
+    expect(rows(renderList(taskLayout, [waiting], { wide: false, now: NOW }))[1]).toEqual(['web.1.x7k2p', 'web', '1', 'pending', '(n3)', '2m']);
+  });
 });
 
 describe('node tables', () => {

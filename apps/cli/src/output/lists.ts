@@ -42,7 +42,8 @@ export const taskLayout: ListLayout<TaskView> = {
     t.metadata.service,
     String(t.metadata.slot),
     taskState(t),
-    cell(t.status.node ?? t.spec.node),
+    // A global service's task not placed yet: the one node it is for, in parentheses.
+    cell(t.status.node ?? t.spec.node ?? (t.spec.targetNode === undefined ? undefined : `(${t.spec.targetNode})`)),
     formatAge(t.metadata.createdAt, now),
   ],
   // health is `-` for a task without a health check.
