@@ -201,8 +201,20 @@ describe.runIf(ready)('rolling updates on berth up: paced, health-gated, paused 
       const created = failed.filter((t) => t.metadata.slot === slot).map((t) => Date.parse(t.metadata.createdAt!)).sort((a, b) => a - b);
       for (let i = 1; i < created.length; i++) expect(created[i]! - created[i - 1]!, describe).toBeGreaterThanOrEqual(500);
     }
-    const after = { netns: await netns(), mounts: await mounts(), leases: await leases() };
-    for (const k of ['netns', 'mounts', 'leases'] as const) expect(after[k], k).toBeLessThanOrEqual(baseline[k] + 2);
+    // Attempts keep failing and being retried: an instant may catch one still being torn down
+    // (its namespace, mounts and lease go a moment after it exits). Bounded means the count comes
+    // back within the old tasks plus one attempt per slot, not that no instant exceeds it.
+    const bound = { netns: baseline.netns + 2, mounts: baseline.mounts + 2, leases: baseline.leases + 2 };
+    let after = { netns: 0, mounts: 0, leases: 0 };
+    await eventually(
+      'namespaces, mounts and leases back within the old tasks and one attempt per slot',
+      async () => {
+        after = { netns: await netns(), mounts: await mounts(), leases: await leases() };
+        return after.netns <= bound.netns && after.mounts <= bound.mounts && after.leases <= bound.leases ? true : undefined;
+      },
+      15_000,
+    ).catch(() => undefined);
+    for (const k of ['netns', 'mounts', 'leases'] as const) expect(after[k], k).toBeLessThanOrEqual(bound[k]);
     const del = await cluster.cli.run(['delete', 'service', 'sf']);
     expect(del.code, del.stderr).toBe(0);
     await cluster.cli.tasksGone('sf');
