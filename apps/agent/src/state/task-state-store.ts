@@ -63,7 +63,14 @@ export class TaskStateStore {
     const tasks: LocalTask[] = [];
     for (const name of names) {
       if (name.endsWith('.tmp')) await rm(join(this.dir, name), { force: true });
-      else if (name.endsWith('.json')) tasks.push(JSON.parse(await readFile(join(this.dir, name), 'utf8')) as LocalTask);
+      else if (name.endsWith('.json')) {
+        // A task being forgotten meanwhile has no file any more: it is not one to load.
+        const text = await readFile(join(this.dir, name), 'utf8').catch((e: NodeJS.ErrnoException) => {
+          if (e.code === 'ENOENT') return undefined;
+          throw e;
+        });
+        if (text !== undefined) tasks.push(JSON.parse(text) as LocalTask);
+      }
     }
     return tasks;
   }
