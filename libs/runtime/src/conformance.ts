@@ -287,7 +287,13 @@ function describeIsolation(s: Suite): void {
       expect(await probe(pid)).toBe(64 * MiB);
       const stats = await d.stats(h);
       expect(stats.memoryLimitBytes).toBe(64 * MiB);
+      expect(stats.memoryWorkingSetBytes).toBeLessThanOrEqual(stats.memoryUsageBytes);
       expect(stats.pids).toBeGreaterThanOrEqual(1);
+      expect(stats.cpuUsageSeconds).toBeGreaterThanOrEqual(0);
+      expect(stats.oomKills).toBe(0);
+      // 500 millicores: a quota of half of every period, whichever period the driver chose.
+      expect(stats.cpuPeriodMicros).toBeGreaterThan(0);
+      expect(stats.cpuQuotaMicros).toBe(stats.cpuPeriodMicros! / 2);
     });
   });
 

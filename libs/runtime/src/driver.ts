@@ -73,15 +73,27 @@ export interface LogOptions {
   readonly signal?: AbortSignal;
 }
 
-/** Resource usage from the task's cgroup, in the units cAdvisor exports. */
+/** Resource usage from the task's cgroup (and network namespace), in the units cAdvisor exports. */
 export interface TaskStats {
+  /** CPU time used by the task's processes (cpuacct.usage / cpu.stat usage_usec), seconds. */
   readonly cpuUsageSeconds: number;
+  /** Time its processes were held back by the CPU quota (cpu.stat throttled_time ns / throttled_usec), seconds. */
+  readonly cpuThrottledSeconds: number;
+  /** CFS quota in microseconds per `cpuPeriodMicros`; undefined when unlimited (v1 cfs_quota_us -1, v2 cpu.max "max"). */
+  readonly cpuQuotaMicros?: number;
+  readonly cpuPeriodMicros?: number;
   readonly memoryUsageBytes: number;
   /** Usage minus inactive file cache: what the OOM killer looks at. */
   readonly memoryWorkingSetBytes: number;
+  /** Anonymous memory (v1 memory.stat total_rss, v2 anon). */
+  readonly memoryRssBytes: number;
   /** Undefined when unlimited. */
   readonly memoryLimitBytes?: number;
   readonly pids: number;
+  /** Times the kernel's OOM killer killed a process of the task (v1 memory.oom_control oom_kill, v2 memory.events oom_kill). */
+  readonly oomKills: number;
+  /** Bytes over the task's network interfaces (its own network namespace, loopback excluded); undefined when it shares the host's. */
+  readonly network?: { readonly receiveBytes: number; readonly transmitBytes: number };
 }
 
 /** Output kept of a command run with `RuntimeDriver.exec` (Docker keeps as much of a health check's). */

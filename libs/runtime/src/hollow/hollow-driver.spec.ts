@@ -67,7 +67,16 @@ describe('hollow driver', () => {
     const d = new HollowDriver();
     const h = await d.prepare(config('web.1.a', undefined, { resources: { memoryBytes: 64 * 1024 ** 2 } }));
     await d.start(h);
-    expect(await d.stats(h)).toEqual({ cpuUsageSeconds: 0, memoryUsageBytes: 0, memoryWorkingSetBytes: 0, memoryLimitBytes: 64 * 1024 ** 2, pids: 1 });
+    expect(await d.stats(h)).toEqual({
+      cpuUsageSeconds: 0,
+      cpuThrottledSeconds: 0,
+      memoryUsageBytes: 0,
+      memoryWorkingSetBytes: 0,
+      memoryRssBytes: 0,
+      memoryLimitBytes: 64 * 1024 ** 2,
+      pids: 1,
+      oomKills: 0,
+    });
     await d.destroy(h);
     await expect(d.stats(h)).rejects.toThrow('web.1.a');
   });

@@ -215,12 +215,16 @@ export class HollowDriver implements RuntimeDriver {
   async stats(h: TaskHandle): Promise<TaskStats> {
     const t = this.task(h, 'stats');
     const running = statusOf(t).state === 'running';
+    // The named fake uses no CPU or memory and has no network namespace of its own.
     return {
       cpuUsageSeconds: 0,
+      cpuThrottledSeconds: 0,
       memoryUsageBytes: 0,
       memoryWorkingSetBytes: 0,
+      memoryRssBytes: 0,
       ...(t.memoryLimitBytes !== undefined ? { memoryLimitBytes: t.memoryLimitBytes } : {}),
       pids: running ? 1 + t.execs.size : 0,
+      oomKills: 0,
     };
   }
 

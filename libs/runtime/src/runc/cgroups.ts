@@ -47,37 +47,112 @@ export async function removeCgroup(layout: CgroupLayout, cgroupsPath: string): P
   }
 }
 
-/** Usage of the cgroup at `cgroupsPath`, from v1 files when the memory controller is on v1, else v2. */
+/**
+ * Usage of the cgroup at `cgroupsPath`, from v1 files when the memory controller is on v1, else
+ * v2. Reads each file once. Throws when the cgroup is gone; files only some kernels or controller
+ * setups have (throttling, quota, OOM kill counts) count as zero or unlimited when missing.
+ */
 export async function readCgroupStats(layout: CgroupLayout, cgroupsPath: string): Promise<TaskStats> {
-  const memory = layout.v1.get('memory');
-  if (memory) {
-    const mem = join(memory, cgroupsPath);
-    const usage = await readNumber(join(mem, 'memory.usage_in_bytes'));
-    const stat = parseKeyValues(await readFile(join(mem, 'memory.stat'), 'utf8'));
-    const limit = await readNumber(join(mem, 'memory.limit_in_bytes'));
-    const cpuNs = await readNumber(join(layout.v1.get('cpuacct')!, cgroupsPath, 'cpuacct.usage'));
-    const pids = await readNumber(join(layout.v1.get('pids')!, cgroupsPath, 'pids.current'));
-    return {
-      cpuUsageSeconds: cpuNs / 1e9,
-      memoryUsageBytes: usage,
-      memoryWorkingSetBytes: Math.max(0, usage - (stat.get('total_inactive_file') ?? 0)),
-      // v1 reports "unlimited" as a huge page-aligned number.
-      memoryLimitBytes: limit >= 2 ** 62 ? undefined : limit,
-      pids,
-    };
-  }
-  const dir = join(layout.unified!, cgroupsPath);
-  const usage = await readNumber(join(dir, 'memory.current'));
-  const stat = parseKeyValues(await readFile(join(dir, 'memory.stat'), 'utf8'));
-  const max = (await readFile(join(dir, 'memory.max'), 'utf8')).trim();
-  const cpu = parseKeyValues(await readFile(join(dir, 'cpu.stat'), 'utf8'));
+  return layout.v1.has('memory') ? readV1Stats(layout, cgroupsPath) : readV2Stats(layout, cgroupsPath);
+}
+
+async function readV1Stats(layout: CgroupLayout, cgroupsPath: string): Promise<TaskStats> {
+  const file = (controller: string, name: string): string => {
+    const mount = layout.v1.get(controller);
+    if (!mount) throw new Error(`no cgroup v1 hierarchy holds the ${controller} controller`);
+    return join(mount, cgroupsPath, name);
+  };
+  const [usage, stat, limit, oomControl, cpuNs, cpuStat, quota, period, pids] = await Promise.all([
+    readNumber(file('memory', 'memory.usage_in_bytes')),
+    readFile(file('memory', 'memory.stat'), 'utf8'),
+    readNumber(file('memory', 'memory.limit_in_bytes')),
+    // oom_kill is in memory.oom_control since Linux 4.13.
+    readOptional(file('memory', 'memory.oom_control')),
+    readNumber(file('cpuacct', 'cpuacct.usage')),
+    // Throttling and quota files exist only on kernels built with CFS bandwidth control.
+    readOptional(file('cpu', 'cpu.stat')),
+    readOptional(file('cpu', 'cpu.cfs_quota_us')),
+    readOptional(file('cpu', 'cpu.cfs_period_us')),
+    readNumber(file('pids', 'pids.current')),
+  ]);
+  const memory = parseKeyValues(stat);
+  const quotaUs = optionalNumber(quota);
+  return {
+    cpuUsageSeconds: cpuNs / 1e9,
+    cpuThrottledSeconds: (parseKeyValues(cpuStat).get('throttled_time') ?? 0) / 1e9,
+    cpuQuotaMicros: quotaUs === undefined || quotaUs < 0 ? undefined : quotaUs,
+    cpuPeriodMicros: optionalNumber(period),
+    memoryUsageBytes: usage,
+    memoryWorkingSetBytes: Math.max(0, usage - (memory.get('total_inactive_file') ?? 0)),
+    memoryRssBytes: memory.get('total_rss') ?? 0,
+    // v1 reports "unlimited" as a huge page-aligned number.
+    memoryLimitBytes: limit >= 2 ** 62 ? undefined : limit,
+    pids,
+    oomKills: parseKeyValues(oomControl).get('oom_kill') ?? 0,
+  };
+}
+
+async function readV2Stats(layout: CgroupLayout, cgroupsPath: string): Promise<TaskStats> {
+  if (!layout.unified) throw new Error('no cgroup2 hierarchy is mounted and no v1 hierarchy holds the memory controller');
+  const dir = join(layout.unified, cgroupsPath);
+  const [cpuStat, cpuMax, usage, stat, max, events, pids] = await Promise.all([
+    readFile(join(dir, 'cpu.stat'), 'utf8'),
+    // Only there when the cpu controller is enabled for the subtree (cpu.stat then lacks throttled_usec).
+    readOptional(join(dir, 'cpu.max')),
+    readNumber(join(dir, 'memory.current')),
+    readFile(join(dir, 'memory.stat'), 'utf8'),
+    readFile(join(dir, 'memory.max'), 'utf8'),
+    readFile(join(dir, 'memory.events'), 'utf8'),
+    readNumber(join(dir, 'pids.current')),
+  ]);
+  const cpu = parseKeyValues(cpuStat);
+  const memory = parseKeyValues(stat);
+  const [quota, period] = cpuMax.trim().split(' ');
   return {
     cpuUsageSeconds: (cpu.get('usage_usec') ?? 0) / 1e6,
+    cpuThrottledSeconds: (cpu.get('throttled_usec') ?? 0) / 1e6,
+    cpuQuotaMicros: quota === 'max' ? undefined : optionalNumber(quota),
+    cpuPeriodMicros: optionalNumber(period),
     memoryUsageBytes: usage,
-    memoryWorkingSetBytes: Math.max(0, usage - (stat.get('inactive_file') ?? 0)),
-    memoryLimitBytes: max === 'max' ? undefined : Number(max),
-    pids: await readNumber(join(dir, 'pids.current')),
+    memoryWorkingSetBytes: Math.max(0, usage - (memory.get('inactive_file') ?? 0)),
+    memoryRssBytes: memory.get('anon') ?? 0,
+    memoryLimitBytes: max.trim() === 'max' ? undefined : Number(max),
+    pids,
+    oomKills: parseKeyValues(events).get('oom_kill') ?? 0,
   };
+}
+
+type NetworkStats = NonNullable<TaskStats['network']>;
+
+/**
+ * Byte counters of a /proc/<pid>/net/dev text, summed over every interface but loopback: traffic
+ * a task sends itself never leaves it. Pure.
+ */
+export function parseNetDev(text: string): NetworkStats {
+  let receiveBytes = 0;
+  let transmitBytes = 0;
+  for (const line of text.split('\n')) {
+    // The two header lines have no colon. A wide counter may follow the colon without a space.
+    const colon = line.indexOf(':');
+    if (colon < 0 || line.slice(0, colon).trim() === 'lo') continue;
+    const fields = line.slice(colon + 1).trim().split(/\s+/);
+    receiveBytes += Number(fields[0]);
+    transmitBytes += Number(fields[8]);
+  }
+  return { receiveBytes, transmitBytes };
+}
+
+/**
+ * Network counters of the namespace process `pid` lives in: /proc/<pid>/net is that namespace's
+ * view, so no nsenter is needed. Undefined when the process is gone.
+ */
+export async function readNetworkStats(pid: number, proc = '/proc'): Promise<NetworkStats | undefined> {
+  try {
+    return parseNetDev(await readFile(join(proc, String(pid), 'net', 'dev'), 'utf8'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ESRCH') return undefined;
+    throw e;
+  }
 }
 
 /** `key value` lines (memory.stat, cpu.stat). Pure. */
@@ -92,4 +167,18 @@ export function parseKeyValues(text: string): Map<string, number> {
 
 async function readNumber(path: string): Promise<number> {
   return Number((await readFile(path, 'utf8')).trim());
+}
+
+/** The file's text, or '' when the kernel does not provide it. */
+async function readOptional(path: string): Promise<string> {
+  return readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return '';
+    throw e;
+  });
+}
+
+/** A number from a file's text or one field of it; undefined for '' (a missing file). */
+function optionalNumber(text: string | undefined): number | undefined {
+  const t = text?.trim();
+  return t ? Number(t) : undefined;
 }

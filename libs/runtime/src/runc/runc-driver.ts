@@ -18,7 +18,7 @@ import { CommandFailedError, RuntimeOperationError, TaskSpecError } from '../err
 import type { Image, ImageStore } from '../images/image-store';
 import { readCriLog } from '../logs/log-reader';
 import type { TaskNetwork } from '../network/task-network';
-import { hostCgroupLayout, readCgroupStats, removeCgroup, type CgroupLayout } from './cgroups';
+import { hostCgroupLayout, readCgroupStats, readNetworkStats, removeCgroup, type CgroupLayout } from './cgroups';
 import { launchConmon } from './conmon';
 import { toOciSpec } from './oci-spec';
 import { mountOverlay, unmount } from './overlay';
@@ -211,11 +211,19 @@ export class RuncDriver implements RuntimeDriver {
 
   async stats(h: TaskHandle): Promise<TaskStats> {
     const cgroup = taskCgroupsPath(this.opts.node, h.taskId);
-    try {
-      return await readCgroupStats(await this.cgroupLayout(), cgroup);
-    } catch (e) {
-      throw new RuntimeOperationError(h.taskId, 'stats', `cannot read cgroup ${cgroup}: ${e instanceof Error ? e.message : String(e)}`);
-    }
+    const failed = (what: string) => (e: unknown) => {
+      throw new RuntimeOperationError(h.taskId, 'stats', `cannot read ${what}: ${e instanceof Error ? e.message : String(e)}`);
+    };
+    const stats = await this.cgroupLayout()
+      .then((layout) => readCgroupStats(layout, cgroup))
+      .catch(failed(`cgroup ${cgroup}`));
+    // Without a namespace of its own the task's counters would be the whole host's.
+    if (!h.network) return stats;
+    // The counters are read through a process in the namespace: only a running task has one.
+    const status = await this.inspect(h);
+    if (status.state !== 'running') return stats;
+    const network = await readNetworkStats(status.pid).catch(failed(`the network counters of pid ${status.pid}`));
+    return network ? { ...stats, network } : stats;
   }
 
   private async create(task: TaskConfig, image: Image, paths: TaskPaths, handle: TaskHandle): Promise<void> {
