@@ -16,6 +16,14 @@ export interface RunnerDeps {
   /** Called after every status change has been persisted. Must not throw. */
   readonly report: (task: LocalTask) => void;
   readonly now: () => Date;
+  /** The agent's metrics, when it exports them (metrics/agent-metrics.ts). */
+  readonly metrics?: RunnerMetrics;
+}
+
+/** What the runners tell the agent's metrics. Must not throw. */
+export interface RunnerMetrics {
+  /** A task assigned in this agent process began running, `seconds` after its assignment arrived. */
+  taskStarted(seconds: number): void;
 }
 
 /**
@@ -48,7 +56,8 @@ export class TaskRunner {
   /** Set once the task is off the node: nothing about it is saved or reported any more. */
   private closed = false;
 
-  constructor(private readonly deps: RunnerDeps, private task: LocalTask) {}
+  /** `assignedAt`: when this agent process received the assignment; absent for a re-adopted task (its start is not timed). */
+  constructor(private readonly deps: RunnerDeps, private task: LocalTask, private readonly assignedAt?: Date) {}
 
   get current(): LocalTask {
     return this.task;
@@ -202,7 +211,9 @@ export class TaskRunner {
     const status = await this.driver(handle).inspect(handle);
     const check = this.task.assignment.spec.healthCheck;
     if (status.state === 'running' && this.task.status.state !== 'running') {
-      await this.update({ state: 'running', pid: status.pid, startedAt: this.deps.now().toISOString(), ...(check ? { health: STARTING.health } : {}) });
+      const startedAt = this.deps.now();
+      await this.update({ state: 'running', pid: status.pid, startedAt: startedAt.toISOString(), ...(check ? { health: STARTING.health } : {}) });
+      if (this.assignedAt) this.deps.metrics?.taskStarted((startedAt.getTime() - this.assignedAt.getTime()) / 1000);
     }
     // Settled into a value, so a failure (a state file that cannot be written) waits for the
     // task's end instead of surfacing as an unhandled rejection; it is thrown after that.

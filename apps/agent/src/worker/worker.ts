@@ -109,7 +109,8 @@ export class Worker {
   }
 
   private add(a: Assignment): TaskRunner {
-    const runner = new TaskRunner(this.deps, { assignment: a, status: { state: 'assigned', updatedAt: this.deps.now().toISOString() } });
+    const now = this.deps.now();
+    const runner = new TaskRunner(this.deps, { assignment: a, status: { state: 'assigned', updatedAt: now.toISOString() } }, now);
     this.runners.set(a.taskId, runner);
     return runner;
   }

@@ -15,10 +15,14 @@ import {
   parseNodeName,
   parseSubnet,
 } from '../input/agent-args';
+import { formatHostPort, parseHostPort, type HostPort } from '../input/args';
 import { firstSignal } from './serve';
 
 /** Why the agent needs root, for the refusal message. */
 export const AGENT_NEEDS_ROOT = 'it runs containers with runc and sets up mounts, network namespaces and cgroups';
+
+/** Where `berth agent` serves Prometheus metrics unless told otherwise. */
+export const DEFAULT_AGENT_METRICS: HostPort = { host: '0.0.0.0', port: 9101 };
 
 /** `/var/lib/berth/agent` as root, else `~/.local/share/berth/agent`. */
 export function defaultAgentDataDir(env: CliEnvironment): string {
@@ -35,6 +39,12 @@ export function agentCommand(ctx: CliContext) {
     .option('--address <ip>', 'the address this node announces (default: the address of its default route)', parseAddress)
     .option('--bridge <name>', 'the bridge tasks attach to (default: berth0); each agent on one machine needs its own', parseBridge)
     .option('--subnet <cidr>', 'the task subnet of this node (default: 10.211.0.0/16); each agent on one machine needs its own', parseSubnet)
+    .option(
+      '--metrics <host:port>',
+      `serve Prometheus metrics (GET /metrics) on this address (default: ${formatHostPort(DEFAULT_AGENT_METRICS)}); each agent on one machine needs its own port`,
+      (v) => parseHostPort(v, '--metrics'),
+    )
+    .option('--no-metrics', 'serve no metrics endpoint')
     .addHelpText(
       'after',
       `
@@ -46,7 +56,8 @@ agent started with the same data dir and name adopts them again. A second signal
 
 Examples:
   sudo berth agent --server 10.0.0.1:7071 --name n1 --label zone=a
-  sudo berth agent --server 127.0.0.1:7071 --insecure-registry 127.0.0.1:5000`,
+  sudo berth agent --server 127.0.0.1:7071 --insecure-registry 127.0.0.1:5000
+  sudo berth agent --server 10.0.0.1:7071 --metrics 10.0.0.5:9101`,
     )
     .action(async (opts) => {
       const server = ctx.serverFlag();
@@ -63,6 +74,7 @@ Examples:
         ...(opts.address ? { address: opts.address } : {}),
         ...(opts.bridge ? { bridge: opts.bridge } : {}),
         ...(opts.subnet ? { subnet: opts.subnet } : {}),
+        metrics: opts.metrics ?? DEFAULT_AGENT_METRICS,
       });
     });
 }
@@ -76,8 +88,9 @@ export async function launchAgent(ctx: CliContext, opts: Omit<AgentOptions, 'log
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
   // Loaded only here: the runtime (runc, CNI, images) would slow every other command.
   const { startAgent } = await import('@berth/agent');
-  const agent = await startAgent({ ...opts, log: (line) => ctx.err(`berth agent: ${line}`) });
+  const agent: RunningAgent = await startAgent({ ...opts, log: (line) => ctx.err(`berth agent: ${line}`) });
   ctx.err(`berth: agent ${opts.name} started (data in ${opts.dataDir}), dialing ${opts.server}`);
+  if (agent.metricsAddress) ctx.err(`berth: agent metrics on http://${agent.metricsAddress}/metrics`);
   return agent;
 }
 

@@ -1,11 +1,15 @@
 import { join } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
+import type { AgentOptions, MetricsListenError, RunningAgent } from '@berth/agent';
 import type { CliContext } from '../context';
 import { NotRootError } from '../errors';
 import { collectRegistry, nodeNameFromHost } from '../input/agent-args';
-import { parseHostPort } from '../input/args';
+import { formatHostPort, parseHostPort, type HostPort } from '../input/args';
 import { AGENT_NEEDS_ROOT, launchAgent } from './agent';
 import { DEFAULT_API, DEFAULT_GRPC, defaultDataDir, localDialAddress, serveInForeground, NODE_DOWN_AFTER_HELP, parseNodeDownAfter } from './serve';
+
+/** Where `berth up`'s agent serves its metrics: loopback, like the API; a free port when this one is taken. */
+export const UP_AGENT_METRICS: HostPort = { host: '127.0.0.1', port: 9101 };
 
 export function upCommand(ctx: CliContext) {
   const node = nodeNameFromHost(ctx.env.hostname);
@@ -26,6 +30,7 @@ export function upCommand(ctx: CliContext) {
 Runs everything in one process: etcd (DATA-DIR/server/etcd), the control plane (DATA-DIR/server)
 and a node agent named "${node}" after this host (DATA-DIR/agent) that dials the control plane,
 so applied services start running right away. More agents can join with "berth agent --server".
+Agent metrics: http://${formatHostPort(UP_AGENT_METRICS)}/metrics, or a free port when ${UP_AGENT_METRICS.port} is taken.
 Must run as root (the agent runs containers). The API URL is written to ~/.berth/config.json.
 Ctrl-C (or SIGTERM) stops the agent first, leaving its containers running (they are adopted
 again by the next "berth up"), then the control plane; a second signal exits at once.`,
@@ -40,7 +45,7 @@ again by the next "berth up"), then the control plane; a second signal exits at 
         ...(opts.nodeDownAfter !== undefined ? { nodeDownAfterMs: opts.nodeDownAfter } : {}),
         ...(opts.insecureRegistry ? { insecureRegistries: opts.insecureRegistry } : {}),
         attach: async (running) => {
-          const agent = await launchAgent(ctx, {
+          const agent = await launchUpAgent(ctx, {
             server: localDialAddress(running.grpcAddress),
             name: node,
             dataDir: join(dataDir, 'agent'),
@@ -57,4 +62,20 @@ again by the next "berth up"), then the control plane; a second signal exits at 
         },
       });
     });
+}
+
+/** Launches the agent with its metrics on UP_AGENT_METRICS, or on a free port when another process holds that one. */
+async function launchUpAgent(ctx: CliContext, opts: Omit<AgentOptions, 'log' | 'drivers' | 'metrics'>): Promise<RunningAgent> {
+  try {
+    return await launchAgent(ctx, { ...opts, metrics: UP_AGENT_METRICS });
+  } catch (e) {
+    if (!metricsAddressInUse(e)) throw e;
+    ctx.err(`berth: ${formatHostPort(UP_AGENT_METRICS)} is in use; the agent serves its metrics on a free port instead`);
+    return launchAgent(ctx, { ...opts, metrics: { ...UP_AGENT_METRICS, port: 0 } });
+  }
+}
+
+/** Recognised by name and shape: importing the class would load the agent module for every command. */
+function metricsAddressInUse(e: unknown): boolean {
+  return e instanceof Error && e.name === 'MetricsListenError' && (e as MetricsListenError).addressInUse;
 }
