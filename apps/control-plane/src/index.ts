@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { createEtcdClient, EmbeddedEtcd, EMBEDDED_MAX_TXN_OPS, ETCD_DEFAULT_MAX_TXN_OPS, EtcdStore, LeaderElection } from '@berth/store';
+import { ControlPlaneMembers, createEtcdClient, EmbeddedEtcd, EMBEDDED_MAX_TXN_OPS, ETCD_DEFAULT_MAX_TXN_OPS, EtcdStore, keyspace, LeaderElection } from '@berth/store';
 import { SkopeoImageResolver } from './api/image-resolver';
+import { BERTH_VERSION } from './version';
 import { type ControlPlaneConfig, type ControlPlaneOptions, formatAddress, ListenError, parseOptions } from './config';
 import { Dispatcher } from './dispatcher/dispatcher';
 import { createHttpApp } from './http/http-app';
@@ -76,6 +77,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     const client = createEtcdClient({ endpoints: etcdEndpoints });
     cleanups.push(async () => client.close());
     const elector = new LeaderElection(client, { id: config.id, ttlSeconds: config.leaderTtlSeconds, log: stderrLog('leader') });
+    const members = new ControlPlaneMembers(client, keyspace());
     const app = await createHttpApp({
       store: new EtcdStore(client, { maxTxnOps: etcd.maxTxnOps }),
       metrics: new ControlPlaneMetrics(),
@@ -83,9 +85,17 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       dispatcher: { host: config.grpc.host, port: config.grpc.port, nodeDownAfterMs: config.nodeDownAfterMs },
       nodeGraceMs: config.nodeGraceMs,
       imageResolver: new SkopeoImageResolver({ insecureRegistries: config.insecureRegistries }),
+      members,
     });
     cleanups.push(() => app.close());
     const apiUrl = await listen(app, config);
+    // Announced once it answers, so service discovery never lists a replica that cannot be scraped.
+    const announcing = new AbortController();
+    const announced = members.announce({ id: config.id, apiUrl, version: BERTH_VERSION }, config.leaderTtlSeconds, announcing.signal);
+    cleanups.push(async () => {
+      announcing.abort();
+      await announced;
+    });
     let stopping: Promise<void> | undefined;
     return {
       apiUrl,

@@ -1,5 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import type { Store } from '@berth/store';
+import type { ControlPlaneMember, Store } from '@berth/store';
 import { type ImageResolver, NO_IMAGE_RESOLVER } from './api/image-resolver';
 import type { DispatcherOptions } from './dispatcher/dispatcher';
 import type { Elector } from './leader/elector';
@@ -9,6 +9,7 @@ import {
   ELECTOR,
   IMAGE_RESOLVER,
   LEADER_WRITES,
+  MEMBERS,
   METRICS,
   NODE_ADMIN,
   NODE_GRACE,
@@ -31,6 +32,12 @@ export interface AppDeps {
   readonly nodeGraceMs?: number;
   /** Pins images to digests at apply; absent → nothing is pinned (every apply warns so). */
   readonly imageResolver?: ImageResolver;
+  /** The control-plane replicas announced now, for `GET /sd`; absent → none listed. */
+  readonly members?: MemberList;
+}
+
+export interface MemberList {
+  list(): Promise<ControlPlaneMember[]>;
 }
 
 /** The store's role tokens, all bound to the one store (see tokens.ts). */
@@ -50,6 +57,7 @@ export class InfraModule {
       { provide: NODE_GRACE, useValue: deps.nodeGraceMs ?? DEFAULT_NODE_GRACE_MS },
       { provide: IMAGE_RESOLVER, useValue: deps.imageResolver ?? NO_IMAGE_RESOLVER },
       ...(deps.elector ? [{ provide: ELECTOR, useValue: deps.elector }] : []),
+      ...(deps.members ? [{ provide: MEMBERS, useValue: deps.members }] : []),
     ];
     return { module: InfraModule, providers, exports: providers.map((p) => p.provide) };
   }

@@ -17,6 +17,8 @@ export const SCHEDULER_WRITES = Symbol('berth.store.scheduler-writes');
 /** Dispatcher: node registration, sessions, task status reports. */
 export const NODE_SESSIONS = Symbol('berth.store.node-sessions');
 export const METRICS = Symbol('berth.metrics');
+/** The control-plane replicas announced now (service discovery). */
+export const MEMBERS = Symbol('berth.members');
 export const ELECTOR = Symbol('berth.elector');
 export const DISPATCHER_OPTIONS = Symbol('berth.dispatcher-options');
 export const NODE_GRACE = Symbol('berth.node-grace');

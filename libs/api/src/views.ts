@@ -191,6 +191,9 @@ export interface NodeView {
     /** Canonical text quantities, as in specs: cpu "4" or "1500m", memory "8Gi". */
     readonly capacity: { readonly cpu: string; readonly memory: string };
     readonly drivers: readonly string[];
+    /** The node's agent version, and where it serves Prometheus metrics (absent: none). */
+    readonly agentVersion?: string;
+    readonly metricsAddress?: string;
     /** Only while `state` is down: when the leader declared it down. */
     readonly downSince?: string;
     /** What the node's live tasks reserve (their resources), and how many they are. */
@@ -354,7 +357,7 @@ export function toNodeView(node: NodeInfo, usage: NodeUsage = NO_USAGE): NodeVie
       address: node.address,
       capacity: { cpu: formatCpu(node.capacity.cpuMillis), memory: formatMemory(node.capacity.memoryBytes) },
       drivers: [...node.drivers],
-      ...defined({ downSince: node.state === 'down' ? node.downSince : undefined }),
+      ...defined({ agentVersion: node.agentVersion, metricsAddress: node.metricsAddress, downSince: node.state === 'down' ? node.downSince : undefined }),
       allocated: { cpu: formatCpu(usage.cpuMillis), memory: formatMemory(usage.memoryBytes) },
       tasks: usage.tasks,
     },
@@ -368,4 +371,51 @@ function sorted(map: Readonly<Record<string, string>>): Record<string, string> {
 
 function defined<T extends Record<string, unknown>>(fields: T): Partial<T> {
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * `GET /api/v1/top/nodes|tasks`: usage from the agents' metrics, scraped twice by the control
+ * plane `sampledOverSeconds` apart. A node whose agent could not be read (either time) is in
+ * `errors`, not in `items` (nor are its tasks); nodes that are not ready or export no metrics are
+ * in neither.
+ */
+export interface TopView<T> {
+  readonly items: readonly T[];
+  readonly sampledOverSeconds: number;
+  readonly errors: readonly TopErrorView[];
+}
+
+export interface TopErrorView {
+  readonly node: string;
+  readonly message: string;
+}
+
+/** One node: its tasks' usage summed, and its agent's own figures of capacity and reservations. */
+export interface NodeTopView {
+  readonly node: string;
+  /** Percent of one core, summed over its tasks that have a figure (400 = four cores busy). */
+  readonly cpuPercent: number;
+  /** Its tasks' working sets, summed. */
+  readonly memoryBytes: number;
+  readonly capacity: { readonly cpuCores: number; readonly memoryBytes: number };
+  /** What its tasks reserve (their resources), as the scheduler counts them. */
+  readonly allocated: { readonly cpuCores: number; readonly memoryBytes: number };
+  /** How many tasks its agent reported usage for. */
+  readonly tasks: number;
+}
+
+/** One task, as its node's agent measures it (cgroup figures). */
+export interface TaskTopView {
+  readonly task: string;
+  readonly service: string;
+  readonly slot: number;
+  readonly node: string;
+  /** Percent of one core over the interval; null for a task the first sample did not have. */
+  readonly cpuPercent: number | null;
+  /** Working set: memory in use minus inactive file cache, what the OOM killer looks at. */
+  readonly memoryBytes: number;
+  /** Null when unlimited. */
+  readonly memoryLimitBytes: number | null;
+  /** The CPU quota in cores (0.5 = half a core); null when unlimited. */
+  readonly cpuLimitCores: number | null;
 }

@@ -22,6 +22,10 @@ export interface NodeInfo {
    * before agents reported it: the scheduler then derives them from `drivers`.
    */
   readonly runtimes?: readonly Runtime[];
+  /** The version of the node's agent, as its Hello said. */
+  readonly agentVersion?: string;
+  /** `host:port` of the agent's Prometheus endpoint (`/metrics`); absent when it exports none. */
+  readonly metricsAddress?: string;
   readonly resourceVersion: string;
   /** When the leader declared the node down (ISO time); set only while `state` is `down`. */
   readonly downSince?: string;

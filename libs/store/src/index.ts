@@ -3,6 +3,7 @@ export { createEtcdClient, DEFAULT_CALL_TIMEOUT_MS, type EtcdClientOptions } fro
 export { EtcdStore } from './etcd-store';
 export { EtcdInformer, type InformerOptions } from './informer';
 export { LeaderElection, type Leadership, type LeaderElectionOptions } from './leader-election';
+export { ControlPlaneMembers, type ControlPlaneMember } from './members';
 export { EmbeddedEtcd, EtcdBinaryNotFoundError, type EmbeddedEtcdOptions } from './embedded-etcd';
 export { keyspace, serviceOfTask, DEFAULT_PREFIX, type Keyspace } from './keys';
 export { encodeVersioned } from './codecs';

@@ -30,6 +30,9 @@ export interface Keyspace {
   revision(service: string, revision: number): string;
   /** Prefix of the event log (`events/<13-digit ms>-<random>-<index>`). */
   readonly events: string;
+  /** Prefix of the control-plane replicas' announcements (`members/<id>`, on each one's lease). */
+  readonly members: string;
+  member(id: string): string;
 }
 
 /** Task ids are `<service>.<slot>.<suffix>` and service names hold no dots. */
@@ -64,6 +67,8 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     historyOf: (service) => `${root}history/${service}/`,
     revision: (service, revision) => `${root}history/${service}/${String(revision).padStart(10, '0')}`,
     events: `${root}events/`,
+    members: `${root}members/`,
+    member: (id) => `${root}members/${encodeURIComponent(id)}`,
   };
 }
 

@@ -81,6 +81,8 @@ export function registeredNode(current: NodeRecord | undefined, reg: NodeRegistr
     capacity: { ...reg.capacity },
     drivers: [...reg.drivers],
     ...(reg.runtimes ? { runtimes: [...reg.runtimes] } : {}),
+    ...(reg.agentVersion ? { agentVersion: reg.agentVersion } : {}),
+    ...(reg.metricsAddress ? { metricsAddress: reg.metricsAddress } : {}),
     ...(current?.operatorLabels ? { operatorLabels: current.operatorLabels } : {}),
   };
 }

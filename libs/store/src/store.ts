@@ -331,6 +331,9 @@ export interface NodeRegistration {
   readonly drivers: readonly string[];
   /** The task runtimes the node serves; absent from agents that predate it (see NodeInfo.runtimes). */
   readonly runtimes?: readonly Runtime[];
+  readonly agentVersion?: string;
+  /** `host:port` of the agent's metrics endpoint; absent when it exports none. */
+  readonly metricsAddress?: string;
 }
 
 /** The lease behind a node's alive key, held by the dispatcher session of that node. */

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,22 @@ import type { RunningAgent } from '@berth/agent';
 import { HollowDriver } from '@berth/runtime';
 import { startHollowAgent } from '../../support/hollow-agent';
 
-const ready = requireTools(['etcd']);
+const ready = requireTools(['etcd', 'promtool']);
+
+/**
+ * `promtool check metrics` on a scrape: its lint findings about berth's own families (prom-client's
+ * process_/nodejs_ defaults are not ours to rename).
+ */
+async function promtoolCheckMetrics(text: string): Promise<{ problems: string[]; output: string }> {
+  const child = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  child.stdin.end(text);
+  await new Promise((resolve) => child.on('close', resolve));
+  const problems = output.split('\n').filter((line) => /^berth_|error/i.test(line.trim()));
+  return { problems, output };
+}
 
 const WEB = `apiVersion: berth/v1
 kind: Service
@@ -96,6 +112,17 @@ describe.runIf(ready)('control plane runs tasks on an agent over the dispatcher'
     await eventually(async () => expect(await (await fetch(`${cp!.apiUrl}/metrics`)).text()).toMatch(/^berth_tasks\{state="running"\} 3$/m));
   });
 
+  it('lists itself for Prometheus at /sd, and serves metrics that promtool accepts', async () => {
+    const groups = await get<{ targets: string[]; labels: Record<string, string> }[]>(cp!, '/sd');
+    expect(groups).toContainEqual({ targets: [new URL(cp!.apiUrl).host], labels: expect.objectContaining({ __meta_berth_role: 'control-plane', __meta_berth_member: 'cp-1' }) });
+    // The hollow agent here exports no metrics: it is no target.
+    expect(groups.filter((g) => g.labels.__meta_berth_role === 'agent')).toEqual([]);
+    const text = await (await fetch(`${cp!.apiUrl}/metrics`)).text();
+    expect(text).toMatch(/^berth_node_info\{node="n1",address="[^"]+",version="[^"]+"\} 1$/m);
+    const lint = await promtoolCheckMetrics(text);
+    expect(lint.problems, lint.output).toEqual([]);
+  });
+
   it('relays a task log from the node as text lines', async () => {
     const [task] = await get<TaskJson[]>(cp!, '/api/v1/tasks?service=web');
     const res = await fetch(`${cp!.apiUrl}/api/v1/tasks/${task!.metadata.name}/logs?tail=10`);
@@ -122,6 +149,7 @@ describe.runIf(ready)('control plane runs tasks on an agent over the dispatcher'
     await agent!.stop();
     agent = undefined;
     await eventually(async () => expect((await get<NodeJson>(cp!, '/api/v1/nodes/n1')).status.state).toBe('down'));
+    await eventually(async () => expect(await (await fetch(`${cp!.apiUrl}/metrics`)).text()).toMatch(/^berth_node_down_total 1$/m));
     const task = (await get<TaskJson[]>(cp!, '/api/v1/tasks?service=web')).find((t) => t.spec.node === 'n1');
     const res = await fetch(`${cp!.apiUrl}/api/v1/tasks/${task!.metadata.name}/logs`);
     expect(res.status).toBe(503);
@@ -140,6 +168,9 @@ describe.runIf(ready)('control plane runs tasks on an agent over the dispatcher'
     // Give the new leader time to act on its (wrong) view if it were going to.
     await eventually(async () => expect(await (await fetch(`${cp!.apiUrl}/metrics`)).text()).toMatch(/^berth_leader 1$/m));
     const during = await get<TaskJson[]>(cp, '/api/v1/tasks?service=web');
+    // The stopped replica withdrew from service discovery; the new one is there.
+    const members = (await get<{ labels: Record<string, string> }[]>(cp, '/sd')).map((g) => g.labels.__meta_berth_member).filter(Boolean);
+    expect(members).toEqual(['cp-2']);
     expect(during.map((t) => t.metadata.name).sort()).toEqual(before.map((t) => t.metadata.name).sort());
     expect(during.every((t) => t.spec.desiredState === 'running')).toBe(true);
 

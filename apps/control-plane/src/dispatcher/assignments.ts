@@ -59,5 +59,19 @@ export function registrationFromHello(h: Hello): NodeRegistration {
     capacity: { cpuMillis: h.capacity?.cpuMillis ?? 0, memoryBytes: h.capacity?.memoryBytes ?? 0 },
     drivers: [...h.drivers],
     ...(runtimes ? { runtimes } : {}),
+    ...(h.agentVersion ? { agentVersion: h.agentVersion } : {}),
+    ...(h.metricsAddress ? { metricsAddress: advertisedMetricsAddress(h.metricsAddress, h.address) } : {}),
   };
+}
+
+/**
+ * An agent whose metrics endpoint listens on every address (`0.0.0.0:9101`, `[::]:9101`) is
+ * reached at the address it announces for its node; any other host is taken as it is.
+ */
+export function advertisedMetricsAddress(listening: string, nodeAddress: string): string {
+  const m = /^(?:\[([^\]]*)\]|([^:]*)):(\d+)$/.exec(listening);
+  if (!m) return listening;
+  const host = m[1] ?? m[2] ?? '';
+  if (host !== '' && host !== '0.0.0.0' && host !== '::') return listening;
+  return nodeAddress.includes(':') ? `[${nodeAddress}]:${m[3]}` : `${nodeAddress}:${m[3]}`;
 }

@@ -3,6 +3,7 @@ import { runLoops, runWithSources, sleep } from '@berth/reconcile';
 import type { LeaderWrites, OrchestratorWrites, SchedulerWrites, StoreReads } from '@berth/store';
 import type { ControlPlaneMetrics } from '../observability/metrics';
 import { EventLogLoop } from '../events/event-log.loop';
+import { FailoverWatch } from '../nodes/failover-watch';
 import { NodeLivenessLoop } from '../nodes/node-liveness.loop';
 import { OrchestratorLoop } from '../orchestrator/orchestrator.loop';
 import { SchedulerLoop } from '../scheduling/scheduler.loop';
@@ -86,7 +87,8 @@ export class LeaderRunner implements OnApplicationBootstrap, BeforeApplicationSh
   private async runTerm(lead: Lead): Promise<void> {
     const cluster = new ClusterCache(this.reads, { fence: lead.fence, graceMs: this.graceMs });
     const loops = [
-      new NodeLivenessLoop(this.leaderWrites, lead.fence, cluster),
+      new NodeLivenessLoop(this.leaderWrites, lead.fence, cluster, { onDown: (n) => this.metrics.countNodesDown(n) }),
+      new FailoverWatch(cluster, (seconds) => this.metrics.observeFailover(seconds)),
       new EventLogLoop(this.leaderWrites, lead.fence, cluster),
       new StatusLoop(this.reads, this.leaderWrites, lead.fence, cluster, this.metrics),
       new OrchestratorLoop(this.orchestratorWrites, lead.fence, cluster, this.metrics),

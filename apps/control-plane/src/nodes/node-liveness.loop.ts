@@ -24,7 +24,7 @@ export class NodeLivenessLoop implements Loop {
     private readonly store: LeaderWrites,
     private readonly fence: LeaderFence,
     private readonly cluster: ClusterCache,
-    private readonly opts: { readonly retryMs?: number } = {},
+    private readonly opts: { readonly retryMs?: number; readonly onDown?: (nodes: number) => void } = {},
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
@@ -65,6 +65,7 @@ export class NodeLivenessLoop implements Loop {
       return [{ kind: 'node', object: name, node: name, reason: 'Down', message: `down since ${since}: its agent's lease ran out; ${live} task(s) were running on it` }];
     });
     await this.store.writeNodeLiveness(changes, this.fence, events);
+    this.opts.onDown?.(events.length);
     for (const [name, since] of changes) {
       this.recorded.set(name, since);
       if (since !== undefined) this.log.warn(`node ${name} is down since ${since}`);

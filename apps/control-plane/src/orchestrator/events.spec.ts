@@ -54,16 +54,16 @@ describe('which task a new one takes the place of', () => {
   it('names the task of a down or draining node it replaces', () => {
     const lost = task(1, 'running', { nodeName: 'n1' });
     const drained = task(2, 'running', { nodeName: 'n2' });
-    expect(successorOf({ slot: 1, specGeneration: 1, replaces: lost.id }, { service: web, slotTasks: [lost], shutdown: new Set(), nodes })).toEqual({ taskId: lost.id, node: 'n1', why: 'its node n1 is down' });
+    expect(successorOf({ slot: 1, specGeneration: 1, replaces: lost.id }, { service: web, slotTasks: [lost], shutdown: new Set(), nodes })).toEqual({ taskId: lost.id, node: 'n1', why: 'its node n1 is down', cause: 'moved' });
     expect(successorOf({ slot: 2, specGeneration: 1, replaces: drained.id }, { service: web, slotTasks: [drained], shutdown: new Set(), nodes })?.why).toBe('its node n2 is draining');
   });
 
   it('names the failed task a restart follows, and the outdated one an update step stops', () => {
     const failed = task(1, 'failed', { nodeName: 'n3', status: { state: 'failed', message: 'exited with code 3', updatedAt: at } });
-    expect(successorOf({ slot: 1, specGeneration: 1 }, { service: web, slotTasks: [failed], shutdown: new Set([failed.id]), nodes })?.why).toBe('restart after it failed (exited with code 3)');
+    expect(successorOf({ slot: 1, specGeneration: 1 }, { service: web, slotTasks: [failed], shutdown: new Set([failed.id]), nodes })).toMatchObject({ why: 'restart after it failed (exited with code 3)', cause: 'restart' });
     const v2 = service({ template: { ...web.spec.template, image: 'oci:/img:2' } }, 2);
     const old = task(1, 'running', { nodeName: 'n3', template: web.spec.template });
-    expect(successorOf({ slot: 1, specGeneration: 2 }, { service: v2, slotTasks: [old], shutdown: new Set([old.id]), nodes })).toEqual({ taskId: old.id, node: 'n3', why: 'update to revision 2' });
+    expect(successorOf({ slot: 1, specGeneration: 2 }, { service: v2, slotTasks: [old], shutdown: new Set([old.id]), nodes })).toEqual({ taskId: old.id, node: 'n3', why: 'update to revision 2', cause: 'update' });
   });
 
   it('names nobody for a slot that is new', () => {

@@ -53,6 +53,15 @@ export function rollingBackEvent(name: string, failed: Rollout, toRevision: numb
   };
 }
 
+/** Which task a new one takes the place of, why (for its `Replaced` event), and the cause in one word. */
+export interface Successor {
+  readonly taskId: string;
+  readonly node?: string;
+  readonly why: string;
+  /** moved: off a down, draining or removed node; restart: after it ended; update: a rollout step. */
+  readonly cause: 'moved' | 'restart' | 'update' | 'replacement';
+}
+
 /**
  * The task a new one takes the place of, and why: the task of a down or draining node it
  * replaces, or else the newest task of its slot that is ending (a restart or an update step).
@@ -60,7 +69,7 @@ export function rollingBackEvent(name: string, failed: Rollout, toRevision: numb
 export function successorOf(
   create: NewTask,
   ctx: { readonly service: Service; readonly slotTasks: readonly PlannedTask[]; readonly shutdown: ReadonlySet<string>; readonly nodes: ReadonlyMap<string, NodeInfo> },
-): { readonly taskId: string; readonly node?: string; readonly why: string } | undefined {
+): Successor | undefined {
   const byId = new Map(ctx.slotTasks.map((t) => [t.id, t]));
   const moved = create.replaces === undefined ? undefined : byId.get(create.replaces);
   if (moved) {
@@ -68,16 +77,16 @@ export function successorOf(
     const why = !node && moved.nodeName
       ? `its node ${moved.nodeName} was removed`
       : node?.state === 'down' ? `its node ${node.name} is down` : node?.availability === 'drain' ? `its node ${node.name} is draining` : 'moved to another node';
-    return { taskId: moved.id, ...(moved.nodeName ? { node: moved.nodeName } : {}), why };
+    return { taskId: moved.id, ...(moved.nodeName ? { node: moved.nodeName } : {}), why, cause: 'moved' };
   }
   const ending = ctx.slotTasks.filter((t) => ctx.shutdown.has(t.id) || (isTerminal(t.status.state) && t.desiredState === 'running'));
   const old = newest(ending);
   if (!old) return undefined;
   const state = old.status.state;
-  const why = isTerminal(state)
-    ? `restart after it ${state === 'complete' ? 'completed' : state}${old.status.message ? ` (${old.status.message})` : ''}`
-    : !isTaskCurrent(old, ctx.service)
-      ? `update to revision ${ctx.service.meta.revision}`
-      : 'replacement';
-  return { taskId: old.id, ...(old.nodeName ? { node: old.nodeName } : {}), why };
+  const node = old.nodeName ? { node: old.nodeName } : {};
+  if (isTerminal(state)) {
+    return { taskId: old.id, ...node, why: `restart after it ${state === 'complete' ? 'completed' : state}${old.status.message ? ` (${old.status.message})` : ''}`, cause: 'restart' };
+  }
+  if (!isTaskCurrent(old, ctx.service)) return { taskId: old.id, ...node, why: `update to revision ${ctx.service.meta.revision}`, cause: 'update' };
+  return { taskId: old.id, ...node, why: 'replacement', cause: 'replacement' };
 }

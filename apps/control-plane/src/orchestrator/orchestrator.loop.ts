@@ -152,14 +152,18 @@ export class OrchestratorLoop implements Loop {
         if (slot) slot.push(t);
         else bySlot.set(t.slot, [t]);
       }
+      let restarts = 0;
       const create = service && template
         ? plan.create.map((c) => {
-            const succeeds = successorOf(c, { service, slotTasks: bySlot.get(c.slot) ?? [], shutdown, nodes });
+            const successor = successorOf(c, { service, slotTasks: bySlot.get(c.slot) ?? [], shutdown, nodes });
+            if (successor?.cause === 'restart') restarts++;
+            const succeeds = successor && { taskId: successor.taskId, ...(successor.node ? { node: successor.node } : {}), why: successor.why };
             return { ...c, template, ...(placement ? { placement } : {}), ...fenced, ...(succeeds ? { succeeds } : {}) };
           })
         : [];
       const res = await this.store.applyTaskPlan(name, { create, shutdown: plan.shutdown, remove: plan.remove }, this.fence);
       this.watermark.expect(name, res.revision);
+      this.metrics.countRestarts(name, restarts);
     } finally {
       this.metrics.observeReconcile(ORCHESTRATOR_LOOP, (performance.now() - started) / 1000);
     }

@@ -60,7 +60,14 @@ export class SchedulerLoop implements Loop {
       this.trigger.kick();
     });
     // Counted from the cache when scraped, not on every pass.
-    this.metrics.countClusterFrom(() => ({ tasks: this.cluster.tasks(), nodes: this.cluster.nodes() }));
+    this.metrics.countClusterFrom(() => ({
+      tasks: this.cluster.tasks(),
+      nodes: this.cluster.nodes(),
+      rollouts: new Map(this.cluster.allServices().flatMap((s) => {
+        const rollout = this.cluster.rollout(s.meta.name);
+        return rollout ? [[s.meta.name, rollout] as const] : [];
+      })),
+    }));
     try {
       await this.cluster.synced();
       this.unplaced = new Set();
