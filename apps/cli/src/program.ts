@@ -14,6 +14,7 @@ import { planCommand } from './commands/plan';
 import { rolloutCommand } from './commands/rollout';
 import { scaleCommand } from './commands/scale';
 import { serverCommand } from './commands/server';
+import { topCommand } from './commands/top';
 import { upCommand } from './commands/up';
 import { whyCommand } from './commands/why';
 import type { CliContext } from './context';
@@ -79,6 +80,7 @@ export function createProgram(env: CliEnvironment, io: ProgramIo): BerthProgram 
     rolloutCommand,
     logsCommand,
     eventsCommand,
+    topCommand,
     nodeCommand,
     planCommand,
     whyCommand,

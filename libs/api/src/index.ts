@@ -6,6 +6,7 @@ export { MAX_MANIFEST_BYTES, parseManifests, type ManifestSource } from './parse
 export { validateManifestObjects } from './objects';
 export { toNodeView, toRevisionView, toRolloutView, toServiceView, toSpecView, toTaskView } from './views';
 export type { NodeUsage, NodeView, PlanView, TaskMoveView, RevisionView, RolloutView, ServiceManifest, ServiceSpecView, ServiceView, TaskView, TemplateView, UpdateView } from './views';
+export type { NodeTopView, TaskTopView, TopErrorView, TopView } from './views';
 export { diffService } from './diff';
 export { AFTER_FORMS, matchesEventQuery, parseAfter, parseSince, readEventQuery, SINCE_FORMS } from './event-query';
 export type { EventQuery, RawEventQuery } from './event-query';

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createInterface } from 'node:readline';
-import type { ManifestSource, NodeView, PlanView, RevisionView, ServiceView, TaskView } from '@berth/api';
+import type { ManifestSource, NodeTopView, NodeView, PlanView, RevisionView, ServiceView, TaskTopView, TaskView, TopView } from '@berth/api';
 import { type ClusterEvent, formatDuration, type NodeAvailability } from '@berth/core';
 import { ApiError, UnreachableError } from '../errors';
 import { problemToError } from './problem';
@@ -162,6 +162,17 @@ export class BerthClient {
       opts.signal.removeEventListener('abort', onCancel);
       request.abort(); // ends the request when the consumer stops early
     }
+  }
+
+  /** CPU and memory of every node that exports metrics, sampled by the control plane over about a second. */
+  topNodes(): Promise<TopView<NodeTopView>> {
+    return this.request('GET', '/api/v1/top/nodes');
+  }
+
+  /** As topNodes, per task; empty filters are left out. */
+  topTasks(filter: { service?: string; node?: string } = {}): Promise<TopView<TaskTopView>> {
+    const query = new URLSearchParams(Object.entries(filter).filter((e): e is [string, string] => !!e[1])).toString();
+    return this.request('GET', `/api/v1/top/tasks${query ? `?${query}` : ''}`);
   }
 
   /** The retained events the query asks for, oldest first. */
