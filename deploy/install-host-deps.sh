@@ -13,7 +13,7 @@ declare -A RUN=(
   [iptables]=iptables [nft]=nftables [ip]=iproute2 [nsenter]=util-linux [pgrep]=procps
 )
 declare -A TEST=(
-  [dockerd]=docker.io [docker-registry]=docker-registry [busybox]=busybox-static [curl]=curl
+  [dockerd]=docker.io [docker-registry]=docker-registry [busybox]=busybox-static [curl]=curl [promtool]=prometheus [prometheus]=prometheus
 )
 
 want=()
@@ -41,3 +41,8 @@ echo "berth: installing Debian packages: ${want[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+# On a systemd host the package also starts Prometheus as a service on :9090; the tests start
+# their own, with their own configuration, and a test machine should not scrape anything else.
+if [[ " ${want[*]} " == *" prometheus "* && -d /run/systemd/system ]]; then
+  systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
