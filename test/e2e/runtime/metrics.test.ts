@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { requireTools } from '../../support/prereq';
-import { collect, eventually } from '../support/berth-cli';
+import { collect, eventually, REPO } from '../support/berth-cli';
 import { serviceManifest, type ServiceSketch, type TaskJson } from '../support/cluster';
 import { LabCluster } from '../support/lab-cluster';
 import { PrometheusServer, shippedConfig, type PromSample } from '../support/prometheus';
@@ -34,6 +34,19 @@ const LIMIT = 64 * MiB;
 const STEP_MS = 240_000;
 const WITHIN_MS = 60_000;
 const log = (line: string) => console.log(`[metrics] ${line}`);
+
+/** The part of a Grafana dashboard read here: panels (rows nest theirs) and their queries. */
+interface DashboardPanels {
+  readonly panels?: readonly (DashboardPanels & { readonly title?: string; readonly targets?: readonly { readonly expr?: string }[] })[];
+}
+
+/** Every query of every panel, rows' panels included. */
+function panelQueries(d: DashboardPanels): { panel: string; expr: string }[] {
+  return (d.panels ?? []).flatMap((p) => [
+    ...(p.targets ?? []).flatMap((t) => (t.expr ? [{ panel: p.title ?? '?', expr: t.expr }] : [])),
+    ...panelQueries(p),
+  ]);
+}
 
 /** `GET /sd` entries (docs/metrics.md). */
 interface SdGroup {
@@ -209,6 +222,27 @@ describe.runIf(ready)('Prometheus scrapes the control plane and the agents it fi
       log(`burn: ${rate!.value.toFixed(3)} cores over 10 s`);
       expect(rate!.value).toBeGreaterThan(0);
       expect(rate!.value).toBeLessThanOrEqual(0.3);
+    },
+    STEP_MS,
+  );
+
+  it(
+    'every query of the shipped Grafana dashboard answers with data from this cluster',
+    async () => {
+      const p = prometheus();
+      const dashboard = JSON.parse(await readFile(join(REPO, 'deploy/prometheus/dashboards/berth.json'), 'utf8')) as DashboardPanels;
+      const queries = panelQueries(dashboard);
+      expect(queries.length).toBeGreaterThan(0);
+      // Grafana's variables as an operator's "All" would set them; rates over 10 s of 1 s scrapes.
+      const concrete = (expr: string) => expr.replaceAll('$__rate_interval', '10s').replaceAll('$__interval', '10s').replaceAll('$__range', '5m').replace(/\$\{?(service|node)\}?/g, '.*');
+      const empty: string[] = [];
+      for (const { panel, expr } of queries) {
+        const samples = await p.query(concrete(expr)).catch((e: Error) => {
+          throw new Error(`panel "${panel}": ${expr}: ${e.message}`);
+        });
+        if (samples.length === 0) empty.push(`panel "${panel}": ${expr}`);
+      }
+      expect(empty, 'panels whose query answered no series').toEqual([]);
     },
     STEP_MS,
   );

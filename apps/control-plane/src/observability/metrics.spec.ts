@@ -33,8 +33,10 @@ describe('control-plane metrics', () => {
     expect(text).not.toMatch(/^berth_rollout_state\{/m);
   });
 
-  it('counts restarts per service, nodes declared down, and times failovers', async () => {
+  it('counts restarts per service from 0, nodes declared down, and times failovers', async () => {
     const m = new ControlPlaneMetrics();
+    m.setReplicas('web', 3, 3);
+    expect(await m.text()).toMatch(/^berth_task_restarts_total\{service="web"\} 0$/m);
     m.countRestarts('web', 2);
     m.countRestarts('web', 0);
     m.countNodesDown(1);

@@ -168,6 +168,8 @@ export class ControlPlaneMetrics {
   setReplicas(service: string, desired: number, running: number): void {
     this.desired.set({ service }, desired);
     this.running.set({ service }, running);
+    // Exported at 0 from the start: increase() over a series that first appears at 1 would miss that restart.
+    this.restarts.inc({ service }, 0);
   }
 
   forgetService(service: string): void {
