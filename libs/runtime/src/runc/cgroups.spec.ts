@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TaskStats } from '../driver';
-import { parseNetDev, readCgroupStats, readNetworkStats, type CgroupLayout } from './cgroups';
+import { parseNetDev, readCgroupStats, readNetworkStats, readVethStats, type CgroupLayout } from './cgroups';
+import { hostVethOf } from './runc-driver';
 
 // Every file in the fixture trees holds a number of its own, so a field read from the wrong
 // file (or the wrong line: rss for total_rss, oom for oom_kill) changes the result.
@@ -130,5 +131,29 @@ describe('network stats', () => {
 
   it('has no counters for a process that is gone', async () => {
     expect(await readNetworkStats(4243, PROC)).toBeUndefined();
+  });
+});
+
+describe("network stats from the host's end of the veth pair", () => {
+  const sys = join(__dirname, '__fixtures__', 'sys-class-net');
+
+  it('reads what the task received from what the host end sent, and the other way round', async () => {
+    expect(await readVethStats('veth1a2b3c4d', sys)).toEqual({ receiveBytes: 77824, transmitBytes: 5120 });
+  });
+
+  it('has no counters for an interface that is gone', async () => {
+    expect(await readVethStats('veth00000000', sys)).toBeUndefined();
+  });
+
+  it("finds the host end in the bridge plugin's result: not the bridge, not in the task's namespace", () => {
+    const cniResult = {
+      interfaces: [
+        { name: 'berth0', mac: '02:00:00:00:00:01' },
+        { name: 'veth1a2b3c4d', mac: '02:00:00:00:00:02' },
+        { name: 'eth0', mac: '02:00:00:00:00:03', sandbox: '/run/netns/berth-web.1.a' },
+      ],
+    };
+    expect(hostVethOf({ taskId: 'web.1.a', netnsPath: '/run/netns/berth-web.1.a', ports: [], cniResult })).toBe('veth1a2b3c4d');
+    expect(hostVethOf({ taskId: 'web.1.a', netnsPath: '/run/netns/berth-web.1.a', ports: [], cniResult: {} })).toBeUndefined();
   });
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TaskStats } from '../driver';
@@ -64,7 +65,7 @@ async function readV1Stats(layout: CgroupLayout, cgroupsPath: string): Promise<T
   };
   const [usage, stat, limit, oomControl, cpuNs, cpuStat, quota, period, pids] = await Promise.all([
     readNumber(file('memory', 'memory.usage_in_bytes')),
-    readFile(file('memory', 'memory.stat'), 'utf8'),
+    readPseudoFile(file('memory', 'memory.stat')),
     readNumber(file('memory', 'memory.limit_in_bytes')),
     // oom_kill is in memory.oom_control since Linux 4.13.
     readOptional(file('memory', 'memory.oom_control')),
@@ -96,13 +97,13 @@ async function readV2Stats(layout: CgroupLayout, cgroupsPath: string): Promise<T
   if (!layout.unified) throw new Error('no cgroup2 hierarchy is mounted and no v1 hierarchy holds the memory controller');
   const dir = join(layout.unified, cgroupsPath);
   const [cpuStat, cpuMax, usage, stat, max, events, pids] = await Promise.all([
-    readFile(join(dir, 'cpu.stat'), 'utf8'),
+    readPseudoFile(join(dir, 'cpu.stat')),
     // Only there when the cpu controller is enabled for the subtree (cpu.stat then lacks throttled_usec).
     readOptional(join(dir, 'cpu.max')),
     readNumber(join(dir, 'memory.current')),
-    readFile(join(dir, 'memory.stat'), 'utf8'),
-    readFile(join(dir, 'memory.max'), 'utf8'),
-    readFile(join(dir, 'memory.events'), 'utf8'),
+    readPseudoFile(join(dir, 'memory.stat')),
+    readPseudoFile(join(dir, 'memory.max')),
+    readPseudoFile(join(dir, 'memory.events')),
     readNumber(join(dir, 'pids.current')),
   ]);
   const cpu = parseKeyValues(cpuStat);
@@ -148,7 +149,7 @@ export function parseNetDev(text: string): NetworkStats {
  */
 export async function readNetworkStats(pid: number, proc = '/proc'): Promise<NetworkStats | undefined> {
   try {
-    return parseNetDev(await readFile(join(proc, String(pid), 'net', 'dev'), 'utf8'));
+    return parseNetDev(await readPseudoFile(join(proc, String(pid), 'net', 'dev')));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ESRCH') return undefined;
     throw e;
@@ -166,12 +167,12 @@ export function parseKeyValues(text: string): Map<string, number> {
 }
 
 async function readNumber(path: string): Promise<number> {
-  return Number((await readFile(path, 'utf8')).trim());
+  return Number((await readPseudoFile(path)).trim());
 }
 
 /** The file's text, or '' when the kernel does not provide it. */
 async function readOptional(path: string): Promise<string> {
-  return readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+  return readPseudoFile(path).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return '';
     throw e;
   });
@@ -181,4 +182,28 @@ async function readOptional(path: string): Promise<string> {
 function optionalNumber(text: string | undefined): number | undefined {
   const t = text?.trim();
   return t ? Number(t) : undefined;
+}
+
+/**
+ * A kernel pseudo-file's text (cgroup files, /proc, /sys), read synchronously: the kernel makes it
+ * from memory, never waiting for a disk, and a scrape reads about ten per task — through the
+ * thread pool each read cost more than the reading (100 tasks: ~110 ms a scrape, ~16 ms so).
+ */
+async function readPseudoFile(path: string): Promise<string> {
+  return readFileSync(path, 'utf8');
+}
+
+/**
+ * Byte counters of a task's network from the host's end of its veth pair: what the task receives
+ * leaves the host end, what it sends arrives there. Two sysfs reads, no process needed.
+ * Undefined when the interface is gone.
+ */
+export async function readVethStats(hostInterface: string, sys = '/sys/class/net'): Promise<NetworkStats | undefined> {
+  try {
+    const [hostReceived, hostSent] = await Promise.all(['rx_bytes', 'tx_bytes'].map((f) => readPseudoFile(join(sys, hostInterface, 'statistics', f))));
+    return { receiveBytes: Number(hostSent!.trim()), transmitBytes: Number(hostReceived!.trim()) };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
 }

@@ -17,8 +17,8 @@ import {
 import { CommandFailedError, RuntimeOperationError, TaskSpecError } from '../errors';
 import type { Image, ImageStore } from '../images/image-store';
 import { readCriLog } from '../logs/log-reader';
-import type { TaskNetwork } from '../network/task-network';
-import { hostCgroupLayout, readCgroupStats, readNetworkStats, removeCgroup, type CgroupLayout } from './cgroups';
+import type { NetworkAttachment, TaskNetwork } from '../network/task-network';
+import { hostCgroupLayout, readCgroupStats, readNetworkStats, readVethStats, removeCgroup, type CgroupLayout } from './cgroups';
 import { launchConmon } from './conmon';
 import { toOciSpec } from './oci-spec';
 import { mountOverlay, unmount } from './overlay';
@@ -219,7 +219,12 @@ export class RuncDriver implements RuntimeDriver {
       .catch(failed(`cgroup ${cgroup}`));
     // Without a namespace of its own the task's counters would be the whole host's.
     if (!h.network) return stats;
-    // The counters are read through a process in the namespace: only a running task has one.
+    const veth = hostVethOf(h.network);
+    if (veth) {
+      const network = await readVethStats(veth).catch(failed(`the counters of ${veth}`));
+      return network ? { ...stats, network } : stats;
+    }
+    // No host end named in the CNI result: read through a process in the namespace (a running task has one).
     const status = await this.inspect(h);
     if (status.state !== 'running') return stats;
     const network = await readNetworkStats(status.pid).catch(failed(`the network counters of pid ${status.pid}`));
@@ -302,4 +307,16 @@ export class RuncDriver implements RuntimeDriver {
     this.layout ??= hostCgroupLayout();
     return this.layout;
   }
+}
+
+/**
+ * The host's end of a task's veth pair, as the CNI bridge plugin's result names it: the one
+ * interface that is neither in the task's namespace (`sandbox`) nor the bridge, which the plugin
+ * lists first.
+ */
+export function hostVethOf(network: NetworkAttachment): string | undefined {
+  const result = network.cniResult as { interfaces?: { name?: string; sandbox?: string }[]; ips?: { interface?: number }[] } | undefined;
+  const interfaces = result?.interfaces ?? [];
+  const host = interfaces.filter((i, index) => i.name && !i.sandbox && index !== 0);
+  return host.length === 1 ? host[0]!.name : undefined;
 }
