@@ -135,14 +135,14 @@ describe('network stats', () => {
 });
 
 describe("network stats from the host's end of the veth pair", () => {
-  const sys = join(__dirname, '__fixtures__', 'sys-class-net');
+  const netDev = join(__dirname, '__fixtures__', 'proc', 'net-dev-host');
 
   it('reads what the task received from what the host end sent, and the other way round', async () => {
-    expect(await readVethStats('veth1a2b3c4d', sys)).toEqual({ receiveBytes: 77824, transmitBytes: 5120 });
+    expect(await readVethStats('veth1a2b3c4d', netDev)).toEqual({ receiveBytes: 77824, transmitBytes: 5120 });
   });
 
   it('has no counters for an interface that is gone', async () => {
-    expect(await readVethStats('veth00000000', sys)).toBeUndefined();
+    expect(await readVethStats('veth00000000', netDev)).toBeUndefined();
   });
 
   it("finds the host end in the bridge plugin's result: not the bridge, not in the task's namespace", () => {

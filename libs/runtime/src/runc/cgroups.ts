@@ -132,15 +132,25 @@ type NetworkStats = NonNullable<TaskStats['network']>;
 export function parseNetDev(text: string): NetworkStats {
   let receiveBytes = 0;
   let transmitBytes = 0;
+  for (const [name, counters] of netDevCounters(text)) {
+    if (name === 'lo') continue;
+    receiveBytes += counters.receiveBytes;
+    transmitBytes += counters.transmitBytes;
+  }
+  return { receiveBytes, transmitBytes };
+}
+
+/** Byte counters per interface of a net/dev text, as the interface sees them. Pure. */
+export function netDevCounters(text: string): Map<string, NetworkStats> {
+  const out = new Map<string, NetworkStats>();
   for (const line of text.split('\n')) {
     // The two header lines have no colon. A wide counter may follow the colon without a space.
     const colon = line.indexOf(':');
-    if (colon < 0 || line.slice(0, colon).trim() === 'lo') continue;
+    if (colon < 0) continue;
     const fields = line.slice(colon + 1).trim().split(/\s+/);
-    receiveBytes += Number(fields[0]);
-    transmitBytes += Number(fields[8]);
+    out.set(line.slice(0, colon).trim(), { receiveBytes: Number(fields[0]), transmitBytes: Number(fields[8]) });
   }
-  return { receiveBytes, transmitBytes };
+  return out;
 }
 
 /**
@@ -195,15 +205,11 @@ async function readPseudoFile(path: string): Promise<string> {
 
 /**
  * Byte counters of a task's network from the host's end of its veth pair: what the task receives
- * leaves the host end, what it sends arrives there. Two sysfs reads, no process needed.
- * Undefined when the interface is gone.
+ * leaves the host end, what it sends arrives there. Read from /proc/self/net/dev — the agent's own
+ * network namespace, where that end lives (sysfs would show the namespace it was mounted in,
+ * which is not the agent's when the agent runs in one of its own). Undefined when it is gone.
  */
-export async function readVethStats(hostInterface: string, sys = '/sys/class/net'): Promise<NetworkStats | undefined> {
-  try {
-    const [hostReceived, hostSent] = await Promise.all(['rx_bytes', 'tx_bytes'].map((f) => readPseudoFile(join(sys, hostInterface, 'statistics', f))));
-    return { receiveBytes: Number(hostSent!.trim()), transmitBytes: Number(hostReceived!.trim()) };
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
+export async function readVethStats(hostInterface: string, netDev = '/proc/self/net/dev'): Promise<NetworkStats | undefined> {
+  const host = netDevCounters(await readPseudoFile(netDev)).get(hostInterface);
+  return host && { receiveBytes: host.transmitBytes, transmitBytes: host.receiveBytes };
 }
