@@ -23,7 +23,8 @@ suite unit
 # engines.node is ">=20": the unit suite also runs on the current LTS line.
 step "unit tests on Node 24"
 lts=$(bash deploy/ensure-node-lts.sh)
-"$lts" node_modules/vitest/vitest.mjs run --project unit --reporter=dot || status=1
+"$lts" node_modules/vitest/vitest.mjs run --project unit --reporter=dot --reporter=json \
+  --outputFile.json="$reports/unit-node-lts.json" || status=1
 suite integration
 suite e2e
 node deploy/test-summary.mjs "$reports"/*.json

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { TASK_HEALTH, TASK_STATES, canTransition, type TaskHealth, type TaskState, type TaskTemplate } from '@berth/core';
+import { TASK_HEALTH, TASK_STATES, canTransition, isTaskUp, type TaskHealth, type TaskState, type TaskTemplate } from '@berth/core';
 import type { TaskRecord } from './store';
 import { applyReport, assignTask, markUnschedulable, newTaskId, newTaskRecord, orphanTask, shutdownTask, taskEvents } from './task-writes';
 
@@ -76,12 +76,15 @@ describe('task writes', () => {
     const health = fc.option(fc.constantFrom(...TASK_HEALTH), { nil: undefined });
     fc.assert(
       fc.property(state, health, state, health, (from: TaskState, h1: TaskHealth | undefined, to: TaskState, h2: TaskHealth | undefined) => {
-        const stored: TaskRecord = { ...assignTask('n1', 'now')(pending())!, status: { state: from, node: 'n1', ...(h1 ? { health: h1 } : {}), updatedAt: 't1' } };
+        const status = { state: from, node: 'n1', ...(h1 ? { health: h1 } : {}), updatedAt: 't1' };
+        // As stored: a task that is up has been since some time (upAt), first recorded then.
+        const stored: TaskRecord = { ...assignTask('n1', 'now')(pending())!, status: { ...status, ...(isTaskUp({ status }) ? { upAt: 't0' } : {}) } };
         const written = applyReport('n1', { taskId: stored.id, status: { state: to, ...(h2 ? { health: h2 } : {}), updatedAt: 't2' } })(stored);
         if (!canTransition(from, to)) expect(written).toBeUndefined();
         else if (from !== to || h1 !== h2) expect([written?.status.state, written?.status.health]).toEqual([to, h2]);
         else expect(written).toBeUndefined();
       }),
+      { numRuns: 1000 },
     );
   });
 });
