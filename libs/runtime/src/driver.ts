@@ -26,6 +26,8 @@ export interface TaskConfig {
   /** Node-local named volumes; they outlive the task. */
   readonly volumes: readonly VolumeMount[];
   readonly stopGracePeriodMs: number;
+  /** runtime vm only: the guest's vCPUs and kernel (an absolute path; absent: the host's newest `/boot/vmlinuz-*`). */
+  readonly vm?: { readonly vcpus: number; readonly kernel?: string };
 }
 
 /**

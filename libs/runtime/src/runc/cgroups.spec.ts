@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TaskStats } from '../driver';
 import { parseNetDev, readCgroupStats, readNetworkStats, readVethStats, type CgroupLayout } from './cgroups';
-import { hostVethOf } from './runc-driver';
+import { hostVethOf } from '../task-stats';
 
 // Every file in the fixture trees holds a number of its own, so a field read from the wrong
 // file (or the wrong line: rss for total_rss, oom for oom_kill) changes the result.

@@ -1,7 +1,7 @@
-import { posix } from 'node:path';
 import type { TaskConfig } from '../driver';
 import { TaskSpecError } from '../errors';
 import type { ImageConfig } from '../images/image-config';
+import { volumeBinds } from '../task-volumes';
 import type { ProcessUser } from './user';
 
 /** The subset of the OCI runtime spec (config.json) berth writes. */
@@ -125,15 +125,8 @@ export function toOciSpec(task: TaskConfig, image: ImageConfig, ctx: SpecContext
   };
 }
 
-// The name becomes a directory under volumesDir: no separators, no dot-dot.
-const VOLUME_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
 function volumeMounts(task: TaskConfig, volumesDir: string): OciMount[] {
-  return task.volumes.map((v) => {
-    if (!VOLUME_NAME.test(v.name)) throw new TaskSpecError(task.taskId, `volume name "${v.name}" must be a DNS-1123 label`);
-    if (!posix.isAbsolute(v.mountPath)) throw new TaskSpecError(task.taskId, `volume ${v.name}: mountPath "${v.mountPath}" must be absolute`);
-    return { destination: posix.normalize(v.mountPath), type: 'bind', source: posix.join(volumesDir, v.name), options: ['rbind', 'rw', 'nosuid', 'nodev'] };
-  });
+  return volumeBinds(task, volumesDir).map((v) => ({ destination: v.destination, type: 'bind', source: v.source, options: ['rbind', 'rw', 'nosuid', 'nodev'] }));
 }
 
 const DEFAULT_MOUNTS: readonly OciMount[] = [

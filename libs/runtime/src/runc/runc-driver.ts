@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDomainError } from '@berth/core';
 import {
@@ -15,16 +15,18 @@ import {
   type TaskStats,
 } from '../driver';
 import { CommandFailedError, RuntimeOperationError, TaskSpecError } from '../errors';
+import { imageUser } from '../image-user';
 import type { Image, ImageStore } from '../images/image-store';
 import { readCriLog } from '../logs/log-reader';
-import type { NetworkAttachment, TaskNetwork } from '../network/task-network';
-import { hostCgroupLayout, readCgroupStats, readNetworkStats, readVethStats, removeCgroup, type CgroupLayout } from './cgroups';
+import type { TaskNetwork } from '../network/task-network';
+import { readStoredHandle, writeStoredHandle } from '../stored-handle';
+import { readTaskStats } from '../task-stats';
+import { hostCgroupLayout, removeCgroup, type CgroupLayout } from './cgroups';
 import { launchConmon } from './conmon';
 import { toOciSpec } from './oci-spec';
 import { mountOverlay, unmount } from './overlay';
 import { RuncCli } from './runc-cli';
 import { taskCgroupsPath, taskPaths, type TaskPaths } from './task-paths';
-import { resolveUser, type ProcessUser } from './user';
 import { conmonAlive, DirectoryDoorbell, readExitCode, readPid, waitFor } from './task-process';
 
 export interface RuncDriverOptions {
@@ -76,7 +78,7 @@ export class RuncDriver implements RuntimeDriver {
   async prepare(task: TaskConfig): Promise<TaskHandle> {
     if (task.runtime !== 'container') throw new TaskSpecError(task.taskId, `runc runs containers, not runtime ${task.runtime}`);
     const paths = taskPaths(this.opts.dataDir, task.taskId);
-    const existing = await this.storedHandle(paths);
+    const existing = await readStoredHandle(paths.handleFile);
     if (existing && (await this.runc.state(task.taskId))) return existing;
     const image = await this.opts.images.pull(task.image, { digest: task.imageDigest, policy: task.imagePull });
     let handle: TaskHandle = {
@@ -92,7 +94,7 @@ export class RuncDriver implements RuntimeDriver {
       for (const d of [paths.upper, paths.work, paths.rootfs, paths.exitDir, paths.socketDir]) await mkdir(d, { recursive: true });
       await mountOverlay({ lower: image.rootfs, upper: paths.upper, work: paths.work, target: paths.rootfs });
       handle = { ...handle, network: await this.opts.network.setUp(task.taskId, task.ports) };
-      await writeFile(paths.handleFile, JSON.stringify(handle));
+      await writeStoredHandle(paths.handleFile, handle);
       await this.create(task, image, paths, handle);
       return handle;
     } catch (e) {
@@ -156,7 +158,7 @@ export class RuncDriver implements RuntimeDriver {
   async destroy(h: TaskHandle): Promise<void> {
     this.started.delete(h.taskId);
     const paths = taskPaths(this.opts.dataDir, h.taskId);
-    const network = h.network ?? (await this.storedHandle(paths))?.network;
+    const network = h.network ?? (await readStoredHandle(paths.handleFile))?.network;
     await this.runc.deleteForce(h.taskId);
     await this.reapConmon(paths);
     await unmount(paths.rootfs);
@@ -210,25 +212,17 @@ export class RuncDriver implements RuntimeDriver {
   }
 
   async stats(h: TaskHandle): Promise<TaskStats> {
-    const cgroup = taskCgroupsPath(this.opts.node, h.taskId);
-    const failed = (what: string) => (e: unknown) => {
-      throw new RuntimeOperationError(h.taskId, 'stats', `cannot read ${what}: ${e instanceof Error ? e.message : String(e)}`);
-    };
-    const stats = await this.cgroupLayout()
-      .then((layout) => readCgroupStats(layout, cgroup))
-      .catch(failed(`cgroup ${cgroup}`));
-    // Without a namespace of its own the task's counters would be the whole host's.
-    if (!h.network) return stats;
-    const veth = hostVethOf(h.network);
-    if (veth) {
-      const network = await readVethStats(veth).catch(failed(`the counters of ${veth}`));
-      return network ? { ...stats, network } : stats;
-    }
-    // No host end named in the CNI result: read through a process in the namespace (a running task has one).
-    const status = await this.inspect(h);
-    if (status.state !== 'running') return stats;
-    const network = await readNetworkStats(status.pid).catch(failed(`the network counters of pid ${status.pid}`));
-    return network ? { ...stats, network } : stats;
+    return readTaskStats({
+      taskId: h.taskId,
+      layout: this.cgroupLayout(),
+      cgroupsPath: taskCgroupsPath(this.opts.node, h.taskId),
+      network: h.network,
+      // No host end named in the CNI result: read through a process in the namespace (a running task has one).
+      pidInNetns: async () => {
+        const status = await this.inspect(h);
+        return status.state === 'running' ? status.pid : undefined;
+      },
+    });
   }
 
   private async create(task: TaskConfig, image: Image, paths: TaskPaths, handle: TaskHandle): Promise<void> {
@@ -239,7 +233,7 @@ export class RuncDriver implements RuntimeDriver {
       netnsPath: handle.network?.netnsPath,
       cgroupsPath: taskCgroupsPath(this.opts.node, task.taskId),
       volumesDir,
-      user: await this.imageUser(task, image),
+      user: await imageUser(task.taskId, image),
     });
     await writeFile(paths.config, JSON.stringify(spec, null, 2));
     await rm(paths.exitFile, { force: true });
@@ -259,28 +253,6 @@ export class RuncDriver implements RuntimeDriver {
       },
       this.opts.commandTimeoutMs ?? 30_000,
     );
-  }
-
-  /** The image's user, resolved against its own passwd/group (never following symlinks out of it). */
-  private async imageUser(task: TaskConfig, image: Image): Promise<ProcessUser> {
-    const root = await realpath(image.rootfs);
-    const read = async (rel: string) => {
-      const path = join(root, rel);
-      // An image may make /etc (or the file) a symlink to a host path: read only what is really inside.
-      const real = await realpath(path).catch(() => undefined);
-      return real === path && (await lstat(path)).isFile() ? readFile(path, 'utf8') : '';
-    };
-    const user = resolveUser(image.config.user, await read('etc/passwd'), await read('etc/group'));
-    if ('problem' in user) throw new TaskSpecError(task.taskId, user.problem);
-    return user;
-  }
-
-  private async storedHandle(paths: TaskPaths): Promise<TaskHandle | undefined> {
-    try {
-      return JSON.parse(await readFile(paths.handleFile, 'utf8')) as TaskHandle;
-    } catch {
-      return undefined;
-    }
   }
 
   private async exitsWithin(h: TaskHandle, ms: number): Promise<boolean> {
@@ -307,16 +279,4 @@ export class RuncDriver implements RuntimeDriver {
     this.layout ??= hostCgroupLayout();
     return this.layout;
   }
-}
-
-/**
- * The host's end of a task's veth pair, as the CNI bridge plugin's result names it: the one
- * interface that is neither in the task's namespace (`sandbox`) nor the bridge, which the plugin
- * lists first.
- */
-export function hostVethOf(network: NetworkAttachment): string | undefined {
-  const result = network.cniResult as { interfaces?: { name?: string; sandbox?: string }[]; ips?: { interface?: number }[] } | undefined;
-  const interfaces = result?.interfaces ?? [];
-  const host = interfaces.filter((i, index) => i.name && !i.sandbox && index !== 0);
-  return host.length === 1 ? host[0]!.name : undefined;
 }
