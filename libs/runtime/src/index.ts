@@ -12,3 +12,8 @@ export * from './network';
 // The named fake runtime for tests and scale benchmarks; never offered to operators.
 export { HollowDriver, HollowHost } from './hollow/hollow-driver';
 export { hollowCommand, type HollowProgram } from './hollow/hollow-program';
+// The qemu driver (runtime vm): microVMs booted from the task's image, and what the agent reports of it.
+export { QemuDriver, type QemuDriverOptions } from './qemu/qemu-driver';
+export { probeAcceleration, type Acceleration, type AccelerationProbeOptions } from './qemu/accel';
+export { DEFAULT_VM_MEMORY_MIB, MIN_VM_MEMORY_MIB, QEMU_MEMORY_OVERHEAD_MIB, guestMemoryMiB, vmMemoryLimitBytes, type Accel } from './qemu/qemu-args';
+export { hostVethOf } from './task-stats';

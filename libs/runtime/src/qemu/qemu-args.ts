@@ -1,0 +1,82 @@
+import { GUEST_PORTS, GUEST_SHARES } from './guest-protocol';
+import type { VmPaths } from './vm-paths';
+
+/** Guest RAM when the task sets no memory limit, and the least any VM gets (kernel + initramfs). */
+export const DEFAULT_VM_MEMORY_MIB = 256;
+export const MIN_VM_MEMORY_MIB = 128;
+/**
+ * What QEMU itself needs besides the guest's RAM (device model, TCG translation cache, 9p and
+ * virtio buffers): the VM's cgroup memory limit is guest RAM + this.
+ */
+export const QEMU_MEMORY_OVERHEAD_MIB = 64;
+/** TCG translation cache, MiB: QEMU's default (1 GiB) would not fit the overhead above. */
+const TCG_CACHE_MIB = 32;
+const MiB = 1024 * 1024;
+
+/** How QEMU runs guest code: hardware virtualisation, or TCG's binary translation (slow, works anywhere). */
+export type Accel = 'kvm' | 'tcg';
+
+/** How to boot one VM: decided at prepare, read by start (and by whoever adopts the VM). Plain JSON. */
+export interface VmLaunch {
+  readonly taskId: string;
+  readonly kernel: string;
+  readonly initrd: string;
+  readonly append: string;
+  readonly memoryMiB: number;
+  readonly vcpus: number;
+  readonly cpuMillis?: number;
+  /** What the node's acceleration probe had answered when the task was prepared (TCG until it has). */
+  readonly accel: Accel;
+  /** QEMU runs in the task's network namespace and plugs the guest's NIC into its tap. */
+  readonly network?: { readonly netnsPath: string; readonly tap: string; readonly mac: string };
+}
+
+/** Guest RAM for a task's memory limit: MiB rounded up, at least MIN_VM_MEMORY_MIB. Pure. */
+export function guestMemoryMiB(memoryBytes: number | undefined): number {
+  return memoryBytes === undefined ? DEFAULT_VM_MEMORY_MIB : Math.max(MIN_VM_MEMORY_MIB, Math.ceil(memoryBytes / MiB));
+}
+
+/** The memory limit of a VM's cgroup for a task's memory limit: its guest RAM + QEMU_MEMORY_OVERHEAD_MIB, in bytes. Pure. */
+export function vmMemoryLimitBytes(memoryBytes: number | undefined): number {
+  return (guestMemoryMiB(memoryBytes) + QEMU_MEMORY_OVERHEAD_MIB) * MiB;
+}
+
+/** `-accel` for QEMU. Under KVM the guest sees QEMU's default CPU model, as under TCG (no `-cpu host`). Pure. */
+export function accelArgs(accel: Accel): string[] {
+  return ['-accel', accel === 'kvm' ? 'kvm' : `tcg,tb-size=${TCG_CACHE_MIB}`];
+}
+
+/** `s` as a value inside a QEMU option list, where "," must be doubled. Pure. */
+export function qemuOptionValue(s: string): string {
+  return s.replace(/,/g, ',,');
+}
+
+/**
+ * QEMU's arguments for one VM. Pure. A microVM (under KVM or TCG, as `l.accel` says) with no
+ * default devices; the root filesystem and the task share come over virtio-9p; status, log and
+ * control are virtio-serial ports. `-daemonize` detaches QEMU from the agent, so a VM outlives an
+ * agent restart; the new agent finds it again by pid file and command line.
+ */
+export function qemuArgs(p: VmPaths, l: VmLaunch): string[] {
+  const opt = qemuOptionValue;
+  const port = (id: string, name: string): string[] => ['-device', `virtserialport,chardev=${id},name=${name}`];
+  return [
+    ...['-name', l.taskId, '-M', 'microvm,acpi=on', ...accelArgs(l.accel)],
+    ...['-m', String(l.memoryMiB), '-smp', String(l.vcpus), '-nodefaults', '-no-user-config', '-display', 'none'],
+    ...['-kernel', l.kernel, '-initrd', l.initrd, '-append', l.append, '-no-reboot'],
+    // remap: volumes are bind mounts inside the rootfs, so the export spans several host devices.
+    ...['-fsdev', `local,id=fs0,path=${opt(p.rootfs)},security_model=none,multidevs=remap`],
+    ...['-device', `virtio-9p-device,fsdev=fs0,mount_tag=${GUEST_SHARES.rootfs}`],
+    ...['-fsdev', `local,id=fs1,path=${opt(p.share)},security_model=none`],
+    ...['-device', `virtio-9p-device,fsdev=fs1,mount_tag=${GUEST_SHARES.task}`],
+    ...['-device', 'virtio-serial-device'],
+    ...['-chardev', `file,id=st,path=${opt(p.status)}`, ...port('st', GUEST_PORTS.status)],
+    ...['-chardev', `file,id=lg,path=${opt(p.logPath)}`, ...port('lg', GUEST_PORTS.log)],
+    ...['-chardev', `socket,id=ct,path=${opt(p.control)},server=on,wait=off`, ...port('ct', GUEST_PORTS.control)],
+    ...['-serial', `file:${p.console}`, '-qmp', `unix:${opt(p.qmp)},server=on,wait=off`],
+    ...(l.network
+      ? ['-netdev', `tap,id=n0,ifname=${l.network.tap},script=no,downscript=no`, '-device', `virtio-net-device,netdev=n0,mac=${l.network.mac}`]
+      : []),
+    ...['-pidfile', p.pidFile, '-daemonize'],
+  ];
+}

@@ -1,0 +1,350 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isDomainError } from '@berth/core';
+import { runCommand } from '../command';
+import type { ExecOptions, ExecResult, LogLine, LogOptions, RuntimeDriver, RuntimeStatus, TaskConfig, TaskHandle, TaskStats } from '../driver';
+import { CommandFailedError, RuntimeOperationError, TaskSpecError } from '../errors';
+import { imageUser } from '../image-user';
+import type { ImageStore } from '../images/image-store';
+import { readCriLog, readPlainLog, type FollowControl } from '../logs/log-reader';
+import type { TaskNetwork } from '../network/task-network';
+import { hostCgroupLayout, removeCgroup, type CgroupLayout } from '../runc/cgroups';
+import { isMounted, mountOverlay } from '../runc/overlay';
+import { DirectoryDoorbell, waitFor } from '../runc/task-process';
+import { taskCgroupsPath } from '../runc/task-paths';
+import { readStoredHandle, writeStoredHandle } from '../stored-handle';
+import { readTaskStats } from '../task-stats';
+import { probeAcceleration, type Acceleration } from './accel';
+import { BootKits } from './boot-kit';
+import { guestCommandLine, type GuestSpec } from './guest-protocol';
+import { forTask, guestSpecFile } from './guest-spec';
+import { guestMemoryMiB, qemuArgs, type Accel, type VmLaunch } from './qemu-args';
+import { inVmCgroup, makeVmCgroup } from './vm-cgroup';
+import { GUEST_TAP, handOverToGuest } from './vm-network';
+import { UNIX_PATH_MAX, vmPaths, type VmPaths } from './vm-paths';
+import { mountVolumes, unmountRootfs } from './vm-rootfs';
+import { connectControl, consoleTail, exitCodeOf, guestStatuses, killQemu, KILLED, LOST, qemuPid } from './vm-state';
+
+export interface QemuDriverOptions {
+  /** This node's name: part of the cgroup path, so agents sharing a host stay apart. */
+  readonly node: string;
+  /**
+   * The agent's runtime directory: each task lives in `<dataDir>/tasks/<id>`, named volumes in
+   * `<dataDir>/volumes/<name>`, the guest initramfs (built once per kernel) and the acceleration
+   * probe's cache in `<dataDir>/qemu`.
+   */
+  readonly dataDir: string;
+  readonly images: ImageStore;
+  /** Task networking; without it VMs run with no network (and tasks publishing ports are refused). */
+  readonly network?: TaskNetwork;
+  /** The kernel of tasks that name none (`vm.kernel`), as `resolveKernel` takes it (default: its own choice). */
+  readonly kernel?: string;
+  /** Static busybox put into the guest initramfs (default: the kit's choice). */
+  readonly busybox?: string;
+  readonly qemu?: string;
+  /** How long start waits for the guest to run the workload (boot, mounts, exec). Default 60 s. */
+  readonly bootTimeoutMs?: number;
+  /** Deadline of each host command (QEMU's daemonize, mount). */
+  readonly commandTimeoutMs?: number;
+}
+
+const DEFAULT_VCPUS = 1;
+const NODE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+/** Longest a waiter goes without looking (status-file events usually wake it first). */
+const WAIT_LOOK_MS = 1_000;
+
+/**
+ * Runs `runtime: vm` tasks as QEMU microVMs booted from the task's OCI image.
+ *
+ * The guest's root is the same overlay a container gets (the image's shared read-only rootfs
+ * below, the task's own upper dir above), exported over 9p rather than converted into an ext4
+ * disk image: no conversion step at start, the same copy-on-write layer and the same image cache
+ * as containers, and the host can read what the task wrote. The cost is 9p's slower file I/O.
+ *
+ * Durable state is all on disk (task dir, pid file, status file), so a new instance adopts the
+ * VMs of an old one. Each QEMU runs in its own cgroup with guest RAM + QEMU_MEMORY_OVERHEAD_MIB
+ * as memory limit and the task's CPU quota. With a node network the guest owns the task's CNI
+ * address (see handOverToGuest). VMs run under TCG until `acceleration()` has found KVM usable.
+ * Not yet: exec inside the guest (refused: "not supported yet").
+ */
+export class QemuDriver implements RuntimeDriver {
+  readonly name = 'qemu' as const;
+  private layout: Promise<CgroupLayout> | undefined;
+  private readonly kits: BootKits;
+  private probe: Promise<Acceleration> | undefined;
+  /** What new VMs are launched under: TCG until the probe has answered. */
+  private accel: Accel = 'tcg';
+
+  constructor(private readonly opts: QemuDriverOptions) {
+    if (!NODE_NAME.test(opts.node)) throw new TaskSpecError('-', `node name "${opts.node}" is not a DNS-1123 name`);
+    this.kits = new BootKits({ cacheDir: join(opts.dataDir, 'qemu'), busybox: opts.busybox });
+  }
+
+  /**
+   * Whether this node's VMs run under KVM or TCG, and why (see probeAcceleration): probes once
+   * per instance (with the default kernel's boot kit; cached on disk across instances) and from
+   * then on prepares new VMs under its answer. prepare never waits for it. Never rejects: a probe
+   * that cannot run answers 'tcg' and says why. Called by the agent at start, to report it.
+   */
+  acceleration(): Promise<Acceleration> {
+    this.probe ??= this.kits
+      .get(this.opts.kernel)
+      .then((kit) => probeAcceleration({ qemu: this.qemuBinary, kernel: kit.kernel, initrd: kit.initrd, dataDir: this.opts.dataDir }))
+      .catch((e: unknown): Acceleration => ({ accel: 'tcg', reason: `the KVM probe could not run: ${e instanceof Error ? e.message : String(e)}` }))
+      .then((found) => {
+        this.accel = found.accel;
+        return found;
+      });
+    return this.probe;
+  }
+
+  async prepare(task: TaskConfig): Promise<TaskHandle> {
+    if (task.runtime !== 'vm') throw new TaskSpecError(task.taskId, `qemu runs VMs (runtime vm), not runtime ${task.runtime}`);
+    if (task.ports.length > 0 && !this.opts.network) throw new TaskSpecError(task.taskId, 'publishing ports needs a node network, and this qemu driver has none');
+    const p = vmPaths(this.opts.dataDir, task.taskId);
+    for (const socket of [p.control, p.qmp]) {
+      if (Buffer.byteLength(socket) > UNIX_PATH_MAX) {
+        throw new TaskSpecError(task.taskId, `socket path ${socket} is longer than ${UNIX_PATH_MAX} bytes; use a shorter data directory`);
+      }
+    }
+    const existing = await readStoredHandle(p.handleFile);
+    if (existing && existsSync(p.launchFile)) return existing;
+    // Before anything is pulled or made: a bad vm section leaves nothing behind.
+    let launch = await this.launchFor(task).catch((e: unknown) => {
+      throw prepareError(task.taskId, e);
+    });
+    const image = await this.opts.images.pull(task.image, { digest: task.imageDigest, policy: task.imagePull });
+    let handle: TaskHandle = {
+      driver: this.name,
+      taskId: task.taskId,
+      service: task.service,
+      dir: p.dir,
+      logPath: p.logPath,
+      image: { ref: task.image, digest: image.digest },
+      stopGracePeriodMs: task.stopGracePeriodMs,
+    };
+    try {
+      const user = await imageUser(task.taskId, image);
+      guestSpecFile(task, image.config, user); // refuse what the guest cannot run before setting anything up
+      for (const d of [p.upper, p.work, p.rootfs, p.share, p.stateDir]) await mkdir(d, { recursive: true });
+      await writeStoredHandle(p.handleFile, handle);
+      await mountOverlay({ lower: image.rootfs, upper: p.upper, work: p.work, target: p.rootfs });
+      await mountVolumes(task, p.rootfs, join(this.opts.dataDir, 'volumes'), this.commandTimeoutMs);
+      let guestNetwork: GuestSpec['network'];
+      if (this.opts.network) {
+        const attachment = await this.opts.network.setUp(task.taskId, task.ports);
+        handle = { ...handle, network: attachment };
+        await writeStoredHandle(p.handleFile, handle);
+        guestNetwork = await handOverToGuest(task.taskId, attachment, this.commandTimeoutMs);
+        launch = { ...launch, network: { netnsPath: attachment.netnsPath, tap: GUEST_TAP, mac: guestNetwork.mac } };
+      }
+      await makeVmCgroup(await this.cgroupLayout(), taskCgroupsPath(this.opts.node, task.taskId), launch);
+      await writeFile(p.spec, guestSpecFile(task, image.config, user, guestNetwork));
+      // Written last: its presence means the task is fully prepared.
+      await writeFile(p.launchFile, JSON.stringify(launch));
+      return handle;
+    } catch (e) {
+      await this.destroy(handle).catch(() => undefined);
+      throw prepareError(task.taskId, e);
+    }
+  }
+
+  /**
+   * Boots the VM and resolves once the guest runs the workload (or it already ended): the
+   * agent inspects right after start to record the task running, as it does for containers.
+   * Throws with the guest's own words (or its console's last lines) when the VM never got there.
+   */
+  async start(h: TaskHandle): Promise<void> {
+    const p = vmPaths(this.opts.dataDir, h.taskId);
+    const status = await this.inspect(h);
+    if (status.state !== 'created') throw new RuntimeOperationError(h.taskId, 'start', `the task is ${status.state}, not created`);
+    const launch = JSON.parse(await readFile(p.launchFile, 'utf8')) as VmLaunch;
+    await writeFile(p.startedFile, new Date().toISOString());
+    // nsenter --net switches only the network namespace (ip netns exec would remount /sys).
+    const netns = launch.network ? ['nsenter', `--net=${launch.network.netnsPath}`] : [];
+    const command = [...netns, this.qemuBinary, ...qemuArgs(p, launch)];
+    try {
+      await runCommand('sh', inVmCgroup(await this.cgroupLayout(), taskCgroupsPath(this.opts.node, h.taskId), command), { timeoutMs: this.commandTimeoutMs });
+    } catch (e) {
+      await killQemu(h.taskId, p.pidFile, 'start');
+      throw new RuntimeOperationError(h.taskId, 'start', e instanceof Error ? e.message : String(e));
+    }
+    await this.untilWorkloadRuns(h.taskId, p);
+  }
+
+  async wait(h: TaskHandle, signal?: AbortSignal): Promise<number> {
+    const p = vmPaths(this.opts.dataDir, h.taskId);
+    const doorbell = new DirectoryDoorbell(p.stateDir);
+    try {
+      for (;;) {
+        const status = await this.inspect(h);
+        if (status.state === 'exited') return status.exitCode;
+        if (status.state === 'gone') throw new RuntimeOperationError(h.taskId, 'wait', 'the task is gone');
+        await doorbell.next(WAIT_LOOK_MS, signal);
+      }
+    } finally {
+      doorbell.close();
+    }
+  }
+
+  /**
+   * Asks the guest to stop the workload (SIGTERM inside the VM; the guest powers off once it
+   * exited), waits up to `graceMs` for QEMU to end, then kills QEMU and records exit code 137.
+   * A prepared task that never started is recorded as killed, so it can no longer start.
+   */
+  async stop(h: TaskHandle, o: { readonly graceMs: number }): Promise<void> {
+    const p = vmPaths(this.opts.dataDir, h.taskId);
+    const status = await this.inspect(h);
+    if (status.state === 'created') return writeFile(p.exitFile, String(KILLED));
+    if (status.state !== 'running') return;
+    // Held open while waiting: QEMU may drop what the guest had not read yet when the host end closes.
+    const control = await connectControl(p.control);
+    try {
+      control?.write('stop\n');
+      if (await waitFor(async () => ((await qemuPid(p.pidFile)) === undefined ? true : undefined), o.graceMs)) return;
+    } finally {
+      control?.destroy();
+    }
+    if ((await exitCodeOf(p)) === undefined) await writeFile(p.exitFile, String(KILLED));
+    await killQemu(h.taskId, p.pidFile, 'stop');
+  }
+
+  async destroy(h: TaskHandle): Promise<void> {
+    const p = vmPaths(this.opts.dataDir, h.taskId);
+    const network = h.network ?? (await readStoredHandle(p.handleFile))?.network;
+    await killQemu(h.taskId, p.pidFile, 'destroy');
+    await unmountRootfs(p.rootfs);
+    if (network && this.opts.network) await this.opts.network.tearDown(network);
+    await removeCgroup(await this.cgroupLayout(), taskCgroupsPath(this.opts.node, h.taskId));
+    await rm(p.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * created: prepared, QEMU never started. running (QEMU's pid): QEMU lives — from start's
+   * return on the workload runs; only a VM still booting when the agent restarted is reported
+   * running before it. exited: the guest's code, 137 when the driver killed the VM, 255 when
+   * QEMU ended without the guest recording a code.
+   */
+  async inspect(h: TaskHandle): Promise<RuntimeStatus> {
+    const p = vmPaths(this.opts.dataDir, h.taskId);
+    const code = await exitCodeOf(p);
+    if (code !== undefined) return { state: 'exited', exitCode: code };
+    if (!existsSync(p.launchFile)) return { state: 'gone' };
+    if (!existsSync(p.startedFile)) return { state: 'created' };
+    const pid = await qemuPid(p.pidFile);
+    if (pid !== undefined) return { state: 'running', pid };
+    // The guest writes its exit just before powering off: look once more now QEMU is gone.
+    return { state: 'exited', exitCode: (await exitCodeOf(p)) ?? LOST };
+  }
+
+  async recover(h: TaskHandle): Promise<'attached' | 'gone'> {
+    const p = vmPaths(this.opts.dataDir, h.taskId);
+    if ((await exitCodeOf(p)) !== undefined) return 'attached';
+    if (!existsSync(p.launchFile)) return 'gone';
+    // Prepared, never started: still there as long as its overlay is (a reboot unmounts it).
+    if (!existsSync(p.startedFile)) return (await isMounted(p.rootfs)) ? 'attached' : 'gone';
+    if ((await qemuPid(p.pidFile)) === undefined) return 'gone';
+    if (h.network && this.opts.network) await this.opts.network.adopt(h.network);
+    return 'attached';
+  }
+
+  /** Refused for now, running or not (the message says which): running a command inside a guest is a later feature. */
+  async exec(h: TaskHandle, _command: readonly string[], _o: ExecOptions): Promise<ExecResult> {
+    const status = await this.inspect(h);
+    if (status.state !== 'running') throw new RuntimeOperationError(h.taskId, 'exec', `the task is ${status.state}, not running`);
+    throw new RuntimeOperationError(h.taskId, 'exec', 'running a command inside a VM is not supported yet');
+  }
+
+  logs(h: TaskHandle, o: LogOptions = {}): AsyncIterable<LogLine> {
+    return readCriLog(h.logPath, o, this.followUntilExit(h));
+  }
+
+  /**
+   * The guest's serial console (kernel messages, the guest init's own lines) as log lines, with
+   * logs()'s tail and follow: plain text, each line as stream 'stdout' stamped with the time it
+   * was read (the console carries no times). For explaining a VM that misbehaves, not the task's output.
+   */
+  consoleLogs(h: TaskHandle, o: LogOptions = {}): AsyncIterable<LogLine> {
+    return readPlainLog(vmPaths(this.opts.dataDir, h.taskId).console, o, this.followUntilExit(h));
+  }
+
+  /**
+   * QEMU's cgroup: the guest's usage as the host sees it (guest RAM QEMU touched, plus QEMU); the
+   * network from the veth's host end only — QEMU's namespace also holds the tap and the bridge.
+   */
+  async stats(h: TaskHandle): Promise<TaskStats> {
+    return readTaskStats({ taskId: h.taskId, layout: this.cgroupLayout(), cgroupsPath: taskCgroupsPath(this.opts.node, h.taskId), network: h.network });
+  }
+
+  /** Waits for the guest's `running` (or an exit), QEMU's end, or the boot deadline. */
+  private async untilWorkloadRuns(taskId: string, p: VmPaths): Promise<void> {
+    const timeoutMs = this.opts.bootTimeoutMs ?? 60_000;
+    const deadline = Date.now() + timeoutMs;
+    const doorbell = new DirectoryDoorbell(p.stateDir);
+    try {
+      for (;;) {
+        const statuses = await guestStatuses(p.status);
+        const error = statuses.find((s) => s.kind === 'error');
+        if (error) throw new RuntimeOperationError(taskId, 'start', `the guest could not run the task: ${error.message}`);
+        if (statuses.some((s) => s.kind === 'running' || s.kind === 'exited')) return;
+        if ((await qemuPid(p.pidFile)) === undefined) {
+          throw new RuntimeOperationError(taskId, 'start', `the VM stopped before its workload ran${await consoleTail(p.console)}`);
+        }
+        if (Date.now() >= deadline) {
+          await killQemu(taskId, p.pidFile, 'start');
+          throw new RuntimeOperationError(taskId, 'start', `the guest did not run the workload within ${timeoutMs} ms${await consoleTail(p.console)}`);
+        }
+        await doorbell.next(Math.min(WAIT_LOOK_MS, deadline - Date.now()));
+      }
+    } finally {
+      doorbell.close();
+    }
+  }
+
+  /** The VM's size and boot kit (the task's kernel, else the driver's); throws TaskSpecError for a bad `vm` section. */
+  private async launchFor(task: TaskConfig): Promise<VmLaunch> {
+    const vcpus = task.vm?.vcpus ?? DEFAULT_VCPUS;
+    if (!Number.isInteger(vcpus) || vcpus < 1) throw new TaskSpecError(task.taskId, `vm.vcpus must be an integer ≥ 1 (got ${vcpus})`);
+    const kit = await this.kits.get(task.vm?.kernel ?? this.opts.kernel);
+    return {
+      taskId: task.taskId,
+      kernel: kit.kernel,
+      initrd: kit.initrd,
+      append: guestCommandLine({ console: true }),
+      memoryMiB: guestMemoryMiB(task.resources.memoryBytes),
+      vcpus,
+      cpuMillis: task.resources.cpuMillis,
+      accel: this.accel,
+    };
+  }
+
+  /** Follow ends once the task has exited or is gone. */
+  private followUntilExit(h: TaskHandle): FollowControl {
+    return {
+      finished: async () => {
+        const s = await this.inspect(h);
+        return s.state === 'exited' || s.state === 'gone';
+      },
+    };
+  }
+
+  private get qemuBinary(): string {
+    return this.opts.qemu ?? 'qemu-system-x86_64';
+  }
+
+  private get commandTimeoutMs(): number {
+    return this.opts.commandTimeoutMs ?? 30_000;
+  }
+
+  private cgroupLayout(): Promise<CgroupLayout> {
+    this.layout ??= hostCgroupLayout();
+    return this.layout;
+  }
+}
+
+/** What prepare throws: spec, image and network errors as they are (a task-less one named), tool failures with the task's name. */
+function prepareError(taskId: string, e: unknown): unknown {
+  if (isDomainError(e) && !(e instanceof CommandFailedError)) return forTask(taskId, e);
+  return new RuntimeOperationError(taskId, 'prepare', e instanceof Error ? e.message : String(e));
+}
