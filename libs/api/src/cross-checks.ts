@@ -57,12 +57,26 @@ function updateProblems(field: 'update' | 'rollback', u: Record<string, unknown>
   ];
 }
 
+/** What a VM task cannot do (yet): refused, never accepted and ignored. */
+function vmProblems(t: Record<string, unknown>, at: (...rest: PathSegment[]) => PathSegment[]): FieldProblem[] {
+  const out: FieldProblem[] = [];
+  if (t['healthCheck'] != null) {
+    out.push({ path: at('healthCheck'), message: 'is not supported yet for runtime "vm": a health check runs a command inside the task, and running commands inside a guest does not exist yet' });
+  }
+  const resources = t['resources'];
+  if (isMapping(resources) && resources['pids'] != null) {
+    out.push({ path: at('resources', 'pids'), message: 'is not supported for runtime "vm": the guest kernel runs the processes; cpu and memory limit a VM' });
+  }
+  return out;
+}
+
 function templateProblems(t: Record<string, unknown>): FieldProblem[] {
   const at = (...rest: PathSegment[]): PathSegment[] => ['spec', 'template', ...rest];
   const out: FieldProblem[] = [];
   if (t['vm'] != null && t['runtime'] !== 'vm') {
     out.push({ path: at('vm'), message: `is only allowed with runtime "vm" (runtime is "${String(t['runtime'] ?? 'container')}")` });
   }
+  if (t['runtime'] === 'vm') out.push(...vmProblems(t, at));
   for (const [dup, first] of duplicates(mappings(t['ports']), hostPortKey)) {
     out.push({
       path: at('ports', dup.index, 'hostPort'),

@@ -61,6 +61,7 @@ export class VolumeDto {
 
 export class VmDto {
   @IsOptional() @IsIntegerIn(1, MAX_VCPUS) vcpus?: number;
+  @IsOptional() @Check(rules.vmKernel) kernel?: string;
 }
 
 export class TemplateDto {

@@ -133,8 +133,10 @@ describe('good manifests', () => {
   });
 
   it('accepts numbers and strings for quantities, and fills health-check and vm defaults', () => {
+    const [container] = parseOne(withTemplate('    healthCheck: { exec: ["true"] }\n'));
+    expect(container!.spec.template.healthCheck).toEqual({ exec: ['true'], intervalMs: 30_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 0 });
     const text = withTemplate(
-      '    runtime: vm\n    resources: { cpu: 1, memory: 1048576 }\n    healthCheck: { exec: [true] }\n    ports: [ { containerPort: 53, protocol: udp } ]\n',
+      '    runtime: vm\n    resources: { cpu: 1, memory: 1048576 }\n    vm: { kernel: default }\n    ports: [ { containerPort: 53, protocol: udp } ]\n',
       '  mode: global\n  placement: { constraints: ["node.name!=n3"] }\n',
     ).replace('exec: [true]', 'exec: ["true"]');
     const [draft] = parseOne(text);
@@ -145,11 +147,13 @@ describe('good manifests', () => {
         runtime: 'vm',
         vm: { vcpus: 1 },
         resources: { cpuMillis: 1000, memoryBytes: 1048576 },
-        healthCheck: { exec: ['true'], intervalMs: 30_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 0 },
         ports: [{ containerPort: 53, protocol: 'udp' }],
       },
       placement: { constraints: ['node.name != n3'] },
     });
+    expect(draft!.spec.template.vm).toEqual({ vcpus: 1 }); // "default" leaves the kernel to the node
+    const [pinned] = parseOne(withTemplate('    runtime: vm\n    vm: { vcpus: 2, kernel: /boot/vmlinuz-6.1.0-57-amd64 }\n'));
+    expect(pinned!.spec.template.vm).toEqual({ vcpus: 2, kernel: '/boot/vmlinuz-6.1.0-57-amd64' });
   });
 
   it('reads placement.spreadBy as one node label, stored in one spelling', () => {
@@ -192,7 +196,7 @@ describe('good manifests', () => {
     ]);
   });
 
-  it.each(['web.yaml', 'hello-port.yaml'])('examples/%s validates', (file) => {
+  it.each(['web.yaml', 'hello-port.yaml', 'vmweb.yaml'])('examples/%s validates', (file) => {
     const path = resolve(EXAMPLES, file);
     const [draft] = parseOne(readFileSync(path, 'utf8'), file);
     expect(draft!.spec.template.image).toBe('127.0.0.1:5000/busybox:1');
@@ -202,6 +206,13 @@ describe('good manifests', () => {
     const [draft] = parseOne(readFileSync(resolve(EXAMPLES, 'web.yaml'), 'utf8'));
     expect(draft!.spec).toMatchObject({ replicas: 3, template: { resources: { cpuMillis: 250, memoryBytes: 32 * 1024 * 1024 } } });
     expect(draft!.spec.template.command?.join(' ')).toMatch(/exec httpd .*-p 8080 /);
+  });
+
+  it('examples/vmweb.yaml runs a VM of 256 MiB with the default kernel, published on 18081', () => {
+    const [draft] = parseOne(readFileSync(resolve(EXAMPLES, 'vmweb.yaml'), 'utf8'));
+    expect(draft!.spec).toMatchObject({ replicas: 1, template: { runtime: 'vm', vm: { vcpus: 1 }, resources: { memoryBytes: 256 * 1024 * 1024 } } });
+    expect(draft!.spec.template.vm).not.toHaveProperty('kernel');
+    expect(draft!.spec.template.ports).toEqual([{ containerPort: 8080, hostPort: 18081, protocol: 'tcp' }]);
   });
 
   it('examples/hello-port.yaml publishes host port 18080 to container port 8080', () => {

@@ -129,6 +129,10 @@ export const absolutePath: Rule = (value) => {
   return fine;
 };
 
+/** `vm.kernel`: "default" (the node's newest /boot/vmlinuz-*) or the absolute path of a kernel image on the nodes. */
+export const vmKernel: Rule = (value) =>
+  value === 'default' ? fine : typeof value === 'string' && value.startsWith('/') ? absolutePath(value) : problem(`must be "default" or the absolute path of a kernel image on the nodes, like "/boot/vmlinuz-6.1.0-57-amd64" (got ${describeValue(value)})`);
+
 /** Strings in YAML may come out as numbers or booleans; say how to keep them as text. */
 const notString = (value: unknown): string =>
   typeof value === 'number' || typeof value === 'boolean'

@@ -1,6 +1,6 @@
 import { DomainError, formatConstraint, parseConstraint, parseCpu, parseDuration, parseMemory, parseSpreadBy } from '@berth/core';
 import type { HealthCheck, Placement, Resources, RestartPolicy, ServiceDraft, ServiceSpec, TaskTemplate, UpdateConfig } from '@berth/core';
-import type { HealthCheckDto, PlacementDto, ResourcesDto, RestartPolicyDto, ServiceManifestDto, RollbackDto, TemplateDto, UpdateDto } from './dto';
+import type { HealthCheckDto, PlacementDto, ResourcesDto, RestartPolicyDto, ServiceManifestDto, RollbackDto, TemplateDto, UpdateDto, VmDto } from './dto';
 
 /** What an omitted field means. `toSpecView` renders these back, so `get -o json` shows them. */
 export const DEFAULTS = {
@@ -70,7 +70,7 @@ function toTemplate(t: TemplateDto): TaskTemplate {
     })),
     ...(t.healthCheck == null ? {} : { healthCheck: toHealthCheck(t.healthCheck) }),
     volumes: (t.volumes ?? []).map((v) => ({ name: v.name, mountPath: v.mountPath })),
-    ...(runtime === 'vm' ? { vm: { vcpus: or(t.vm?.vcpus, DEFAULTS.vcpus) } } : {}),
+    ...(runtime === 'vm' ? { vm: toVm(t.vm) } : {}),
     stopGracePeriodMs: ms(t.stopGracePeriod, DEFAULTS.stopGracePeriodMs),
   };
 }
@@ -81,6 +81,12 @@ function toResources(r: ResourcesDto): Resources {
     ...(r.memory == null ? {} : { memoryBytes: parsed(parseMemory(r.memory)) }),
     ...(r.pids == null ? {} : { pids: r.pids }),
   };
+}
+
+/** "default" (or nothing) leaves the kernel to the node. */
+function toVm(v: VmDto | undefined): NonNullable<TaskTemplate['vm']> {
+  const kernel = v?.kernel == null || v.kernel === 'default' ? undefined : v.kernel;
+  return { vcpus: or(v?.vcpus, DEFAULTS.vcpus), ...(kernel ? { kernel } : {}) };
 }
 
 function toHealthCheck(h: HealthCheckDto): HealthCheck {

@@ -16,7 +16,7 @@ const specArb: fc.Arbitrary<ServiceSpec> = fc
   .record({
     global: fc.boolean(),
     replicas: fc.integer({ min: 0, max: 10_000 }),
-    vm: fc.option(fc.integer({ min: 1, max: 64 }), { nil: undefined }),
+    vm: fc.option(fc.record({ vcpus: fc.integer({ min: 1, max: 64 }), kernel: fc.option(fc.constantFrom('/boot/vmlinuz-6.1.0-57-amd64', '/srv/kernels/bzImage'), { nil: undefined }) }), { nil: undefined }),
     image: fc.constantFrom('127.0.0.1:5000/busybox:1', 'oci:/srv/images/busybox:1', 'library/busybox:1.36', `r.io/a/b@sha256:${'0'.repeat(64)}`),
     imagePull: fc.option(fc.constantFrom('ifNotPresent' as const, 'always' as const), { nil: undefined }),
     command: fc.option(fc.array(fc.string(), { minLength: 1, maxLength: 4 }), { nil: undefined }),
@@ -49,16 +49,17 @@ const specArb: fc.Arbitrary<ServiceSpec> = fc
       ...(r.imagePull ? { imagePull: r.imagePull } : {}),
       ...(r.command ? { command: r.command } : {}),
       env: r.env,
-      resources: { ...(r.cpuMillis ? { cpuMillis: r.cpuMillis } : {}), ...(r.memoryBytes ? { memoryBytes: r.memoryBytes } : {}), ...(r.pids ? { pids: r.pids } : {}) },
+      resources: { ...(r.cpuMillis ? { cpuMillis: r.cpuMillis } : {}), ...(r.memoryBytes ? { memoryBytes: r.memoryBytes } : {}), ...(r.pids && r.vm === undefined ? { pids: r.pids } : {}) },
       // A host port cannot be combined with start-first updates or rollbacks (validation refuses it).
       ports: r.ports.map((p) => ({
         containerPort: p.containerPort,
         ...(p.hostPort === undefined || r.update.order === 'start-first' || r.rollback.order === 'start-first' ? {} : { hostPort: p.hostPort }),
         protocol: p.protocol,
       })),
-      ...(r.health ? { healthCheck: r.health } : {}),
+      // A VM task takes neither a health check nor a pids limit (validation refuses them).
+      ...(r.health && r.vm === undefined ? { healthCheck: r.health } : {}),
       volumes: r.volumes.map((name) => ({ name, mountPath: `/mnt/${name}` })),
-      ...(r.vm === undefined ? {} : { vm: { vcpus: r.vm } }),
+      ...(r.vm === undefined ? {} : { vm: { vcpus: r.vm.vcpus, ...(r.vm.kernel ? { kernel: r.vm.kernel } : {}) } }),
       stopGracePeriodMs: r.stopGracePeriodMs,
     },
     restartPolicy: { condition: r.restart.condition, delayMs: r.restart.delayMs, maxDelayMs: r.restart.delayMs + r.restart.extraMs, maxAttempts: r.restart.maxAttempts },

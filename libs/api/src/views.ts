@@ -103,7 +103,7 @@ export interface TemplateView {
     readonly startPeriod: string;
   };
   readonly volumes: readonly { readonly name: string; readonly mountPath: string }[];
-  readonly vm?: { readonly vcpus: number };
+  readonly vm?: { readonly vcpus: number; readonly kernel?: string };
   readonly stopGracePeriod: string;
 }
 
@@ -191,6 +191,8 @@ export interface NodeView {
     /** Canonical text quantities, as in specs: cpu "4" or "1500m", memory "8Gi". */
     readonly capacity: { readonly cpu: string; readonly memory: string };
     readonly drivers: readonly string[];
+    /** What a driver reports about itself, by driver name: qemu's acceleration ("kvm", "tcg", "probing"). */
+    readonly driverDetails?: Readonly<Record<string, string>>;
     /** The node's agent version, and where it serves Prometheus metrics (absent: none). */
     readonly agentVersion?: string;
     readonly metricsAddress?: string;
@@ -324,7 +326,7 @@ function toTemplateView(t: ServiceSpec['template']): TemplateView {
         }
       : {}),
     volumes: t.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath })),
-    ...(t.vm ? { vm: { vcpus: t.vm.vcpus } } : {}),
+    ...(t.vm ? { vm: { vcpus: t.vm.vcpus, ...(t.vm.kernel ? { kernel: t.vm.kernel } : {}) } } : {}),
     stopGracePeriod: formatDuration(t.stopGracePeriodMs),
   };
 }
@@ -357,6 +359,7 @@ export function toNodeView(node: NodeInfo, usage: NodeUsage = NO_USAGE): NodeVie
       address: node.address,
       capacity: { cpu: formatCpu(node.capacity.cpuMillis), memory: formatMemory(node.capacity.memoryBytes) },
       drivers: [...node.drivers],
+      ...(node.driverDetails ? { driverDetails: sorted(node.driverDetails) } : {}),
       ...defined({ agentVersion: node.agentVersion, metricsAddress: node.metricsAddress, downSince: node.state === 'down' ? node.downSince : undefined }),
       allocated: { cpu: formatCpu(usage.cpuMillis), memory: formatMemory(usage.memoryBytes) },
       tasks: usage.tasks,

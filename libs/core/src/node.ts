@@ -17,6 +17,8 @@ export interface NodeInfo {
   readonly capacity: NodeCapacity;
   /** Names of the runtime drivers its agent runs tasks with ("runc", "qemu", "hollow"). */
   readonly drivers: readonly string[];
+  /** What a driver reports about itself, by driver name ("qemu" → "kvm" | "tcg" | "probing"). */
+  readonly driverDetails?: Readonly<Record<string, string>>;
   /**
    * The task runtimes the node serves (each by one of `drivers`). Absent in records written
    * before agents reported it: the scheduler then derives them from `drivers`.

@@ -65,7 +65,8 @@ export interface TaskTemplate {
   readonly ports: readonly PortMapping[];
   readonly healthCheck?: HealthCheck;
   readonly volumes: readonly VolumeMount[];
-  readonly vm?: { readonly vcpus: number };
+  /** runtime vm only: vCPUs, and the guest kernel's path on the node (absent: the node's newest /boot/vmlinuz-*). */
+  readonly vm?: { readonly vcpus: number; readonly kernel?: string };
   readonly stopGracePeriodMs: number;
 }
 

@@ -68,6 +68,7 @@ export function taskSpecToProto(t: TaskTemplate): TaskSpec {
       startPeriodMs: t.healthCheck.startPeriodMs,
     },
     vmVcpus: t.vm?.vcpus,
+    vmKernel: t.vm?.kernel,
     imageDigest: t.imageDigest,
     imagePull: t.imagePull,
   };
@@ -102,7 +103,7 @@ export function taskSpecFromProto(s: TaskSpec): TaskTemplate {
     volumes: s.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath })),
     stopGracePeriodMs: s.stopGracePeriodMs,
     ...(s.healthCheck ? { healthCheck: { ...s.healthCheck, exec: [...s.healthCheck.exec] } } : {}),
-    ...(s.vmVcpus !== undefined ? { vm: { vcpus: s.vmVcpus } } : {}),
+    ...(s.vmVcpus !== undefined ? { vm: { vcpus: s.vmVcpus, ...(s.vmKernel ? { kernel: s.vmKernel } : {}) } } : {}),
   };
 }
 

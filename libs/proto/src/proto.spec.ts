@@ -53,9 +53,9 @@ describe('agent protocol', () => {
       stopGracePeriodMs: 10_000,
     };
     const wire = SessionRequest.encode({
-      msg: { $case: 'hello', value: { nodeName: 'n1', agentVersion: '0.1.0', address: '127.0.0.1', capacity: undefined, drivers: [], runtimes: [], labels: {}, metricsAddress: '', tasks: [] } },
+      msg: { $case: 'hello', value: { nodeName: 'n1', agentVersion: '0.1.0', address: '127.0.0.1', capacity: undefined, drivers: ['runc', 'qemu'], runtimes: [], labels: {}, metricsAddress: '', tasks: [], driverDetails: { qemu: 'probing' } } },
     }).finish();
-    expect(SessionRequest.decode(wire).msg).toMatchObject({ $case: 'hello', value: { nodeName: 'n1' } });
+    expect(SessionRequest.decode(wire).msg).toMatchObject({ $case: 'hello', value: { nodeName: 'n1', driverDetails: { qemu: 'probing' } } });
     expect(taskSpecFromProto(taskSpecToProto(template))).toEqual(template);
   });
 
@@ -67,6 +67,8 @@ describe('agent protocol', () => {
     expect(roundTrip(pinned)).toEqual(pinned);
     expect(roundTrip(always)).toEqual(always);
     expect(roundTrip(base)).toEqual(base);
+    const vm: TaskTemplate = { ...base, runtime: 'vm', vm: { vcpus: 2, kernel: '/boot/vmlinuz-6.1.0-57-amd64' } };
+    expect(roundTrip(vm)).toEqual(vm);
     expect(taskSpecFromProto({ ...taskSpecToProto(base), imagePull: 'sometimes' })).toEqual(base);
   });
 });

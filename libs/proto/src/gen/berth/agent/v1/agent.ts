@@ -35,6 +35,7 @@ import {
  *         ◀───────────────────────────────  Assignments{full: false, generation: g+1, …}
  *         ◀───────────────────────────────  LogRequest      (berth logs -f)
  *   LogChunk… ───────────────────────────▶
+ *   NodeUpdate ──────────────────────────▶  a driver probe finished: updates the node record
  *
  * Statuses are idempotent and carry a per-agent sequence number; after a reconnect the agent
  * re-sends everything not yet acknowledged. Assignment generations only grow within a session;
@@ -226,6 +227,7 @@ export interface SessionRequest {
     | { $case: "status"; value: StatusBatch }
     | { $case: "heartbeat"; value: Heartbeat }
     | { $case: "log"; value: LogChunk }
+    | { $case: "nodeUpdate"; value: NodeUpdate }
     | undefined;
 }
 
@@ -266,9 +268,32 @@ export interface Hello {
    * control plane then derives them from `drivers` (runc → container, qemu → vm).
    */
   runtimes: string[];
+  /**
+   * What a driver says about itself, by driver name: "qemu" → "kvm" | "tcg" | "probing" (its
+   * acceleration; "probing" until its probe ended, then a NodeUpdate tells the result).
+   */
+  driverDetails: { [key: string]: string };
 }
 
 export interface Hello_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+export interface Hello_DriverDetailsEntry {
+  key: string;
+  value: string;
+}
+
+/**
+ * Something Hello said has changed while the session runs (a driver's probe finished). The
+ * control plane updates the node's record; a field left empty changes nothing.
+ */
+export interface NodeUpdate {
+  driverDetails: { [key: string]: string };
+}
+
+export interface NodeUpdate_DriverDetailsEntry {
   key: string;
   value: string;
 }
@@ -348,7 +373,11 @@ export interface TaskSpec {
     | string
     | undefined;
   /** "ifNotPresent" | "always"; absent: pinned by image_digest when it is set. */
-  imagePull?: string | undefined;
+  imagePull?:
+    | string
+    | undefined;
+  /** runtime vm: the guest kernel's absolute path on the node; absent: the node's newest /boot/vmlinuz-*. */
+  vmKernel?: string | undefined;
 }
 
 export interface TaskSpec_EnvEntry {
@@ -414,6 +443,8 @@ export interface LogRequest {
   follow: boolean;
   /** 0 = everything kept. */
   tail: number;
+  /** A VM task's guest console (kernel and init messages) instead of the workload's output. */
+  console: boolean;
 }
 
 export interface LogCancel {
@@ -453,6 +484,9 @@ export const SessionRequest: MessageFns<SessionRequest> = {
         break;
       case "log":
         LogChunk.encode(message.msg.value, writer.uint32(34).fork()).join();
+        break;
+      case "nodeUpdate":
+        NodeUpdate.encode(message.msg.value, writer.uint32(42).fork()).join();
         break;
     }
     return writer;
@@ -503,6 +537,14 @@ export const SessionRequest: MessageFns<SessionRequest> = {
             message.msg = { $case: "log", value: LogChunk.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.msg = { $case: "nodeUpdate", value: NodeUpdate.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -525,6 +567,10 @@ export const SessionRequest: MessageFns<SessionRequest> = {
         ? { $case: "heartbeat", value: Heartbeat.fromJSON(object.heartbeat) }
         : isSet(object.log)
         ? { $case: "log", value: LogChunk.fromJSON(object.log) }
+        : isSet(object.nodeUpdate)
+        ? { $case: "nodeUpdate", value: NodeUpdate.fromJSON(object.nodeUpdate) }
+        : isSet(object.node_update)
+        ? { $case: "nodeUpdate", value: NodeUpdate.fromJSON(object.node_update) }
         : undefined,
     };
   },
@@ -539,6 +585,8 @@ export const SessionRequest: MessageFns<SessionRequest> = {
       obj.heartbeat = Heartbeat.toJSON(message.msg.value);
     } else if (message.msg?.$case === "log") {
       obj.log = LogChunk.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "nodeUpdate") {
+      obj.nodeUpdate = NodeUpdate.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -570,6 +618,12 @@ export const SessionRequest: MessageFns<SessionRequest> = {
       case "log": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
           message.msg = { $case: "log", value: LogChunk.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "nodeUpdate": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "nodeUpdate", value: NodeUpdate.fromPartial(object.msg.value) };
         }
         break;
       }
@@ -782,6 +836,7 @@ function createBaseHello(): Hello {
     metricsAddress: "",
     tasks: [],
     runtimes: [],
+    driverDetails: {},
   };
 }
 
@@ -814,6 +869,9 @@ export const Hello: MessageFns<Hello> = {
     for (const v of message.runtimes) {
       writer.uint32(74).string(v!);
     }
+    globalThis.Object.entries(message.driverDetails).forEach(([key, value]: [string, string]) => {
+      Hello_DriverDetailsEntry.encode({ key: key as any, value }, writer.uint32(82).fork()).join();
+    });
     return writer;
   },
 
@@ -905,6 +963,17 @@ export const Hello: MessageFns<Hello> = {
             message.runtimes.push(reader.string());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            const entry10 = Hello_DriverDetailsEntry.decode(reader, reader.uint32());
+            if (entry10.value !== undefined) {
+              message.driverDetails[entry10.key] = entry10.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -955,6 +1024,33 @@ export const Hello: MessageFns<Hello> = {
         ? object.tasks.map((e: any) => TaskStatus.fromJSON(e))
         : [],
       runtimes: globalThis.Array.isArray(object?.runtimes) ? object.runtimes.map((e: any) => globalThis.String(e)) : [],
+      driverDetails: isObject(object.driverDetails)
+        ? (globalThis.Object.entries(object.driverDetails) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.driver_details)
+        ? (globalThis.Object.entries(object.driver_details) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -993,6 +1089,15 @@ export const Hello: MessageFns<Hello> = {
     if (message.runtimes?.length) {
       obj.runtimes = message.runtimes;
     }
+    if (message.driverDetails) {
+      const entries = globalThis.Object.entries(message.driverDetails) as [string, string][];
+      if (entries.length > 0) {
+        obj.driverDetails = {};
+        entries.forEach(([k, v]) => {
+          obj.driverDetails[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -1020,6 +1125,15 @@ export const Hello: MessageFns<Hello> = {
     message.metricsAddress = object.metricsAddress ?? "";
     message.tasks = object.tasks?.map((e) => TaskStatus.fromPartial(e)) || [];
     message.runtimes = object.runtimes?.map((e) => e) || [];
+    message.driverDetails = (globalThis.Object.entries(object.driverDetails ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
     return message;
   },
 };
@@ -1103,6 +1217,290 @@ export const Hello_LabelsEntry: MessageFns<Hello_LabelsEntry> = {
   },
   fromPartial<I extends Exact<DeepPartial<Hello_LabelsEntry>, I>>(object: I): Hello_LabelsEntry {
     const message = createBaseHello_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseHello_DriverDetailsEntry(): Hello_DriverDetailsEntry {
+  return { key: "", value: "" };
+}
+
+export const Hello_DriverDetailsEntry: MessageFns<Hello_DriverDetailsEntry> = {
+  encode(message: Hello_DriverDetailsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Hello_DriverDetailsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHello_DriverDetailsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Hello_DriverDetailsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Hello_DriverDetailsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Hello_DriverDetailsEntry>, I>>(base?: I): Hello_DriverDetailsEntry {
+    return Hello_DriverDetailsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Hello_DriverDetailsEntry>, I>>(object: I): Hello_DriverDetailsEntry {
+    const message = createBaseHello_DriverDetailsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseNodeUpdate(): NodeUpdate {
+  return { driverDetails: {} };
+}
+
+export const NodeUpdate: MessageFns<NodeUpdate> = {
+  encode(message: NodeUpdate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    globalThis.Object.entries(message.driverDetails).forEach(([key, value]: [string, string]) => {
+      NodeUpdate_DriverDetailsEntry.encode({ key: key as any, value }, writer.uint32(10).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeUpdate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeUpdate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            const entry1 = NodeUpdate_DriverDetailsEntry.decode(reader, reader.uint32());
+            if (entry1.value !== undefined) {
+              message.driverDetails[entry1.key] = entry1.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeUpdate {
+    return {
+      driverDetails: isObject(object.driverDetails)
+        ? (globalThis.Object.entries(object.driverDetails) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.driver_details)
+        ? (globalThis.Object.entries(object.driver_details) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: NodeUpdate): unknown {
+    const obj: any = {};
+    if (message.driverDetails) {
+      const entries = globalThis.Object.entries(message.driverDetails) as [string, string][];
+      if (entries.length > 0) {
+        obj.driverDetails = {};
+        entries.forEach(([k, v]) => {
+          obj.driverDetails[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeUpdate>, I>>(base?: I): NodeUpdate {
+    return NodeUpdate.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeUpdate>, I>>(object: I): NodeUpdate {
+    const message = createBaseNodeUpdate();
+    message.driverDetails = (globalThis.Object.entries(object.driverDetails ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseNodeUpdate_DriverDetailsEntry(): NodeUpdate_DriverDetailsEntry {
+  return { key: "", value: "" };
+}
+
+export const NodeUpdate_DriverDetailsEntry: MessageFns<NodeUpdate_DriverDetailsEntry> = {
+  encode(message: NodeUpdate_DriverDetailsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeUpdate_DriverDetailsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeUpdate_DriverDetailsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeUpdate_DriverDetailsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: NodeUpdate_DriverDetailsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeUpdate_DriverDetailsEntry>, I>>(base?: I): NodeUpdate_DriverDetailsEntry {
+    return NodeUpdate_DriverDetailsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeUpdate_DriverDetailsEntry>, I>>(
+    object: I,
+  ): NodeUpdate_DriverDetailsEntry {
+    const message = createBaseNodeUpdate_DriverDetailsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
     return message;
@@ -1789,6 +2187,7 @@ function createBaseTaskSpec(): TaskSpec {
     vmVcpus: undefined,
     imageDigest: undefined,
     imagePull: undefined,
+    vmKernel: undefined,
   };
 }
 
@@ -1829,6 +2228,9 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     }
     if (message.imagePull !== undefined) {
       writer.uint32(98).string(message.imagePull);
+    }
+    if (message.vmKernel !== undefined) {
+      writer.uint32(106).string(message.vmKernel);
     }
     return writer;
   },
@@ -1945,6 +2347,14 @@ export const TaskSpec: MessageFns<TaskSpec> = {
             message.imagePull = reader.string();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.vmKernel = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2004,6 +2414,11 @@ export const TaskSpec: MessageFns<TaskSpec> = {
         : isSet(object.image_pull)
         ? globalThis.String(object.image_pull)
         : undefined,
+      vmKernel: isSet(object.vmKernel)
+        ? globalThis.String(object.vmKernel)
+        : isSet(object.vm_kernel)
+        ? globalThis.String(object.vm_kernel)
+        : undefined,
     };
   },
 
@@ -2051,6 +2466,9 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     if (message.imagePull !== undefined) {
       obj.imagePull = message.imagePull;
     }
+    if (message.vmKernel !== undefined) {
+      obj.vmKernel = message.vmKernel;
+    }
     return obj;
   },
 
@@ -2083,6 +2501,7 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     message.vmVcpus = object.vmVcpus ?? undefined;
     message.imageDigest = object.imageDigest ?? undefined;
     message.imagePull = object.imagePull ?? undefined;
+    message.vmKernel = object.vmKernel ?? undefined;
     return message;
   },
 };
@@ -3003,7 +3422,7 @@ export const StatusAck: MessageFns<StatusAck> = {
 };
 
 function createBaseLogRequest(): LogRequest {
-  return { requestId: "", taskId: "", follow: false, tail: 0 };
+  return { requestId: "", taskId: "", follow: false, tail: 0, console: false };
 }
 
 export const LogRequest: MessageFns<LogRequest> = {
@@ -3019,6 +3438,9 @@ export const LogRequest: MessageFns<LogRequest> = {
     }
     if (message.tail !== 0) {
       writer.uint32(32).uint32(message.tail);
+    }
+    if (message.console !== false) {
+      writer.uint32(40).bool(message.console);
     }
     return writer;
   },
@@ -3068,6 +3490,14 @@ export const LogRequest: MessageFns<LogRequest> = {
             message.tail = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.console = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3094,6 +3524,7 @@ export const LogRequest: MessageFns<LogRequest> = {
         : "",
       follow: isSet(object.follow) ? globalThis.Boolean(object.follow) : false,
       tail: isSet(object.tail) ? globalThis.Number(object.tail) : 0,
+      console: isSet(object.console) ? globalThis.Boolean(object.console) : false,
     };
   },
 
@@ -3111,6 +3542,9 @@ export const LogRequest: MessageFns<LogRequest> = {
     if (message.tail !== 0) {
       obj.tail = Math.round(message.tail);
     }
+    if (message.console !== false) {
+      obj.console = message.console;
+    }
     return obj;
   },
 
@@ -3123,6 +3557,7 @@ export const LogRequest: MessageFns<LogRequest> = {
     message.taskId = object.taskId ?? "";
     message.follow = object.follow ?? false;
     message.tail = object.tail ?? 0;
+    message.console = object.console ?? false;
     return message;
   },
 };
