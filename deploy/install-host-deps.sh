@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages berth needs on a node and for its tests. Idempotent and quick when
 # everything is present: apt is only touched when a command is missing.
-#   deploy/install-host-deps.sh          # what `berth up` needs (etcd, runc, conmon, CNI, images)
+#   deploy/install-host-deps.sh          # what `berth up` needs (etcd, runc, conmon, CNI, images;
+#                                        # QEMU, a guest kernel and static busybox for `runtime: vm`)
 #   deploy/install-host-deps.sh --test   # plus what the test suites need (docker, registry, …)
 set -euo pipefail
 
@@ -11,9 +12,10 @@ declare -A RUN=(
   [runc]=runc [conmon]=conmon [skopeo]=skopeo [umoci]=umoci
   [/usr/lib/cni/bridge]=containernetworking-plugins
   [iptables]=iptables [nft]=nftables [ip]=iproute2 [nsenter]=util-linux [pgrep]=procps
+  [qemu-system-x86_64]=qemu-system-x86 [busybox]=busybox-static
 )
 declare -A TEST=(
-  [dockerd]=docker.io [docker-registry]=docker-registry [busybox]=busybox-static [curl]=curl [promtool]=prometheus [prometheus]=prometheus
+  [dockerd]=docker.io [docker-registry]=docker-registry [curl]=curl [promtool]=prometheus [prometheus]=prometheus
 )
 
 want=()
@@ -26,9 +28,13 @@ check() { # name-of-assoc-array
 }
 check RUN
 [[ ${1:-} == --test ]] && check TEST
-# Test images are built from busybox with no libc beside it: it must be the static build.
-if [[ ${1:-} == --test ]] && command -v busybox >/dev/null && ldd "$(command -v busybox)" >/dev/null 2>&1; then
+# The VM guest's initramfs (and the test images) hold busybox with no libc beside it: the static build.
+if command -v busybox >/dev/null && ldd "$(command -v busybox)" >/dev/null 2>&1; then
   want+=(busybox-static)
+fi
+# A kernel for VM guests, with its modules: the host may run another (or none of its own, in a container).
+if ! compgen -G '/boot/vmlinuz-*' >/dev/null; then
+  want+=(linux-image-amd64)
 fi
 
 [[ ${#want[@]} -eq 0 ]] && exit 0

@@ -1,9 +1,9 @@
 import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
-import { CniNetwork, ImageStore, RuncDriver, type LogLine, type RuntimeDriver, type TaskStats } from '@berth/runtime';
-import { NotFoundError, type Runtime } from '@berth/core';
+import { CniNetwork, ImageStore, QemuDriver, RuncDriver, type LogLine, type RuntimeDriver, type TaskStats } from '@berth/runtime';
+import { DomainError, NotFoundError, type Runtime } from '@berth/core';
 import type { LogRequest } from '@berth/proto';
-import { capacity, primaryAddress } from './fingerprint/fingerprint';
+import { capacity, onPath, primaryAddress } from './fingerprint/fingerprint';
 import { ImageGarbageCollector } from './housekeeping/image-gc';
 import { AgentMetrics, MeteredImageStore } from './metrics/agent-metrics';
 import { MetricsServer } from './metrics/metrics-server';
@@ -34,6 +34,11 @@ export interface AgentOptions {
    */
   readonly drivers?: ReadonlyMap<Runtime, RuntimeDriver>;
   /**
+   * With the default drivers: run `runtime: vm` tasks with QEMU when `qemu-system-x86_64` is on
+   * the PATH (default true). False: this node serves containers only.
+   */
+  readonly vms?: boolean;
+  /**
    * Where to serve Prometheus metrics (`GET /metrics`; port 0 takes a free port). Absent or
    * false: no endpoint, so tests and benchmarks can start many agents in one process.
    */
@@ -55,6 +60,7 @@ export interface RunningAgent {
  *   runtime/   the runc driver's task bundles, rootfs mounts and volumes
  *   images/    pulled layouts and unpacked image roots (unused ones removed after a day)
  *   cni/       host-local IPAM leases of this node
+ *   vm/        the qemu driver's VM tasks, guest initramfs and acceleration probe (with QEMU only)
  * With `metrics`, the endpoint listens before anything runs (an address in use fails the start
  * and leaves nothing behind) and closes once the agent's loops have ended.
  */
@@ -73,6 +79,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const imageOptions = { dir: join(o.dataDir, 'images'), insecureRegistries: o.insecureRegistries };
   const images = metrics ? new MeteredImageStore(imageOptions, metrics) : new ImageStore(imageOptions);
   const drivers = new DriverSet(o.drivers ?? defaultDrivers(o, images));
+  // Filled in by the drivers' probes (qemu: KVM or TCG) while the agent already runs tasks.
+  const driverDetails: Record<string, string> = {};
   const outbox = new StatusOutbox();
   const worker = new Worker({
     drivers,
@@ -97,6 +105,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       capacity: capacity(),
       drivers: drivers.names(),
       runtimes: drivers.runtimes(),
+      driverDetails: { ...driverDetails },
       labels: { ...o.labels },
       // A wildcard host goes as it is: the control plane puts the session's address in its place.
       metricsAddress: metricsAddress ?? '',
@@ -122,6 +131,23 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
     await endpoint?.close();
     throw e;
   }
+  for (const d of drivers.all()) {
+    if (!(d instanceof QemuDriver)) continue;
+    // In the background: Hello goes out at once, saying "probing"; the result follows as a NodeUpdate.
+    driverDetails[d.name] = 'probing';
+    void d.acceleration().then(
+      ({ accel, reason }) => {
+        driverDetails[d.name] = accel;
+        log(`qemu: VMs run under ${accel.toUpperCase()} (${reason})`);
+        session.nodeChanged({ [d.name]: accel });
+      },
+      (e: unknown) => {
+        driverDetails[d.name] = 'tcg';
+        log(`qemu: acceleration probe failed, VMs run under TCG: ${e instanceof Error ? e.message : String(e)}`);
+        session.nodeChanged({ [d.name]: 'tcg' });
+      },
+    );
+  }
   const done = Promise.all([worker.run(ctl.signal), session.run(ctl.signal), imageGc.run(ctl.signal)])
     .then(() => undefined)
     .finally(() => endpoint?.close());
@@ -135,14 +161,32 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   };
 }
 
-/** What `berth agent` runs: runc for containers (qemu for vms comes later). */
+/** What `berth agent` runs: runc for containers, and QEMU for VMs where the node has it. */
 function defaultDrivers(o: AgentOptions, images: ImageStore): ReadonlyMap<Runtime, RuntimeDriver> {
   const network = new CniNetwork({ nodeName: o.name, ipamDataDir: join(o.dataDir, 'cni'), bridge: o.bridge, subnet: o.subnet });
-  return new Map([['container', new RuncDriver({ node: o.name, dataDir: join(o.dataDir, 'runtime'), images, network })]]);
+  const drivers = new Map<Runtime, RuntimeDriver>([['container', new RuncDriver({ node: o.name, dataDir: join(o.dataDir, 'runtime'), images, network })]]);
+  if (o.vms !== false && onPath(QEMU_BINARY)) {
+    drivers.set('vm', new QemuDriver({ node: o.name, dataDir: join(o.dataDir, 'vm'), images, network, qemu: QEMU_BINARY }));
+  }
+  return drivers;
 }
+
+const QEMU_BINARY = 'qemu-system-x86_64';
 
 async function* taskLogs(worker: Worker, drivers: DriverSet, req: LogRequest, signal: AbortSignal): AsyncIterable<LogLine> {
   const handle = worker.tasks().find((t) => t.assignment.taskId === req.taskId)?.handle;
   if (!handle) throw new NotFoundError('task', req.taskId);
-  yield* drivers.forHandle(handle).logs(handle, { ...(req.tail > 0 ? { tail: req.tail } : {}), follow: req.follow, signal });
+  const driver = drivers.forHandle(handle);
+  const o = { ...(req.tail > 0 ? { tail: req.tail } : {}), follow: req.follow, signal };
+  if (!req.console) return yield* driver.logs(handle, o);
+  if (!(driver instanceof QemuDriver)) throw new NoConsoleError(req.taskId);
+  yield* driver.consoleLogs(handle, o);
+}
+
+/** A console was asked of a task that has none: only VMs boot a kernel with a console. */
+class NoConsoleError extends DomainError {
+  readonly code = 'INVALID';
+  constructor(taskId: string) {
+    super(`task ${taskId} is not a VM: --console shows the boot console of runtime vm tasks`);
+  }
 }

@@ -80,6 +80,7 @@ export function registeredNode(current: NodeRecord | undefined, reg: NodeRegistr
     address: reg.address,
     capacity: { ...reg.capacity },
     drivers: [...reg.drivers],
+    ...(reg.driverDetails && Object.keys(reg.driverDetails).length > 0 ? { driverDetails: { ...reg.driverDetails } } : {}),
     ...(reg.runtimes ? { runtimes: [...reg.runtimes] } : {}),
     ...(reg.agentVersion ? { agentVersion: reg.agentVersion } : {}),
     ...(reg.metricsAddress ? { metricsAddress: reg.metricsAddress } : {}),

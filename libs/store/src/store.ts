@@ -329,6 +329,8 @@ export interface NodeRegistration {
   readonly labels: Readonly<Record<string, string>>;
   readonly capacity: NodeCapacity;
   readonly drivers: readonly string[];
+  /** What a driver says about itself, by driver name (qemu: its acceleration); absent: nothing. */
+  readonly driverDetails?: Readonly<Record<string, string>>;
   /** The task runtimes the node serves; absent from agents that predate it (see NodeInfo.runtimes). */
   readonly runtimes?: readonly Runtime[];
   readonly agentVersion?: string;

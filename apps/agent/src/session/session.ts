@@ -84,6 +84,11 @@ export class AgentSession {
    * worker's status reports): what many tasks reported together goes out as one StatusBatch,
    * which the control plane writes in one transaction instead of one per report.
    */
+  /** Tells the control plane what changed since Hello (sent after it on the same stream; a reconnect's Hello carries it anyway). */
+  nodeChanged(driverDetails: Readonly<Record<string, string>>): void {
+    this.call?.write({ msg: { $case: 'nodeUpdate', value: { driverDetails: { ...driverDetails } } } });
+  }
+
   flushSoon(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;

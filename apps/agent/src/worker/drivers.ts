@@ -41,6 +41,10 @@ export class DriverSet {
     return [...this.byRuntime.keys()];
   }
 
+  all(): RuntimeDriver[] {
+    return [...this.byName.values()];
+  }
+
   names(): string[] {
     return [...this.byName.keys()];
   }

@@ -310,6 +310,7 @@ export function toTaskConfig(a: Assignment): TaskConfig {
     ports: a.spec.ports,
     volumes: a.spec.volumes,
     stopGracePeriodMs: a.spec.stopGracePeriodMs,
+    ...(a.spec.vm ? { vm: a.spec.vm } : {}),
   };
 }
 

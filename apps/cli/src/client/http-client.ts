@@ -144,8 +144,8 @@ export class BerthClient {
    * server ends the stream. The deadline covers only the answer's headers: a followed log may be
    * silent for hours.
    */
-  async *taskLogs(id: string, opts: { follow: boolean; tail?: number; signal: AbortSignal }): AsyncGenerator<string> {
-    const query = new URLSearchParams({ follow: String(opts.follow), ...(opts.tail === undefined ? {} : { tail: String(opts.tail) }) });
+  async *taskLogs(id: string, opts: { follow: boolean; tail?: number; console?: boolean; signal: AbortSignal }): AsyncGenerator<string> {
+    const query = new URLSearchParams({ follow: String(opts.follow), ...(opts.tail === undefined ? {} : { tail: String(opts.tail) }), ...(opts.console ? { console: 'true' } : {}) });
     const path = `/api/v1/tasks/${encodeURIComponent(id)}/logs?${query.toString()}`;
     // One controller for the whole exchange: fetch's signal governs the body too, so the header
     // deadline is a timer cleared once the headers are in, not an AbortSignal.timeout.

@@ -45,14 +45,17 @@ export function agentCommand(ctx: CliContext) {
       (v) => parseHostPort(v, '--metrics'),
     )
     .option('--no-metrics', 'serve no metrics endpoint')
+    .option('--no-vms', 'serve containers only, even where qemu-system-x86_64 is installed (default: runtime vm tasks run as QEMU microVMs when it is)')
     .addHelpText(
       'after',
       `
 --server HOST:PORT (required): the control plane's agent (gRPC) address, e.g. 10.0.0.1:7071.
 Here the global -s/--server option names that address, not the API URL; BERTH_SERVER and
 ~/.berth/config.json are not used.
-Must run as root. SIGINT/SIGTERM stop the agent but leave its containers running: the next
-agent started with the same data dir and name adopts them again. A second signal exits at once.
+Must run as root. SIGINT/SIGTERM stop the agent but leave its containers and VMs running: the
+next agent started with the same data dir and name adopts them again. A second signal exits at once.
+With QEMU installed the node also serves runtime vm tasks; whether they run under KVM or TCG is
+probed in the background after start (berth get nodes -o wide: DRIVERS runc, qemu (tcg)).
 
 Examples:
   sudo berth agent --server 10.0.0.1:7071 --name n1 --label zone=a
@@ -75,13 +78,14 @@ Examples:
         ...(opts.bridge ? { bridge: opts.bridge } : {}),
         ...(opts.subnet ? { subnet: opts.subnet } : {}),
         metrics: opts.metrics ?? DEFAULT_AGENT_METRICS,
+        vms: opts.vms,
       });
     });
 }
 
 /**
  * Starts a node agent whose log lines go to stderr. `stop()` leaves its containers running
- * (they are re-adopted on the next start). Always with the agent's real drivers (runc): the
+ * (they are re-adopted on the next start). Always with the agent's real drivers (runc, qemu): the
  * hollow driver is for tests and benchmarks, never offered to operators.
  */
 export async function launchAgent(ctx: CliContext, opts: Omit<AgentOptions, 'log' | 'drivers'>): Promise<RunningAgent> {

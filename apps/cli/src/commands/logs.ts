@@ -15,6 +15,8 @@ interface LogOptions {
   readonly follow: boolean;
   readonly tail?: number;
   readonly timestamps: boolean;
+  /** A VM task's guest console instead of the workload's output. */
+  readonly console: boolean;
   readonly signal: AbortSignal;
 }
 
@@ -25,6 +27,7 @@ export function logsCommand(ctx: CliContext) {
     .option('-f, --follow', 'keep printing new lines until Ctrl-C (with a service: also of tasks started later)')
     .option('--tail <n>', 'start with the last N lines of each task', parseTail)
     .option('--timestamps', "print each line's time (RFC 3339) before its text")
+    .option('--console', "a VM task's boot console (kernel and guest init messages) instead of its workload's output")
     .addHelpText(
       'after',
       `
@@ -33,13 +36,15 @@ Ctrl-C stops following and exits 0. An unknown task or service exits 1.
 
 Examples:
   berth logs web.1.x7k2p
-  berth logs web -f --tail 20`,
+  berth logs web -f --tail 20
+  berth logs vmweb.1.k3m9q --console`,
     )
     .action(async (target, opts) => {
       const options: LogOptions = {
         follow: opts.follow === true,
         ...(opts.tail === undefined ? {} : { tail: opts.tail }),
         timestamps: opts.timestamps === true,
+        console: opts.console === true,
         signal: ctx.interruption(),
       };
       const client = ctx.client();
@@ -54,7 +59,7 @@ export function parseTail(value: string): number {
 }
 
 async function printTaskLogs(ctx: CliContext, client: BerthClient, id: string, o: LogOptions, format: LogFormat): Promise<void> {
-  const lines = client.taskLogs(id, { follow: o.follow, signal: o.signal, ...(o.tail === undefined ? {} : { tail: o.tail }) });
+  const lines = client.taskLogs(id, { follow: o.follow, console: o.console, signal: o.signal, ...(o.tail === undefined ? {} : { tail: o.tail }) });
   for await (const line of lines) ctx.out(formatLogLine(line, format));
 }
 

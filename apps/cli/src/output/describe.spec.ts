@@ -92,7 +92,7 @@ describe('describeTask and describeNode', () => {
   it('shows a node with capacity and the tasks placed on it', () => {
     const text = describeNode(node1, [runningTask], NOW);
     expect(text).toMatch(/^Capacity:\n {2}CPU:\s+4\n {2}Memory:\s+8Gi$/m);
-    expect(text).toMatch(/^Drivers:\s+runc\n\s+qemu$/m);
+    expect(text).toMatch(/^Drivers:\s+runc, qemu \(tcg\)$/m);
     expect(text).toMatch(/^\s+web\.1\.x7k2p\s+1\s+running\s+-\s+n1\s+2m$/m);
     expect(text).toMatch(/^Allocated:\n {2}CPU:\s+1500m\n {2}Memory:\s+2Gi\n {2}Tasks:\s+3$/m);
   });

@@ -2,7 +2,7 @@ import type { NodeView, ServiceView, TaskView, UpdateView } from '@berth/api';
 import { formatAge } from './age';
 import type { Field, FieldValue } from './fields';
 import { renderFields } from './fields';
-import { formatLabels, formatPort } from './lists';
+import { formatDrivers, formatLabels, formatPort } from './lists';
 import { cell, renderTable } from './table';
 
 /** `berth describe service NAME`: metadata, the spec with every default, status and its tasks. */
@@ -44,7 +44,7 @@ function templateFields(t: ServiceView['spec']['template'], digest: string | und
     ['Volumes', t.volumes.map((v) => `${v.name} → ${v.mountPath}`)],
     ['Stop Grace Period', String(t.stopGracePeriod)],
   ];
-  if (t.vm) fields.push(['VM vCPUs', String(t.vm.vcpus)]);
+  if (t.vm) fields.push(['VM vCPUs', String(t.vm.vcpus)], ['VM kernel', t.vm.kernel ?? 'default (the node\'s newest /boot/vmlinuz-*)']);
   return fields;
 }
 
@@ -145,7 +145,7 @@ export function describeNode(n: NodeView, tasks: readonly TaskView[], now: Date)
     ['Address', cell(n.status.address)],
     ['Capacity', [['CPU', cell(n.status.capacity.cpu)], ['Memory', cell(n.status.capacity.memory)]]],
     ['Allocated', [['CPU', n.status.allocated.cpu], ['Memory', n.status.allocated.memory], ['Tasks', String(n.status.tasks)]]],
-    ['Drivers', [...n.status.drivers]],
+    ['Drivers', cell(formatDrivers(n))],
   ];
   return [...renderFields(fields), ...taskSection(tasks, now)].join('\n');
 }

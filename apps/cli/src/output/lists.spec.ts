@@ -54,7 +54,7 @@ describe('node tables', () => {
   it('shows state, availability, address and capacity; wide adds tasks, allocation, drivers and sorted labels', () => {
     expect(rows(renderList(nodeLayout, [node1], { wide: true, now: NOW }))).toEqual([
       ['NAME', 'STATE', 'AVAILABILITY', 'ADDRESS', 'CPU', 'MEMORY', 'TASKS', 'ALLOC-CPU', 'ALLOC-MEMORY', 'DRIVERS', 'LABELS'],
-      ['n1', 'ready', 'active', '10.0.0.1', '4', '8Gi', '3', '1500m', '2Gi', 'runc,qemu', 'disk=ssd,zone=a'],
+      ['n1', 'ready', 'active', '10.0.0.1', '4', '8Gi', '3', '1500m', '2Gi', 'runc, qemu (tcg)', 'disk=ssd,zone=a'],
     ]);
   });
 

@@ -70,10 +70,15 @@ export const nodeLayout: ListLayout<NodeView> = {
     String(n.status.tasks),
     n.status.allocated.cpu,
     n.status.allocated.memory,
-    cell(n.status.drivers.join(',')),
+    cell(formatDrivers(n)),
     cell(formatLabels(n.metadata.labels)),
   ],
 };
+
+/** `runc, qemu (tcg)`: each driver with what it reports about itself. */
+export function formatDrivers(n: NodeView): string {
+  return n.status.drivers.map((d) => (n.status.driverDetails?.[d] ? `${d} (${n.status.driverDetails[d]})` : d)).join(', ');
+}
 
 /** `down (12s)` for a down node: how long it has been down. */
 function nodeState(n: NodeView, now: Date): string {

@@ -15,10 +15,15 @@ describe('advertisedMetricsAddress', () => {
 });
 
 describe('registrationFromHello', () => {
-  const hello = { nodeName: 'n2', agentVersion: '0.1.0', address: '10.0.0.2', capacity: { cpuMillis: 2000, memoryBytes: 2 ** 30 }, drivers: ['runc'], runtimes: ['container'], labels: {}, metricsAddress: '0.0.0.0:9101', tasks: [] };
+  const hello = { nodeName: 'n2', agentVersion: '0.1.0', address: '10.0.0.2', capacity: { cpuMillis: 2000, memoryBytes: 2 ** 30 }, drivers: ['runc'], runtimes: ['container'], labels: {}, metricsAddress: '0.0.0.0:9101', tasks: [], driverDetails: {} };
 
   it("records the agent's version and where its metrics are", () => {
     expect(registrationFromHello(hello)).toMatchObject({ agentVersion: '0.1.0', metricsAddress: '10.0.0.2:9101' });
+  });
+
+  it("records what a driver says about itself, and nothing when the agent says nothing", () => {
+    expect(registrationFromHello({ ...hello, drivers: ['runc', 'qemu'], driverDetails: { qemu: 'probing' } })).toMatchObject({ drivers: ['runc', 'qemu'], driverDetails: { qemu: 'probing' } });
+    expect(registrationFromHello(hello)).not.toHaveProperty('driverDetails');
   });
 
   it('records no metrics address for an agent that exports none', () => {

@@ -58,6 +58,7 @@ export function registrationFromHello(h: Hello): NodeRegistration {
     labels: { ...h.labels },
     capacity: { cpuMillis: h.capacity?.cpuMillis ?? 0, memoryBytes: h.capacity?.memoryBytes ?? 0 },
     drivers: [...h.drivers],
+    ...(Object.keys(h.driverDetails).length > 0 ? { driverDetails: { ...h.driverDetails } } : {}),
     ...(runtimes ? { runtimes } : {}),
     ...(h.agentVersion ? { agentVersion: h.agentVersion } : {}),
     ...(h.metricsAddress ? { metricsAddress: advertisedMetricsAddress(h.metricsAddress, h.address) } : {}),

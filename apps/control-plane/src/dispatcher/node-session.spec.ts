@@ -30,7 +30,7 @@ const placed = (slot: number, node: string, opts: Parameters<typeof taskFixture>
 const hello = (node: string): SessionRequest => ({
   msg: {
     $case: 'hello',
-    value: { nodeName: node, agentVersion: 't', address: '10.0.0.1', capacity: { cpuMillis: 2000, memoryBytes: 1 << 30 }, drivers: ['runc'], runtimes: ['container'], labels: { zone: 'a' }, metricsAddress: '', tasks: [] },
+    value: { nodeName: node, agentVersion: 't', address: '10.0.0.1', capacity: { cpuMillis: 2000, memoryBytes: 1 << 30 }, drivers: ['runc', 'qemu'], runtimes: ['container', 'vm'], labels: { zone: 'a' }, metricsAddress: '', tasks: [], driverDetails: { qemu: 'probing' } },
   },
 });
 
@@ -70,6 +70,15 @@ describe('NodeSession', () => {
     expect(full?.upsert.map((a) => a.slot).sort()).toEqual([1, 4]);
     expect(full?.upsert[0]?.spec?.image).toBe(template.image);
     expect(await store.getNode('n1')).toMatchObject({ state: 'ready', labels: { zone: 'a' }, availability: 'active' });
+  });
+
+  it("records a driver's probe result sent after Hello over what Hello said, keeping the rest", async () => {
+    const { store, open } = setup();
+    const { session } = open();
+    await session.receive(hello('n1'));
+    expect(await store.getNode('n1')).toMatchObject({ drivers: ['runc', 'qemu'], driverDetails: { qemu: 'probing' } });
+    await session.receive({ msg: { $case: 'nodeUpdate', value: { driverDetails: { qemu: 'tcg' } } } });
+    expect(await store.getNode('n1')).toMatchObject({ state: 'ready', labels: { zone: 'a' }, drivers: ['runc', 'qemu'], runtimes: ['container', 'vm'], driverDetails: { qemu: 'tcg' } });
   });
 
   it('sends increments with a growing generation as the node’s tasks change', async () => {

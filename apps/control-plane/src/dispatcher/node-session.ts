@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Hello, SessionRequest, SessionResponse, TaskStatus as WireStatus } from '@berth/proto';
-import type { Informer, NodeSessionLease, NodeSessions, TaskRecord, WatchEvent } from '@berth/store';
+import type { Hello, NodeUpdate, SessionRequest, SessionResponse, TaskStatus as WireStatus } from '@berth/proto';
+import type { Informer, NodeRegistration, NodeSessionLease, NodeSessions, TaskRecord, WatchEvent } from '@berth/store';
 import { assignmentVersion, isAssignedTo, registrationFromHello, reportsFromWire, toAssignment } from './assignments';
 import { LogStream } from './log-stream';
 import type { SessionRegistry } from './session-registry';
@@ -44,6 +44,8 @@ const NODE_NAME = /^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/i;
 export class NodeSession {
   private node: string | undefined;
   private lease: NodeSessionLease | undefined;
+  /** What the Hello said, with later NodeUpdates over it: re-registered as a whole on each update. */
+  private registration: NodeRegistration | undefined;
   private generation = 0;
   /** Set once the full set went out: increments before it would arrive out of order. */
   private live = false;
@@ -122,7 +124,7 @@ export class NodeSession {
   }
 
   /** Asks the agent for a task's log; the stream ends when the agent ends it or the session does. */
-  openLogs(taskId: string, opts: { follow: boolean; tail: number }, signal: AbortSignal): LogStream {
+  openLogs(taskId: string, opts: { follow: boolean; tail: number; console?: boolean }, signal: AbortSignal): LogStream {
     const requestId = randomUUID();
     const stream = new LogStream();
     this.logs.set(requestId, stream);
@@ -132,7 +134,7 @@ export class NodeSession {
       if (!this.closed) this.stream.send({ msg: { $case: 'logCancel', value: { requestId } } });
     };
     signal.addEventListener('abort', cancel, { once: true });
-    this.stream.send({ msg: { $case: 'logRequest', value: { requestId, taskId, follow: opts.follow, tail: opts.tail } } });
+    this.stream.send({ msg: { $case: 'logRequest', value: { requestId, taskId, follow: opts.follow, tail: opts.tail, console: opts.console === true } } });
     return stream;
   }
 
@@ -165,16 +167,26 @@ export class NodeSession {
         }
         return;
       }
+      case 'nodeUpdate':
+        return this.nodeUpdate(m.value);
       case 'hello':
         return this.end({ code: 'INVALID_ARGUMENT', message: 'Hello was sent twice in one session' });
     }
+  }
+
+  /** A driver's probe finished: the node's record gets the new details over what its Hello said. */
+  private async nodeUpdate(u: NodeUpdate): Promise<void> {
+    if (!this.registration || Object.keys(u.driverDetails).length === 0) return;
+    this.registration = { ...this.registration, driverDetails: { ...this.registration.driverDetails, ...u.driverDetails } };
+    await this.deps.store.registerNode(this.registration);
   }
 
   private async hello(h: Hello): Promise<void> {
     if (!NODE_NAME.test(h.nodeName)) {
       return this.end({ code: 'INVALID_ARGUMENT', message: `"${h.nodeName}" is not a valid node name (letters, digits, "-", "_", ".")` });
     }
-    await this.deps.store.registerNode(registrationFromHello(h));
+    this.registration = registrationFromHello(h);
+    await this.deps.store.registerNode(this.registration);
     const lease = await this.deps.store.openNodeSession(h.nodeName, this.deps.leaseTtlSeconds);
     if (this.closed) return lease.close();
     this.lease = lease;

@@ -10,7 +10,7 @@ interface StreamReply {
   send(body: Readable): unknown;
 }
 
-/** `GET /api/v1/tasks/:id/logs?follow=true&tail=N`: the task's log, relayed from its node. */
+/** `GET /api/v1/tasks/:id/logs?follow=true&tail=N[&console=true]`: the task's log (or a VM's console), relayed from its node. */
 @Controller('api/v1')
 export class TaskLogsController {
   constructor(private readonly logs: TaskLogs) {}
@@ -20,10 +20,11 @@ export class TaskLogsController {
     @Param('id') id: string,
     @Query('follow') follow: string | undefined,
     @Query('tail') tail: string | undefined,
+    @Query('console') console: string | undefined,
     @Res() reply: StreamReply,
   ): Promise<void> {
     const ctl = new AbortController();
-    const lines = await this.logs.open(id, TaskLogs.parseQuery(follow, tail), ctl.signal);
+    const lines = await this.logs.open(id, TaskLogs.parseQuery(follow, tail, console), ctl.signal);
     // The client going away cancels the request on the node (LogCancel); after a complete
     // response the request is already finished and the abort does nothing.
     reply.raw.on('close', () => ctl.abort());

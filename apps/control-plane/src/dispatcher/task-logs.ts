@@ -9,6 +9,8 @@ export interface LogQuery {
   readonly follow: boolean;
   /** 0 = everything kept. */
   readonly tail: number;
+  /** A VM task's guest console instead of the workload's output. */
+  readonly console: boolean;
 }
 
 /**
@@ -22,16 +24,20 @@ export class TaskLogs {
     private readonly dispatcher: Dispatcher,
   ) {}
 
-  static parseQuery(follow: string | undefined, tail: string | undefined): LogQuery {
+  static parseQuery(follow: string | undefined, tail: string | undefined, console?: string): LogQuery {
     const n = tail === undefined || tail === '' ? 0 : Number(tail);
     if (!Number.isInteger(n) || n < 0) throw new ValidationError([{ path: 'tail', message: `must be a whole number ≥ 0 (got "${tail}")` }]);
-    return { follow: follow === 'true' || follow === '1', tail: n };
+    const flag = (v: string | undefined) => v === 'true' || v === '1';
+    return { follow: flag(follow), tail: n, console: flag(console) };
   }
 
   /** Text lines `<time> <stream> <text>\n`; throws NotFoundError / UnavailableError before any line. */
   async open(taskId: string, query: LogQuery, signal: AbortSignal): Promise<AsyncIterable<string>> {
     const task = await this.store.getTask(taskId);
     if (!task) throw new NotFoundError('task', taskId);
+    if (query.console && task.template && task.template.runtime !== 'vm') {
+      throw new ValidationError([{ path: 'console', message: `task ${taskId} is not a VM (runtime ${task.template.runtime}): only VM tasks have a boot console` }]);
+    }
     if (!task.nodeName) throw new UnavailableError(`task "${taskId}" is not placed on a node yet, so it has no log`);
     const session = this.dispatcher.registry.get(task.nodeName);
     if (!session) throw new UnavailableError(`node ${task.nodeName} is not connected`);

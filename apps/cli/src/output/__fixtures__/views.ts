@@ -77,6 +77,7 @@ export const node1: NodeView = {
     address: '10.0.0.1',
     capacity: { cpu: '4', memory: '8Gi' },
     drivers: ['runc', 'qemu'],
+    driverDetails: { qemu: 'tcg' },
     allocated: { cpu: '1500m', memory: '2Gi' },
     tasks: 3,
   },
