@@ -26,13 +26,20 @@ export interface ServiceJson {
 export interface NodeJson {
   metadata: { name: string; labels: Record<string, string> };
   spec: { availability: string };
-  status: { state: string; address: string };
+  status: { state: string; address: string; drivers?: string[]; driverDetails?: Record<string, string> };
 }
 
 /** What the tests put in a Service manifest; rendered as one YAML document. */
 export interface ServiceSketch {
   readonly name: string;
   readonly image: string;
+  /** Rendered as `template.runtime` (absent: the default, container). */
+  readonly runtime?: 'container' | 'vm';
+  /** Rendered as `template.vm`: the VM's vCPUs and kernel (`runtime: vm` only). */
+  readonly vm?: { readonly vcpus?: number; readonly kernel?: string };
+  readonly env?: Readonly<Record<string, string>>;
+  /** `template.resources.cpu`, e.g. "500m" (memory is `memory`). */
+  readonly cpu?: string;
   /** `global`: one task per eligible node (no replicas). */
   readonly mode?: 'replicated' | 'global';
   readonly replicas?: number;
@@ -53,9 +60,11 @@ export interface ServiceSketch {
 }
 
 export function serviceManifest(s: ServiceSketch): string {
-  const template: Record<string, unknown> = { image: s.image };
+  const template: Record<string, unknown> = { ...(s.runtime ? { runtime: s.runtime } : {}), image: s.image };
   if (s.command) template.command = [...s.command];
-  if (s.memory) template.resources = { memory: s.memory };
+  if (s.env) template.env = { ...s.env };
+  if (s.memory || s.cpu) template.resources = { ...(s.cpu ? { cpu: s.cpu } : {}), ...(s.memory ? { memory: s.memory } : {}) };
+  if (s.vm) template.vm = { ...s.vm };
   if (s.ports) template.ports = s.ports.map((p) => ({ ...p, protocol: 'tcp' }));
   if (s.healthCheck) template.healthCheck = { ...s.healthCheck, exec: [...s.healthCheck.exec] };
   if (s.stopGracePeriod) template.stopGracePeriod = s.stopGracePeriod;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildBusyboxLayout, cgroupDirsNamed, mountsUnder } from '../../support/node-host';
 import { startRegistry, type LocalRegistry } from '../../support/registry';
-import { BERTH_BIN, freePort } from './berth-cli';
+import { BERTH_BIN, eventually, freePort, isAlive, killIfAlive } from './berth-cli';
 import { BerthProcess } from './berth-process';
 import { BerthCli } from './cluster';
 import { HostGuard } from './host-guard';
@@ -44,6 +44,12 @@ export interface LabClusterOptions {
    * that may run at the same time use different families: each one's host check ignores the others' links.
    */
   readonly family?: string;
+  /**
+   * Agents also run `runtime: vm` tasks (QEMU microVMs) where qemu-system-x86_64 is installed, and
+   * probe KVM in the background at start. Default false: agents run with `--no-vms` (containers
+   * only, no probe), so suites that do not need VMs pay nothing for them.
+   */
+  readonly vms?: boolean;
 }
 
 /** One host of the lab and the agent that is its node; everything here is that agent's alone. */
@@ -115,6 +121,11 @@ export class LabCluster {
   get registryAddress(): string {
     if (!this.registry) throw new Error('the registry is not running');
     return this.registry.address;
+  }
+
+  /** The busybox OCI layout pushed to the lab's registry, as `oci:DIR:TAG` (what bare-runtime benches start from). */
+  get layout(): string {
+    return `oci:${join(this.root, 'busybox')}:1`;
   }
 
   /** busybox in the lab's registry. */
@@ -216,6 +227,7 @@ export class LabCluster {
     const args = ['agent', '--server', this.grpc, '--name', n.name, '--data-dir', n.dataDir, '--bridge', n.bridge, '--subnet', n.subnet];
     args.push('--insecure-registry', this.registryAddress, '--address', n.host.address);
     for (const [k, v] of Object.entries(this.opts.agentLabels?.[i] ?? {})) args.push('--label', `${k}=${v}`);
+    if (!this.opts.vms) args.push('--no-vms');
     this.agents[i] = this.track(n.name, BerthProcess.start(args, { env: { HOME: this.home }, prefix: this.netnsLab.nsenter(n.host) }));
     this.paused.delete(i);
   }
@@ -255,6 +267,11 @@ export class LabCluster {
     await this.netnsLab.setLink(this.node(i).host, 'up');
   }
 
+  /** Runs `ip ARGS` inside node i's host namespace (where its agent's bridge and routes are) and returns stdout. */
+  async ipIn(i: number, args: readonly string[]): Promise<string> {
+    return this.netnsLab.ipIn(this.node(i).host, args);
+  }
+
   /** Undoes every fault: links up, stopped agents continued, dead agents and server started; waits until every node is ready. */
   async heal(deadlineMs = 120_000): Promise<void> {
     for (const n of this.nodes) await this.linkUp(n.index);
@@ -285,6 +302,26 @@ export class LabCluster {
     return ids;
   }
 
+  /** The VM task directories node i's agent keeps (`<data dir>/vm/tasks/<id>`, the qemu driver's). */
+  async vmTaskDirs(i: number): Promise<string[]> {
+    const ids = await readdir(join(this.node(i).dataDir, 'vm', 'tasks')).catch(() => []);
+    for (const id of ids) this.seenTaskIds.add(id);
+    return ids;
+  }
+
+  /**
+   * QEMU's pid per VM task of node i that runs one now, read from the task's pid file
+   * (`<data dir>/vm/tasks/<id>/qemu.pid`) and checked against the process's command line.
+   */
+  async qemuPids(i: number): Promise<Map<string, number>> {
+    const pids = new Map<string, number>();
+    for (const id of await this.vmTaskDirs(i)) {
+      const pid = await qemuOf(join(this.node(i).dataDir, 'vm', 'tasks', id, 'qemu.pid'));
+      if (pid !== undefined) pids.set(id, pid);
+    }
+    return pids;
+  }
+
   /** The last `lines` lines each process wrote to stderr, for a failure message. */
   logTail(lines = 20): string {
     return this.started.map(({ what, process }) => `--- ${what} (pid ${process.pid})\n${process.stderr().split('\n').slice(-lines).join('\n')}`).join('\n');
@@ -298,7 +335,7 @@ export class LabCluster {
   // --- teardown ----------------------------------------------------------------------------
 
   /**
-   * Kills every process, removes every task's container, mounts, namespace and cgroups, the
+   * Kills every process (VMs' QEMUs too), removes every task's container, mounts, namespace and cgroups, the
    * runc roots, the namespaces (which take the agents' bridges and iptables rules with them), the
    * lab bridge, the registry and the temp dir; then restores what CNI changes host-wide
    * (HostGuard.restore). Idempotent; every step runs, the first failure is thrown at the end.
@@ -327,7 +364,10 @@ export class LabCluster {
   }
 
   private async removeNodeTraces(n: LabNode): Promise<void> {
-    const ids = [...new Set([...(await this.taskDirs(n.index)), ...(await this.runcList(n.index).catch(() => [])).map((c) => c.id)])];
+    // QEMU daemonizes: VMs outlive their agent and hold their overlay mounts until killed.
+    for (const pid of (await this.qemuPids(n.index)).values()) await killAndWait(pid);
+    const vmIds = await this.vmTaskDirs(n.index);
+    const ids = [...new Set([...(await this.taskDirs(n.index)), ...vmIds, ...(await this.runcList(n.index).catch(() => [])).map((c) => c.id)])];
     await removeTaskTraces({ node: n.name, runcRoot: n.runcRoot, dataDir: n.dataDir }, ids);
     // Cgroups of tasks whose directory went before their cgroup did (removeTaskTraces only knows ids).
     for (const dir of await cgroupDirsNamed(`/berth/${n.name}`)) {
@@ -360,6 +400,20 @@ export class LabCluster {
     for (const p of await processesMentioning([this.root, ...(this.prefix ? [this.prefix] : [])])) left.push(`process ${p}`);
     return left;
   }
+}
+
+/** The pid in a QEMU pid file while that QEMU runs (its command line names the pid file); else undefined. */
+async function qemuOf(pidFile: string): Promise<number | undefined> {
+  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return undefined;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return cmdline.includes(pidFile) ? pid : undefined;
+}
+
+/** SIGKILL to a process we started (a VM's QEMU) and up to 10 s for it to go. */
+async function killAndWait(pid: number): Promise<void> {
+  killIfAlive(pid);
+  await eventually(`QEMU (pid ${pid}) to end`, async () => (isAlive(pid) ? undefined : true), 10_000);
 }
 
 /** `pid: command line` of every process whose command line contains one of `needles`. */
