@@ -60,8 +60,9 @@ function updateProblems(field: 'update' | 'rollback', u: Record<string, unknown>
 /** What a VM task cannot do (yet): refused, never accepted and ignored. */
 function vmProblems(t: Record<string, unknown>, at: (...rest: PathSegment[]) => PathSegment[]): FieldProblem[] {
   const out: FieldProblem[] = [];
-  if (t['healthCheck'] != null) {
-    out.push({ path: at('healthCheck'), message: 'is not supported yet for runtime "vm": a health check runs a command inside the task, and running commands inside a guest does not exist yet' });
+  const check = t['healthCheck'];
+  if (isMapping(check) && check['exec'] != null) {
+    out.push({ path: at('healthCheck', 'exec'), message: 'is not supported yet for runtime "vm": exec checks inside a VM are not supported yet (running commands inside a guest does not exist); use a tcp or http check' });
   }
   const resources = t['resources'];
   if (isMapping(resources) && resources['pids'] != null) {
@@ -77,6 +78,8 @@ function templateProblems(t: Record<string, unknown>): FieldProblem[] {
     out.push({ path: at('vm'), message: `is only allowed with runtime "vm" (runtime is "${String(t['runtime'] ?? 'container')}")` });
   }
   if (t['runtime'] === 'vm') out.push(...vmProblems(t, at));
+  const check = t['healthCheck'];
+  if (isMapping(check)) out.push(...healthCheckProblems(check, at));
   for (const [dup, first] of duplicates(mappings(t['ports']), hostPortKey)) {
     out.push({
       path: at('ports', dup.index, 'hostPort'),
@@ -94,6 +97,16 @@ function templateProblems(t: Record<string, unknown>): FieldProblem[] {
     }
   }
   return out;
+}
+
+const CHECK_KINDS = ['exec', 'tcp', 'http'] as const;
+
+/** A health check runs exactly one kind of probe. */
+function healthCheckProblems(h: Record<string, unknown>, at: (...rest: PathSegment[]) => PathSegment[]): FieldProblem[] {
+  const given = CHECK_KINDS.filter((kind) => h[kind] != null);
+  if (given.length === 1) return [];
+  const got = given.length === 0 ? 'none' : `${given.slice(0, -1).join(', ')} and ${given.at(-1)}`;
+  return [{ path: at('healthCheck'), message: `must have exactly one of exec, tcp or http, like { http: { port: 8080, path: /healthz } } (got ${got})` }];
 }
 
 function restartProblems(r: Record<string, unknown>): FieldProblem[] {

@@ -46,8 +46,20 @@ export class PortDto {
   @IsOptional() @IsOneOf(['tcp', 'udp']) protocol?: 'tcp' | 'udp';
 }
 
+export class TcpCheckDto {
+  @IsRequired(rules.integerIn(1, 65535)) port!: number;
+}
+
+export class HttpCheckDto {
+  @IsRequired(rules.integerIn(1, 65535)) port!: number;
+  @IsOptional() @Check(rules.httpPath) path?: string;
+}
+
+/** Exactly one of `exec`, `tcp` and `http` (a cross-field rule: cross-checks.ts). */
 export class HealthCheckDto {
-  @IsRequired(rules.stringList('["wget", "-qO-", "http://127.0.0.1:8080/"]')) exec!: string[];
+  @IsOptional() @Check(rules.stringList('["wget", "-qO-", "http://127.0.0.1:8080/"]')) exec?: string[];
+  @IsOptional() @IsMapping() @ValidateNested() @Type(() => TcpCheckDto) tcp?: TcpCheckDto;
+  @IsOptional() @IsMapping() @ValidateNested() @Type(() => HttpCheckDto) http?: HttpCheckDto;
   @IsOptional() @IsPositiveDuration() interval?: string | number;
   @IsOptional() @IsPositiveDuration() timeout?: string | number;
   @IsOptional() @IsIntegerIn(1, MAX_HEALTH_RETRIES) retries?: number;

@@ -156,6 +156,16 @@ describe('good manifests', () => {
     expect(pinned!.spec.template.vm).toEqual({ vcpus: 2, kernel: '/boot/vmlinuz-6.1.0-57-amd64' });
   });
 
+  it('reads tcp and http health checks, the http path defaulting to "/"; a VM takes them', () => {
+    const timing = { intervalMs: 30_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 0 };
+    const check = (text: string) => parseOne(withTemplate(text))[0]!.spec.template.healthCheck;
+    expect(check('    healthCheck: { tcp: { port: 6379 }, interval: 1s }\n')).toEqual({ tcp: { port: 6379 }, ...timing, intervalMs: 1000 });
+    expect(check('    healthCheck: { http: { port: 8080 } }\n')).toEqual({ http: { port: 8080, path: '/' }, ...timing });
+    expect(check('    healthCheck: { http: { port: 8080, path: "/healthz?full=1" }, timeout: 1s }\n')).toEqual({ http: { port: 8080, path: '/healthz?full=1' }, ...timing, timeoutMs: 1000 });
+    expect(check('    runtime: vm\n    healthCheck: { http: { port: 80, path: /healthz } }\n')).toEqual({ http: { port: 80, path: '/healthz' }, ...timing });
+    expect(check('    runtime: vm\n    healthCheck: { tcp: { port: 22 } }\n')).toEqual({ tcp: { port: 22 }, ...timing });
+  });
+
   it('reads placement.spreadBy as one node label, stored in one spelling', () => {
     const [draft] = parseOne(withTemplate('', '  placement: { spreadBy: " node.labels.topology.kubernetes.io/zone " }\n'));
     expect(draft!.spec.placement).toEqual({ constraints: [], maxPerNode: 0, strategy: 'spread', spreadBy: 'node.labels.topology.kubernetes.io/zone' });

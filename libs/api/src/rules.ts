@@ -133,6 +133,12 @@ export const absolutePath: Rule = (value) => {
 export const vmKernel: Rule = (value) =>
   value === 'default' ? fine : typeof value === 'string' && value.startsWith('/') ? absolutePath(value) : problem(`must be "default" or the absolute path of a kernel image on the nodes, like "/boot/vmlinuz-6.1.0-57-amd64" (got ${describeValue(value)})`);
 
+/** An http health check's path: absolute, with an optional query; no spaces or control characters (it goes on the request line). */
+export const httpPath: Rule = (value) =>
+  typeof value === 'string' && /^\/[\x21-\x7e]*$/.test(value)
+    ? fine
+    : problem(`must be a path starting with "/", like "/healthz", without spaces (got ${describeValue(value)})`);
+
 /** Strings in YAML may come out as numbers or booleans; say how to keep them as text. */
 const notString = (value: unknown): string =>
   typeof value === 'number' || typeof value === 'boolean'

@@ -1,5 +1,5 @@
 import { DomainError, formatConstraint, parseConstraint, parseCpu, parseDuration, parseMemory, parseSpreadBy } from '@berth/core';
-import type { HealthCheck, Placement, Resources, RestartPolicy, ServiceDraft, ServiceSpec, TaskTemplate, UpdateConfig } from '@berth/core';
+import type { HealthCheck, HealthProbe, Placement, Resources, RestartPolicy, ServiceDraft, ServiceSpec, TaskTemplate, UpdateConfig } from '@berth/core';
 import type { HealthCheckDto, PlacementDto, ResourcesDto, RestartPolicyDto, ServiceManifestDto, RollbackDto, TemplateDto, UpdateDto, VmDto } from './dto';
 
 /** What an omitted field means. `toSpecView` renders these back, so `get -o json` shows them. */
@@ -16,6 +16,7 @@ export const DEFAULTS = {
   placement: { constraints: [], maxPerNode: 0, strategy: 'spread' },
   fencing: false,
   healthCheck: { intervalMs: 30_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 0 },
+  httpPath: '/',
 } as const;
 
 /** A validated value failed to parse again: the rules and this mapper disagree (a bug). */
@@ -92,12 +93,20 @@ function toVm(v: VmDto | undefined): NonNullable<TaskTemplate['vm']> {
 function toHealthCheck(h: HealthCheckDto): HealthCheck {
   const d = DEFAULTS.healthCheck;
   return {
-    exec: [...h.exec],
+    ...toHealthProbe(h),
     intervalMs: ms(h.interval, d.intervalMs),
     timeoutMs: ms(h.timeout, d.timeoutMs),
     retries: or(h.retries, d.retries),
     startPeriodMs: ms(h.startPeriod, d.startPeriodMs),
   };
+}
+
+/** Validation let exactly one of exec, tcp and http through. */
+function toHealthProbe(h: HealthCheckDto): HealthProbe {
+  if (h.tcp != null) return { tcp: { port: h.tcp.port } };
+  if (h.http != null) return { http: { port: h.http.port, path: or(h.http.path, DEFAULTS.httpPath) } };
+  if (h.exec != null) return { exec: [...h.exec] };
+  throw new MapperInvariantError('validated health check has neither exec, tcp nor http');
 }
 
 function toRestartPolicy(r: RestartPolicyDto): RestartPolicy {

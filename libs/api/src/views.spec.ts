@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import type { NodeInfo, Revision, Rollout, Service, ServiceSpec, Task } from '@berth/core';
+import type { HealthProbe, NodeInfo, Revision, Rollout, Service, ServiceSpec, Task } from '@berth/core';
 import { ARCHITECTURE_EXAMPLE, withTemplate } from './__fixtures__/manifests';
 import { parseManifests, toNodeView, toRevisionView, toRolloutView, toServiceView, toSpecView, toTaskView, validateManifestObjects } from './index';
 
@@ -10,6 +10,13 @@ const manifestOf = (name: string, spec: ServiceSpec) => ({ apiVersion: 'berth/v1
 const duration = fc.integer({ min: 0, max: 3 * 3_600_000 });
 const ratio = fc.double({ min: 0, max: 1, noNaN: true });
 const envName = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,10}$/);
+
+const portArb = fc.integer({ min: 1, max: 65535 });
+const probeArb: fc.Arbitrary<HealthProbe> = fc.oneof(
+  fc.record({ exec: fc.array(fc.string(), { minLength: 1, maxLength: 3 }) }),
+  fc.record({ tcp: fc.record({ port: portArb }) }),
+  fc.record({ http: fc.record({ port: portArb, path: fc.stringMatching(/^\/[\x21-\x7e]{0,20}$/) }) }),
+);
 
 /** Valid domain specs: what a successful parse can produce. */
 const specArb: fc.Arbitrary<ServiceSpec> = fc
@@ -28,7 +35,7 @@ const specArb: fc.Arbitrary<ServiceSpec> = fc
       maxLength: 4,
       selector: (p) => (p.hostPort === undefined ? `c${p.containerPort}` : `${p.hostPort}/${p.protocol}`),
     }),
-    health: fc.option(fc.record({ exec: fc.array(fc.string(), { minLength: 1, maxLength: 3 }), intervalMs: fc.integer({ min: 1, max: 600_000 }), timeoutMs: fc.integer({ min: 1, max: 600_000 }), retries: fc.integer({ min: 1, max: 100 }), startPeriodMs: duration }), { nil: undefined }),
+    health: fc.option(fc.record({ probe: probeArb, intervalMs: fc.integer({ min: 1, max: 600_000 }), timeoutMs: fc.integer({ min: 1, max: 600_000 }), retries: fc.integer({ min: 1, max: 100 }), startPeriodMs: duration }), { nil: undefined }),
     volumes: fc.uniqueArray(fc.stringMatching(/^[a-z][a-z0-9]{0,8}$/), { maxLength: 3 }),
     stopGracePeriodMs: duration,
     restart: fc.record({ condition: fc.constantFrom('any' as const, 'on-failure' as const, 'none' as const), delayMs: duration, extraMs: duration, maxAttempts: fc.nat() }),
@@ -56,8 +63,8 @@ const specArb: fc.Arbitrary<ServiceSpec> = fc
         ...(p.hostPort === undefined || r.update.order === 'start-first' || r.rollback.order === 'start-first' ? {} : { hostPort: p.hostPort }),
         protocol: p.protocol,
       })),
-      // A VM task takes neither a health check nor a pids limit (validation refuses them).
-      ...(r.health && r.vm === undefined ? { healthCheck: r.health } : {}),
+      // A VM task takes no pids limit and no exec health check (validation refuses them).
+      ...(r.health && (r.vm === undefined || r.health.probe.exec === undefined) ? { healthCheck: { ...r.health.probe, intervalMs: r.health.intervalMs, timeoutMs: r.health.timeoutMs, retries: r.health.retries, startPeriodMs: r.health.startPeriodMs } } : {}),
       volumes: r.volumes.map((name) => ({ name, mountPath: `/mnt/${name}` })),
       ...(r.vm === undefined ? {} : { vm: { vcpus: r.vm.vcpus, ...(r.vm.kernel ? { kernel: r.vm.kernel } : {}) } }),
       stopGracePeriodMs: r.stopGracePeriodMs,
@@ -85,6 +92,14 @@ describe('toSpecView round trip', () => {
     expect(view.update).toEqual({ parallelism: 1, delay: '0s', monitor: '5s', maxFailureRatio: 0, failureAction: 'rollback', order: 'stop-first' });
     expect(view.rollback).toEqual({ parallelism: 1, delay: '0s', monitor: '5s', maxFailureRatio: 0, failureAction: 'pause', order: 'stop-first' });
     expect(view.template.healthCheck).toEqual({ exec: ['wget', '-qO-', 'http://127.0.0.1:8080/'], interval: '5s', timeout: '2s', retries: 3, startPeriod: '2s' });
+  });
+
+  it('shows the kind of health check in manifest form, the http path filled in', () => {
+    const view = (check: string) => toSpecView(parseManifests([{ file: 'web.yaml', text: withTemplate(`    healthCheck: ${check}\n`) }])[0]!.spec).template.healthCheck;
+    const timing = { interval: '30s', timeout: '30s', retries: 3, startPeriod: '0s' };
+    expect(view('{ http: { port: 8080 } }')).toEqual({ http: { port: 8080, path: '/' }, ...timing });
+    expect(view('{ tcp: { port: 6379 } }')).toEqual({ tcp: { port: 6379 }, ...timing });
+    expect(view('{ exec: ["true"] }')).toEqual({ exec: ['true'], ...timing });
   });
 
   it('shows the update and rollback defaults of a minimal manifest, maxFailureRatio included', () => {

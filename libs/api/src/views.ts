@@ -2,6 +2,7 @@ import { formatCpu, formatDuration, formatMemory, isTerminal } from '@berth/core
 import type {
   DesiredTaskState,
   FailureAction,
+  HealthProbe,
   ImagePullPolicy,
   NodeAvailability,
   NodeInfo,
@@ -95,8 +96,11 @@ export interface TemplateView {
   readonly env: Readonly<Record<string, string>>;
   readonly resources: { readonly cpu?: string; readonly memory?: string; readonly pids?: number };
   readonly ports: readonly { readonly containerPort: number; readonly hostPort?: number; readonly protocol: Protocol }[];
+  /** Exactly one of `exec`, `tcp` and `http`, as in the manifest (http with its path filled in). */
   readonly healthCheck?: {
-    readonly exec: readonly string[];
+    readonly exec?: readonly string[];
+    readonly tcp?: { readonly port: number };
+    readonly http?: { readonly port: number; readonly path: string };
     readonly interval: string;
     readonly timeout: string;
     readonly retries: number;
@@ -299,6 +303,12 @@ function toUpdateView(u: UpdateConfig): UpdateView {
   };
 }
 
+function probeView(h: HealthProbe): Pick<NonNullable<TemplateView['healthCheck']>, 'exec' | 'tcp' | 'http'> {
+  if (h.tcp) return { tcp: { port: h.tcp.port } };
+  if (h.http) return { http: { port: h.http.port, path: h.http.path } };
+  return { exec: [...h.exec] };
+}
+
 function toTemplateView(t: ServiceSpec['template']): TemplateView {
   const { cpuMillis, memoryBytes, pids } = t.resources;
   const h = t.healthCheck;
@@ -317,7 +327,7 @@ function toTemplateView(t: ServiceSpec['template']): TemplateView {
     ...(h
       ? {
           healthCheck: {
-            exec: [...h.exec],
+            ...probeView(h),
             interval: formatDuration(h.intervalMs),
             timeout: formatDuration(h.timeoutMs),
             retries: h.retries,

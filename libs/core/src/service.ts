@@ -25,12 +25,44 @@ export interface PortMapping {
   readonly protocol: Protocol;
 }
 
-export interface HealthCheck {
-  readonly exec: readonly string[];
+/** A tcp check passes when a connection to the task's address on `port` opens within the timeout. */
+export interface TcpProbe {
+  readonly port: number;
+}
+
+/** An http check passes when `GET http://<task address>:<port><path>` answers 200–399 within the timeout. */
+export interface HttpProbe {
+  readonly port: number;
+  /** Starts with "/"; may carry a query. */
+  readonly path: string;
+}
+
+/**
+ * What a health check runs: exactly one of `exec` (a command inside the task), `tcp` or `http`
+ * (from the node against the task's address). `exec` stays a top-level field, as in records
+ * stored before tcp and http existed, so those read unchanged.
+ */
+export type HealthProbe =
+  | { readonly exec: readonly string[]; readonly tcp?: never; readonly http?: never }
+  | { readonly tcp: TcpProbe; readonly exec?: never; readonly http?: never }
+  | { readonly http: HttpProbe; readonly exec?: never; readonly tcp?: never };
+
+export type HealthCheckKind = 'exec' | 'tcp' | 'http';
+
+/** When and how often a check runs, whatever its kind. */
+export interface HealthCheckTiming {
   readonly intervalMs: number;
   readonly timeoutMs: number;
   readonly retries: number;
   readonly startPeriodMs: number;
+}
+
+export type HealthCheck = HealthProbe & HealthCheckTiming;
+
+export function healthCheckKind(probe: HealthProbe): HealthCheckKind {
+  if (probe.tcp) return 'tcp';
+  if (probe.http) return 'http';
+  return 'exec';
 }
 
 export interface VolumeMount {

@@ -1,5 +1,5 @@
-import type { ImagePullPolicy, Runtime, TaskState as CoreTaskState, TaskHealth as CoreTaskHealth, TaskTemplate } from '@berth/core';
-import { TaskHealth, TaskState, type TaskSpec } from './gen/berth/agent/v1/agent';
+import type { HealthCheck as CoreHealthCheck, ImagePullPolicy, Runtime, TaskState as CoreTaskState, TaskHealth as CoreTaskHealth, TaskTemplate } from '@berth/core';
+import { TaskHealth, TaskState, type HealthCheck, type TaskSpec } from './gen/berth/agent/v1/agent';
 
 // Proto types stop here: the rest of berth speaks @berth/core.
 
@@ -60,18 +60,31 @@ export function taskSpecToProto(t: TaskTemplate): TaskSpec {
     ports: t.ports.map((p) => ({ containerPort: p.containerPort, hostPort: p.hostPort, protocol: p.protocol })),
     volumes: t.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath })),
     stopGracePeriodMs: t.stopGracePeriodMs,
-    healthCheck: t.healthCheck && {
-      exec: [...t.healthCheck.exec],
-      intervalMs: t.healthCheck.intervalMs,
-      timeoutMs: t.healthCheck.timeoutMs,
-      retries: t.healthCheck.retries,
-      startPeriodMs: t.healthCheck.startPeriodMs,
-    },
+    healthCheck: t.healthCheck && healthCheckToProto(t.healthCheck),
     vmVcpus: t.vm?.vcpus,
     vmKernel: t.vm?.kernel,
     imageDigest: t.imageDigest,
     imagePull: t.imagePull,
   };
+}
+
+function healthCheckToProto(h: CoreHealthCheck): HealthCheck {
+  return {
+    exec: [...(h.exec ?? [])],
+    ...(h.tcp ? { tcp: { port: h.tcp.port } } : {}),
+    ...(h.http ? { http: { port: h.http.port, path: h.http.path } } : {}),
+    intervalMs: h.intervalMs,
+    timeoutMs: h.timeoutMs,
+    retries: h.retries,
+    startPeriodMs: h.startPeriodMs,
+  };
+}
+
+function healthCheckFromProto(h: HealthCheck): CoreHealthCheck {
+  const timing = { intervalMs: h.intervalMs, timeoutMs: h.timeoutMs, retries: h.retries, startPeriodMs: h.startPeriodMs };
+  if (h.tcp) return { tcp: { port: h.tcp.port }, ...timing };
+  if (h.http) return { http: { port: h.http.port, path: h.http.path }, ...timing };
+  return { exec: [...h.exec], ...timing };
 }
 
 const PULL_POLICIES: readonly string[] = ['ifNotPresent', 'always'] satisfies ImagePullPolicy[];
@@ -102,7 +115,7 @@ export function taskSpecFromProto(s: TaskSpec): TaskTemplate {
     })),
     volumes: s.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath })),
     stopGracePeriodMs: s.stopGracePeriodMs,
-    ...(s.healthCheck ? { healthCheck: { ...s.healthCheck, exec: [...s.healthCheck.exec] } } : {}),
+    ...(s.healthCheck ? { healthCheck: healthCheckFromProto(s.healthCheck) } : {}),
     ...(s.vmVcpus !== undefined ? { vm: { vcpus: s.vmVcpus, ...(s.vmKernel ? { kernel: s.vmKernel } : {}) } } : {}),
   };
 }

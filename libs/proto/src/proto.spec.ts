@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TASK_HEALTH, TASK_STATES, type TaskTemplate } from '@berth/core';
-import { SessionRequest, TaskHealth, TaskSpec, TaskState } from './gen/berth/agent/v1/agent';
+import { HealthCheck, SessionRequest, TaskHealth, TaskSpec, TaskState } from './gen/berth/agent/v1/agent';
 import { runtimesFromProto, taskHealthFromProto, taskHealthToProto, taskSpecFromProto, taskSpecToProto, taskStateFromProto, taskStateToProto } from './mappers';
 
 const root = resolve(__dirname, '../../..');
@@ -70,5 +70,15 @@ describe('agent protocol', () => {
     const vm: TaskTemplate = { ...base, runtime: 'vm', vm: { vcpus: 2, kernel: '/boot/vmlinuz-6.1.0-57-amd64' } };
     expect(roundTrip(vm)).toEqual(vm);
     expect(taskSpecFromProto({ ...taskSpecToProto(base), imagePull: 'sometimes' })).toEqual(base);
+  });
+
+  it('carries each kind of health check through the wire; an exec check encodes as before tcp and http', () => {
+    const base: TaskTemplate = { runtime: 'container', image: '127.0.0.1:5000/busybox:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 1000 };
+    const timing = { intervalMs: 1000, timeoutMs: 500, retries: 2, startPeriodMs: 3000 };
+    const roundTrip = (t: TaskTemplate) => taskSpecFromProto(TaskSpec.decode(TaskSpec.encode(taskSpecToProto(t)).finish()));
+    const checks = [{ exec: ['true'], ...timing }, { tcp: { port: 6379 }, ...timing }, { http: { port: 8080, path: '/healthz?full=1' }, ...timing }];
+    for (const healthCheck of checks) expect(roundTrip({ ...base, healthCheck })).toEqual({ ...base, healthCheck });
+    const before = HealthCheck.encode({ exec: ['true'], ...timing }).finish();
+    expect(HealthCheck.encode(taskSpecToProto({ ...base, healthCheck: checks[0] }).healthCheck!).finish()).toEqual(before);
   });
 });

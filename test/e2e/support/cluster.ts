@@ -46,8 +46,16 @@ export interface ServiceSketch {
   readonly command?: readonly string[];
   readonly memory?: string;
   readonly ports?: readonly { containerPort: number; hostPort?: number }[];
-  /** As in the manifest: `{ exec, interval?, timeout?, retries?, startPeriod? }`. */
-  readonly healthCheck?: { readonly exec: readonly string[]; readonly interval?: string; readonly timeout?: string; readonly retries?: number; readonly startPeriod?: string };
+  /** As in the manifest: one of `exec`, `tcp: { port }`, `http: { port, path? }`, and `interval?, timeout?, retries?, startPeriod?`. */
+  readonly healthCheck?: {
+    readonly exec?: readonly string[];
+    readonly tcp?: { readonly port: number };
+    readonly http?: { readonly port: number; readonly path?: string };
+    readonly interval?: string;
+    readonly timeout?: string;
+    readonly retries?: number;
+    readonly startPeriod?: string;
+  };
   readonly stopGracePeriod?: string;
   /** Rendered as `spec.placement`. */
   readonly placement?: { readonly maxPerNode?: number; readonly constraints?: readonly string[]; readonly spreadBy?: string };
@@ -66,7 +74,7 @@ export function serviceManifest(s: ServiceSketch): string {
   if (s.memory || s.cpu) template.resources = { ...(s.cpu ? { cpu: s.cpu } : {}), ...(s.memory ? { memory: s.memory } : {}) };
   if (s.vm) template.vm = { ...s.vm };
   if (s.ports) template.ports = s.ports.map((p) => ({ ...p, protocol: 'tcp' }));
-  if (s.healthCheck) template.healthCheck = { ...s.healthCheck, exec: [...s.healthCheck.exec] };
+  if (s.healthCheck) template.healthCheck = structuredClone(s.healthCheck);
   if (s.stopGracePeriod) template.stopGracePeriod = s.stopGracePeriod;
   const spec: Record<string, unknown> = s.mode === 'global' ? { mode: 'global', template } : { replicas: s.replicas ?? 1, template };
   if (s.placement) spec.placement = { ...s.placement, ...(s.placement.constraints ? { constraints: [...s.placement.constraints] } : {}) };

@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HealthCheck } from '@berth/core';
-import type { ExecOptions, ExecResult } from '@berth/runtime';
-import { afterProbe, probeResult, type HealthState, type ProbeResult } from './health';
+import { afterProbe, type HealthState, type ProbeResult } from './health';
+import type { Probe } from './health-probes';
 
 export interface HealthMonitorOptions {
   readonly check: HealthCheck;
-  /** Runs the check's command inside the task (RuntimeDriver.exec, bound to the task). */
-  readonly exec: (command: readonly string[], o: ExecOptions) => Promise<ExecResult>;
+  /** One run of the check, bounded by its timeout (health-probes.ts probeFor). */
+  readonly probe: Probe;
   /** When the task started running (epoch ms); the start period counts from it. */
   readonly startedAtMs: number;
   /** STARTING for a task that just started; what was recorded for a re-adopted one. */
@@ -20,7 +20,7 @@ export interface HealthMonitorOptions {
  * Runs the health check every `interval` (the first run one interval after the monitor starts,
  * as Docker does), each run bounded by `timeout`, until the task turns unhealthy — resolving
  * with that state — or `signal` aborts — resolving undefined. Runs never overlap. The decisions
- * are afterProbe's; this is only the timer and the exec.
+ * are afterProbe's; this is only the timer around the probe.
  */
 export async function monitorHealth(o: HealthMonitorOptions, signal: AbortSignal): Promise<HealthState | undefined> {
   let state = o.initial;
@@ -39,7 +39,7 @@ export async function monitorHealth(o: HealthMonitorOptions, signal: AbortSignal
 /** One run of the check; undefined when aborted. A check the runtime could not run has failed. */
 async function runProbe(o: HealthMonitorOptions, signal: AbortSignal): Promise<ProbeResult | undefined> {
   try {
-    return probeResult(o.check, await o.exec(o.check.exec, { timeoutMs: o.check.timeoutMs, signal }));
+    return await o.probe(signal);
   } catch (e) {
     if (signal.aborted) return undefined;
     return { passed: false, reason: e instanceof Error ? e.message : String(e) };

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { HealthCheck } from '@berth/core';
+import type { HealthCheck, HealthCheckTiming } from '@berth/core';
 import { afterProbe, probeResult, STARTING, unhealthyMessage, type HealthState, type ProbeResult } from './health';
 
-const check = (over: Partial<HealthCheck> = {}): HealthCheck => ({ exec: ['true'], intervalMs: 1000, timeoutMs: 2000, retries: 3, startPeriodMs: 0, ...over });
+const check = (over: Partial<HealthCheckTiming> & { exec?: readonly string[] } = {}): HealthCheck => ({ exec: ['true'], intervalMs: 1000, timeoutMs: 2000, retries: 3, startPeriodMs: 0, ...over });
 const pass: ProbeResult = { passed: true };
 const fail = (reason = 'exited with code 1'): ProbeResult => ({ passed: false, reason });
 

@@ -4,6 +4,7 @@ import type { TaskStateStore } from '../state/task-state-store';
 import type { DriverSet } from './drivers';
 import { STARTING, unhealthyMessage } from './health';
 import { monitorHealth } from './health-monitor';
+import { probeFor } from './health-probes';
 import type { Assignment, LocalStatus, LocalTask } from './model';
 
 /** Why a task ended that never ran: it was asked to stop before this node started it. */
@@ -248,7 +249,7 @@ export class TaskRunner {
       const verdict = await monitorHealth(
         {
           check,
-          exec: (command, o) => this.driver(handle).exec(handle, command, o),
+          probe: probeFor(check, { exec: (command, o) => this.driver(handle).exec(handle, command, o), ip: handle.network?.ip }),
           startedAtMs: s.startedAt ? Date.parse(s.startedAt) : this.deps.now().getTime(),
           initial: { ...STARTING, health: s.health ?? STARTING.health },
           now: () => this.deps.now().getTime(),

@@ -1,8 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { HealthCheck, Runtime, TaskState } from '@berth/core';
+import type { HealthCheck, HealthCheckTiming, Runtime, TaskState } from '@berth/core';
 import {
   HostPortInUseError,
   RuntimeOperationError,
@@ -38,6 +40,8 @@ class FakeDriver implements RuntimeDriver {
   readonly destroyed: string[] = [];
   /** When set, recover (runc state on a slow node, say) finishes only once it resolves. */
   recoverGate: Promise<void> | undefined;
+  /** When set, tasks get this address (as a CNI attachment would give them); else no network. */
+  ip: string | undefined;
 
   async prepare(t: TaskConfig): Promise<TaskHandle> {
     this.prepares++;
@@ -46,7 +50,7 @@ class FakeDriver implements RuntimeDriver {
     let exit!: (code: number) => void;
     const exited = new Promise<number>((resolve) => (exit = resolve));
     if (!this.procs.has(t.taskId)) this.procs.set(t.taskId, { status: { state: 'created' }, exit, exited });
-    return { driver: this.name, taskId: t.taskId, service: t.service, dir: '/nowhere', logPath: '/nowhere/log', image: { ref: t.image, digest: 'sha256:0' }, stopGracePeriodMs: t.stopGracePeriodMs };
+    return { driver: this.name, taskId: t.taskId, service: t.service, dir: '/nowhere', logPath: '/nowhere/log', image: { ref: t.image, digest: 'sha256:0' }, stopGracePeriodMs: t.stopGracePeriodMs, ...(this.ip ? { network: { taskId: t.taskId, netnsPath: '/nowhere/netns', ip: this.ip, ports: [], cniResult: null } } : {}) };
   }
   async start(h: TaskHandle): Promise<void> {
     const p = this.procs.get(h.taskId)!;
@@ -98,7 +102,7 @@ const assignment = (taskId: string, desiredState: 'running' | 'shutdown' = 'runn
   taskId, service: 'web', slot: 1, specGeneration: 1, desiredState,
   spec: { runtime: 'container', image: 'oci:/x:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 10, ...(healthCheck ? { healthCheck } : {}) },
 });
-const check = (over: Partial<HealthCheck> = {}): HealthCheck => ({ exec: ['probe'], intervalMs: 5, timeoutMs: 20, retries: 3, startPeriodMs: 0, ...over });
+const check = (over: Partial<HealthCheckTiming> & { exec?: readonly string[] } = {}): HealthCheck => ({ exec: ['probe'], intervalMs: 5, timeoutMs: 20, retries: 3, startPeriodMs: 0, ...over });
 const failing = (output: string): ExecResult => ({ exitCode: 1, timedOut: false, output });
 
 const dirs: string[] = [];
@@ -412,6 +416,37 @@ describe('Worker health checks', () => {
     await new Promise((r) => setTimeout(r, 30));
     expect(driver.starts).toBe(1);
     expect(driver.execs).toHaveLength(3);
+  });
+
+  it('runs an http check from the node against the task address: healthy, then failed with the status once it answers 503', async () => {
+    let status = 200;
+    const server = createServer((_, res) => {
+      res.statusCode = status;
+      res.end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const driver = new FakeDriver();
+      driver.ip = '127.0.0.1';
+      const { worker, reports } = startWorker(driver);
+      worker.assign({ full: true, upsert: [assignment('web.1.a', 'running', { http: { port, path: '/healthz' }, intervalMs: 5, timeoutMs: 1000, retries: 2, startPeriodMs: 0 })], remove: [] });
+      await until(() => reports.at(-1)?.status.health === 'healthy');
+      status = 503;
+      await until(() => statesOf(reports, 'web.1.a').includes('failed'));
+      expect(reports.at(-1)?.status).toMatchObject({ state: 'failed', health: 'unhealthy', message: `health check failed 2 times in a row: HTTP 503 from http://127.0.0.1:${port}/healthz` });
+      expect(driver.execs).toEqual([]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('fails a tcp check of a task without a network address, saying so', async () => {
+    const driver = new FakeDriver();
+    const { worker, reports } = startWorker(driver);
+    worker.assign({ full: true, upsert: [assignment('web.1.a', 'running', { tcp: { port: 6379 }, intervalMs: 5, timeoutMs: 20, retries: 1, startPeriodMs: 0 })], remove: [] });
+    await until(() => statesOf(reports, 'web.1.a').includes('failed'));
+    expect(reports.at(-1)?.status.message).toBe('health check failed 1 time in a row: the task has no network address, so a tcp check cannot reach it');
   });
 
   it('says the check timed out when it did, and how it exited when it printed nothing', async () => {

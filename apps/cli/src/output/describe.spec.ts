@@ -22,6 +22,15 @@ describe('describeService', () => {
     expect(text).toMatch(/^ {2}Constraints:\s+node\.labels\.zone == a$/m);
   });
 
+  it('shows the kind of health check and its timing', () => {
+    const withCheck = (healthCheck: NonNullable<typeof webService.spec.template.healthCheck>) =>
+      describeService({ ...webService, spec: { ...webService.spec, template: { ...webService.spec.template, healthCheck } } }, [], NOW);
+    const timing = { interval: '5s', timeout: '1s', retries: 3, startPeriod: '0s' };
+    expect(withCheck({ http: { port: 8080, path: '/healthz' }, ...timing })).toMatch(/^ {2}Health Check:\s+http GET :8080\/healthz interval=5s timeout=1s retries=3 start-period=0s$/m);
+    expect(withCheck({ tcp: { port: 6379 }, ...timing })).toMatch(/^ {2}Health Check:\s+tcp :6379 interval=5s/m);
+    expect(withCheck({ exec: ['wget', '-qO-', 'http://127.0.0.1:8080/'], ...timing })).toMatch(/^ {2}Health Check:\s+exec wget -qO- http:\/\/127\.0\.0\.1:8080\/ interval=5s/m);
+  });
+
   it('shows the placement, spreadBy only as set', () => {
     expect(text).toMatch(/^Placement:\n {2}Strategy:\s+spread\n {2}Max Per Node:\s+0 \(unlimited\)\n {2}Spread By:\s+<none>$/m);
     const spread = { ...webService, spec: { ...webService.spec, placement: { ...webService.spec.placement, spreadBy: 'node.labels.zone' } } };

@@ -55,7 +55,14 @@ function digestLine(t: ServiceView['spec']['template'], digest: string | undefin
 }
 
 function healthLine(h: NonNullable<ServiceView['spec']['template']['healthCheck']>): string {
-  return `exec ${shellWords(h.exec)} interval=${h.interval} timeout=${h.timeout} retries=${h.retries} start-period=${h.startPeriod}`;
+  return `${probeLine(h)} interval=${h.interval} timeout=${h.timeout} retries=${h.retries} start-period=${h.startPeriod}`;
+}
+
+/** `exec wget -qO- …`, `tcp :6379`, `http GET :8080/healthz`. */
+function probeLine(h: NonNullable<ServiceView['spec']['template']['healthCheck']>): string {
+  if (h.tcp) return `tcp :${h.tcp.port}`;
+  if (h.http) return `http GET :${h.http.port}${h.http.path}`;
+  return `exec ${shellWords(h.exec ?? [])}`;
 }
 
 function restartFields(p: ServiceView['spec']['restartPolicy']): Field[] {

@@ -405,12 +405,32 @@ export interface VolumeMount {
   mountPath: string;
 }
 
+/**
+ * Exactly one of exec (non-empty), tcp and http is set. exec stays a plain repeated field (not in
+ * a oneof) so the wire form of an exec check is what it was before tcp and http existed.
+ */
 export interface HealthCheck {
   exec: string[];
   intervalMs: number;
   timeoutMs: number;
   retries: number;
   startPeriodMs: number;
+  /** From the node: a connection to the task's address on port opens within timeout_ms. */
+  tcp?:
+    | TcpCheck
+    | undefined;
+  /** From the node: GET http://<task address>:<port><path> answers 200-399 within timeout_ms. */
+  http?: HttpCheck | undefined;
+}
+
+export interface TcpCheck {
+  port: number;
+}
+
+export interface HttpCheck {
+  port: number;
+  /** starts with "/" */
+  path: string;
 }
 
 export interface TaskStatus {
@@ -2899,7 +2919,7 @@ export const VolumeMount: MessageFns<VolumeMount> = {
 };
 
 function createBaseHealthCheck(): HealthCheck {
-  return { exec: [], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 };
+  return { exec: [], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0, tcp: undefined, http: undefined };
 }
 
 export const HealthCheck: MessageFns<HealthCheck> = {
@@ -2918,6 +2938,12 @@ export const HealthCheck: MessageFns<HealthCheck> = {
     }
     if (message.startPeriodMs !== 0) {
       writer.uint32(40).uint32(message.startPeriodMs);
+    }
+    if (message.tcp !== undefined) {
+      TcpCheck.encode(message.tcp, writer.uint32(50).fork()).join();
+    }
+    if (message.http !== undefined) {
+      HttpCheck.encode(message.http, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -2975,6 +3001,22 @@ export const HealthCheck: MessageFns<HealthCheck> = {
             message.startPeriodMs = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.tcp = TcpCheck.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.http = HttpCheck.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3006,6 +3048,8 @@ export const HealthCheck: MessageFns<HealthCheck> = {
         : isSet(object.start_period_ms)
         ? globalThis.Number(object.start_period_ms)
         : 0,
+      tcp: isSet(object.tcp) ? TcpCheck.fromJSON(object.tcp) : undefined,
+      http: isSet(object.http) ? HttpCheck.fromJSON(object.http) : undefined,
     };
   },
 
@@ -3026,6 +3070,12 @@ export const HealthCheck: MessageFns<HealthCheck> = {
     if (message.startPeriodMs !== 0) {
       obj.startPeriodMs = Math.round(message.startPeriodMs);
     }
+    if (message.tcp !== undefined) {
+      obj.tcp = TcpCheck.toJSON(message.tcp);
+    }
+    if (message.http !== undefined) {
+      obj.http = HttpCheck.toJSON(message.http);
+    }
     return obj;
   },
 
@@ -3039,6 +3089,160 @@ export const HealthCheck: MessageFns<HealthCheck> = {
     message.timeoutMs = object.timeoutMs ?? 0;
     message.retries = object.retries ?? 0;
     message.startPeriodMs = object.startPeriodMs ?? 0;
+    message.tcp = (object.tcp !== undefined && object.tcp !== null) ? TcpCheck.fromPartial(object.tcp) : undefined;
+    message.http = (object.http !== undefined && object.http !== null) ? HttpCheck.fromPartial(object.http) : undefined;
+    return message;
+  },
+};
+
+function createBaseTcpCheck(): TcpCheck {
+  return { port: 0 };
+}
+
+export const TcpCheck: MessageFns<TcpCheck> = {
+  encode(message: TcpCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.port !== 0) {
+      writer.uint32(8).uint32(message.port);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TcpCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTcpCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TcpCheck {
+    return { port: isSet(object.port) ? globalThis.Number(object.port) : 0 };
+  },
+
+  toJSON(message: TcpCheck): unknown {
+    const obj: any = {};
+    if (message.port !== 0) {
+      obj.port = Math.round(message.port);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TcpCheck>, I>>(base?: I): TcpCheck {
+    return TcpCheck.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TcpCheck>, I>>(object: I): TcpCheck {
+    const message = createBaseTcpCheck();
+    message.port = object.port ?? 0;
+    return message;
+  },
+};
+
+function createBaseHttpCheck(): HttpCheck {
+  return { port: 0, path: "" };
+}
+
+export const HttpCheck: MessageFns<HttpCheck> = {
+  encode(message: HttpCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.port !== 0) {
+      writer.uint32(8).uint32(message.port);
+    }
+    if (message.path !== "") {
+      writer.uint32(18).string(message.path);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HttpCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttpCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HttpCheck {
+    return {
+      port: isSet(object.port) ? globalThis.Number(object.port) : 0,
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+    };
+  },
+
+  toJSON(message: HttpCheck): unknown {
+    const obj: any = {};
+    if (message.port !== 0) {
+      obj.port = Math.round(message.port);
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HttpCheck>, I>>(base?: I): HttpCheck {
+    return HttpCheck.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HttpCheck>, I>>(object: I): HttpCheck {
+    const message = createBaseHttpCheck();
+    message.port = object.port ?? 0;
+    message.path = object.path ?? "";
     return message;
   },
 };
