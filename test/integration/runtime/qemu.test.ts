@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CniNetwork, ImageStore, QemuDriver, QEMU_MEMORY_OVERHEAD_MIB, TaskSpecError, vmMemoryLimitBytes, type TaskConfig, type TaskHandle } from '@berth/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, runDriverConformance } from '../../../libs/runtime/src/conformance';
 import { resolveKernel } from '../../../libs/runtime/src/qemu';
+import { freePort, httpGetEventually } from '../../support/net';
 import { requireTools } from '../../support/prereq';
 import { restoreHost, snapshotHost, type HostSnapshot } from '../network/host-state';
 import { buildBusyboxLayout, cgroupDirsNamed, cleanUpNode, memoryLimitOf, mountsUnder } from './host';
@@ -89,9 +88,9 @@ describe.runIf(ready)('qemu driver', () => {
     const h = await d.prepare(config('web', ['sh', '-c', script], { ports: [{ containerPort: 8080, hostPort, protocol: 'tcp' }] }));
     try {
       await d.start(h);
-      expect(await httpGetEventually(`http://127.0.0.1:${hostPort}/`)).toBe('served-by-vm\n');
+      expect(await httpGetEventually(`http://127.0.0.1:${hostPort}/`, 200)).toBe('served-by-vm\n');
       const ip = h.network!.ip!;
-      expect(await httpGetEventually(`http://${ip}:8080/`)).toBe('served-by-vm\n');
+      expect(await httpGetEventually(`http://${ip}:8080/`, 200)).toBe('served-by-vm\n');
       const lines: string[] = [];
       for await (const l of d.logs(h)) lines.push(l.text);
       expect(lines[0]).toContain(` inet ${ip}/`);
@@ -233,32 +232,6 @@ describe.runIf(ready)('qemu driver', () => {
     expect(existsSync(join(dataDir, 'tasks', web.taskId))).toBe(false);
   });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** GETs `url` until it answers (the server inside the VM needs a moment to listen). */
-async function httpGetEventually(url: string): Promise<string> {
-  let last: unknown;
-  for (let i = 0; i < 100; i++) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      return await res.text();
-    } catch (e) {
-      last = e;
-      await sleep(200);
-    }
-  }
-  throw new Error(`${url} never answered: ${String(last)}`);
-}
 
 /** QEMU processes whose command line names a path below `dir`. */
 async function qemusUnder(dir: string): Promise<{ pid: number; cmdline: string }[]> {

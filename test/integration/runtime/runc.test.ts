@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CniNetwork, ImageStore, RuncDriver, type TaskConfig, type TaskHandle } from '@berth/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDriverConformance } from '../../../libs/runtime/src/conformance';
+import { freePort, httpGetEventually } from '../../support/net';
 import { requireTools } from '../../support/prereq';
 import { restoreHost, snapshotHost, type HostSnapshot } from '../network/host-state';
 import { buildBusyboxLayout, cgroupDirsNamed, cleanUpNode, memoryLimitOf, mountsUnder, processesInNamespaceOf } from './host';
@@ -145,30 +144,4 @@ async function hostCommandLines(): Promise<string[]> {
   const pids = (await readdir('/proc')).filter((e) => /^\d+$/.test(e));
   const lines = await Promise.all(pids.map((p) => readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')));
   return lines.filter(Boolean).map((l) => l.split('\0').join(' '));
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** GETs `url` until it answers (the server inside the task needs a moment to listen). */
-async function httpGetEventually(url: string): Promise<string> {
-  let last: unknown;
-  for (let i = 0; i < 100; i++) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      return await res.text();
-    } catch (e) {
-      last = e;
-      await sleep(100);
-    }
-  }
-  throw new Error(`${url} never answered: ${String(last)}`);
 }
