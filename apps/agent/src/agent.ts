@@ -111,6 +111,11 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       metricsAddress: metricsAddress ?? '',
     }),
     logs: (req, signal) => taskLogs(worker, drivers, req, signal),
+    exec: async (taskId, command, o) => {
+      const handle = worker.tasks().find((t) => t.assignment.taskId === taskId)?.handle;
+      if (!handle) throw new NotFoundError('task', taskId);
+      return drivers.forHandle(handle).execStream(handle, command, o);
+    },
     cutOff: (ms) => worker.fence(ms),
   });
 

@@ -30,4 +30,13 @@ export interface CliContext {
   now(): Date;
   /** A non-error outcome that still exits non-zero (`diff --exit-code` with differences). */
   setExitCode(code: number): void;
+  /** The process's own byte streams, for a command that relays them as they are (`exec`). */
+  rawStdio(): RawStdio;
+}
+
+/** stdin, stdout and stderr as streams, with what a terminal adds when they are one. */
+export interface RawStdio {
+  readonly stdin: NodeJS.ReadableStream & { readonly isTTY?: boolean; setRawMode?(mode: boolean): unknown };
+  readonly stdout: NodeJS.WritableStream & { readonly isTTY?: boolean; readonly rows?: number; readonly columns?: number };
+  readonly stderr: NodeJS.WritableStream;
 }

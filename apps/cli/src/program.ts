@@ -8,6 +8,7 @@ import { describeCommand } from './commands/describe';
 import { diffCommand } from './commands/diff';
 import { eventsCommand } from './commands/events';
 import { getCommand } from './commands/get';
+import { execCommand } from './commands/exec';
 import { logsCommand } from './commands/logs';
 import { nodeCommand } from './commands/node';
 import { planCommand } from './commands/plan';
@@ -17,7 +18,7 @@ import { serverCommand } from './commands/server';
 import { topCommand } from './commands/top';
 import { upCommand } from './commands/up';
 import { whyCommand } from './commands/why';
-import type { CliContext } from './context';
+import type { CliContext, RawStdio } from './context';
 import type { CliEnvironment } from './environment';
 import { describeFailure } from './output/failure';
 
@@ -33,6 +34,8 @@ export interface ProgramIo {
   readonly stderrIsTty?: boolean;
   /** Aborted on SIGINT/SIGTERM (see CliContext.interruption); defaults to a signal never aborted. */
   interruption?(): AbortSignal;
+  /** Defaults to the process's own stdin, stdout and stderr. */
+  rawStdio?(): RawStdio;
 }
 
 export interface BerthProgram {
@@ -66,6 +69,7 @@ export function createProgram(env: CliEnvironment, io: ProgramIo): BerthProgram 
     setExitCode: (code) => {
       exitCode = code;
     },
+    rawStdio: io.rawStdio ?? (() => ({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })),
   };
   const commands = [
     serverCommand,
@@ -79,6 +83,7 @@ export function createProgram(env: CliEnvironment, io: ProgramIo): BerthProgram 
     scaleCommand,
     rolloutCommand,
     logsCommand,
+    execCommand,
     eventsCommand,
     topCommand,
     nodeCommand,

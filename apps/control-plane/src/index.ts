@@ -85,7 +85,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       dispatcher: { host: config.grpc.host, port: config.grpc.port, nodeDownAfterMs: config.nodeDownAfterMs },
       nodeGraceMs: config.nodeGraceMs,
       imageResolver: new SkopeoImageResolver({ insecureRegistries: config.insecureRegistries }),
-      members,
+      members: { self: config.id, list: () => members.list() },
     });
     cleanups.push(() => app.close());
     const apiUrl = await listen(app, config);

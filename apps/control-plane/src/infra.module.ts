@@ -38,6 +38,8 @@ export interface AppDeps {
 
 export interface MemberList {
   list(): Promise<ControlPlaneMember[]>;
+  /** This replica's own id among them (what requests forwarded to a peer skip). */
+  readonly self?: string;
 }
 
 /** The store's role tokens, all bound to the one store (see tokens.ts). */

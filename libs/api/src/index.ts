@@ -10,3 +10,5 @@ export type { NodeTopView, TaskTopView, TopErrorView, TopView } from './views';
 export { diffService } from './diff';
 export { AFTER_FORMS, matchesEventQuery, parseAfter, parseSince, readEventQuery, SINCE_FORMS } from './event-query';
 export type { EventQuery, RawEventQuery } from './event-query';
+export { EXEC_UPGRADE, ExecFrameDecoder, ExecFrameType, MAX_EXEC_PAYLOAD, encodeExecFrame, execRequestQuery, parseExecRequest, parseTerminalSize } from './exec-wire';
+export type { ExecRequest, ExecWireFrame } from './exec-wire';

@@ -1,14 +1,16 @@
 import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Runtime } from '@berth/core';
 import { describe, expect, it } from 'vitest';
-import { EXEC_OUTPUT_LIMIT, type LogLine, type LogStream, type RuntimeDriver, type TaskConfig, type TaskHandle } from './driver';
+import { EXEC_OUTPUT_LIMIT, type ExecProcess, type LogLine, type LogStream, type RuntimeDriver, type TaskConfig, type TaskHandle } from './driver';
 
 /**
  * What a driver's test file supplies besides the driver: an image and host probes that look at
  * the machine directly, not through the driver, so the suite checks what really happened.
  */
 export interface ConformanceFixture {
-  /** An image with a busybox-like userland (sh, sleep, echo, cat, test, hostname). */
+  /** An image with a busybox-like userland (sh, sleep, echo, cat, test, hostname, head, stty) and /dev/zero. */
   readonly image: string;
   /** What is still on the host for this task after destroy (mounts, runtime state, cgroups, dirs…); [] when nothing. */
   leftovers(h: TaskHandle): Promise<string[]>;
@@ -75,6 +77,11 @@ export interface ConformanceOptions {
    */
   readonly exec?: false;
   /**
+   * false: the driver refuses execStream on a running task ("not supported") though it may run
+   * exec; implied by `exec: false`. Default: execStream is checked, with shell commands.
+   */
+  readonly execStream?: false;
+  /**
    * The memory limit the kernel enforces (and stats report) for a task asking for
    * `requestedBytes`, when the driver documents another than the request itself (a VM's is its
    * guest RAM plus QEMU's overhead). Default: the request.
@@ -86,7 +93,7 @@ const MiB = 1024 * 1024;
 
 /**
  * Declares the shared driver test suite (vitest): the driver's state machine (prepare, start,
- * wait, stop, destroy, recover, exec, logs), then — unless `isolation` is false — what its
+ * wait, stop, destroy, recover, exec, execStream, logs), then — unless `isolation` is false — what its
  * processes see. `makeDriver` must return a new instance over the same host state on every call:
  * the suite uses a second instance to play a restarted agent. `fixture` is called inside the
  * tests, so it may be filled in by the caller's beforeAll.
@@ -115,12 +122,15 @@ export function runDriverConformance(name: string, makeDriver: () => RuntimeDriv
     task: (b, extra) => config(commands.command(b), extra),
     shell: (script, extra) => config(['sh', '-c', script], extra),
     exec: o.exec !== false,
+    execStream: o.exec !== false && o.execStream !== false,
     memoryLimitFor: (bytes) => o.memoryLimitFor?.(bytes) ?? bytes,
   };
   describe(`RuntimeDriver conformance: ${name}`, () => {
     describeLifecycle(suite);
     if (suite.exec) describeExec(suite);
     else describeExecRefused(suite);
+    if (suite.execStream) describeExecStream(suite);
+    else if (suite.exec) describeExecStreamRefused(suite);
     describeLogs(suite);
     if (o.isolation !== false) describeIsolation(suite);
   });
@@ -136,6 +146,8 @@ interface Suite {
   shell(script: string, extra?: Partial<TaskConfig>): TaskConfig;
   /** Whether the driver runs commands in a running task (else it refuses: "not supported"). */
   readonly exec: boolean;
+  /** Whether it runs them with their stdio as streams too (else it refuses: "not supported"). */
+  readonly execStream: boolean;
   memoryLimitFor(requestedBytes: number): number;
 }
 
@@ -274,26 +286,186 @@ function describeExec(s: Suite): void {
 function describeExecRefused(s: Suite): void {
   describeExecNotRunning(s);
 
-  it('exec on a running task is refused as not supported', async () => {
+  it('exec and execStream on a running task are refused as not supported', async () => {
     await withTask(s, s.task(READY), async (d, h) => {
       await d.start(h);
       await untilLine(d, h, 'ready');
       const pid = await running(d, h);
       await expect(d.exec(h, ['true'], { timeoutMs: 10_000 })).rejects.toThrow(/not supported/);
+      await expect(d.execStream(h, ['true'], { tty: false })).rejects.toThrow(/not supported/);
       expect(await d.inspect(h)).toEqual({ state: 'running', pid });
     });
   });
 }
 
 function describeExecNotRunning(s: Suite): void {
-  it('exec refuses a task that is not running', async () => {
+  it('exec and execStream refuse a task that is not running', async () => {
     await withTask(s, s.task({ exit: 0 }), async (d, h) => {
       await expect(d.exec(h, ['true'], { timeoutMs: 5_000 })).rejects.toThrow(h.taskId);
+      await expect(d.execStream(h, ['true'], { tty: false })).rejects.toThrow(h.taskId);
       await d.start(h);
       await d.wait(h);
       await expect(d.exec(h, ['true'], { timeoutMs: 5_000 })).rejects.toThrow(/not running/);
+      await expect(d.execStream(h, ['true'], { tty: true })).rejects.toThrow(/not running/);
     });
   });
+}
+
+/**
+ * `berth exec`: commands with their stdio as streams. Shell commands (the busybox-like image):
+ * only drivers that run the image's processes get here.
+ */
+function describeExecStream(s: Suite): void {
+  it('execStream pipes stdin through, keeps stdout and stderr apart, and returns the exit code', async () => {
+    await withTask(s, s.task(READY), async (d, h) => {
+      await d.start(h);
+      await untilLine(d, h, 'ready');
+      const cat = await d.execStream(h, ['cat'], { tty: false });
+      cat.stdin.end('hello\nworld\n');
+      expect(await outcome(cat)).toEqual({ stdout: 'hello\nworld\n', stderr: '', code: 0 });
+      const sh = await d.execStream(h, ['sh', '-c', 'read x; echo "got $x"; echo oops >&2; exit 3'], { tty: false });
+      sh.stdin.write('abc\n');
+      expect(await outcome(sh)).toEqual({ stdout: 'got abc\n', stderr: 'oops\n', code: 3 });
+      // Docker's codes for a command the task cannot run, with the reason instead of the output.
+      const missing = await d.execStream(h, s.commands.missing, { tty: false });
+      const m = await outcome(missing);
+      expect(m).toMatchObject({ stdout: '', code: 127 });
+      expect(m.stderr).toMatch(/no-such-program.*not found/);
+      const notExecutable = await outcome(await d.execStream(h, ['/'], { tty: false }));
+      expect(notExecutable).toMatchObject({ stdout: '', code: 126 });
+      expect(notExecutable.stderr).toMatch(/permission denied/i);
+    });
+  });
+
+  it('execStream does not buffer: a command whose output is not read waits, then all of it arrives', async () => {
+    await withTask(s, s.task(READY), async (d, h) => {
+      await d.start(h);
+      await untilLine(d, h, 'ready');
+      const p = await d.execStream(h, ['sh', '-c', `head -c ${8 * MiB} /dev/zero; echo wrote-all >&2`], { tty: false });
+      const stderr = drain(p.stderr);
+      await sleep(1_000);
+      // 8 MiB is far more than the pipes between hold: the command is still blocked writing.
+      expect(stderr.text()).toBe('');
+      let bytes = 0;
+      p.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      expect(await p.exited).toBe(0);
+      expect(bytes).toBe(8 * MiB);
+      expect(await stderr.all).toBe('wrote-all\n');
+    });
+  });
+
+  it('execStream with a tty: the command has a terminal of the given size, resize changes it', async () => {
+    await withTask(s, s.task(READY), async (d, h) => {
+      await d.start(h);
+      await untilLine(d, h, 'ready');
+      const script = 'test -t 0 && test -t 1 && echo is-a-tty; read x; stty size; read x; stty size; exit 3';
+      const p = await d.execStream(h, ['sh', '-c', script], { tty: true, size: { rows: 30, cols: 100 } });
+      const stdout = drain(p.stdout);
+      const stderr = drain(p.stderr);
+      await stdout.until(/is-a-tty/);
+      p.stdin.write('a\n');
+      await stdout.until(/30 100/);
+      await p.resize({ rows: 50, cols: 120 });
+      p.stdin.write('b\n');
+      expect(await p.exited).toBe(3);
+      // The terminal echoes what was typed, and ends lines with CR LF.
+      expect(await stdout.all).toMatch(/is-a-tty\r?\n[\s\S]*30 100\r?\n[\s\S]*50 120\r?\n$/);
+      expect(await stderr.all).toBe('');
+      const missing = await d.execStream(h, s.commands.missing, { tty: true });
+      const m = await outcome(missing);
+      expect(m).toMatchObject({ stderr: '', code: 127 });
+      expect(m.stdout).toMatch(/no-such-program.*not found/);
+    });
+  });
+
+  it('execStream kill ends the command and everything it started, with or without a tty', async () => {
+    await withTask(s, s.task(READY), async (d, h) => {
+      await d.start(h);
+      await untilLine(d, h, 'ready');
+      const pid = await running(d, h);
+      const { command, traces } = s.commands.hang;
+      for (const tty of [false, true]) {
+        const p = await d.execStream(h, command, { tty });
+        const stdout = drain(p.stdout);
+        drain(p.stderr);
+        await stdout.until(/started/);
+        await p.kill();
+        await p.kill();
+        expect(await p.exited).toBe(137);
+        expect((await s.fixture().processesOf(pid)).filter((c) => traces.test(c))).toEqual([]);
+      }
+      // Killing an unread one settles it too; the task itself was not touched.
+      const unread = await d.execStream(h, ['sleep', '1000'], { tty: false });
+      await unread.kill();
+      expect(await unread.exited).toBe(137);
+      expect(await d.inspect(h)).toEqual({ state: 'running', pid });
+    });
+  });
+}
+
+/** For drivers that run exec (health checks) but cannot stream a command's stdio. */
+function describeExecStreamRefused(s: Suite): void {
+  it('execStream on a running task is refused as not supported', async () => {
+    await withTask(s, s.task(READY), async (d, h) => {
+      await d.start(h);
+      await untilLine(d, h, 'ready');
+      const pid = await running(d, h);
+      await expect(d.execStream(h, ['true'], { tty: true })).rejects.toThrow(/not supported/);
+      expect(await d.inspect(h)).toEqual({ state: 'running', pid });
+    });
+  });
+}
+
+interface Drained {
+  /** What came so far. */
+  text(): string;
+  /** Everything, once the stream ended. */
+  readonly all: Promise<string>;
+  /** Resolves once what came matches `re`; rejects if the stream ends first. */
+  until(re: RegExp): Promise<void>;
+}
+
+/** Reads `stream` to its end as text, from now on. */
+function drain(stream: Readable): Drained {
+  let text = '';
+  let ended = stream.readableEnded;
+  const waiters = new Set<() => void>();
+  const wake = (): void => [...waiters].forEach((w) => w());
+  stream.setEncoding('utf8');
+  const all = new Promise<string>((resolve, reject) => {
+    if (ended) return resolve(text);
+    stream.on('data', (chunk: string) => {
+      text += chunk;
+      wake();
+    });
+    stream.once('end', () => {
+      ended = true;
+      resolve(text);
+      wake();
+    });
+    stream.once('error', reject);
+  });
+  return {
+    text: () => text,
+    all,
+    until: (re) =>
+      new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          if (!re.test(text) && !ended) return;
+          waiters.delete(check);
+          if (re.test(text)) resolve();
+          else reject(new Error(`the stream ended without ${re}: ${JSON.stringify(text)}`));
+        };
+        waiters.add(check);
+        check();
+      }),
+  };
+}
+
+/** Both outputs read to their end, and the exit code. */
+async function outcome(p: ExecProcess): Promise<{ stdout: string; stderr: string; code: number }> {
+  const [stdout, stderr, code] = await Promise.all([drain(p.stdout).all, drain(p.stderr).all, p.exited]);
+  return { stdout, stderr, code };
 }
 
 function describeLogs(s: Suite): void {

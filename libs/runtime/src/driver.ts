@@ -1,4 +1,5 @@
 import type { ImagePullPolicy, PortMapping, Resources, Runtime, VolumeMount } from '@berth/core';
+import type { Readable, Writable } from 'node:stream';
 import type { NetworkAttachment } from './network/task-network';
 
 /**
@@ -118,6 +119,42 @@ export interface ExecResult {
   readonly output: string;
 }
 
+/** Rows and columns of an exec's terminal. */
+export interface TerminalSize {
+  readonly rows: number;
+  readonly cols: number;
+}
+
+export interface ExecStreamOptions {
+  /** Allocates a terminal in the task: stdout then carries everything the command writes, stderr stays empty. */
+  readonly tty: boolean;
+  /** The terminal's first size (with `tty`); default 24 × 80. */
+  readonly size?: TerminalSize;
+}
+
+/**
+ * A command running inside a task for `berth exec`, with its stdio as streams. Nothing is
+ * buffered beyond the operating system's pipes: a reader slower than the command blocks the
+ * command, which is what carries back-pressure end to end.
+ */
+export interface ExecProcess {
+  /** The command's stdin; ending it is EOF for the command. */
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  /** Ends at once, empty, with a tty. */
+  readonly stderr: Readable;
+  /**
+   * The exit code (128 + n when signal n ended it) once the command ended and both output
+   * streams were read to their end. A command the task cannot run ends with 126 (not
+   * executable) or 127 (not found) and the runtime's explanation on stderr (stdout with a tty).
+   */
+  readonly exited: Promise<number>;
+  /** Resizes the terminal (the command gets SIGWINCH); does nothing without `tty`. */
+  resize(size: TerminalSize): Promise<void>;
+  /** Kills the command and every process it started; `exited` resolves once they are gone. Idempotent. */
+  kill(): Promise<void>;
+}
+
 /**
  * A pluggable way to run tasks (runc containers, qemu microVMs, hollow test doubles).
  *
@@ -166,6 +203,13 @@ export interface RuntimeDriver {
    * running. Callers: the agent's health checks.
    */
   exec(h: TaskHandle, command: readonly string[], o: ExecOptions): Promise<ExecResult>;
+  /**
+   * Starts `command` inside the running task as `exec` does, with its stdio as streams and
+   * optionally a terminal, for `berth exec`. Throws when the task is not running, or (a
+   * DomainError saying "not supported") when the driver cannot run commands in its tasks.
+   * The caller kills the process when its client goes away.
+   */
+  execStream(h: TaskHandle, command: readonly string[], o: ExecStreamOptions): Promise<ExecProcess>;
   /** The task's output from its log file; see LogOptions for tail and follow. */
   logs(h: TaskHandle, o?: LogOptions): AsyncIterable<LogLine>;
   /** Current usage; throws when the task has no cgroup (not created, or already gone). */

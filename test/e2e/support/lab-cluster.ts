@@ -206,6 +206,11 @@ export class LabCluster {
     await this.server?.kill();
   }
 
+  /** The pid of `berth server` (the control plane's own process, not its etcd), while it runs. */
+  get serverPid(): number | undefined {
+    return this.server && !this.server.exited ? this.server.pid : undefined;
+  }
+
   get serverRunning(): boolean {
     return this.server !== undefined && !this.server.exited;
   }

@@ -153,7 +153,7 @@ describe.runIf(ready)('control plane runs tasks on an agent over the dispatcher'
     const task = (await get<TaskJson[]>(cp!, '/api/v1/tasks?service=web')).find((t) => t.spec.node === 'n1');
     const res = await fetch(`${cp!.apiUrl}/api/v1/tasks/${task!.metadata.name}/logs`);
     expect(res.status).toBe(503);
-    expect(((await res.json()) as { detail: string }).detail).toBe('node n1 is not connected');
+    expect(((await res.json()) as { detail: string }).detail).toBe('node n1 is not connected to any control-plane replica');
   });
 
   it('after a control-plane restart touches no task during the grace, and takes the agent back with its tasks', async () => {

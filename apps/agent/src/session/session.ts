@@ -8,6 +8,7 @@ import {
 } from '@berth/proto';
 import type { LogLine } from '@berth/runtime';
 import type { Worker } from '../worker/worker';
+import { ExecRelay, type ExecStarter } from './exec-relay';
 import { FenceClock } from './fence-clock';
 import type { StatusOutbox } from './outbox';
 import { assignmentFromWire, statusToWire } from './wire';
@@ -21,6 +22,8 @@ export interface SessionDeps {
   readonly outbox: StatusOutbox;
   /** Reads a task's log for a LogRequest; throws a DomainError when the task is unknown here. */
   readonly logs: (req: LogRequest, signal: AbortSignal) => AsyncIterable<LogLine>;
+  /** Starts a command in a task for `berth exec`; throws a DomainError when the task is unknown or not running. */
+  readonly exec: ExecStarter;
   readonly log: (line: string) => void;
   readonly random?: () => number;
   /**
@@ -52,6 +55,8 @@ export class AgentSession {
   private welcomed = false;
   private appliedGeneration = 0;
   private readonly logPumps = new Map<string, AbortController>();
+  /** The commands `berth exec` runs over the current stream; replaced (and its commands killed) with it. */
+  private execs: ExecRelay | undefined;
   private readonly fenceClock: FenceClock;
   private flushScheduled = false;
 
@@ -136,6 +141,7 @@ export class AgentSession {
     return new Promise<string>((resolve) => {
       const call = client.session();
       this.call = call;
+      this.execs = new ExecRelay(this.deps.exec, (execId, frame) => call.write({ msg: { $case: 'exec', value: { execId, frame } } }), this.deps.log);
       let heartbeat: NodeJS.Timeout | undefined;
       const finish = (reason: string) => {
         if (this.call !== call) return;
@@ -145,6 +151,8 @@ export class AgentSession {
         signal.removeEventListener('abort', onAbort);
         for (const pump of this.logPumps.values()) pump.abort();
         this.logPumps.clear();
+        this.execs?.closeAll();
+        this.execs = undefined;
         call.cancel();
         resolve(reason);
       };
@@ -195,6 +203,9 @@ export class AgentSession {
         return;
       case 'logCancel':
         this.logPumps.get(m.msg.value.requestId)?.abort();
+        return;
+      case 'exec':
+        this.execs?.receive(m.msg.value);
         return;
     }
   }

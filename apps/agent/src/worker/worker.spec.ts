@@ -90,6 +90,9 @@ class FakeDriver implements RuntimeDriver {
     this.execs.push({ taskId: h.taskId, command });
     return this.check(h.taskId, command, o);
   }
+  async execStream(h: TaskHandle): Promise<never> {
+    throw new RuntimeOperationError(h.taskId, 'exec', 'not supported by this test double');
+  }
   async *logs(): AsyncIterable<never> {
     return;
   }

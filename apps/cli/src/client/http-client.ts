@@ -1,6 +1,10 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createInterface } from 'node:readline';
+import { EXEC_UPGRADE, execRequestQuery, type ExecRequest } from '@berth/api';
 import type { ManifestSource, NodeTopView, NodeView, PlanView, RevisionView, ServiceView, TaskTopView, TaskView, TopView } from '@berth/api';
 import { type ClusterEvent, formatDuration, type NodeAvailability } from '@berth/core';
 import { ApiError, UnreachableError } from '../errors';
@@ -162,6 +166,36 @@ export class BerthClient {
       opts.signal.removeEventListener('abort', onCancel);
       request.abort(); // ends the request when the consumer stops early
     }
+  }
+
+  /**
+   * Starts a command in a task (`berth exec`): the connection, upgraded to the exec stream of
+   * docs/api.md, and the id of the task it runs in. Refusals (unknown task, not running, node
+   * not connected) throw ApiError before any byte of the command's.
+   */
+  openExec(ref: string, exec: ExecRequest): Promise<{ socket: Socket; head: Buffer; taskId: string }> {
+    const url = new URL(`${this.server}/api/v1/tasks/${encodeURIComponent(ref)}/exec?${execRequestQuery(exec)}`);
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = send(url, { method: 'POST', headers: { connection: 'Upgrade', upgrade: EXEC_UPGRADE, accept: 'application/problem+json' } });
+      const deadline = setTimeout(() => req.destroy(new Error('timed out')), this.timeoutMs);
+      req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
+        clearTimeout(deadline);
+        resolve({ socket, head, taskId: String(res.headers['berth-task'] ?? ref) });
+      });
+      req.on('response', (res: IncomingMessage) => {
+        clearTimeout(deadline);
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => reject(problemToError(res.statusCode ?? 500, Buffer.concat(chunks).toString())));
+        res.on('error', (e) => reject(new UnreachableError(this.server, e.message)));
+      });
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(deadline);
+        reject(new UnreachableError(this.server, e.code === 'ECONNREFUSED' ? 'connection refused' : e.message));
+      });
+      req.end();
+    });
   }
 
   /** CPU and memory of every node that exports metrics, sampled by the control plane over about a second. */

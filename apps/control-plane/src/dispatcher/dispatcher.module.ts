@@ -1,10 +1,11 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { DISPATCHER_OPTIONS } from '../tokens';
 import { Dispatcher, type DispatcherOptions } from './dispatcher';
+import { TaskExecs } from './task-exec';
 import { TaskLogs } from './task-logs';
 import { TaskLogsController } from './task-logs.controller';
 
-/** The agents' gRPC endpoint and what rides on its sessions (log relay). */
+/** The agents' gRPC endpoint and what rides on its sessions (log relay, berth exec). */
 @Module({})
 export class DispatcherModule {
   static register(infra: DynamicModule, opts: DispatcherOptions): DynamicModule {
@@ -12,8 +13,8 @@ export class DispatcherModule {
       module: DispatcherModule,
       imports: [infra],
       controllers: [TaskLogsController],
-      providers: [Dispatcher, TaskLogs, { provide: DISPATCHER_OPTIONS, useValue: opts }],
-      exports: [Dispatcher],
+      providers: [Dispatcher, TaskLogs, TaskExecs, { provide: DISPATCHER_OPTIONS, useValue: opts }],
+      exports: [Dispatcher, TaskExecs],
     };
   }
 }

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Hello, NodeUpdate, SessionRequest, SessionResponse, TaskStatus as WireStatus } from '@berth/proto';
+import type { ExecFrame, Hello, NodeUpdate, SessionRequest, SessionResponse, TaskStatus as WireStatus } from '@berth/proto';
 import type { Informer, NodeRegistration, NodeSessionLease, NodeSessions, TaskRecord, WatchEvent } from '@berth/store';
 import { assignmentVersion, isAssignedTo, registrationFromHello, reportsFromWire, toAssignment } from './assignments';
 import { LogStream } from './log-stream';
+import { OUTPUT_WINDOW, RemoteExec } from './remote-exec';
 import type { SessionRegistry } from './session-registry';
 
 /** Why the control plane ends a session; the gRPC shell maps `code` to a status. */
@@ -53,6 +54,7 @@ export class NodeSession {
   /** Assignment versions the agent has been sent, by task id. */
   private readonly sent = new Map<string, string>();
   private readonly logs = new Map<string, LogStream>();
+  private readonly execs = new Map<string, RemoteExec>();
   private chain: Promise<void> = Promise.resolve();
   /** Statuses received but not yet being written; their write is queued on `chain`. */
   private statuses: WireStatus[] = [];
@@ -74,6 +76,12 @@ export class NodeSession {
       this.statuses.push(...m.value.statuses);
       if (queued) return this.chain; // joins the write queued before it
       return this.enqueue(() => this.writeStatuses());
+    }
+    if (this.node && m?.$case === 'exec') {
+      // Not behind status writes: a command's frames touch no store and keep their own order.
+      const frame = m.value.frame;
+      if (frame && !this.closed) this.execs.get(m.value.execId)?.receive(frame);
+      return Promise.resolve();
     }
     return this.enqueue(() => this.handle(msg));
   }
@@ -100,6 +108,7 @@ export class NodeSession {
     if (this.node) this.deps.registry.release(this.node, this);
     for (const s of this.logs.values()) s.end(`node ${this.node} disconnected`);
     this.logs.clear();
+    for (const e of [...this.execs.values()]) e.finish({ error: `node ${this.node} disconnected` });
   }
 
   /** A newer session of the same node took over: end this stream. */
@@ -138,6 +147,21 @@ export class NodeSession {
     return stream;
   }
 
+  /**
+   * Starts a command in a task on this node (`berth exec`); the caller listens on the returned
+   * relay and cancels it when its client goes away. Ends with an error if the session does.
+   */
+  openExec(taskId: string, o: { command: readonly string[]; tty: boolean; size?: { rows: number; cols: number } }): RemoteExec {
+    const execId = randomUUID();
+    const send = (frame: NonNullable<ExecFrame['frame']>) => {
+      if (!this.closed) this.stream.send({ msg: { $case: 'exec', value: { execId, frame } } });
+    };
+    const exec = new RemoteExec(execId, send, () => this.execs.delete(execId));
+    this.execs.set(execId, exec);
+    send({ $case: 'start', value: { taskId, command: [...o.command], tty: o.tty, size: o.size, credit: OUTPUT_WINDOW } });
+    return exec;
+  }
+
   private async handle(msg: SessionRequest): Promise<void> {
     if (this.closed) return;
     const m = msg.msg;
@@ -169,6 +193,10 @@ export class NodeSession {
       }
       case 'nodeUpdate':
         return this.nodeUpdate(m.value);
+      case 'exec': {
+        // Only before Hello was handled (receive() relays the rest at once): no command is open yet.
+        return;
+      }
       case 'hello':
         return this.end({ code: 'INVALID_ARGUMENT', message: 'Hello was sent twice in one session' });
     }

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
-import { Controller, Get, Param, Query, Res } from '@nestjs/common';
+import { Controller, Get, Headers, Param, Query, Res } from '@nestjs/common';
+import { FORWARDED_HEADER } from './peer-forward';
 import { TaskLogs } from './task-logs';
 
 /** The part of Fastify's reply this route uses. */
@@ -21,10 +22,11 @@ export class TaskLogsController {
     @Query('follow') follow: string | undefined,
     @Query('tail') tail: string | undefined,
     @Query('console') console: string | undefined,
+    @Headers(FORWARDED_HEADER) forwardedBy: string | undefined,
     @Res() reply: StreamReply,
   ): Promise<void> {
     const ctl = new AbortController();
-    const lines = await this.logs.open(id, TaskLogs.parseQuery(follow, tail, console), ctl.signal);
+    const lines = await this.logs.open(id, TaskLogs.parseQuery(follow, tail, console), ctl.signal, forwardedBy !== undefined);
     // The client going away cancels the request on the node (LogCancel); after a complete
     // response the request is already finished and the abort does nothing.
     reply.raw.on('close', () => ctl.abort());

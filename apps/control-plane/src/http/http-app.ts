@@ -2,6 +2,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { LogLevel } from '@nestjs/common';
 import { AppModule } from '../app.module';
+import { TaskExecs } from '../dispatcher/task-exec';
 import type { AppDeps } from '../infra.module';
 import { ProblemFilter } from './problem.filter';
 
@@ -44,5 +45,10 @@ export async function createHttpApp(deps: AppDeps, opts: HttpAppOptions = {}): P
     fastify.removeContentTypeParser('application/x-www-form-urlencoded');
   }
   await fastify.ready();
+  if (deps.dispatcher) {
+    // `berth exec` upgrades its request to a byte stream, which Fastify's routes do not serve.
+    const execs = app.get(TaskExecs);
+    fastify.server.on('upgrade', (req, socket, head) => execs.handleUpgrade(req, socket, head));
+  }
   return app;
 }

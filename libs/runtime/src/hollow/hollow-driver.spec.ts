@@ -22,7 +22,7 @@ runDriverConformance(
     leftovers: async (h) => (host.tasks.has(h.taskId) ? [`hollow task ${h.taskId}`] : []),
     processesOf: async (pid) => makeDriver().processesOf(pid),
   }),
-  { commands: HOLLOW_COMMANDS, isolation: false },
+  { commands: HOLLOW_COMMANDS, isolation: false, execStream: false },
 );
 
 const config = (taskId: string, command?: string[], extra: Partial<TaskConfig> = {}): TaskConfig => ({

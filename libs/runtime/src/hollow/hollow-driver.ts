@@ -4,7 +4,9 @@ import { NotFoundError } from '@berth/core';
 import {
   EXEC_OUTPUT_LIMIT,
   type ExecOptions,
+  type ExecProcess,
   type ExecResult,
+  type ExecStreamOptions,
   type LogLine,
   type LogOptions,
   type LogStream,
@@ -64,7 +66,8 @@ export class HollowHost {
  *
  * What a task does comes from its command (`hollow run …`, see hollow-program.ts; any other
  * command runs quietly until stopped); tests can also end one at will with `exit`. Commands
- * exec'd in a running task (health checks) succeed at once unless they are `hollow run …` too.
+ * exec'd in a running task (health checks) succeed at once unless they are `hollow run …` too;
+ * exec streams (`berth exec`) are refused: there is no process to talk to.
  */
 export class HollowDriver implements RuntimeDriver {
   readonly name = 'hollow' as const;
@@ -189,6 +192,12 @@ export class HollowDriver implements RuntimeDriver {
       o.signal?.removeEventListener('abort', onAbort);
       t.execs.delete(run);
     }
+  }
+
+  async execStream(h: TaskHandle, _command: readonly string[], _o: ExecStreamOptions): Promise<ExecProcess> {
+    const t = this.task(h, 'exec');
+    if (statusOf(t).state !== 'running') throw new RuntimeOperationError(h.taskId, 'exec', 'the task is not running');
+    throw new RuntimeOperationError(h.taskId, 'exec', 'exec streams are not supported by the hollow driver (it runs no processes)');
   }
 
   async *logs(h: TaskHandle, o: LogOptions = {}): AsyncIterable<LogLine> {

@@ -3,7 +3,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDomainError } from '@berth/core';
 import { runCommand } from '../command';
-import type { ExecOptions, ExecResult, LogLine, LogOptions, RuntimeDriver, RuntimeStatus, TaskConfig, TaskHandle, TaskStats } from '../driver';
+import type { ExecOptions, ExecProcess, ExecResult, ExecStreamOptions, LogLine, LogOptions, RuntimeDriver, RuntimeStatus, TaskConfig, TaskHandle, TaskStats } from '../driver';
 import { CommandFailedError, RuntimeOperationError, TaskSpecError } from '../errors';
 import { imageUser } from '../image-user';
 import type { ImageStore } from '../images/image-store';
@@ -253,6 +253,12 @@ export class QemuDriver implements RuntimeDriver {
   async exec(h: TaskHandle, _command: readonly string[], _o: ExecOptions): Promise<ExecResult> {
     const status = await this.inspect(h);
     if (status.state !== 'running') throw new RuntimeOperationError(h.taskId, 'exec', `the task is ${status.state}, not running`);
+    throw new RuntimeOperationError(h.taskId, 'exec', 'running a command inside a VM is not supported yet');
+  }
+
+  /** Refused as exec is: `berth exec` inside a guest needs the same command channel. */
+  async execStream(h: TaskHandle, command: readonly string[], _o: ExecStreamOptions): Promise<ExecProcess> {
+    await this.exec(h, command, { timeoutMs: 0 });
     throw new RuntimeOperationError(h.taskId, 'exec', 'running a command inside a VM is not supported yet');
   }
 

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { boundedOutput, runCommand, toolMessage } from '../command';
+import type { TerminalSize } from '../driver';
 import { CommandFailedError } from '../errors';
 import { killSession, readPid } from './task-process';
 
@@ -30,6 +31,13 @@ export interface RuncExecOptions {
   readonly signal?: AbortSignal;
 }
 
+export interface RuncExecSpawnOptions {
+  /** Where runc writes the command's host pid once the command runs. */
+  readonly pidFile: string;
+  /** Runs the command on a terminal of this size; without it the command's stdio are pipes. */
+  readonly terminal?: TerminalSize;
+}
+
 /** runc's own exit code when it could not start the command (not found, container stopped…). */
 const RUNC_FAILED = 255;
 /** How long runc may linger after its command was killed before it is killed too. */
@@ -44,7 +52,8 @@ export class RuncCli {
   constructor(
     readonly binary: string,
     readonly root: string,
-    private readonly timeoutMs = 30_000,
+    /** Deadline of each runc call (and of an exec's start). */
+    readonly timeoutMs = 30_000,
   ) {}
 
   /** The arguments conmon passes before its own `create …` to reach this node's state. */
@@ -126,11 +135,31 @@ export class RuncCli {
     return { exitCode: code, timedOut: false, output: code === RUNC_FAILED ? runcMessages(text) : text };
   }
 
-  private async killExec(child: ChildProcess, pidFile: string): Promise<void> {
+  /**
+   * Spawns `runc exec` for `argv` in container `id` and returns at once; the child's stdio are the
+   * command's (runc relays them). With `terminal`, runc's foreground `exec -t` needs a terminal on
+   * its own stdio to relay between it and the container's: util-linux `script` gives it one (raw,
+   * no echo, of that size), so the child is script, runc its only child, and the child's stdout
+   * carries the terminal's output. The caller ends it with `killExec` or waits for its exit.
+   */
+  spawnExec(id: string, argv: readonly string[], o: RuncExecSpawnOptions): ChildProcess {
+    // runc 1.1 takes no `--`: everything after the container id is the command.
+    const args = [...this.globalArgs, 'exec', ...(o.terminal ? ['-t'] : []), '--pid-file', o.pidFile, id, ...argv];
+    if (!o.terminal) return spawn(this.binary, args, { stdio: 'pipe' });
+    const { rows, cols } = o.terminal;
+    const inner = `stty raw -echo rows ${rows} cols ${cols} && exec ${[this.binary, ...args].map(shellQuote).join(' ')}`;
+    // script runs `$SHELL -c`: the inner line is POSIX sh, whatever shell the agent was started from.
+    return spawn('script', ['-q', '-e', '-c', inner, '/dev/null'], { stdio: 'pipe', env: { ...process.env, SHELL: '/bin/sh' } });
+  }
+
+  /**
+   * Kills the session of the command `child` started (its pid is in `pidFile`), then `child` and
+   * its own children (runc under script) if they linger; at once when the command had not started.
+   */
+  async killExec(child: ChildProcess, pidFile: string): Promise<void> {
     const pid = await readPid(pidFile);
     if (pid) await killSession(pid);
-    // Without a pid runc had not started the command yet: stop runc itself at once.
-    const last = setTimeout(() => child.kill('SIGKILL'), pid ? RUNC_LINGER_MS : 0);
+    const last = setTimeout(() => void killWithChildren(child), pid ? RUNC_LINGER_MS : 0);
     last.unref();
     child.once('exit', () => clearTimeout(last));
   }
@@ -140,14 +169,37 @@ export class RuncCli {
   }
 }
 
+/** SIGKILLs `child` and its direct children (unreaped while `child` lives, so their pids are theirs). */
+async function killWithChildren(child: ChildProcess): Promise<void> {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const children = await readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').catch(() => '');
+  for (const pid of children.split(' ').map(Number).filter((p) => Number.isInteger(p) && p > 1)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone: what we wanted.
+    }
+  }
+  child.kill('SIGKILL');
+}
+
+const shellQuote = (word: string): string => `'${word.replace(/'/g, `'\\''`)}'`;
+
 function isMissing(e: unknown): boolean {
   return e instanceof CommandFailedError && /does not exist|not found/i.test(e.detail);
 }
 
-/** runc's logrus lines (`time=… level=error msg="…"`) as the message alone; other lines as they are. */
-function runcMessages(text: string): string {
+/**
+ * runc's logrus lines as their messages alone — `time=… level=error msg="…"`, or on a terminal
+ * (exec -t) the coloured `ERRO[0000] …` — and other lines as they are.
+ */
+export function runcMessages(text: string): string {
   return text
-    .split('\n')
-    .map((line) => (/^time="[^"]*" level=\w+ msg="/.test(line) ? toolMessage(line) : line))
+    .replace(ANSI_COLOUR, '')
+    .split(/\r?\n/)
+    .map((line) => (/^time="[^"]*" level=\w+ msg="/.test(line) ? toolMessage(line) : line.replace(/^[A-Z]{4}\[\d+\] (.*?)\s*$/, '$1')))
     .join('\n');
 }
+
+/** Where a colour starts: logrus colours its lines when runc writes to a terminal. */
+const ANSI_COLOUR = /\x1b\[[0-9;]*m/g;

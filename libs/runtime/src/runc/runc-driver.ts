@@ -5,7 +5,9 @@ import { isDomainError } from '@berth/core';
 import {
   EXEC_OUTPUT_LIMIT,
   type ExecOptions,
+  type ExecProcess,
   type ExecResult,
+  type ExecStreamOptions,
   type LogLine,
   type LogOptions,
   type RuntimeDriver,
@@ -23,6 +25,7 @@ import { readStoredHandle, writeStoredHandle } from '../stored-handle';
 import { readTaskStats } from '../task-stats';
 import { hostCgroupLayout, removeCgroup, type CgroupLayout } from './cgroups';
 import { launchConmon } from './conmon';
+import { runcExecStream } from './exec-stream';
 import { toOciSpec } from './oci-spec';
 import { mountOverlay, unmount } from './overlay';
 import { RuncCli } from './runc-cli';
@@ -195,11 +198,13 @@ export class RuncDriver implements RuntimeDriver {
   }
 
   async exec(h: TaskHandle, command: readonly string[], o: ExecOptions): Promise<ExecResult> {
-    const status = await this.inspect(h);
-    if (status.state !== 'running') throw new RuntimeOperationError(h.taskId, 'exec', `the task is ${status.state}, not running`);
-    // One pid file per call: health checks of one task never overlap, but nothing else relies on that.
-    const pidFile = join(taskPaths(this.opts.dataDir, h.taskId).dir, `exec-${randomBytes(4).toString('hex')}.pid`);
+    const pidFile = await this.execPidFile(h);
     return this.runc.exec(h.taskId, command, { timeoutMs: o.timeoutMs, pidFile, outputLimit: EXEC_OUTPUT_LIMIT, signal: o.signal });
+  }
+
+  async execStream(h: TaskHandle, command: readonly string[], o: ExecStreamOptions): Promise<ExecProcess> {
+    const pidFile = await this.execPidFile(h);
+    return runcExecStream(this.runc, h.taskId, command, { ...o, pidFile });
   }
 
   logs(h: TaskHandle, o: LogOptions = {}): AsyncIterable<LogLine> {
@@ -253,6 +258,13 @@ export class RuncDriver implements RuntimeDriver {
       },
       this.opts.commandTimeoutMs ?? 30_000,
     );
+  }
+
+  /** Refuses a task that is not running; else a pid file of the exec's own (execs of one task may overlap). */
+  private async execPidFile(h: TaskHandle): Promise<string> {
+    const status = await this.inspect(h);
+    if (status.state !== 'running') throw new RuntimeOperationError(h.taskId, 'exec', `the task is ${status.state}, not running`);
+    return join(taskPaths(this.opts.dataDir, h.taskId).dir, `exec-${randomBytes(4).toString('hex')}.pid`);
   }
 
   private async exitsWithin(h: TaskHandle, ms: number): Promise<boolean> {

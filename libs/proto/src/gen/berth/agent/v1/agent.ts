@@ -36,6 +36,8 @@ import {
  *         ◀───────────────────────────────  LogRequest      (berth logs -f)
  *   LogChunk… ───────────────────────────▶
  *   NodeUpdate ──────────────────────────▶  a driver probe finished: updates the node record
+ *         ◀───────────────────────────────  ExecFrame{start}   (berth exec)
+ *   ExecFrame{credit|stdout|stderr|exit} ▶  ◀ ExecFrame{credit|stdin|stdin_closed|resize|cancel}
  *
  * Statuses are idempotent and carry a per-agent sequence number; after a reconnect the agent
  * re-sends everything not yet acknowledged. Assignment generations only grow within a session;
@@ -228,6 +230,7 @@ export interface SessionRequest {
     | { $case: "heartbeat"; value: Heartbeat }
     | { $case: "log"; value: LogChunk }
     | { $case: "nodeUpdate"; value: NodeUpdate }
+    | { $case: "exec"; value: ExecFrame }
     | undefined;
 }
 
@@ -240,6 +243,7 @@ export interface SessionResponse {
     | { $case: "logRequest"; value: LogRequest }
     | { $case: "logCancel"; value: LogCancel }
     | { $case: "heartbeatAck"; value: HeartbeatAck }
+    | { $case: "exec"; value: ExecFrame }
     | undefined;
 }
 
@@ -486,6 +490,72 @@ export interface LogChunk {
   error: string;
 }
 
+/**
+ * One frame of a command run in a task for `berth exec`, in either direction; exec_id (chosen by
+ * the control plane) says which command it belongs to. Data flows only against credit: a side
+ * sends at most as many stdin/stdout/stderr bytes as the other side has granted (ExecStart.credit
+ * and later `credit` frames), so neither end buffers more than it granted while the other end is
+ * slow, and the session's other traffic (heartbeats, statuses) is never stuck behind a command.
+ */
+export interface ExecFrame {
+  execId: string;
+  frame?:
+    | //
+    /** control plane → agent, first */
+    { $case: "start"; value: ExecStart }
+    | //
+    /** control plane → agent */
+    { $case: "stdin"; value: Buffer }
+    | //
+    /** control plane → agent: EOF */
+    { $case: "stdinClosed"; value: boolean }
+    | //
+    /** control plane → agent (tty only) */
+    { $case: "resize"; value: TerminalSize }
+    | //
+    /** control plane → agent: kill the command (client gone) */
+    { $case: "cancel"; value: boolean }
+    | //
+    /** both ways: the receiver of this frame may send this many more bytes */
+    { $case: "credit"; value: number }
+    | //
+    /** agent → control plane */
+    { $case: "stdout"; value: Buffer }
+    | //
+    /** agent → control plane */
+    { $case: "stderr"; value: Buffer }
+    | //
+    /** agent → control plane, last frame of the command */
+    { $case: "exit"; value: ExecExit }
+    | undefined;
+}
+
+export interface ExecStart {
+  taskId: string;
+  command: string[];
+  /** Allocates a terminal in the task: stdout carries everything, stderr stays empty. */
+  tty: boolean;
+  size?:
+    | TerminalSize
+    | undefined;
+  /** Output bytes (stdout + stderr) the agent may send before it is granted more. */
+  credit: number;
+}
+
+export interface TerminalSize {
+  rows: number;
+  cols: number;
+}
+
+/**
+ * How the command ended. With error set it did not run at all (task unknown or not running,
+ * driver cannot exec) and exit_code is meaningless.
+ */
+export interface ExecExit {
+  exitCode: number;
+  error: string;
+}
+
 function createBaseSessionRequest(): SessionRequest {
   return { msg: undefined };
 }
@@ -507,6 +577,9 @@ export const SessionRequest: MessageFns<SessionRequest> = {
         break;
       case "nodeUpdate":
         NodeUpdate.encode(message.msg.value, writer.uint32(42).fork()).join();
+        break;
+      case "exec":
+        ExecFrame.encode(message.msg.value, writer.uint32(50).fork()).join();
         break;
     }
     return writer;
@@ -565,6 +638,14 @@ export const SessionRequest: MessageFns<SessionRequest> = {
             message.msg = { $case: "nodeUpdate", value: NodeUpdate.decode(reader, reader.uint32()) };
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.msg = { $case: "exec", value: ExecFrame.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -591,6 +672,8 @@ export const SessionRequest: MessageFns<SessionRequest> = {
         ? { $case: "nodeUpdate", value: NodeUpdate.fromJSON(object.nodeUpdate) }
         : isSet(object.node_update)
         ? { $case: "nodeUpdate", value: NodeUpdate.fromJSON(object.node_update) }
+        : isSet(object.exec)
+        ? { $case: "exec", value: ExecFrame.fromJSON(object.exec) }
         : undefined,
     };
   },
@@ -607,6 +690,8 @@ export const SessionRequest: MessageFns<SessionRequest> = {
       obj.log = LogChunk.toJSON(message.msg.value);
     } else if (message.msg?.$case === "nodeUpdate") {
       obj.nodeUpdate = NodeUpdate.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "exec") {
+      obj.exec = ExecFrame.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -647,6 +732,12 @@ export const SessionRequest: MessageFns<SessionRequest> = {
         }
         break;
       }
+      case "exec": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "exec", value: ExecFrame.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
     return message;
   },
@@ -676,6 +767,9 @@ export const SessionResponse: MessageFns<SessionResponse> = {
         break;
       case "heartbeatAck":
         HeartbeatAck.encode(message.msg.value, writer.uint32(50).fork()).join();
+        break;
+      case "exec":
+        ExecFrame.encode(message.msg.value, writer.uint32(58).fork()).join();
         break;
     }
     return writer;
@@ -742,6 +836,14 @@ export const SessionResponse: MessageFns<SessionResponse> = {
             message.msg = { $case: "heartbeatAck", value: HeartbeatAck.decode(reader, reader.uint32()) };
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.msg = { $case: "exec", value: ExecFrame.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -776,6 +878,8 @@ export const SessionResponse: MessageFns<SessionResponse> = {
         ? { $case: "heartbeatAck", value: HeartbeatAck.fromJSON(object.heartbeatAck) }
         : isSet(object.heartbeat_ack)
         ? { $case: "heartbeatAck", value: HeartbeatAck.fromJSON(object.heartbeat_ack) }
+        : isSet(object.exec)
+        ? { $case: "exec", value: ExecFrame.fromJSON(object.exec) }
         : undefined,
     };
   },
@@ -794,6 +898,8 @@ export const SessionResponse: MessageFns<SessionResponse> = {
       obj.logCancel = LogCancel.toJSON(message.msg.value);
     } else if (message.msg?.$case === "heartbeatAck") {
       obj.heartbeatAck = HeartbeatAck.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "exec") {
+      obj.exec = ExecFrame.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -837,6 +943,12 @@ export const SessionResponse: MessageFns<SessionResponse> = {
       case "heartbeatAck": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
           message.msg = { $case: "heartbeatAck", value: HeartbeatAck.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "exec": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "exec", value: ExecFrame.fromPartial(object.msg.value) };
         }
         break;
       }
@@ -4065,6 +4177,589 @@ export const LogChunk: MessageFns<LogChunk> = {
   },
 };
 
+function createBaseExecFrame(): ExecFrame {
+  return { execId: "", frame: undefined };
+}
+
+export const ExecFrame: MessageFns<ExecFrame> = {
+  encode(message: ExecFrame, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.execId !== "") {
+      writer.uint32(10).string(message.execId);
+    }
+    switch (message.frame?.$case) {
+      case "start":
+        ExecStart.encode(message.frame.value, writer.uint32(18).fork()).join();
+        break;
+      case "stdin":
+        writer.uint32(26).bytes(message.frame.value);
+        break;
+      case "stdinClosed":
+        writer.uint32(32).bool(message.frame.value);
+        break;
+      case "resize":
+        TerminalSize.encode(message.frame.value, writer.uint32(42).fork()).join();
+        break;
+      case "cancel":
+        writer.uint32(48).bool(message.frame.value);
+        break;
+      case "credit":
+        writer.uint32(56).uint32(message.frame.value);
+        break;
+      case "stdout":
+        writer.uint32(66).bytes(message.frame.value);
+        break;
+      case "stderr":
+        writer.uint32(74).bytes(message.frame.value);
+        break;
+      case "exit":
+        ExecExit.encode(message.frame.value, writer.uint32(82).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecFrame {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecFrame();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.execId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.frame = { $case: "start", value: ExecStart.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.frame = { $case: "stdin", value: Buffer.from(reader.bytes()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.frame = { $case: "stdinClosed", value: reader.bool() };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.frame = { $case: "resize", value: TerminalSize.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.frame = { $case: "cancel", value: reader.bool() };
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.frame = { $case: "credit", value: reader.uint32() };
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.frame = { $case: "stdout", value: Buffer.from(reader.bytes()) };
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.frame = { $case: "stderr", value: Buffer.from(reader.bytes()) };
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.frame = { $case: "exit", value: ExecExit.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecFrame {
+    return {
+      execId: isSet(object.execId)
+        ? globalThis.String(object.execId)
+        : isSet(object.exec_id)
+        ? globalThis.String(object.exec_id)
+        : "",
+      frame: isSet(object.start)
+        ? { $case: "start", value: ExecStart.fromJSON(object.start) }
+        : isSet(object.stdin)
+        ? { $case: "stdin", value: Buffer.from(bytesFromBase64(object.stdin)) }
+        : isSet(object.stdinClosed)
+        ? { $case: "stdinClosed", value: globalThis.Boolean(object.stdinClosed) }
+        : isSet(object.stdin_closed)
+        ? { $case: "stdinClosed", value: globalThis.Boolean(object.stdin_closed) }
+        : isSet(object.resize)
+        ? { $case: "resize", value: TerminalSize.fromJSON(object.resize) }
+        : isSet(object.cancel)
+        ? { $case: "cancel", value: globalThis.Boolean(object.cancel) }
+        : isSet(object.credit)
+        ? { $case: "credit", value: globalThis.Number(object.credit) }
+        : isSet(object.stdout)
+        ? { $case: "stdout", value: Buffer.from(bytesFromBase64(object.stdout)) }
+        : isSet(object.stderr)
+        ? { $case: "stderr", value: Buffer.from(bytesFromBase64(object.stderr)) }
+        : isSet(object.exit)
+        ? { $case: "exit", value: ExecExit.fromJSON(object.exit) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: ExecFrame): unknown {
+    const obj: any = {};
+    if (message.execId !== "") {
+      obj.execId = message.execId;
+    }
+    if (message.frame?.$case === "start") {
+      obj.start = ExecStart.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "stdin") {
+      obj.stdin = base64FromBytes(message.frame.value);
+    } else if (message.frame?.$case === "stdinClosed") {
+      obj.stdinClosed = message.frame.value;
+    } else if (message.frame?.$case === "resize") {
+      obj.resize = TerminalSize.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "cancel") {
+      obj.cancel = message.frame.value;
+    } else if (message.frame?.$case === "credit") {
+      obj.credit = Math.round(message.frame.value);
+    } else if (message.frame?.$case === "stdout") {
+      obj.stdout = base64FromBytes(message.frame.value);
+    } else if (message.frame?.$case === "stderr") {
+      obj.stderr = base64FromBytes(message.frame.value);
+    } else if (message.frame?.$case === "exit") {
+      obj.exit = ExecExit.toJSON(message.frame.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExecFrame>, I>>(base?: I): ExecFrame {
+    return ExecFrame.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExecFrame>, I>>(object: I): ExecFrame {
+    const message = createBaseExecFrame();
+    message.execId = object.execId ?? "";
+    switch (object.frame?.$case) {
+      case "start": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "start", value: ExecStart.fromPartial(object.frame.value) };
+        }
+        break;
+      }
+      case "stdin": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "stdin", value: object.frame.value };
+        }
+        break;
+      }
+      case "stdinClosed": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "stdinClosed", value: object.frame.value };
+        }
+        break;
+      }
+      case "resize": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "resize", value: TerminalSize.fromPartial(object.frame.value) };
+        }
+        break;
+      }
+      case "cancel": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "cancel", value: object.frame.value };
+        }
+        break;
+      }
+      case "credit": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "credit", value: object.frame.value };
+        }
+        break;
+      }
+      case "stdout": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "stdout", value: object.frame.value };
+        }
+        break;
+      }
+      case "stderr": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "stderr", value: object.frame.value };
+        }
+        break;
+      }
+      case "exit": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "exit", value: ExecExit.fromPartial(object.frame.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseExecStart(): ExecStart {
+  return { taskId: "", command: [], tty: false, size: undefined, credit: 0 };
+}
+
+export const ExecStart: MessageFns<ExecStart> = {
+  encode(message: ExecStart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    for (const v of message.command) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.tty !== false) {
+      writer.uint32(24).bool(message.tty);
+    }
+    if (message.size !== undefined) {
+      TerminalSize.encode(message.size, writer.uint32(34).fork()).join();
+    }
+    if (message.credit !== 0) {
+      writer.uint32(40).uint32(message.credit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecStart {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecStart();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.command.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.tty = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.size = TerminalSize.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.credit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecStart {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      command: globalThis.Array.isArray(object?.command) ? object.command.map((e: any) => globalThis.String(e)) : [],
+      tty: isSet(object.tty) ? globalThis.Boolean(object.tty) : false,
+      size: isSet(object.size) ? TerminalSize.fromJSON(object.size) : undefined,
+      credit: isSet(object.credit) ? globalThis.Number(object.credit) : 0,
+    };
+  },
+
+  toJSON(message: ExecStart): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.command?.length) {
+      obj.command = message.command;
+    }
+    if (message.tty !== false) {
+      obj.tty = message.tty;
+    }
+    if (message.size !== undefined) {
+      obj.size = TerminalSize.toJSON(message.size);
+    }
+    if (message.credit !== 0) {
+      obj.credit = Math.round(message.credit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExecStart>, I>>(base?: I): ExecStart {
+    return ExecStart.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExecStart>, I>>(object: I): ExecStart {
+    const message = createBaseExecStart();
+    message.taskId = object.taskId ?? "";
+    message.command = object.command?.map((e) => e) || [];
+    message.tty = object.tty ?? false;
+    message.size = (object.size !== undefined && object.size !== null)
+      ? TerminalSize.fromPartial(object.size)
+      : undefined;
+    message.credit = object.credit ?? 0;
+    return message;
+  },
+};
+
+function createBaseTerminalSize(): TerminalSize {
+  return { rows: 0, cols: 0 };
+}
+
+export const TerminalSize: MessageFns<TerminalSize> = {
+  encode(message: TerminalSize, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rows !== 0) {
+      writer.uint32(8).uint32(message.rows);
+    }
+    if (message.cols !== 0) {
+      writer.uint32(16).uint32(message.cols);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TerminalSize {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTerminalSize();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.rows = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.cols = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TerminalSize {
+    return {
+      rows: isSet(object.rows) ? globalThis.Number(object.rows) : 0,
+      cols: isSet(object.cols) ? globalThis.Number(object.cols) : 0,
+    };
+  },
+
+  toJSON(message: TerminalSize): unknown {
+    const obj: any = {};
+    if (message.rows !== 0) {
+      obj.rows = Math.round(message.rows);
+    }
+    if (message.cols !== 0) {
+      obj.cols = Math.round(message.cols);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TerminalSize>, I>>(base?: I): TerminalSize {
+    return TerminalSize.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TerminalSize>, I>>(object: I): TerminalSize {
+    const message = createBaseTerminalSize();
+    message.rows = object.rows ?? 0;
+    message.cols = object.cols ?? 0;
+    return message;
+  },
+};
+
+function createBaseExecExit(): ExecExit {
+  return { exitCode: 0, error: "" };
+}
+
+export const ExecExit: MessageFns<ExecExit> = {
+  encode(message: ExecExit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.exitCode !== 0) {
+      writer.uint32(8).int32(message.exitCode);
+    }
+    if (message.error !== "") {
+      writer.uint32(18).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExecExit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExecExit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.exitCode = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExecExit {
+    return {
+      exitCode: isSet(object.exitCode)
+        ? globalThis.Number(object.exitCode)
+        : isSet(object.exit_code)
+        ? globalThis.Number(object.exit_code)
+        : 0,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: ExecExit): unknown {
+    const obj: any = {};
+    if (message.exitCode !== 0) {
+      obj.exitCode = Math.round(message.exitCode);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExecExit>, I>>(base?: I): ExecExit {
+    return ExecExit.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExecExit>, I>>(object: I): ExecExit {
+    const message = createBaseExecExit();
+    message.exitCode = object.exitCode ?? 0;
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
 export type DispatcherServiceService = typeof DispatcherServiceService;
 export const DispatcherServiceService = {
   session: {
@@ -4096,6 +4791,14 @@ export const DispatcherServiceClient = makeGenericClientConstructor(
   service: typeof DispatcherServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

@@ -1,0 +1,69 @@
+import { request, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/** Set on a request one replica passes to another: the receiver answers from its own sessions only. */
+export const FORWARDED_HEADER = 'berth-forwarded-by';
+
+/** How long a peer may take to answer the forwarded request's headers. */
+const PEER_ANSWER_MS = 10_000;
+
+/**
+ * Hands an upgrade request for a node whose session another replica holds to that replica,
+ * trying `peers` in turn: the first that upgrades gets the client's connection spliced to its
+ * own (both directions piped, so back-pressure holds); one that answers 503 does not hold the
+ * session either and the next is tried; any other answer is the client's answer. Resolves false
+ * when no peer held the session (nothing was written to the client then).
+ */
+export async function forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, peers: readonly string[], self: string): Promise<boolean> {
+  for (const apiUrl of peers) {
+    if (client.destroyed) return true;
+    if (await tryPeer(apiUrl, req, client, head, self)) return true;
+  }
+  return false;
+}
+
+function tryPeer(apiUrl: string, req: IncomingMessage, client: Duplex, head: Buffer, self: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const headers = { ...req.headers, [FORWARDED_HEADER]: self };
+    delete headers.host;
+    const out = request(new URL(req.url ?? '/', apiUrl), { method: req.method, headers });
+    const timer = setTimeout(() => out.destroy(new Error('no answer in time')), PEER_ANSWER_MS);
+    out.on('upgrade', (res: IncomingMessage, peer: Duplex, peerHead: Buffer) => {
+      clearTimeout(timer);
+      client.write(statusHead(res));
+      if (peerHead.length > 0) client.write(peerHead);
+      if (head.length > 0) peer.write(head);
+      peer.on('error', () => client.destroy());
+      client.on('error', () => peer.destroy());
+      peer.on('close', () => client.destroy());
+      client.on('close', () => peer.destroy());
+      client.pipe(peer);
+      peer.pipe(client);
+      resolve(true);
+    });
+    out.on('response', (res: IncomingMessage) => {
+      clearTimeout(timer);
+      if (res.statusCode === 503) {
+        res.resume();
+        return resolve(false);
+      }
+      // The peer holds the session and refused (the task is not running there, say): its answer is ours.
+      client.write(statusHead(res));
+      res.pipe(client);
+      resolve(true);
+    });
+    // A peer that cannot be reached holds no session we could use.
+    out.on('error', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+    out.end();
+  });
+}
+
+/** The status line and headers of a peer's answer, as the client is sent them. */
+function statusHead(res: IncomingMessage): string {
+  const lines = [`HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}`];
+  for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
