@@ -128,6 +128,26 @@ describe.runIf(ready)('runc driver', () => {
     }
   });
 
+  it('a restarted agent ends the commands its predecessor exec’d and nobody reads any more', async () => {
+    const before = makeDriver();
+    const h = await before.prepare(config('orphan', ['sh', '-c', 'echo ready; exec sleep 1000']));
+    try {
+      await before.start(h);
+      const { pid } = await before.inspect(h);
+      const left = await before.execStream(h, ['sleep', '1001'], { tty: false });
+      left.stdout.resume();
+      left.stderr.resume();
+      expect(readdirSync(h.dir).filter((f) => f.startsWith('exec-'))).toHaveLength(1);
+      // A new driver over the same state, as after `kill -9` of the agent: recover re-adopts the task only.
+      expect(await makeDriver().recover(h)).toBe('attached');
+      expect(await left.exited).toBe(137);
+      expect(readdirSync(h.dir).filter((f) => f.startsWith('exec-'))).toEqual([]);
+      expect(await before.inspect(h)).toEqual({ state: 'running', pid });
+    } finally {
+      await before.destroy(h);
+    }
+  });
+
   it('a failing prepare says why and leaves nothing behind', async () => {
     const d = makeDriver();
     const broken = config('broken', ['no-such-program']);

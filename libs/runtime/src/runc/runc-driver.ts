@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDomainError } from '@berth/core';
 import {
@@ -30,7 +30,7 @@ import { toOciSpec } from './oci-spec';
 import { mountOverlay, unmount } from './overlay';
 import { RuncCli } from './runc-cli';
 import { taskCgroupsPath, taskPaths, type TaskPaths } from './task-paths';
-import { conmonAlive, DirectoryDoorbell, readExitCode, readPid, waitFor } from './task-process';
+import { conmonAlive, DirectoryDoorbell, killSession, readExitCode, readPid, waitFor } from './task-process';
 
 export interface RuncDriverOptions {
   /** This node's name: part of the cgroup path, so agents sharing a host stay apart. */
@@ -194,7 +194,24 @@ export class RuncDriver implements RuntimeDriver {
     if (!(await this.runc.state(h.taskId))) return 'gone';
     // Still running: hold its host ports again, as the previous agent process did.
     if (h.network) await this.opts.network.adopt(h.network);
+    await this.endOrphanedExecs(h.taskId, paths.dir);
     return 'attached';
+  }
+
+  /**
+   * Commands exec'd by an agent process that died before they ended have nobody reading them
+   * any more: their sessions are killed (only pids still in this task's cgroup, so a reused pid
+   * is left alone) and their pid files removed.
+   */
+  private async endOrphanedExecs(taskId: string, dir: string): Promise<void> {
+    for (const file of (await readdir(dir).catch(() => [])).filter((f) => /^exec-[0-9a-f]+\.pid$/.test(f))) {
+      const path = join(dir, file);
+      const pid = await readPid(path);
+      const cgroups = pid ? (await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '')).split('\n') : [];
+      const own = taskCgroupsPath(this.opts.node, taskId);
+      if (pid && cgroups.some((line) => line.endsWith(`:${own}`))) await killSession(pid);
+      await rm(path, { force: true });
+    }
   }
 
   async exec(h: TaskHandle, command: readonly string[], o: ExecOptions): Promise<ExecResult> {
