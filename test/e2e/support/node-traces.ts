@@ -43,10 +43,18 @@ export interface RuncEntry {
 
 /** Every container under a runc root, with its state (none when the root does not exist). */
 export async function runcList(runcRoot: string): Promise<RuncEntry[]> {
-  if (!existsSync(runcRoot)) return [];
-  const { stdout } = await exec('runc', ['--root', runcRoot, 'list', '-f', 'json']);
-  const entries = (JSON.parse(stdout) ?? []) as RuncEntry[]; // runc prints `null` for none
-  return entries.map((e) => ({ id: e.id, status: e.status, pid: e.pid }));
+  for (let attempt = 1; ; attempt++) {
+    if (!existsSync(runcRoot)) return [];
+    try {
+      const { stdout } = await exec('runc', ['--root', runcRoot, 'list', '-f', 'json']);
+      const entries = (JSON.parse(stdout) ?? []) as RuncEntry[]; // runc prints `null` for none
+      return entries.map((e) => ({ id: e.id, status: e.status, pid: e.pid }));
+    } catch (e) {
+      // runc lists the root's directories, then stats each: one deleted in between fails the whole
+      // listing ("stat …: no such file or directory"). A container going away is no error here.
+      if (attempt >= 5 || !/no such file or directory/.test((e as Error).message)) throw e;
+    }
+  }
 }
 
 /** Human-readable list of what is left on the host of `taskIds`; empty when nothing is. */
