@@ -60,10 +60,6 @@ function updateProblems(field: 'update' | 'rollback', u: Record<string, unknown>
 /** What a VM task cannot do (yet): refused, never accepted and ignored. */
 function vmProblems(t: Record<string, unknown>, at: (...rest: PathSegment[]) => PathSegment[]): FieldProblem[] {
   const out: FieldProblem[] = [];
-  const check = t['healthCheck'];
-  if (isMapping(check) && check['exec'] != null) {
-    out.push({ path: at('healthCheck', 'exec'), message: 'is not supported yet for runtime "vm": exec checks inside a VM are not supported yet (running commands inside a guest does not exist); use a tcp or http check' });
-  }
   const resources = t['resources'];
   if (isMapping(resources) && resources['pids'] != null) {
     out.push({ path: at('resources', 'pids'), message: 'is not supported for runtime "vm": the guest kernel runs the processes; cpu and memory limit a VM' });

@@ -362,9 +362,9 @@ function describeExecStream(s: Suite): void {
       const p = await d.execStream(h, ['sh', '-c', script], { tty: true, size: { rows: 30, cols: 100 } });
       const stdout = drain(p.stdout);
       const stderr = drain(p.stderr);
-      await stdout.until(/is-a-tty/);
+      await stdout.until(/is-a-tty\r?\n/);
       p.stdin.write('a\n');
-      await stdout.until(/30 100/);
+      await stdout.until(/30 100\r?\n/);
       await p.resize({ rows: 50, cols: 120 });
       p.stdin.write('b\n');
       expect(await p.exited).toBe(3);

@@ -78,7 +78,7 @@ describe.runIf(ready)('qemu driver', () => {
       ],
     }),
     // Exec inside a guest comes later; a VM's cgroup holds guest RAM (at least 128 MiB) + QEMU's overhead.
-    { runtime: 'vm', exec: false, memoryLimitFor: vmMemoryLimitBytes },
+    { runtime: 'vm', memoryLimitFor: vmMemoryLimitBytes },
   );
 
   it('the guest owns the task address: a published host port reaches a server in the VM', async () => {

@@ -76,7 +76,6 @@ export const BAD: readonly BadCase[] = [
   { name: 'vm with runtime container', text: withTemplate('    vm: { vcpus: 1 }\n'), path: 'spec.template.vm', line: 8, col: 9, message: /only allowed with runtime "vm"/ },
   { name: 'vcpus out of range', text: withTemplate('    runtime: vm\n    vm: { vcpus: 65 }\n'), path: 'spec.template.vm.vcpus', line: 9, col: 18, message: /between 1 and 64 \(got 65\)/ },
   { name: 'vm kernel relative', text: withTemplate('    runtime: vm\n    vm: { kernel: vmlinuz }\n'), path: 'spec.template.vm.kernel', line: 9, col: 19, message: /must be "default" or the absolute path of a kernel image.*\(got "vmlinuz"\)/ },
-  { name: 'vm with an exec health check', text: withTemplate('    runtime: vm\n    healthCheck: { exec: ["true"] }\n'), path: 'spec.template.healthCheck.exec', line: 9, col: 26, message: /exec checks inside a VM are not supported yet.*use a tcp or http check$/ },
   { name: 'vm with a pids limit', text: withTemplate('    runtime: vm\n    resources: { pids: 100 }\n'), path: 'spec.template.resources.pids', line: 9, col: 24, message: /is not supported for runtime "vm"/ },
   { name: 'volume name invalid', text: withTemplate('    volumes: [ { name: Data, mountPath: /data } ]\n'), path: 'spec.template.volumes[0].name', line: 8, col: 24, message: /DNS-1123 label.*\(got "Data"\)/ },
   { name: 'volume mountPath relative', text: withTemplate('    volumes: [ { name: data, mountPath: data } ]\n'), path: 'spec.template.volumes[0].mountPath', line: 8, col: 41, message: /absolute path like "\/data" \(got "data"\)/ },

@@ -1,7 +1,9 @@
 /**
- * The guest's /init: a busybox sh script (nothing else is in the initramfs) that mounts the
- * task's root over 9p, starts the workload as described by the spec (guest-protocol.ts) and
- * reports through the virtio-serial ports until the workload exits, then powers the VM off.
+ * The guest's /init: a busybox sh script (nothing else is in the initramfs but berth-exec, see
+ * guest-exec.ts) that mounts the task's root over 9p, starts the workload as described by the
+ * spec (guest-protocol.ts) and reports through the virtio-serial ports until the workload exits,
+ * then powers the VM off. Lines on the control port stop the workload or start, kill and resize
+ * commands run inside the guest (berth-exec).
  *
  * Dropping to numeric ids: busybox here has no chpst/setuidgid, and `su`/`chroot --userspec`
  * need a user database the image may not have. `busybox nsenter -r<root> -w<dir> -G <gid>
@@ -16,10 +18,73 @@
  * Any change to this text gives a new initramfs (its cache name hashes the archive).
  */
 
-/** Applets the script runs as commands; the initramfs links each to /bin/busybox. */
-export const GUEST_APPLETS = ['sh', 'cat', 'env', 'hostname', 'insmod', 'ip', 'kill', 'mkdir', 'mkfifo', 'mount', 'nsenter', 'poweroff', 'readlink', 'setsid', 'sync', 'tr', 'usleep'] as const;
+/** Applets the guest scripts run as commands; the initramfs links each to /bin/busybox. */
+export const GUEST_APPLETS = [
+  'sh', 'base64', 'cat', 'chown', 'env', 'hostname', 'insmod', 'ip', 'kill', 'mkdir', 'mkfifo', 'mount', 'mv', 'nsenter', 'poweroff',
+  'readlink', 'rm', 'setsid', 'sleep', 'stty', 'sync', 'tee', 'telnetd', 'tr', 'tty', 'usleep', 'wc',
+] as const;
 
 // In this template literal `\${` and `\\` stand for the shell's `${` and `\`.
+/**
+ * Functions both guest scripts use (the init and berth-exec): finding a port by name, resolving a
+ * path inside the image, and running something as the workload.
+ */
+export const GUEST_SHELL_FUNCTIONS = `# port NAME TRIES: the /dev node of the virtio-serial port called NAME, waiting up to TRIES x 10 ms.
+port() {
+	i=0
+	while [ "$i" -lt "$2" ]; do
+		for p in /sys/class/virtio-ports/*; do
+			n=
+			{ read -r n <"$p/name"; } 2>/dev/null
+			[ "$n" = "$1" ] && [ -c "/dev/\${p##*/}" ] && { echo "/dev/\${p##*/}"; return 0; }
+		done
+		usleep 10000
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# inroot ROOT PATH: where PATH of the tree at ROOT is, following its symlinks as a process
+# chrooted there would (absolute targets restart at ROOT); fails after 40 links. Printed, and
+# left in $resolved for callers that spare the subshell.
+inroot() {
+	rest=\${2#/}; cur=; hops=0
+	while [ -n "$rest" ]; do
+		part=\${rest%%/*}
+		case $rest in */*) rest=\${rest#*/} ;; *) rest= ;; esac
+		case $part in '' | .) continue ;; ..) cur=\${cur%/*}; continue ;; esac
+		if [ -L "$1$cur/$part" ]; then
+			hops=$((hops + 1))
+			[ "$hops" -le 40 ] || return 1
+			t=$(readlink "$1$cur/$part")
+			case $t in /*) cur= ;; esac
+			rest=\${t#/}\${rest:+/$rest}
+		else
+			cur=$cur/$part
+		fi
+	done
+	resolved=$1$cur
+	echo "$resolved"
+}
+
+# as_workload VAR COUNT [WRAPPER…]: execs WRAPPER…, then \`env -i\` with the spec's environment,
+# then nsenter into the workload's root and $workdir with its ids (busybox's chroot + chdir +
+# setgid/setuid with numeric ids and no user database: -r root, -w dir, -G gid, -S uid, which
+# also clears supplementary groups), then the argv in VAR_0…VAR_{COUNT-1}, looked up in the
+# workload's own PATH. Needs the spec sourced.
+as_workload() {
+	var=$1 count=$2
+	shift 2
+	set -- "$@" env -i
+	i=0
+	while [ "$i" -lt "$spec_envc" ]; do eval 'v=$spec_env_'"$i"; set -- "$@" "$v"; i=$((i + 1)); done
+	set -- "$@" /bin/busybox nsenter -r/newroot "-w$workdir" -G "$spec_gid" -S "$spec_uid" --
+	i=0
+	while [ "$i" -lt "$count" ]; do eval 'v=$'"\${var}_$i"; set -- "$@" "$v"; i=$((i + 1)); done
+	exec "$@"
+}
+`;
+
 export const GUEST_INIT_SCRIPT = `#!/bin/busybox sh
 # berth guest init: runs the workload of one \`runtime: vm\` task (busybox sh only).
 # Reports on virtio-serial ports found by name; it never hangs: any failure becomes
@@ -47,40 +112,7 @@ mnt() {
 	out=$(mount -t "$1" \${4:+-o "$4"} "$2" "$3" 2>&1) || fail "mount $1 $2 on $3: $out"
 }
 
-# port NAME: the /dev node of the virtio-serial port called NAME, waiting up to $2 x 10 ms.
-port() {
-	i=0
-	while [ "$i" -lt "$2" ]; do
-		for p in /sys/class/virtio-ports/*; do
-			[ "$(cat "$p/name" 2>/dev/null)" = "$1" ] && [ -c "/dev/\${p##*/}" ] && { echo "/dev/\${p##*/}"; return 0; }
-		done
-		usleep 10000
-		i=$((i + 1))
-	done
-	return 1
-}
-
-# inroot ROOT PATH: where PATH of the tree at ROOT is, following its symlinks as a process
-# chrooted there would (absolute targets restart at ROOT); fails after 40 links.
-inroot() {
-	rest=\${2#/}; cur=; hops=0
-	while [ -n "$rest" ]; do
-		part=\${rest%%/*}
-		case $rest in */*) rest=\${rest#*/} ;; *) rest= ;; esac
-		case $part in '' | .) continue ;; ..) cur=\${cur%/*}; continue ;; esac
-		if [ -L "$1$cur/$part" ]; then
-			hops=$((hops + 1))
-			[ "$hops" -le 40 ] || return 1
-			t=$(readlink "$1$cur/$part")
-			case $t in /*) cur= ;; esac
-			rest=\${t#/}\${rest:+/$rest}
-		else
-			cur=$cur/$part
-		fi
-	done
-	echo "$1$cur"
-}
-
+${GUEST_SHELL_FUNCTIONS}
 # civil_date DAYS: YYYY-MM-DD of a day number since 1970-01-01 (proleptic Gregorian, UTC).
 civil_date() {
 	z=$(($1 + 719468)); era=$((z / 146097)); doe=$((z - era * 146097))
@@ -109,17 +141,27 @@ cri() {
 	done
 }
 
-# control: "stop" on the control port sends SIGTERM to the workload's process group. The port
-# reads end-of-file while no host end is connected, so reopen it every 200 ms.
+# control: lines from the host on the control port (one host connection at a time), each
+# answered "ok LINE" once carried out. The port stays open, so nothing a host writes is lost
+# between connections; it reads end-of-file while no host is connected, and then the empty line
+# written before reading again blocks until one is. "stop" sends SIGTERM to the workload's
+# process group; kill and resize go to berth-exec (guest-exec.ts), exec too but in the
+# background and detached: the next line is read at once, and pid 1 reaps it.
 control() {
-	while :; do
-		while IFS= read -r line; do
-			case $line in
+	exec 5<>"$control_port"
+	while printf '\\n' >&5; do
+		while IFS= read -r line <&5; do
+			set -f
+			set -- $line
+			set +f
+			case $1 in
 			stop) say "stop requested"; kill -TERM -"$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null ;;
+			exec) (berth-exec run "$2" "$3" "$4" </dev/null 3>&- 4>&- 5>&- &) ;;
+			kill | resize) berth-exec "$@" </dev/null 3>&- 4>&- 5>&- ;;
 			*) say "ignoring control line: $line" ;;
 			esac
-		done <"$control_port"
-		usleep 200000
+			printf 'ok %s\\n' "$line" >&5
+		done
 	done
 }
 
@@ -130,6 +172,8 @@ exec </dev/null
 mnt proc proc /proc
 mnt sysfs sysfs /sys
 mnt tmpfs tmpfs /run mode=0755
+# Commands run by berth-exec get a cgroup each, to end all they started; without cgroup2 it says so.
+mkdir -p /run/cgroup && mount -t cgroup2 cgroup2 /run/cgroup 2>/dev/null || say "no cgroup2 in this kernel: berth-exec cannot run commands"
 
 # --- drivers: the modules in load order (dependencies first)
 modfail=
@@ -171,6 +215,8 @@ dev=$(rootdir /dev)
 mnt devtmpfs devtmpfs "$dev"
 mkdir -p "$dev/pts" "$dev/shm"
 mnt devpts devpts "$dev/pts" gid=5,mode=620,ptmxmode=666
+# The workload's terminals, also here: berth-exec's telnetd opens /dev/ptmx of this /dev.
+mkdir -p /dev/pts && mount -o bind "$dev/pts" /dev/pts || say "no /dev/pts: berth-exec cannot open terminals"
 mnt tmpfs shm "$dev/shm" mode=1777,nosuid,nodev
 mnt tmpfs tmpfs "$(rootdir /tmp)" mode=1777,nosuid,nodev
 workdir=$(rootdir "$spec_workdir")
@@ -199,17 +245,8 @@ cri stdout </run/stdout >&4 &
 out_pid=$!
 cri stderr </run/stderr >&4 &
 err_pid=$!
-# argv for \`env -i\`: the spec's NAME=VALUE entries, then nsenter (busybox's chroot + chdir +
-# setgid/setuid with numeric ids and no user database: -r root, -w dir, -G gid, -S uid, which
-# also clears supplementary groups), then the workload's argv, looked up in its own PATH.
-set --
-i=0
-while [ "$i" -lt "$spec_envc" ]; do eval 'v=$spec_env_'"$i"; set -- "$@" "$v"; i=$((i + 1)); done
-set -- "$@" /bin/busybox nsenter -r/newroot "-w$workdir" -G "$spec_gid" -S "$spec_uid" --
-i=0
-while [ "$i" -lt "$spec_argc" ]; do eval 'v=$spec_arg_'"$i"; set -- "$@" "$v"; i=$((i + 1)); done
 # setsid: a session (and process group) of its own, so "stop" reaches its children too.
-setsid env -i "$@" </dev/null >/run/stdout 2>/run/stderr 3>&- 4>&- &
+(as_workload spec_arg "$spec_argc" setsid) </dev/null >/run/stdout 2>/run/stderr 3>&- 4>&- &
 pid=$!
 # "running" once the process has entered the new root, i.e. is about to exec the workload.
 i=0

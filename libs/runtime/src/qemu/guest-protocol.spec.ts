@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { missingTools } from '../../../../test/support/prereq';
-import { encodeGuestSpec, guestCommandLine, hostTscKhz, parseGuestStatus, type GuestSpec } from './guest-protocol';
+import { encodeExecSpec, encodeGuestSpec, EXEC_SPEC_MAX_BYTES, execPortName, guestCommandLine, hostTscKhz, parseExecEnd, parseGuestStatus, type GuestSpec } from './guest-protocol';
 
 const spec: GuestSpec = {
   argv: ['sh', '-c', `echo "it's $HOME" \`id\` \\ ; exit 3`, '', 'two\nlines', '-n'],
@@ -49,6 +49,37 @@ describe('guest spec', () => {
     expect(() => net({ address: '10.211.0.256/16' })).toThrow(/not IPv4 CIDR/);
     expect(() => net({ gateway: 'gw' })).toThrow(/gateway "gw"/);
     expect(() => net({ mac: '52:54:00:ab:cd' })).toThrow(/not a MAC address/);
+  });
+});
+
+describe('exec spec', () => {
+  const argv = ['sh', '-c', `echo "it's $HOME" \`id\`; exit 3`, '', 'two\nlines'];
+
+  it.skipIf(missingTools(['busybox']).length > 0)('reads back unchanged when busybox sh sources it', () => {
+    const text = encodeExecSpec({ argv, tty: true, size: { rows: 30, cols: 100 } });
+    const out = sourced(text, `i=0; while [ $i -lt $exec_argc ]; do eval 'v=$exec_arg_'$i; printf '%s\\0' "$v"; i=$((i+1)); done; printf '|%s|%s|%s|%s' "$exec_version" "$exec_tty" "$exec_rows" "$exec_cols"`);
+    const [args, ...fields] = out.split('|');
+    expect(args!.split('\0').slice(0, -1)).toEqual(argv);
+    expect(fields).toEqual(['1', '1', '30', '100']);
+    expect(encodeExecSpec({ argv, tty: false, size: { rows: 24, cols: 80 } })).toMatch(/^exec_tty=0$/m);
+  });
+
+  it('refuses an empty command, NUL bytes and sizes a terminal cannot have', () => {
+    expect(() => encodeExecSpec({ argv: [], tty: false, size: { rows: 24, cols: 80 } })).toThrow(/the command is empty/);
+    expect(() => encodeExecSpec({ argv: ['a\0b'], tty: true, size: { rows: 0, cols: 70000 } })).toThrow(/NUL byte; terminal rows 0 is not 1–65535; terminal cols 70000/);
+    expect(() => encodeExecSpec({ argv: ['echo', 'x'.repeat(EXEC_SPEC_MAX_BYTES)], tty: false, size: { rows: 24, cols: 80 } })).toThrow(/the command is longer than 48 KiB/);
+  });
+
+  it('names the ports of each slot', () => {
+    expect(execPortName(2, 'err')).toBe('berth.exec.2.err');
+  });
+
+  it('reads the end the guest reports, once the line is complete', () => {
+    expect(parseExecEnd('exited 3 12 0\n')).toEqual({ kind: 'exited', code: 3, stdoutBytes: 12, stderrBytes: 0 });
+    expect(parseExecEnd('error no cgroup for the command\n')).toEqual({ kind: 'error', message: 'no cgroup for the command' });
+    expect(parseExecEnd('exited 3 12')).toBeUndefined();
+    expect(parseExecEnd('')).toBeUndefined();
+    expect(parseExecEnd('exited x\n')).toBeUndefined();
   });
 });
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { TerminalSize } from '../driver';
 import { TaskSpecError } from '../errors';
 
 /**
@@ -10,7 +11,13 @@ import { TaskSpecError } from '../errors';
  *   <taskShare>/spec  ── 9p tag "berth" ──▶ /berth/spec (sourced by sh)
  *   status file       ◀── berth.status ──  booted | running <pid> | exited <code> | error <msg>
  *   log file          ◀── berth.log ─────  <RFC3339Nano> stdout|stderr F <text>
- *   control socket    ──── berth.control ▶ stop
+ *   control socket    ──── berth.control ▶ stop | exec <slot> <id> <spec> | kill <slot> <id> | resize <slot> <id> <rows> <cols>
+ *                     ◀─────────────────  ok <line>   (once carried out)
+ *
+ * Commands run inside the guest (`exec`, see guest-exec.ts) use one of EXEC_SLOTS slots of three
+ * ports each (execPortName): the host says `exec <slot> <id> <spec>` (encodeExecSpec, base64), the
+ * guest answers with `<taskShare>/exec/<id>.ready` once the slot's ports are open and
+ * `exec/<id>.exit` at the end (parseExecEnd).
  */
 
 /** virtio-serial port names (`-device virtserialport,name=…`); the guest finds ports by name. */
@@ -32,6 +39,34 @@ export interface GuestSpec {
   readonly network?: { readonly address: string /* CIDR, e.g. 10.211.0.5/16 */; readonly gateway: string; readonly mac: string };
 }
 
+/**
+ * Commands that can run at once inside one VM. Each slot is three virtio-serial ports on a PCI
+ * controller of their own: a port costs the guest ~0.5 MiB of receive buffers there, 4 MiB on
+ * virtio-mmio, whose 1024-entry queues QEMU does not let shrink.
+ */
+export const EXEC_SLOTS = 4;
+/** A slot's ports: the command's stdin (and the guest's start signal back), stdout, stderr. */
+export const EXEC_STREAMS = ['in', 'out', 'err'] as const;
+export type ExecStream = (typeof EXEC_STREAMS)[number];
+
+/** The virtio-serial port name of one stream of exec slot `slot`. */
+export function execPortName(slot: number, stream: ExecStream): string {
+  return `berth.exec.${slot}.${stream}`;
+}
+
+/** What one exec runs: sent on the `exec` control line (see encodeExecSpec). */
+export interface ExecSpec {
+  readonly argv: readonly string[];
+  /** Runs the command on a terminal of `size` (rows × cols). */
+  readonly tty: boolean;
+  readonly size: TerminalSize;
+}
+
+/** How an exec ended, as the guest reports it in `exec/<id>.exit`. */
+export type ExecEnd =
+  | { readonly kind: 'exited'; readonly code: number; readonly stdoutBytes: number; readonly stderrBytes: number }
+  | { readonly kind: 'error'; readonly message: string };
+
 const HOSTNAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/; // Linux: at most 64 bytes
 const ENV_NAME = /^[^=\0-][^=\0]*$/;
 const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
@@ -48,7 +83,7 @@ const MAX_ID = 0xfffffffe;
 export function encodeGuestSpec(spec: GuestSpec): string {
   validate(spec);
   const lines = ['# berth guest spec, sourced by /init (busybox sh)', 'spec_version=1'];
-  const put = (name: string, value: string | number) => lines.push(`spec_${name}=${typeof value === 'number' ? value : shellQuote(value)}`);
+  const put = assigner(lines, 'spec');
   put('hostname', spec.hostname);
   put('workdir', spec.workdir || '/');
   put('uid', spec.uid);
@@ -64,6 +99,58 @@ export function encodeGuestSpec(spec: GuestSpec): string {
     put('net_mac', spec.network.mac.toLowerCase());
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Longest exec spec (shell text), so that its control line stays short for the guest's sh. */
+export const EXEC_SPEC_MAX_BYTES = 48 * 1024;
+
+/**
+ * The spec of one exec as shell assignments, quoted as encodeGuestSpec quotes: `exec_tty`,
+ * `exec_rows`, `exec_cols`, `exec_argc`, `exec_arg_0`… Throws TaskSpecError (naming no task) for
+ * an empty argv, NUL bytes, a size that is not 1–65535 × 1–65535, or a command longer than
+ * EXEC_SPEC_MAX_BYTES.
+ */
+export function encodeExecSpec(spec: ExecSpec): string {
+  const problems: string[] = [];
+  if (spec.argv.length === 0) problems.push('the command is empty');
+  if (spec.argv.some((a) => a.includes('\0'))) problems.push('the command holds a NUL byte');
+  for (const [name, n] of [['rows', spec.size.rows], ['cols', spec.size.cols]] as const) {
+    if (!Number.isInteger(n) || n < 1 || n > 0xffff) problems.push(`terminal ${name} ${n} is not 1–65535`);
+  }
+  if (problems.length > 0) throw new TaskSpecError('-', `exec: ${problems.join('; ')}`);
+  const lines = ['# berth exec spec, sourced by berth-exec (busybox sh)', 'exec_version=1'];
+  const put = assigner(lines, 'exec');
+  put('tty', spec.tty ? 1 : 0);
+  put('rows', spec.size.rows);
+  put('cols', spec.size.cols);
+  put('argc', spec.argv.length);
+  spec.argv.forEach((arg, i) => put(`arg_${i}`, arg));
+  const text = `${lines.join('\n')}\n`;
+  if (Buffer.byteLength(text) > EXEC_SPEC_MAX_BYTES) throw new TaskSpecError('-', `exec: the command is longer than ${EXEC_SPEC_MAX_BYTES / 1024} KiB`);
+  return text;
+}
+
+/** The guest's `exec/<id>.exit` file (`exited CODE OUT ERR` or `error MSG`); undefined while it is incomplete or not one. */
+export function parseExecEnd(fileText: string): ExecEnd | undefined {
+  if (!fileText.endsWith('\n')) return undefined;
+  const line = fileText.slice(0, fileText.indexOf('\n'));
+  const exited = /^exited (\d+) (\d+) (\d+)$/.exec(line);
+  if (exited) return { kind: 'exited', code: Number(exited[1]), stdoutBytes: Number(exited[2]), stderrBytes: Number(exited[3]) };
+  if (line.startsWith('error ')) return { kind: 'error', message: line.slice(6) || 'unknown error' };
+  return undefined;
+}
+
+/**
+ * What the guest writes on a terminal once the command of exec `id` ended: `ESC ] berth-exit;<id>;<code> BEL`,
+ * an operating system command terminals ignore. The host ends the output there (see TtyOutput).
+ */
+export function ttyExitMarker(id: string): { readonly prefix: string; readonly end: string } {
+  return { prefix: `\x1b]berth-exit;${id};`, end: '\x07' };
+}
+
+/** Appends `<prefix>_<name>=<value>` lines, strings single-quoted (shellQuote). */
+function assigner(lines: string[], prefix: string): (name: string, value: string | number) => void {
+  return (name, value) => lines.push(`${prefix}_${name}=${typeof value === 'number' ? value : shellQuote(value)}`);
 }
 
 function validate(spec: GuestSpec): void {

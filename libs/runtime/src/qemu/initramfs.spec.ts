@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { GUEST_EXEC_SCRIPT } from './guest-exec';
 import { GUEST_APPLETS, GUEST_INIT_SCRIPT } from './guest-init';
 import { guestInitramfs, moduleLoadOrder, moduleName, staticElfProblem } from './initramfs';
 
@@ -11,6 +12,9 @@ import { guestInitramfs, moduleLoadOrder, moduleName, staticElfProblem } from '.
 const MODULES_DEP = `kernel/drivers/virtio/virtio.ko:
 kernel/drivers/virtio/virtio_ring.ko:
 kernel/drivers/virtio/virtio_mmio.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+kernel/drivers/virtio/virtio_pci_modern_dev.ko:
+kernel/drivers/virtio/virtio_pci_legacy_dev.ko:
+kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio_pci_legacy_dev.ko kernel/drivers/virtio/virtio_pci_modern_dev.ko kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
 kernel/fs/netfs/netfs.ko:
 kernel/fs/fscache/fscache.ko: kernel/fs/netfs/netfs.ko
 kernel/net/9p/9pnet.ko:
@@ -23,7 +27,7 @@ kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko
 kernel/net/core/failover.ko:
 kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
 `;
-const GUEST = ['virtio_mmio', '9pnet_virtio', '9p', 'virtio_console', 'virtio_net'];
+const GUEST = ['virtio_mmio', 'virtio_pci', '9pnet_virtio', '9p', 'virtio_console', 'virtio_net'];
 const names = (paths: string[]) => paths.map(moduleName);
 
 /** An ELF64 little-endian header with the given program header types. */
@@ -46,6 +50,7 @@ describe('module load order', () => {
     const order = moduleLoadOrder(MODULES_DEP, GUEST);
     expect('paths' in order && names(order.paths)).toEqual([
       'virtio_ring', 'virtio', 'virtio_mmio',
+      'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci',
       '9pnet', '9pnet_virtio',
       'netfs', 'fscache', '9p',
       'virtio_console',
@@ -53,7 +58,7 @@ describe('module load order', () => {
     ]);
     if (!('paths' in order)) return;
     const at = (m: string) => names(order.paths).indexOf(m);
-    for (const [m, dep] of [['9p', 'netfs'], ['9p', 'fscache'], ['fscache', 'netfs'], ['virtio_net', 'failover'], ['virtio_mmio', 'virtio_ring']]) {
+    for (const [m, dep] of [['9p', 'netfs'], ['9p', 'fscache'], ['fscache', 'netfs'], ['virtio_net', 'failover'], ['virtio_mmio', 'virtio_ring'], ['virtio_pci', 'virtio_pci_legacy_dev']]) {
       expect(at(m)).toBeGreaterThan(at(dep!));
     }
   });
@@ -106,7 +111,7 @@ describe('guestInitramfs', () => {
   });
   const kernel = () => ({ path: '/boot/vmlinuz-6.1.0-test', version: '6.1.0-test', modulesDir });
 
-  it('holds /init, a busybox with applet links, and the modules in load order', async () => {
+  it('holds /init, berth-exec, a busybox with applet links, and the modules in load order', async () => {
     const path = await guestInitramfs(kernel(), cacheDir, { busybox });
     expect(path).toMatch(new RegExp(`^${cacheDir}/initramfs-6\\.1\\.0-test-[0-9a-f]{12}\\.cpio$`));
     const archive = await readFile(path);
@@ -117,13 +122,15 @@ describe('guestInitramfs', () => {
 
     const out = join(root, 'out');
     await mkdir(out);
-    execFileSync('cpio', ['-i', '-d', '--quiet', 'init', 'modules.order', 'bin/busybox', 'bin/sh', 'lib/modules/virtio_console.ko'], { input: archive, cwd: out });
+    execFileSync('cpio', ['-i', '-d', '--quiet', 'init', 'bin/berth-exec', 'modules.order', 'bin/busybox', 'bin/sh', 'lib/modules/virtio_console.ko'], { input: archive, cwd: out });
     expect(await readFile(join(out, 'init'), 'utf8')).toBe(GUEST_INIT_SCRIPT);
     expect(((await stat(join(out, 'init'))).mode & 0o777).toString(8)).toBe('755');
+    expect(await readFile(join(out, 'bin/berth-exec'), 'utf8')).toBe(GUEST_EXEC_SCRIPT);
+    expect(((await stat(join(out, 'bin/berth-exec'))).mode & 0o777).toString(8)).toBe('755');
     expect(await readFile(join(out, 'bin/busybox'))).toEqual(STATIC);
     expect(await readFile(join(out, 'lib/modules/virtio_console.ko'), 'utf8')).toBe('module virtio_console\n');
     expect((await readFile(join(out, 'modules.order'), 'utf8')).trim().split('\n')).toEqual(
-      ['virtio_ring', 'virtio', 'virtio_mmio', '9pnet', '9pnet_virtio', 'netfs', 'fscache', '9p', 'virtio_console', 'failover', 'net_failover', 'virtio_net'].map((m) => `/lib/modules/${m}.ko`),
+      ['virtio_ring', 'virtio', 'virtio_mmio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci', '9pnet', '9pnet_virtio', 'netfs', 'fscache', '9p', 'virtio_console', 'failover', 'net_failover', 'virtio_net'].map((m) => `/lib/modules/${m}.ko`),
     );
   });
 
@@ -143,6 +150,6 @@ describe('guestInitramfs', () => {
     await expect(guestInitramfs(kernel(), cacheDir, { busybox })).rejects.toThrow(/guest busybox: .*busybox is dynamically linked; .*install busybox-static/);
     await writeFile(busybox, STATIC);
     await writeFile(join(modulesDir, 'modules.dep'), MODULES_DEP.replace(/^kernel\/drivers\/net\/virtio_net.*\n/m, ''));
-    await expect(guestInitramfs(kernel(), cacheDir, { busybox })).rejects.toThrow(/kernel 6\.1\.0-test has no module virtio_net/);
+    await expect(guestInitramfs(kernel(), cacheDir, { busybox })).rejects.toThrow(/kernel 6\.1\.0-test has no module virtio_net /);
   });
 });

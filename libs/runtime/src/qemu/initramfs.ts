@@ -5,23 +5,26 @@ import { basename, isAbsolute, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { TaskSpecError } from '../errors';
 import { writeNewc, type CpioEntry } from './cpio';
+import { GUEST_EXEC_SCRIPT } from './guest-exec';
 import { GUEST_APPLETS, GUEST_INIT_SCRIPT } from './guest-init';
 import type { GuestKernel } from './kernel';
 
 /**
- * The drivers the guest needs, by module name: virtio-mmio (microvm's bus), the 9p file system
- * over virtio, virtio-serial ports and the virtio NIC. Dependencies come from modules.dep.
+ * The drivers the guest needs, by module name: virtio-mmio (microvm's bus), virtio-pci (the exec
+ * ports' controller, see qemuArgs), the 9p file system over virtio, virtio-serial ports and the
+ * virtio NIC. Dependencies come from modules.dep.
  */
-export const GUEST_MODULES = ['virtio_mmio', '9pnet_virtio', '9p', 'virtio_console', 'virtio_net'] as const;
+export const GUEST_MODULES = ['virtio_mmio', 'virtio_pci', '9pnet_virtio', '9p', 'virtio_console', 'virtio_net'] as const;
 
 const DEFAULT_BUSYBOX = '/usr/bin/busybox';
 const MODULE_FILE = /\.ko(\.gz|\.xz|\.zst)?$/;
 
 /**
- * The guest's initramfs for `kernel`: an uncompressed newc cpio with /init (GUEST_INIT_SCRIPT),
- * a static /bin/busybox (from `opts.busybox`, default /usr/bin/busybox; a dynamically linked one
- * is refused) with links for the applets the init uses, and the modules of GUEST_MODULES with
- * their dependencies under /lib/modules, listed in load order in /modules.order.
+ * The guest's initramfs for `kernel`: an uncompressed newc cpio with /init (GUEST_INIT_SCRIPT)
+ * and /bin/berth-exec (GUEST_EXEC_SCRIPT), a static /bin/busybox (from `opts.busybox`, default
+ * /usr/bin/busybox; a dynamically linked one is refused) with links for the applets the scripts
+ * use, and the modules of GUEST_MODULES with their dependencies under /lib/modules, listed in
+ * load order in /modules.order.
  *
  * Content-addressed: the file is `<cacheDir>/initramfs-<version>-<hash12>.cpio`, the hash over
  * the archive's bytes, so a new kernel, init script or busybox gives a new file and an existing
@@ -62,6 +65,7 @@ async function initramfsEntries(kernel: GuestKernel, busyboxPath: string): Promi
     ...modules.map((m): CpioEntry => ({ kind: 'file', path: `lib/modules/${m.name}.ko`, data: m.data })),
     { kind: 'file', path: 'modules.order', data: Buffer.from(modules.map((m) => `/lib/modules/${m.name}.ko\n`).join('')) },
     { kind: 'file', path: 'init', data: Buffer.from(GUEST_INIT_SCRIPT), mode: 0o755 },
+    { kind: 'file', path: 'bin/berth-exec', data: Buffer.from(GUEST_EXEC_SCRIPT), mode: 0o755 },
   );
   return entries;
 }
@@ -74,7 +78,7 @@ async function guestModules(kernel: GuestKernel): Promise<{ name: string; data: 
   const builtin = await readFile(join(kernel.modulesDir, 'modules.builtin'), 'utf8').catch(() => '');
   const order = moduleLoadOrder(dep, GUEST_MODULES, builtin);
   if ('missing' in order) {
-    throw new TaskSpecError('-', `kernel ${kernel.version} has no module ${order.missing.join(', ')} (not in ${depPath}, not built in): the guest needs virtio-mmio, 9p, virtio-console and virtio-net`);
+    throw new TaskSpecError('-', `kernel ${kernel.version} has no module ${order.missing.join(', ')} (not in ${depPath}, not built in): the guest needs virtio-mmio, virtio-pci, 9p, virtio-console and virtio-net`);
   }
   return Promise.all(order.paths.map(async (rel) => ({ name: moduleName(rel), data: await readModule(isAbsolute(rel) ? rel : join(kernel.modulesDir, rel)) })));
 }

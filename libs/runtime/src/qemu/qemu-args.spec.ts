@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { accelArgs, DEFAULT_VM_MEMORY_MIB, guestMemoryMiB, MIN_VM_MEMORY_MIB, QEMU_MEMORY_OVERHEAD_MIB, qemuArgs, vmMemoryLimitBytes, type VmLaunch } from './qemu-args';
+import { EXEC_SLOTS } from './guest-protocol';
 import { vmPaths } from './vm-paths';
 
 const MiB = 1024 * 1024;
@@ -33,7 +34,7 @@ describe('qemuArgs', () => {
 
   it('boots a daemonized microvm of the launch size under TCG with a bounded translation cache', () => {
     const args = qemuArgs(p, launch);
-    expect(value(args, '-M')).toEqual(['microvm,acpi=on']);
+    expect(value(args, '-M')).toEqual(['microvm,acpi=on,pcie=on']);
     expect(value(args, '-accel')).toEqual(['tcg,tb-size=32']);
     expect(value(args, '-m')).toEqual(['256']);
     expect(value(args, '-smp')).toEqual(['2']);
@@ -56,6 +57,16 @@ describe('qemuArgs', () => {
       'local,id=fs0,path=/data,,x/tasks/web.1.abc/rootfs,security_model=none,multidevs=remap',
       'local,id=fs1,path=/data,,x/tasks/web.1.abc/share,security_model=none',
     ]);
+  });
+
+  it('gives each exec slot its in, out and err ports as sockets in the task dir, on a PCI serial controller of their own', () => {
+    const args = qemuArgs(p, launch);
+    expect(args).toContain('virtio-serial-pci,id=exec');
+    const ports = value(args, '-device').filter((d) => d.includes('bus=exec.0'));
+    expect(ports).toHaveLength(EXEC_SLOTS * 3);
+    expect(ports[0]).toBe('virtserialport,bus=exec.0,chardev=x0in,name=berth.exec.0.in');
+    expect(value(args, '-chardev')).toContain(`socket,id=x3err,path=${p.dir}/exec-3-err.sock,server=on,wait=off`);
+    expect(p.execSlots[3]!.sockets.err).toBe(`${p.dir}/exec-3-err.sock`);
   });
 
   it("plugs the guest NIC into the task namespace's tap with the guest MAC", () => {

@@ -1,4 +1,4 @@
-import { GUEST_PORTS, GUEST_SHARES } from './guest-protocol';
+import { EXEC_STREAMS, execPortName, GUEST_PORTS, GUEST_SHARES } from './guest-protocol';
 import type { VmPaths } from './vm-paths';
 
 /** Guest RAM when the task sets no memory limit, and the least any VM gets (kernel + initramfs). */
@@ -54,14 +54,17 @@ export function qemuOptionValue(s: string): string {
 /**
  * QEMU's arguments for one VM. Pure. A microVM (under KVM or TCG, as `l.accel` says) with no
  * default devices; the root filesystem and the task share come over virtio-9p; status, log and
- * control are virtio-serial ports. `-daemonize` detaches QEMU from the agent, so a VM outlives an
- * agent restart; the new agent finds it again by pid file and command line.
+ * control are virtio-serial ports. The exec slots' ports sit on a virtio-serial controller on PCI
+ * (`pcie=on`): QEMU's virtio-mmio offers 1024-entry queues, for which the guest's driver keeps
+ * 4 MiB of receive buffers per port; on PCI a port's queue has 128 entries (~0.5 MiB).
+ * `-daemonize` detaches QEMU from the agent, so a VM outlives an agent restart; the new agent
+ * finds it again by pid file and command line.
  */
 export function qemuArgs(p: VmPaths, l: VmLaunch): string[] {
   const opt = qemuOptionValue;
   const port = (id: string, name: string): string[] => ['-device', `virtserialport,chardev=${id},name=${name}`];
   return [
-    ...['-name', l.taskId, '-M', 'microvm,acpi=on', ...accelArgs(l.accel)],
+    ...['-name', l.taskId, '-M', 'microvm,acpi=on,pcie=on', ...accelArgs(l.accel)],
     ...['-m', String(l.memoryMiB), '-smp', String(l.vcpus), '-nodefaults', '-no-user-config', '-display', 'none'],
     ...['-kernel', l.kernel, '-initrd', l.initrd, '-append', l.append, '-no-reboot'],
     // remap: volumes are bind mounts inside the rootfs, so the export spans several host devices.
@@ -73,6 +76,13 @@ export function qemuArgs(p: VmPaths, l: VmLaunch): string[] {
     ...['-chardev', `file,id=st,path=${opt(p.status)}`, ...port('st', GUEST_PORTS.status)],
     ...['-chardev', `file,id=lg,path=${opt(p.logPath)}`, ...port('lg', GUEST_PORTS.log)],
     ...['-chardev', `socket,id=ct,path=${opt(p.control)},server=on,wait=off`, ...port('ct', GUEST_PORTS.control)],
+    ...['-device', 'virtio-serial-pci,id=exec'],
+    ...p.execSlots.flatMap((slot, k) =>
+      EXEC_STREAMS.flatMap((s) => [
+        ...['-chardev', `socket,id=x${k}${s},path=${opt(slot.sockets[s])},server=on,wait=off`],
+        ...['-device', `virtserialport,bus=exec.0,chardev=x${k}${s},name=${execPortName(k, s)}`],
+      ]),
+    ),
     ...['-serial', `file:${p.console}`, '-qmp', `unix:${opt(p.qmp)},server=on,wait=off`],
     ...(l.network
       ? ['-netdev', `tap,id=n0,ifname=${l.network.tap},script=no,downscript=no`, '-device', `virtio-net-device,netdev=n0,mac=${l.network.mac}`]

@@ -3,7 +3,19 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDomainError } from '@berth/core';
 import { runCommand } from '../command';
-import type { ExecOptions, ExecProcess, ExecResult, ExecStreamOptions, LogLine, LogOptions, RuntimeDriver, RuntimeStatus, TaskConfig, TaskHandle, TaskStats } from '../driver';
+import type {
+  ExecOptions,
+  ExecProcess,
+  ExecResult,
+  ExecStreamOptions,
+  LogLine,
+  LogOptions,
+  RuntimeDriver,
+  RuntimeStatus,
+  TaskConfig,
+  TaskHandle,
+  TaskStats,
+} from '../driver';
 import { CommandFailedError, RuntimeOperationError, TaskSpecError } from '../errors';
 import { imageUser } from '../image-user';
 import type { ImageStore } from '../images/image-store';
@@ -21,6 +33,7 @@ import { guestCommandLine, type GuestSpec } from './guest-protocol';
 import { forTask, guestSpecFile } from './guest-spec';
 import { guestMemoryMiB, qemuArgs, type Accel, type VmLaunch } from './qemu-args';
 import { inVmCgroup, makeVmCgroup } from './vm-cgroup';
+import { runVmExec, startVmExec } from './vm-exec';
 import { GUEST_TAP, handOverToGuest } from './vm-network';
 import { UNIX_PATH_MAX, vmPaths, type VmPaths } from './vm-paths';
 import { mountVolumes, unmountRootfs } from './vm-rootfs';
@@ -66,7 +79,7 @@ const WAIT_LOOK_MS = 1_000;
  * VMs of an old one. Each QEMU runs in its own cgroup with guest RAM + QEMU_MEMORY_OVERHEAD_MIB
  * as memory limit and the task's CPU quota. With a node network the guest owns the task's CNI
  * address (see handOverToGuest). VMs run under TCG until `acceleration()` has found KVM usable.
- * Not yet: exec inside the guest (refused: "not supported yet").
+ * Commands run inside the guest in exec slots of virtio-serial ports (vm-exec.ts, guest-exec.ts).
  */
 export class QemuDriver implements RuntimeDriver {
   readonly name = 'qemu' as const;
@@ -103,7 +116,7 @@ export class QemuDriver implements RuntimeDriver {
     if (task.runtime !== 'vm') throw new TaskSpecError(task.taskId, `qemu runs VMs (runtime vm), not runtime ${task.runtime}`);
     if (task.ports.length > 0 && !this.opts.network) throw new TaskSpecError(task.taskId, 'publishing ports needs a node network, and this qemu driver has none');
     const p = vmPaths(this.opts.dataDir, task.taskId);
-    for (const socket of [p.control, p.qmp]) {
+    for (const socket of [p.control, p.qmp, ...p.execSlots.map((s) => s.sockets.out)]) {
       if (Buffer.byteLength(socket) > UNIX_PATH_MAX) {
         throw new TaskSpecError(task.taskId, `socket path ${socket} is longer than ${UNIX_PATH_MAX} bytes; use a shorter data directory`);
       }
@@ -249,17 +262,20 @@ export class QemuDriver implements RuntimeDriver {
     return 'attached';
   }
 
-  /** Refused for now, running or not (the message says which): running a command inside a guest is a later feature. */
-  async exec(h: TaskHandle, _command: readonly string[], _o: ExecOptions): Promise<ExecResult> {
-    const status = await this.inspect(h);
-    if (status.state !== 'running') throw new RuntimeOperationError(h.taskId, 'exec', `the task is ${status.state}, not running`);
-    throw new RuntimeOperationError(h.taskId, 'exec', 'running a command inside a VM is not supported yet');
+  /** Runs the command inside the guest as the workload (see runVmExec); the deadline counts from the command's start. */
+  async exec(h: TaskHandle, command: readonly string[], o: ExecOptions): Promise<ExecResult> {
+    await this.running(h, 'exec');
+    return runVmExec({ taskId: h.taskId, paths: vmPaths(this.opts.dataDir, h.taskId) }, command, o);
   }
 
-  /** Refused as exec is: `berth exec` inside a guest needs the same command channel. */
-  async execStream(h: TaskHandle, command: readonly string[], _o: ExecStreamOptions): Promise<ExecProcess> {
-    await this.exec(h, command, { timeoutMs: 0 });
-    throw new RuntimeOperationError(h.taskId, 'exec', 'running a command inside a VM is not supported yet');
+  /**
+   * Starts the command inside the guest (see startVmExec). With a tty, ending stdin types the
+   * terminal's EOF character (Ctrl-D), and the session ends with the command: what else it left
+   * running on the terminal is killed. Throws, saying so, when EXEC_SLOTS commands already run in the VM.
+   */
+  async execStream(h: TaskHandle, command: readonly string[], o: ExecStreamOptions): Promise<ExecProcess> {
+    await this.running(h, 'exec');
+    return startVmExec({ taskId: h.taskId, paths: vmPaths(this.opts.dataDir, h.taskId) }, command, o);
   }
 
   logs(h: TaskHandle, o: LogOptions = {}): AsyncIterable<LogLine> {
@@ -281,6 +297,11 @@ export class QemuDriver implements RuntimeDriver {
    */
   async stats(h: TaskHandle): Promise<TaskStats> {
     return readTaskStats({ taskId: h.taskId, layout: this.cgroupLayout(), cgroupsPath: taskCgroupsPath(this.opts.node, h.taskId), network: h.network });
+  }
+
+  private async running(h: TaskHandle, operation: string): Promise<void> {
+    const status = await this.inspect(h);
+    if (status.state !== 'running') throw new RuntimeOperationError(h.taskId, operation, `the task is ${status.state}, not running`);
   }
 
   /** Waits for the guest's `running` (or an exit), QEMU's end, or the boot deadline. */

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { taskPaths } from '../runc/task-paths';
+import { EXEC_SLOTS, EXEC_STREAMS, type ExecStream } from './guest-protocol';
 
 /** Where one VM task keeps its things, all below `<dataDir>/tasks/<taskId>`. */
 export interface VmPaths {
@@ -26,6 +27,15 @@ export interface VmPaths {
   readonly control: string;
   readonly qmp: string;
   readonly pidFile: string;
+  /** Per exec slot: the sockets QEMU listens on for its ports, and the file of whoever uses the slot. */
+  readonly execSlots: readonly ExecSlotPaths[];
+  /** Exec specs for the guest and its answers (`exec/` in the task share). */
+  readonly execShare: string;
+}
+
+export interface ExecSlotPaths {
+  readonly sockets: Readonly<Record<ExecStream, string>>;
+  readonly claim: string;
 }
 
 /** sun_path is 108 bytes with its terminating NUL. */
@@ -54,5 +64,10 @@ export function vmPaths(dataDir: string, taskId: string): VmPaths {
     control: join(dir, 'control.sock'),
     qmp: join(dir, 'qmp.sock'),
     pidFile: join(dir, 'qemu.pid'),
+    execSlots: Array.from({ length: EXEC_SLOTS }, (_, slot) => ({
+      sockets: Object.fromEntries(EXEC_STREAMS.map((s) => [s, join(dir, `exec-${slot}-${s}.sock`)])) as Record<ExecStream, string>,
+      claim: join(dir, `exec-${slot}.claim`),
+    })),
+    execShare: join(share, 'exec'),
   };
 }
