@@ -122,6 +122,8 @@ describe.runIf(ready)('runtime vm: QEMU microVMs on two hosts (TCG, CNI, publish
     stopGracePeriod: '20s',
     placement: { maxPerNode: 1 },
     update: { monitor: '2s' },
+    // Run inside the guest, with the workload's env: healthy only once this version serves.
+    healthCheck: { exec: ['sh', '-c', 'wget -qO- http://127.0.0.1:8080/ | grep -q "^$VERSION "'], interval: '2s', timeout: '10s', retries: 3 },
   });
   const remember = (tasks: TaskJson[]): TaskJson[] => {
     for (const t of tasks) seen.add(t.metadata.name);
@@ -227,7 +229,28 @@ describe.runIf(ready)('runtime vm: QEMU microVMs on two hosts (TCG, CNI, publish
         expect(pid, `QEMU pid file of ${t.metadata.name}`).toBeDefined();
         expect(t.status.pid, `${t.metadata.name}: the task's pid is its QEMU's`).toBe(pid);
         expect(qemuProcessesMentioning(t.metadata.name)).toEqual([pid]);
+        // --wait waited for the exec check, which ran inside the guest.
+        expect(t.status.health, t.metadata.name).toBe('healthy');
       }
+    },
+    STEP_MS,
+  );
+
+  it(
+    'berth exec runs a command inside the guest: its own kernel, the workload’s env and hostname, stdin, the exit code',
+    async () => {
+      for (const t of await running()) {
+        const r = await lab().cli.run(['exec', '-i', t.metadata.name, '--', 'sh', '-c', 'cat /proc/sys/kernel/random/boot_id; echo "$VERSION $(hostname)"; read x; echo "got $x" >&2; exit 7'], 'typed\n');
+        expect(r.code, r.stderr).toBe(7);
+        const [bootId, envLine] = r.stdout.trim().split('\n');
+        expect(bootId).toMatch(UUID);
+        expect(bootId).not.toBe(hostBootId());
+        expect(envLine).toBe(`v1 ${t.metadata.name}`);
+        expect(r.stderr).toBe('got typed\n');
+      }
+      const [first] = await running();
+      const missing = await lab().cli.run(['exec', first!.metadata.name, '--', 'no-such-command']);
+      expect(missing.code).toBe(127);
     },
     STEP_MS,
   );
