@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { RawStdio } from '../context';
 import type { CliEnvironment } from '../environment';
 import { runCli } from '../program';
 
@@ -90,6 +91,8 @@ export interface RunOptions {
   noServer?: boolean;
   /** Receives every stdout line as it is printed. */
   onOut?: (line: string) => void;
+  /** The byte streams `exec` relays (default: the test process's own). */
+  rawStdio?: RawStdio;
 }
 
 /** Runs `berth --server URL ARGS…` in-process and collects what it printed. */
@@ -108,6 +111,7 @@ export async function berth(server: string, args: string[], o: RunOptions = {}):
     interruption: () => o.interruption ?? new AbortController().signal,
     readStdin: async () => o.stdin ?? '',
     now: () => new Date(),
+    ...(o.rawStdio ? { rawStdio: () => o.rawStdio! } : {}),
   };
   const code = await runCli(['node', 'berth', ...(o.noServer ? [] : ['--server', server]), ...args], testEnv(o.env), io);
   return { code, out: out.join('\n'), err: err.join('\n'), raw };

@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 import { Command } from '@commander-js/extra-typings';
 import { ExecFrameDecoder, ExecFrameType, MAX_EXEC_PAYLOAD, encodeExecFrame, type ExecWireFrame } from '@berth/api';
 import type { CliContext, RawStdio } from '../context';
-import { ApiError, UnreachableError } from '../errors';
+import { UnavailableError } from '@berth/core';
+import { ApiError } from '../errors';
 import { problemToError } from '../client/problem';
 
 interface ExecFlags {
@@ -84,7 +85,7 @@ function relay(socket: Socket, head: Buffer, stdio: RawStdio, flags: ExecFlags, 
     socket.on('close', () => {
       for (const c of cleanup) c();
       // Our own stdout may still be writing; exit codes wait for it in main.
-      if (!outcome) reject(new UnreachableError(server, 'the connection to the control plane was lost before the command ended'));
+      if (!outcome) reject(new UnavailableError(`the connection to ${server} was lost before the command ended; it ends in the task too`));
       else if ('error' in outcome) reject(outcome.error);
       else resolve(outcome.code);
     });
