@@ -12,10 +12,11 @@ declare -A RUN=(
   [runc]=runc [conmon]=conmon [skopeo]=skopeo [umoci]=umoci
   [/usr/lib/cni/bridge]=containernetworking-plugins
   [iptables]=iptables [nft]=nftables [ip]=iproute2 [nsenter]=util-linux [pgrep]=procps
-  [qemu-system-x86_64]=qemu-system-x86 [busybox]=busybox-static
+  [qemu-system-x86_64]=qemu-system-x86 [busybox]=busybox-static [qemu-img]=qemu-utils
 )
 declare -A TEST=(
   [dockerd]=docker.io [docker-registry]=docker-registry [curl]=curl [promtool]=prometheus [prometheus]=prometheus
+  [mkfs.ext4]=e2fsprogs
 )
 
 want=()

@@ -55,6 +55,18 @@ export async function processesInNamespaceOf(pid: number): Promise<string[]> {
   return out;
 }
 
+/** QEMU processes (not zombies) with a path below `dir` on their command line. */
+export async function qemusUnder(dir: string): Promise<{ pid: number; cmdline: string }[]> {
+  const out: { pid: number; cmdline: string }[] = [];
+  for (const entry of (await readdir('/proc')).filter((e) => /^\d+$/.test(e))) {
+    const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0').join(' ');
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const zombie = stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    if (cmdline.includes('qemu-system') && cmdline.includes(`${dir}/`) && !zombie) out.push({ pid: Number(entry), cmdline });
+  }
+  return out;
+}
+
 /** Removes what a test run left of a node: runc containers, mounts, network, cgroups, dirs. */
 export async function cleanUpNode(o: { runcRoot: string; node: string; dataDir: string; network?: CniNetwork }): Promise<void> {
   const list = await exec('runc', ['--root', o.runcRoot, 'list', '-q']).catch(() => ({ stdout: '' }));

@@ -121,7 +121,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
 
   const imageGc = new ImageGarbageCollector({
     images,
-    inUse: () => new Set(worker.tasks().flatMap((t) => (t.handle ? [t.handle.image.digest] : []))),
+    inUse: () => new Set(worker.tasks().flatMap((t) => (t.handle?.image ? [t.handle.image.digest] : []))),
     log,
   });
 

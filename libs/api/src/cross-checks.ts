@@ -64,6 +64,40 @@ function vmProblems(t: Record<string, unknown>, at: (...rest: PathSegment[]) => 
   if (isMapping(resources) && resources['pids'] != null) {
     out.push({ path: at('resources', 'pids'), message: 'is not supported for runtime "vm": the guest kernel runs the processes; cpu and memory limit a VM' });
   }
+  const vm = t['vm'];
+  if (isMapping(vm)) out.push(...diskProblems(t, vm, at));
+  return out;
+}
+
+/** What the berth init inside the guest would carry out, and a VM booted from vm.disk has none of. */
+const NEEDS_BERTH_INIT = ['imagePull', 'command', 'env', 'volumes'] as const;
+
+/**
+ * `vm.disk` boots a whole OS from a disk image: no OCI image, and no berth init inside to run a
+ * command, set env, mount volumes or run exec checks — such fields are refused, never ignored.
+ */
+function diskProblems(t: Record<string, unknown>, vm: Record<string, unknown>, at: (...rest: PathSegment[]) => PathSegment[]): FieldProblem[] {
+  const out: FieldProblem[] = [];
+  if (vm['disk'] == null) {
+    if (vm['cmdline'] != null) out.push({ path: at('vm', 'cmdline'), message: 'is only allowed with vm.disk and vm.kernel (kernel arguments of a VM booted from a disk image)' });
+    return out;
+  }
+  if (t['image'] != null) {
+    out.push({ path: at('vm', 'disk'), message: 'cannot be given with image: a VM boots either an OCI image (image) or a whole disk image (vm.disk); remove one' });
+  }
+  if (vm['kernel'] == null) {
+    out.push({ path: at('vm', 'disk'), message: "without vm.kernel (booting the image's own bootloader) is not supported yet; give vm.kernel" });
+  } else if (vm['kernel'] === 'default') {
+    out.push({ path: at('vm', 'kernel'), message: 'must be the absolute path of a kernel image with vm.disk, like "/boot/vmlinuz-6.1.0-57-amd64": the disk is booted with that kernel, whose modules the disk should hold too' });
+  }
+  const why = 'no berth init runs inside a VM booted from vm.disk to act on it';
+  for (const field of NEEDS_BERTH_INIT) {
+    if (t[field] != null) out.push({ path: at(field), message: `is not supported with vm.disk: ${why} (configure the disk's own OS instead)`, onKey: true });
+  }
+  const check = t['healthCheck'];
+  if (isMapping(check) && check['exec'] != null) {
+    out.push({ path: at('healthCheck', 'exec'), message: `is not supported with vm.disk: ${why}; use a tcp or http check`, onKey: true });
+  }
   return out;
 }
 
@@ -74,6 +108,8 @@ function templateProblems(t: Record<string, unknown>): FieldProblem[] {
     out.push({ path: at('vm'), message: `is only allowed with runtime "vm" (runtime is "${String(t['runtime'] ?? 'container')}")` });
   }
   if (t['runtime'] === 'vm') out.push(...vmProblems(t, at));
+  const disk = isMapping(t['vm']) && t['vm']['disk'] != null;
+  if (t['image'] == null && !disk) out.push({ path: at('image'), message: 'is required' });
   const check = t['healthCheck'];
   if (isMapping(check)) out.push(...healthCheckProblems(check, at));
   for (const [dup, first] of duplicates(mappings(t['ports']), hostPortKey)) {

@@ -74,11 +74,14 @@ export class VolumeDto {
 export class VmDto {
   @IsOptional() @IsIntegerIn(1, MAX_VCPUS) vcpus?: number;
   @IsOptional() @Check(rules.vmKernel) kernel?: string;
+  @IsOptional() @Check(rules.vmDisk) disk?: string;
+  @IsOptional() @Check(rules.kernelCmdline) cmdline?: string;
 }
 
 export class TemplateDto {
   @IsOptional() @IsOneOf(['container', 'vm']) runtime?: 'container' | 'vm';
-  @IsRequired(rules.image) image!: string;
+  // Required unless vm.disk is given (a cross-field rule: cross-checks.ts).
+  @IsOptional() @Check(rules.image) image?: string;
   // No imageDigest: the control plane pins it at apply (status.imageDigest); a manifest naming it is refused.
   @IsOptional() @IsOneOf(['ifNotPresent', 'always']) imagePull?: 'ifNotPresent' | 'always';
   @IsOptional() @Check(rules.stringList('["httpd", "-f"]')) command?: string[];

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { TooLargeError } from '@berth/core';
 import { BAD } from './__fixtures__/bad-manifests';
 import { issuesOf } from './__fixtures__/issues';
-import { ARCHITECTURE_EXAMPLE, ARCHITECTURE_VERBATIM, withTemplate } from './__fixtures__/manifests';
+import { ARCHITECTURE_EXAMPLE, ARCHITECTURE_VERBATIM, withSpec, withTemplate } from './__fixtures__/manifests';
 import { MAX_MANIFEST_BYTES, parseManifests } from './index';
 
 const EXAMPLES = resolve(__dirname, '../../../examples');
@@ -154,6 +154,17 @@ describe('good manifests', () => {
     expect(draft!.spec.template.vm).toEqual({ vcpus: 1 }); // "default" leaves the kernel to the node
     const [pinned] = parseOne(withTemplate('    runtime: vm\n    vm: { vcpus: 2, kernel: /boot/vmlinuz-6.1.0-57-amd64 }\n'));
     expect(pinned!.spec.template.vm).toEqual({ vcpus: 2, kernel: '/boot/vmlinuz-6.1.0-57-amd64' });
+  });
+
+  it('reads a disk VM: no image, the disk, kernel and cmdline as written, ports and tcp/http checks as for any VM', () => {
+    const text = withSpec(
+      '  template:\n    runtime: vm\n    vm: { disk: /var/lib/images/debian-12.qcow2, kernel: /boot/vmlinuz-6.1.0-57-amd64, cmdline: "quiet" }\n' +
+        '    resources: { cpu: 1, memory: 256Mi }\n    ports: [ { containerPort: 8080, hostPort: 18082 } ]\n    healthCheck: { tcp: { port: 8080 } }\n',
+    );
+    const [draft] = parseOne(text);
+    expect(draft!.spec.template.image).toBeUndefined();
+    expect(draft!.spec.template.vm).toEqual({ vcpus: 1, kernel: '/boot/vmlinuz-6.1.0-57-amd64', disk: '/var/lib/images/debian-12.qcow2', cmdline: 'quiet' });
+    expect(draft!.spec.template.ports).toEqual([{ containerPort: 8080, hostPort: 18082, protocol: 'tcp' }]);
   });
 
   it('reads tcp and http health checks, the http path defaulting to "/"; a VM takes them', () => {

@@ -134,6 +134,16 @@ export const vmKernel: Rule = (value) =>
   value === 'default' ? fine : typeof value === 'string' && value.startsWith('/') ? absolutePath(value) : problem(`must be "default" or the absolute path of a kernel image on the nodes, like "/boot/vmlinuz-6.1.0-57-amd64" (got ${describeValue(value)})`);
 
 /** An http health check's path: absolute, with an optional query; no spaces or control characters (it goes on the request line). */
+/** `vm.disk`: a disk image (qcow2 or raw, told apart on the node) by its absolute path on the nodes. */
+export const vmDisk: Rule = (value) =>
+  typeof value === 'string' && value.startsWith('/') ? absolutePath(value) : problem(`must be the absolute path of a disk image (qcow2 or raw) on the nodes, like "/var/lib/images/debian-12.qcow2" (got ${describeValue(value)})`);
+
+/** `vm.cmdline`: kernel arguments, one line. */
+export const kernelCmdline: Rule = (value) =>
+  typeof value === 'string' && value.trim() !== '' && !/[\n\r\0]/.test(value)
+    ? fine
+    : problem(`must be kernel arguments on one line, like "quiet root=/dev/vda1" (got ${describeValue(value)})`);
+
 export const httpPath: Rule = (value) =>
   typeof value === 'string' && /^\/[\x21-\x7e]*$/.test(value)
     ? fine

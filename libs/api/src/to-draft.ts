@@ -59,7 +59,7 @@ function toTemplate(t: TemplateDto): TaskTemplate {
   const runtime = or(t.runtime, DEFAULTS.runtime);
   return {
     runtime,
-    image: t.image,
+    ...(t.image == null ? {} : { image: t.image }),
     ...(t.imagePull == null ? {} : { imagePull: t.imagePull }),
     ...(t.command == null ? {} : { command: [...t.command] }),
     env: { ...(t.env ?? {}) },
@@ -87,7 +87,7 @@ function toResources(r: ResourcesDto): Resources {
 /** "default" (or nothing) leaves the kernel to the node. */
 function toVm(v: VmDto | undefined): NonNullable<TaskTemplate['vm']> {
   const kernel = v?.kernel == null || v.kernel === 'default' ? undefined : v.kernel;
-  return { vcpus: or(v?.vcpus, DEFAULTS.vcpus), ...(kernel ? { kernel } : {}) };
+  return { vcpus: or(v?.vcpus, DEFAULTS.vcpus), ...(kernel ? { kernel } : {}), ...(v?.disk == null ? {} : { disk: v.disk }), ...(v?.cmdline == null ? {} : { cmdline: v.cmdline }) };
 }
 
 function toHealthCheck(h: HealthCheckDto): HealthCheck {

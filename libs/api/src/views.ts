@@ -75,8 +75,8 @@ export interface RevisionView {
   readonly generation: number;
   readonly createdAt: string;
   readonly cause: string;
-  /** The revision's template image, for `rollout history`. */
-  readonly image: string;
+  /** The revision's template image, for `rollout history`; absent for a disk VM (`spec.template.vm.disk`). */
+  readonly image?: string;
   /** The digest the revision's image was pinned to; absent when not pinned. */
   readonly imageDigest?: string;
   /** Whether this is the service's current revision. */
@@ -90,7 +90,8 @@ export interface RevisionView {
  */
 export interface TemplateView {
   readonly runtime: Runtime;
-  readonly image: string;
+  /** Absent exactly when `vm.disk` is set. */
+  readonly image?: string;
   readonly imagePull?: ImagePullPolicy;
   readonly command?: readonly string[];
   readonly env: Readonly<Record<string, string>>;
@@ -107,7 +108,7 @@ export interface TemplateView {
     readonly startPeriod: string;
   };
   readonly volumes: readonly { readonly name: string; readonly mountPath: string }[];
-  readonly vm?: { readonly vcpus: number; readonly kernel?: string };
+  readonly vm?: { readonly vcpus: number; readonly kernel?: string; readonly disk?: string; readonly cmdline?: string };
   readonly stopGracePeriod: string;
 }
 
@@ -271,8 +272,7 @@ export function toRevisionView(r: Revision, currentRevision: number): RevisionVi
     generation: r.generation,
     createdAt: r.createdAt,
     cause: r.cause,
-    image: r.spec.template.image,
-    ...defined({ imageDigest: r.spec.template.imageDigest }),
+    ...defined({ image: r.spec.template.image, imageDigest: r.spec.template.imageDigest }),
     current: r.revision === currentRevision,
     spec: toSpecView(r.spec),
   };
@@ -314,7 +314,7 @@ function toTemplateView(t: ServiceSpec['template']): TemplateView {
   const h = t.healthCheck;
   return {
     runtime: t.runtime,
-    image: t.image,
+    ...defined({ image: t.image }),
     ...(t.imagePull ? { imagePull: t.imagePull } : {}),
     ...(t.command ? { command: [...t.command] } : {}),
     env: sorted(t.env),
@@ -336,7 +336,7 @@ function toTemplateView(t: ServiceSpec['template']): TemplateView {
         }
       : {}),
     volumes: t.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath })),
-    ...(t.vm ? { vm: { vcpus: t.vm.vcpus, ...(t.vm.kernel ? { kernel: t.vm.kernel } : {}) } } : {}),
+    ...(t.vm ? { vm: { vcpus: t.vm.vcpus, ...defined({ kernel: t.vm.kernel, disk: t.vm.disk, cmdline: t.vm.cmdline }) } } : {}),
     stopGracePeriod: formatDuration(t.stopGracePeriodMs),
   };
 }

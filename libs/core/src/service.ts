@@ -80,8 +80,11 @@ export type ImagePullPolicy = 'ifNotPresent' | 'always';
 
 export interface TaskTemplate {
   readonly runtime: Runtime;
-  /** The reference as the manifest wrote it (`host/repo:tag`, `…@sha256:…`, `oci:/abs/layout:tag`). */
-  readonly image: string;
+  /**
+   * The reference as the manifest wrote it (`host/repo:tag`, `…@sha256:…`, `oci:/abs/layout:tag`).
+   * Absent exactly when the task boots a disk image (`vm.disk`) instead.
+   */
+  readonly image?: string;
   /**
    * `sha256:<64 hex>`: the manifest `image` named when it was pinned (at apply, or at `rollout
    * restart`). Written by the control plane only, never taken from a manifest; absent = not
@@ -97,9 +100,18 @@ export interface TaskTemplate {
   readonly ports: readonly PortMapping[];
   readonly healthCheck?: HealthCheck;
   readonly volumes: readonly VolumeMount[];
-  /** runtime vm only: vCPUs, and the guest kernel's path on the node (absent: the node's newest /boot/vmlinuz-*). */
-  readonly vm?: { readonly vcpus: number; readonly kernel?: string };
+  /**
+   * runtime vm only: vCPUs, and the guest kernel's path on the node (absent: the node's newest
+   * /boot/vmlinuz-*). `disk`: a whole-OS disk image on the node (qcow2 or raw) booted with
+   * `kernel` (then always given) through a copy-on-write overlay per task; `cmdline` adds kernel arguments.
+   */
+  readonly vm?: { readonly vcpus: number; readonly kernel?: string; readonly disk?: string; readonly cmdline?: string };
   readonly stopGracePeriodMs: number;
+}
+
+/** What a template runs, for one-line displays: its image, or `vm.disk PATH` for a disk VM. Pure. */
+export function templateSource(t: Pick<TaskTemplate, 'image' | 'vm'>): string {
+  return t.image ?? `vm.disk ${t.vm?.disk ?? '?'}`;
 }
 
 export interface RestartPolicy {

@@ -53,7 +53,7 @@ export function taskHealthFromProto(health: TaskHealth): CoreTaskHealth | undefi
 export function taskSpecToProto(t: TaskTemplate): TaskSpec {
   return {
     runtime: t.runtime,
-    image: t.image,
+    image: t.image ?? '',
     command: [...(t.command ?? [])],
     env: { ...t.env },
     resources: { cpuMillis: t.resources.cpuMillis, memoryBytes: t.resources.memoryBytes, pids: t.resources.pids },
@@ -63,6 +63,8 @@ export function taskSpecToProto(t: TaskTemplate): TaskSpec {
     healthCheck: t.healthCheck && healthCheckToProto(t.healthCheck),
     vmVcpus: t.vm?.vcpus,
     vmKernel: t.vm?.kernel,
+    vmDisk: t.vm?.disk,
+    vmCmdline: t.vm?.cmdline,
     imageDigest: t.imageDigest,
     imagePull: t.imagePull,
   };
@@ -98,7 +100,8 @@ export function taskSpecFromProto(s: TaskSpec): TaskTemplate {
   const imagePull = imagePullFromProto(s.imagePull);
   return {
     runtime: s.runtime === 'vm' ? 'vm' : 'container',
-    image: s.image,
+    // Empty only for a vm.disk VM.
+    ...(s.image ? { image: s.image } : {}),
     ...(s.imageDigest ? { imageDigest: s.imageDigest } : {}),
     ...(imagePull ? { imagePull } : {}),
     ...(s.command.length > 0 ? { command: [...s.command] } : {}),
@@ -116,7 +119,7 @@ export function taskSpecFromProto(s: TaskSpec): TaskTemplate {
     volumes: s.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath })),
     stopGracePeriodMs: s.stopGracePeriodMs,
     ...(s.healthCheck ? { healthCheck: healthCheckFromProto(s.healthCheck) } : {}),
-    ...(s.vmVcpus !== undefined ? { vm: { vcpus: s.vmVcpus, ...(s.vmKernel ? { kernel: s.vmKernel } : {}) } } : {}),
+    ...(s.vmVcpus !== undefined ? { vm: { vcpus: s.vmVcpus, ...(s.vmKernel ? { kernel: s.vmKernel } : {}), ...(s.vmDisk ? { disk: s.vmDisk } : {}), ...(s.vmCmdline ? { cmdline: s.vmCmdline } : {}) } } : {}),
   };
 }
 
@@ -130,4 +133,12 @@ const RUNTIMES: readonly string[] = ['container', 'vm'] satisfies Runtime[];
 export function runtimesFromProto(values: readonly string[]): Runtime[] | undefined {
   if (values.length === 0) return undefined;
   return [...new Set(values.filter((v): v is Runtime => RUNTIMES.includes(v)))];
+}
+
+/** Log credit (LogRequest.credit, LogCredit) is counted in text bytes plus this much per line. */
+const LOG_LINE_OVERHEAD = 32;
+
+/** What one log line costs of a request's credit, counted alike by the agent and the control plane. */
+export function logLineCost(line: { readonly text: string }): number {
+  return Buffer.byteLength(line.text) + LOG_LINE_OVERHEAD;
 }

@@ -69,6 +69,10 @@ describe('agent protocol', () => {
     expect(roundTrip(base)).toEqual(base);
     const vm: TaskTemplate = { ...base, runtime: 'vm', vm: { vcpus: 2, kernel: '/boot/vmlinuz-6.1.0-57-amd64' } };
     expect(roundTrip(vm)).toEqual(vm);
+    const { image: _none, ...noImage } = base;
+    const disk: TaskTemplate = { ...noImage, runtime: 'vm', vm: { vcpus: 1, kernel: '/boot/vmlinuz-6.1.0-57-amd64', disk: '/img/debian-12.qcow2', cmdline: 'quiet root=/dev/vda1' } };
+    expect(taskSpecToProto(disk)).toMatchObject({ image: '', vmDisk: '/img/debian-12.qcow2', vmCmdline: 'quiet root=/dev/vda1' });
+    expect(roundTrip(disk)).toEqual(disk);
     expect(taskSpecFromProto({ ...taskSpecToProto(base), imagePull: 'sometimes' })).toEqual(base);
   });
 

@@ -12,8 +12,8 @@ export interface TaskConfig {
   readonly service: string;
   /** What the task runs as; the agent hands it to the driver serving that runtime on this node. */
   readonly runtime: Runtime;
-  /** `HOST[:PORT]/repo:tag`, `HOST[:PORT]/repo@sha256:…`, or `oci:/abs/layout:tag`. */
-  readonly image: string;
+  /** `HOST[:PORT]/repo:tag`, `HOST[:PORT]/repo@sha256:…`, or `oci:/abs/layout:tag`; absent only for a `vm.disk` VM. */
+  readonly image?: string;
   /** The manifest digest the control plane pinned `image` to: the task runs exactly that. */
   readonly imageDigest?: string;
   /** Not pinned: reuse the node's copy of `image` (ifNotPresent) or pull it at every start (always). */
@@ -27,8 +27,13 @@ export interface TaskConfig {
   /** Node-local named volumes; they outlive the task. */
   readonly volumes: readonly VolumeMount[];
   readonly stopGracePeriodMs: number;
-  /** runtime vm only: the guest's vCPUs and kernel (an absolute path; absent: the host's newest `/boot/vmlinuz-*`). */
-  readonly vm?: { readonly vcpus: number; readonly kernel?: string };
+  /**
+   * runtime vm only: the guest's vCPUs and kernel (an absolute path; absent: the host's newest
+   * `/boot/vmlinuz-*`). `disk`: boot this disk image (absolute path on the node, qcow2 or raw)
+   * through a copy-on-write overlay instead of an OCI image, with `kernel` as the kernel and
+   * `cmdline` added to its command line.
+   */
+  readonly vm?: { readonly vcpus: number; readonly kernel?: string; readonly disk?: string; readonly cmdline?: string };
 }
 
 /**
@@ -45,7 +50,8 @@ export interface TaskHandle {
   readonly dir: string;
   /** CRI-format log file (`<time> <stream> <P|F> <text>` per line). */
   readonly logPath: string;
-  readonly image: { readonly ref: string; readonly digest: string };
+  /** The image the task runs; absent for a VM booted from a disk image (`vm.disk`). */
+  readonly image?: { readonly ref: string; readonly digest: string };
   /** Kept so destroy can run CNI DEL with the same result as ADD, even after a restart. */
   readonly network?: NetworkAttachment;
   readonly stopGracePeriodMs: number;

@@ -1,13 +1,13 @@
-import type { NewEvent, TaskTemplate } from '@berth/core';
+import { templateSource, type NewEvent, type TaskTemplate } from '@berth/core';
 import type { Decision, ServiceRecord } from './records';
 
 /** The events of the service writes, stated once for the etcd store and its in-memory double. */
 
 const about = (name: string) => ({ kind: 'service', object: name, service: name }) as const;
 
-/** `image → digest`, as far as it was resolved. */
+/** `image → digest`, as far as it was resolved (`vm.disk PATH` for a disk VM). */
 export function imageText(t: TaskTemplate): string {
-  return t.imageDigest ? `${t.image} → ${t.imageDigest.slice(0, 19)}…` : t.image;
+  return t.imageDigest ? `${t.image} → ${t.imageDigest.slice(0, 19)}…` : templateSource(t);
 }
 
 /** What an apply did to one service; nothing for `unchanged`. */

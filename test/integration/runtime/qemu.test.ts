@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CniNetwork, ImageStore, QemuDriver, QEMU_MEMORY_OVERHEAD_MIB, TaskSpecError, vmMemoryLimitBytes, type TaskConfig, type TaskHandle } from '@berth/runtime';
@@ -10,7 +10,7 @@ import { resolveKernel } from '../../../libs/runtime/src/qemu';
 import { freePort, httpGetEventually } from '../../support/net';
 import { requireTools } from '../../support/prereq';
 import { restoreHost, snapshotHost, type HostSnapshot } from '../network/host-state';
-import { buildBusyboxLayout, cgroupDirsNamed, cleanUpNode, memoryLimitOf, mountsUnder } from './host';
+import { buildBusyboxLayout, cgroupDirsNamed, cleanUpNode, memoryLimitOf, mountsUnder, qemusUnder } from './host';
 
 const ready = requireTools(['qemu-system-x86_64', 'umoci', 'skopeo', 'busybox', 'mount', 'nsenter', 'ip', 'iptables'], { root: true });
 const MiB = 1024 * 1024;
@@ -234,17 +234,6 @@ describe.runIf(ready)('qemu driver', () => {
 });
 
 /** QEMU processes whose command line names a path below `dir`. */
-async function qemusUnder(dir: string): Promise<{ pid: number; cmdline: string }[]> {
-  const out: { pid: number; cmdline: string }[] = [];
-  for (const entry of (await readdir('/proc')).filter((e) => /^\d+$/.test(e))) {
-    const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0').join(' ');
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    const zombie = stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-    if (cmdline.includes('qemu-system') && cmdline.includes(`${dir}/`) && !zombie) out.push({ pid: Number(entry), cmdline });
-  }
-  return out;
-}
-
 /** Command lines of the host processes in the memory cgroup of `pid` (a VM's guest processes are not among them). */
 async function processesInCgroupOf(pid: number): Promise<string[]> {
   const lines = (await readFile(`/proc/${pid}/cgroup`, 'utf8')).split('\n');

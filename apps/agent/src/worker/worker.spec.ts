@@ -50,7 +50,7 @@ class FakeDriver implements RuntimeDriver {
     let exit!: (code: number) => void;
     const exited = new Promise<number>((resolve) => (exit = resolve));
     if (!this.procs.has(t.taskId)) this.procs.set(t.taskId, { status: { state: 'created' }, exit, exited });
-    return { driver: this.name, taskId: t.taskId, service: t.service, dir: '/nowhere', logPath: '/nowhere/log', image: { ref: t.image, digest: 'sha256:0' }, stopGracePeriodMs: t.stopGracePeriodMs, ...(this.ip ? { network: { taskId: t.taskId, netnsPath: '/nowhere/netns', ip: this.ip, ports: [], cniResult: null } } : {}) };
+    return { driver: this.name, taskId: t.taskId, service: t.service, dir: '/nowhere', logPath: '/nowhere/log', image: { ref: t.image ?? '', digest: 'sha256:0' }, stopGracePeriodMs: t.stopGracePeriodMs, ...(this.ip ? { network: { taskId: t.taskId, netnsPath: '/nowhere/netns', ip: this.ip, ports: [], cniResult: null } } : {}) };
   }
   async start(h: TaskHandle): Promise<void> {
     const p = this.procs.get(h.taskId)!;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { describeNode, describeService, describeTask, shellWords } from './describe';
+import { renderList, serviceLayout } from './lists';
 import { NOW, checkedTask, node1, runningTask, stoppingTask, webService } from './__fixtures__/views';
 
 describe('describeService', () => {
@@ -60,10 +61,21 @@ describe('describeService', () => {
   it('shows the image as written and the digest it is pinned to, or why it is not', () => {
     const digest = `sha256:${'ab'.repeat(32)}`;
     const pinned = describeService({ ...webService, status: { ...webService.status, imageDigest: digest } }, [], NOW);
-    expect(pinned).toMatch(new RegExp(`^ {2}Image:\\s+${webService.spec.template.image.replace(/[.]/g, '\\.')}\n {2}Digest:\\s+${digest} \\(pinned at apply\\)$`, 'm'));
+    expect(pinned).toMatch(new RegExp(`^ {2}Image:\\s+${webService.spec.template.image!.replace(/[.]/g, '\\.')}\n {2}Digest:\\s+${digest} \\(pinned at apply\\)$`, 'm'));
     expect(text).toMatch(/^ {2}Digest:\s+not pinned \(could not resolve at apply\)$/m);
     const always = { ...webService, spec: { ...webService.spec, template: { ...webService.spec.template, imagePull: 'always' as const } } };
     expect(describeService(always, [], NOW)).toMatch(/^ {2}Digest:\s+not pinned \(imagePull: always\)$/m);
+  });
+
+  it('shows a disk VM by its disk, kernel and cmdline: no image, nothing pinned, the disk\'s own init', () => {
+    const { image: _none, ...rest } = webService.spec.template;
+    const template = { ...rest, runtime: 'vm' as const, vm: { vcpus: 1, kernel: '/boot/vmlinuz-6.1.0-57-amd64', disk: '/img/debian-12.qcow2', cmdline: 'quiet' } };
+    const out = describeService({ ...webService, spec: { ...webService.spec, template } }, [], NOW);
+    expect(out).toMatch(/^ {2}Image:\s+<none: boots vm\.disk>$/m);
+    expect(out).toMatch(/^ {2}Digest:\s+none \(no image to pin\)$/m);
+    expect(out).toMatch(/^ {2}VM disk:\s+\/img\/debian-12\.qcow2 \(copy-on-write overlay per task\)$/m);
+    expect(out).toMatch(/^ {2}VM cmdline:\s+quiet$/m);
+    expect(renderList(serviceLayout, [{ ...webService, spec: { ...webService.spec, template } }], { wide: false, now: NOW })).toContain('vm.disk /img/debian-12.qcow2');
   });
 
   it('lists its tasks by slot', () => {

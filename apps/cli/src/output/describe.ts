@@ -32,9 +32,9 @@ function templateFields(t: ServiceView['spec']['template'], digest: string | und
   const r = t.resources;
   const fields: Field[] = [
     ['Runtime', t.runtime],
-    ['Image', t.image],
+    ['Image', t.image ?? '<none: boots vm.disk>'],
     ['Digest', digestLine(t, digest)],
-    ['Command', t.command ? shellWords(t.command) : '<image default>'],
+    ['Command', t.command ? shellWords(t.command) : t.image === undefined ? "<the disk's own init>" : '<image default>'],
     ['Env', Object.keys(t.env).sort().map((k) => `${k}=${t.env[k]}`)],
     ['CPU', r.cpu === undefined ? '<unlimited>' : String(r.cpu)],
     ['Memory', r.memory === undefined ? '<unlimited>' : String(r.memory)],
@@ -45,12 +45,14 @@ function templateFields(t: ServiceView['spec']['template'], digest: string | und
     ['Stop Grace Period', String(t.stopGracePeriod)],
   ];
   if (t.vm) fields.push(['VM vCPUs', String(t.vm.vcpus)], ['VM kernel', t.vm.kernel ?? 'default (the node\'s newest /boot/vmlinuz-*)']);
+  if (t.vm?.disk) fields.push(['VM disk', `${t.vm.disk} (copy-on-write overlay per task)`], ['VM cmdline', t.vm.cmdline ?? '']);
   return fields;
 }
 
 /** The digest every task runs, or why the nodes pull the reference themselves. */
 function digestLine(t: ServiceView['spec']['template'], digest: string | undefined): string {
   if (digest !== undefined) return `${digest} (pinned at apply)`;
+  if (t.image === undefined) return 'none (no image to pin)';
   return t.imagePull ? `not pinned (imagePull: ${t.imagePull})` : 'not pinned (could not resolve at apply)';
 }
 

@@ -1,4 +1,5 @@
 import type { RevisionView, ServiceView } from '@berth/api';
+import { templateSource } from '@berth/core';
 import { formatAge } from './age';
 import { cell, renderTable } from './table';
 
@@ -7,7 +8,7 @@ import { cell, renderTable } from './table';
  * current one is marked `*` in the first column (kubectl config get-contexts style).
  */
 export function renderHistory(items: readonly RevisionView[], now: Date): string {
-  const rows = items.map((r) => [r.current ? '*' : '', String(r.revision), String(r.generation), r.image, shortDigest(r.imageDigest), `${formatAge(r.createdAt, now)} ago`, cell(r.cause)]);
+  const rows = items.map((r) => [r.current ? '*' : '', String(r.revision), String(r.generation), templateSource({ image: r.image, vm: r.spec.template.vm }), shortDigest(r.imageDigest), `${formatAge(r.createdAt, now)} ago`, cell(r.cause)]);
   return renderTable(['current', 'revision', 'generation', 'image', 'digest', 'created', 'cause'], rows);
 }
 

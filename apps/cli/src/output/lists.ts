@@ -1,5 +1,5 @@
 import type { NodeView, ServiceView, TaskView } from '@berth/api';
-import { isTerminal } from '@berth/core';
+import { isTerminal, templateSource } from '@berth/core';
 import { formatAge } from './age';
 import { cell, renderTable } from './table';
 
@@ -18,7 +18,7 @@ export const serviceLayout: ListLayout<ServiceView> = {
     s.metadata.name,
     s.spec.mode,
     `${s.status.running}/${s.status.desired}`,
-    s.spec.template.image,
+    templateSource(s.spec.template),
     formatAge(s.metadata.createdAt, now),
   ],
   wideRow: (s) => [

@@ -35,6 +35,11 @@ describe('planPin', () => {
     expect(planPin(template(), template())).toEqual({ kind: 'resolve' });
   });
 
+  it('has nothing to pin for a vm.disk VM, which names no image', () => {
+    const { image: _none, ...disk } = template({ runtime: 'vm', vm: { vcpus: 1, kernel: '/boot/vmlinuz-6.1.0-57-amd64', disk: '/img/d.qcow2' } });
+    expect(planPin(disk, undefined)).toEqual({ kind: 'none' });
+  });
+
   it('pins nothing under an imagePull policy', () => {
     expect(planPin(template({ imagePull: 'always' }), template({ imageDigest: A }))).toEqual({ kind: 'unpinned' });
     expect(planPin(template({ imagePull: 'ifNotPresent' }), undefined)).toEqual({ kind: 'unpinned' });

@@ -8,13 +8,16 @@ export type PinPlan =
   /** A new service, a changed `image`, or a stored service that is not pinned: ask the registry. */
   | { readonly kind: 'resolve' }
   /** `imagePull` is set: the nodes fetch the reference themselves; no digest. */
-  | { readonly kind: 'unpinned' };
+  | { readonly kind: 'unpinned' }
+  /** A `vm.disk` VM: it names no image, there is nothing to pin. */
+  | { readonly kind: 'none' };
 
 /**
  * Re-applying an unchanged manifest never moves the image: only a change of `image` (or `rollout
  * restart`, which resolves on its own) re-resolves a pinned service's reference.
  */
 export function planPin(draft: TaskTemplate, stored: TaskTemplate | undefined): PinPlan {
+  if (draft.image === undefined) return { kind: 'none' };
   if (draft.imagePull !== undefined) return { kind: 'unpinned' };
   if (stored?.imageDigest !== undefined && stored.image === draft.image) return { kind: 'keep', digest: stored.imageDigest };
   return { kind: 'resolve' };
@@ -42,7 +45,7 @@ export async function pinImages(
   resolver: ImageResolver,
 ): Promise<{ drafts: ServiceDraft[]; warnings: string[] }> {
   const plans = drafts.map((d, i) => planPin(d.spec.template, stored[i]?.spec.template));
-  const wanted = [...new Set(drafts.filter((_, i) => plans[i]!.kind === 'resolve').map((d) => d.spec.template.image))];
+  const wanted = [...new Set(drafts.filter((_, i) => plans[i]!.kind === 'resolve').map((d) => d.spec.template.image!))];
   const settled = await Promise.allSettled(wanted.map((ref) => resolver.resolve(ref)));
   const resolved = new Map(wanted.map((ref, i) => [ref, settled[i]!]));
   const warnings: string[] = [];
@@ -51,9 +54,10 @@ export async function pinImages(
     let digest: string | undefined;
     if (plan.kind === 'keep') digest = plan.digest;
     if (plan.kind === 'resolve') {
-      const outcome = resolved.get(d.spec.template.image)!;
+      const image = d.spec.template.image!; // 'resolve' is only planned for a template with an image
+      const outcome = resolved.get(image)!;
       if (outcome.status === 'fulfilled') digest = outcome.value;
-      else warnings.push(unresolvedWarning(d.name, d.spec.template.image, reasonOf(outcome.reason)));
+      else warnings.push(unresolvedWarning(d.name, image, reasonOf(outcome.reason)));
     }
     return { ...d, spec: { ...d.spec, template: withDigest(d.spec.template, digest) } };
   });

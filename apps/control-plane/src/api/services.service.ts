@@ -68,7 +68,8 @@ export class ServicesService {
   async restart(name: string): Promise<ServiceView> {
     const t = (await this.require(name)).spec.template;
     let imageDigest: string | undefined;
-    if (t.imagePull === undefined) {
+    // A vm.disk VM has no image: a restart just starts new tasks.
+    if (t.imagePull === undefined && t.image !== undefined) {
       try {
         imageDigest = await this.images.resolve(t.image);
       } catch (e) {

@@ -265,7 +265,7 @@ describe('rolling update properties (planService rounds with a clock and an agen
         const w = simulate(s);
         if (w.rolledBack) {
           expect(w.rollout).toMatchObject({ state: 'rolled-back', revision: 3, rollbackOf: 2 });
-          expectAllRun(w, v1.image);
+          expectAllRun(w, v1.image!);
         } else if (w.rollout!.state === 'paused') {
           expect(w.pausedWith).toBeDefined();
           expect(w.rollout!.reason).toMatch(/^web\.\d+\.\d+ (failed|rejected)/);
@@ -301,7 +301,7 @@ describe('rolling update properties (planService rounds with a clock and an agen
         expect(w.rolledBack).toBe(true);
         expect(w.rollout).toMatchObject({ state: 'rolled-back', revision: 3, rollbackOf: 2, previousRevision: 2 });
         expect(w.rollout!.reason).toMatch(/^web\.\d+\.\d+ (failed|rejected)/);
-        expectAllRun(w, v1.image);
+        expectAllRun(w, v1.image!);
       }),
       { numRuns: 200 },
     );

@@ -17,6 +17,7 @@ import {
   type TaskStats,
 } from '../driver';
 import { RuntimeOperationError, TaskSpecError } from '../errors';
+import { taskImage } from '../task-image';
 import { parseHollowCommand, type HollowProgram } from './hollow-program';
 import { KILLED, ProgramRun } from './program-run';
 
@@ -98,7 +99,7 @@ export class HollowDriver implements RuntimeDriver {
       service: task.service,
       dir,
       logPath: `${dir}/log`,
-      image: { ref: task.image, digest: task.imageDigest ?? `sha256:${createHash('sha256').update(task.image).digest('hex')}` },
+      image: { ref: taskImage(task), digest: task.imageDigest ?? `sha256:${createHash('sha256').update(taskImage(task)).digest('hex')}` },
       stopGracePeriodMs: task.stopGracePeriodMs,
     };
     this.host.tasks.set(task.taskId, {

@@ -1,4 +1,4 @@
-import { guestInitramfs } from './initramfs';
+import { guestInitramfs, type GuestRoot } from './initramfs';
 import { resolveKernel } from './kernel';
 
 /** What `qemu -kernel … -initrd …` boots. */
@@ -9,7 +9,7 @@ export interface BootKit {
 
 /**
  * The boot kits of one driver, built once per kernel spec (`vm.kernel`, or undefined for the
- * host's newest kernel) and shared by every VM that names it. A failed build is forgotten, so
+ * host's newest kernel) and root mode (see GuestRoot) and shared by every VM that names them. A failed build is forgotten, so
  * the next task naming that kernel tries again; it rejects with resolveKernel's or
  * guestInitramfs's TaskSpecError (naming no task).
  */
@@ -18,11 +18,11 @@ export class BootKits {
 
   constructor(private readonly o: { readonly cacheDir: string; readonly busybox?: string }) {}
 
-  get(spec: string | undefined): Promise<BootKit> {
-    const key = spec ?? '';
+  get(spec: string | undefined, root: GuestRoot = '9p'): Promise<BootKit> {
+    const key = `${root}:${spec ?? ''}`;
     const known = this.kits.get(key);
     if (known) return known;
-    const kit = this.build(spec);
+    const kit = this.build(spec, root);
     this.kits.set(key, kit);
     kit.catch(() => {
       if (this.kits.get(key) === kit) this.kits.delete(key);
@@ -30,8 +30,8 @@ export class BootKits {
     return kit;
   }
 
-  private async build(spec: string | undefined): Promise<BootKit> {
+  private async build(spec: string | undefined, root: GuestRoot): Promise<BootKit> {
     const kernel = await resolveKernel(spec);
-    return { kernel: kernel.path, initrd: await guestInitramfs(kernel, this.o.cacheDir, { busybox: this.o.busybox }) };
+    return { kernel: kernel.path, initrd: await guestInitramfs(kernel, this.o.cacheDir, { busybox: this.o.busybox, root }) };
   }
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DISK_GUEST_APPLETS, DISK_INIT_SCRIPT } from './disk-init';
 import { GUEST_EXEC_SCRIPT } from './guest-exec';
 import { GUEST_APPLETS, GUEST_INIT_SCRIPT } from './guest-init';
 import { guestInitramfs, moduleLoadOrder, moduleName, staticElfProblem } from './initramfs';
@@ -131,6 +132,37 @@ describe('guestInitramfs', () => {
     expect(await readFile(join(out, 'lib/modules/virtio_console.ko'), 'utf8')).toBe('module virtio_console\n');
     expect((await readFile(join(out, 'modules.order'), 'utf8')).trim().split('\n')).toEqual(
       ['virtio_ring', 'virtio', 'virtio_mmio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci', '9pnet', '9pnet_virtio', 'netfs', 'fscache', '9p', 'virtio_console', 'failover', 'net_failover', 'virtio_net'].map((m) => `/lib/modules/${m}.ko`),
+    );
+  });
+
+  it('in disk mode holds the disk-root init, its applets and the disk, ext4 and power-button modules, and no berth-exec', async () => {
+    const extra = `kernel/crypto/crc32c_generic.ko:
+kernel/lib/crc16.ko:
+kernel/fs/mbcache.ko:
+kernel/fs/jbd2/jbd2.ko:
+kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko
+kernel/drivers/acpi/button.ko:
+kernel/drivers/input/evdev.ko:
+`;
+    const dep = await readFile(join(modulesDir, 'modules.dep'), 'utf8');
+    await writeFile(join(modulesDir, 'modules.dep'), dep + extra);
+    for (const line of extra.split('\n').filter(Boolean)) {
+      const rel = line.slice(0, line.indexOf(':'));
+      await mkdir(join(modulesDir, rel, '..'), { recursive: true });
+      await writeFile(join(modulesDir, rel), `module ${moduleName(rel)}\n`);
+    }
+    const path = await guestInitramfs(kernel(), cacheDir, { busybox, root: 'disk' });
+    expect(path).not.toBe(await guestInitramfs(kernel(), cacheDir, { busybox }));
+    const archive = await readFile(path);
+    const listing = execFileSync('cpio', ['-t', '--quiet'], { input: archive }).toString().trim().split('\n');
+    expect(listing).toEqual(expect.arrayContaining(DISK_GUEST_APPLETS.map((a) => `bin/${a}`)));
+    expect(listing).not.toContain('bin/berth-exec');
+    const out = join(root, 'out');
+    await mkdir(out);
+    execFileSync('cpio', ['-i', '-d', '--quiet', 'init', 'modules.order'], { input: archive, cwd: out });
+    expect(await readFile(join(out, 'init'), 'utf8')).toBe(DISK_INIT_SCRIPT);
+    expect((await readFile(join(out, 'modules.order'), 'utf8')).trim().split('\n')).toEqual(
+      ['virtio_ring', 'virtio', 'virtio_mmio', 'virtio_blk', 'failover', 'net_failover', 'virtio_net', 'crc32c_generic', 'jbd2', 'mbcache', 'crc16', 'ext4', 'button', 'evdev'].map((m) => `/lib/modules/${m}.ko`),
     );
   });
 

@@ -5,6 +5,7 @@ import { basename, isAbsolute, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { TaskSpecError } from '../errors';
 import { writeNewc, type CpioEntry } from './cpio';
+import { DISK_GUEST_APPLETS, DISK_GUEST_MODULES, DISK_INIT_SCRIPT } from './disk-init';
 import { GUEST_EXEC_SCRIPT } from './guest-exec';
 import { GUEST_APPLETS, GUEST_INIT_SCRIPT } from './guest-init';
 import type { GuestKernel } from './kernel';
@@ -15,6 +16,12 @@ import type { GuestKernel } from './kernel';
  * virtio NIC. Dependencies come from modules.dep.
  */
 export const GUEST_MODULES = ['virtio_mmio', 'virtio_pci', '9pnet_virtio', '9p', 'virtio_console', 'virtio_net'] as const;
+
+/**
+ * What the initramfs boots into: '9p' runs an OCI image's workload over a 9p root (guest-init.ts);
+ * 'disk' mounts a `vm.disk` and hands over to the image's own init (disk-init.ts).
+ */
+export type GuestRoot = '9p' | 'disk';
 
 const DEFAULT_BUSYBOX = '/usr/bin/busybox';
 const MODULE_FILE = /\.ko(\.gz|\.xz|\.zst)?$/;
@@ -30,9 +37,10 @@ const MODULE_FILE = /\.ko(\.gz|\.xz|\.zst)?$/;
  * the archive's bytes, so a new kernel, init script or busybox gives a new file and an existing
  * one is reused as is. Written to a temporary name and renamed, so concurrent callers and a
  * crash never leave a torn archive. Throws TaskSpecError when busybox or a module is unusable.
+ * With `opts.root` 'disk' the archive holds DISK_INIT_SCRIPT, its applets and DISK_GUEST_MODULES instead.
  */
-export async function guestInitramfs(kernel: GuestKernel, cacheDir: string, opts: { busybox?: string } = {}): Promise<string> {
-  const archive = writeNewc(await initramfsEntries(kernel, opts.busybox ?? DEFAULT_BUSYBOX));
+export async function guestInitramfs(kernel: GuestKernel, cacheDir: string, opts: { busybox?: string; root?: GuestRoot } = {}): Promise<string> {
+  const archive = writeNewc(await initramfsEntries(kernel, opts.busybox ?? DEFAULT_BUSYBOX, opts.root ?? '9p'));
   const hash = createHash('sha256').update(archive).digest('hex').slice(0, 12);
   const path = join(cacheDir, `initramfs-${kernel.version}-${hash}.cpio`);
   if (await exists(path)) return path;
@@ -47,38 +55,39 @@ export async function guestInitramfs(kernel: GuestKernel, cacheDir: string, opts
   return path;
 }
 
-async function initramfsEntries(kernel: GuestKernel, busyboxPath: string): Promise<CpioEntry[]> {
+async function initramfsEntries(kernel: GuestKernel, busyboxPath: string, root: GuestRoot): Promise<CpioEntry[]> {
   const busybox = await readFile(busyboxPath).catch(() => {
     throw busyboxError(`${busyboxPath} cannot be read (install busybox-static)`);
   });
   const problem = staticElfProblem(busybox);
   if (problem) throw busyboxError(`${busyboxPath} ${problem}; the guest has no libraries (install busybox-static)`);
 
-  const modules = await guestModules(kernel);
+  const disk = root === 'disk';
+  const modules = await guestModules(kernel, disk ? DISK_GUEST_MODULES : GUEST_MODULES);
   const entries: CpioEntry[] = ['bin', 'dev', 'proc', 'sys', 'run', 'tmp', 'newroot', 'berth', 'lib', 'lib/modules'].map((path) => ({ kind: 'dir', path }));
   entries.push(
     // The kernel opens /dev/console for /init before anything is mounted.
     { kind: 'chardev', path: 'dev/console', major: 5, minor: 1 },
     { kind: 'chardev', path: 'dev/null', major: 1, minor: 3, mode: 0o666 },
     { kind: 'file', path: 'bin/busybox', data: busybox, mode: 0o755 },
-    ...GUEST_APPLETS.map((a): CpioEntry => ({ kind: 'symlink', path: `bin/${a}`, target: 'busybox' })),
+    ...(disk ? DISK_GUEST_APPLETS : GUEST_APPLETS).map((a): CpioEntry => ({ kind: 'symlink', path: `bin/${a}`, target: 'busybox' })),
     ...modules.map((m): CpioEntry => ({ kind: 'file', path: `lib/modules/${m.name}.ko`, data: m.data })),
     { kind: 'file', path: 'modules.order', data: Buffer.from(modules.map((m) => `/lib/modules/${m.name}.ko\n`).join('')) },
-    { kind: 'file', path: 'init', data: Buffer.from(GUEST_INIT_SCRIPT), mode: 0o755 },
-    { kind: 'file', path: 'bin/berth-exec', data: Buffer.from(GUEST_EXEC_SCRIPT), mode: 0o755 },
+    { kind: 'file', path: 'init', data: Buffer.from(disk ? DISK_INIT_SCRIPT : GUEST_INIT_SCRIPT), mode: 0o755 },
   );
+  if (!disk) entries.push({ kind: 'file', path: 'bin/berth-exec', data: Buffer.from(GUEST_EXEC_SCRIPT), mode: 0o755 });
   return entries;
 }
 
-async function guestModules(kernel: GuestKernel): Promise<{ name: string; data: Buffer }[]> {
+async function guestModules(kernel: GuestKernel, wanted: readonly string[]): Promise<{ name: string; data: Buffer }[]> {
   const depPath = join(kernel.modulesDir, 'modules.dep');
   const dep = await readFile(depPath, 'utf8').catch(() => {
     throw new TaskSpecError('-', `kernel ${kernel.version}: ${depPath} cannot be read (run depmod ${kernel.version})`);
   });
   const builtin = await readFile(join(kernel.modulesDir, 'modules.builtin'), 'utf8').catch(() => '');
-  const order = moduleLoadOrder(dep, GUEST_MODULES, builtin);
+  const order = moduleLoadOrder(dep, wanted, builtin);
   if ('missing' in order) {
-    throw new TaskSpecError('-', `kernel ${kernel.version} has no module ${order.missing.join(', ')} (not in ${depPath}, not built in): the guest needs virtio-mmio, virtio-pci, 9p, virtio-console and virtio-net`);
+    throw new TaskSpecError('-', `kernel ${kernel.version} has no module ${order.missing.join(', ')} (not in ${depPath}, not built in): the guest needs ${wanted.join(', ')}`);
   }
   return Promise.all(order.paths.map(async (rel) => ({ name: moduleName(rel), data: await readModule(isAbsolute(rel) ? rel : join(kernel.modulesDir, rel)) })));
 }

@@ -74,4 +74,18 @@ describe('qemuArgs', () => {
     expect(value(args, '-netdev')).toEqual(['tap,id=n0,ifname=tap0,script=no,downscript=no']);
     expect(args).toContain('virtio-net-device,netdev=n0,mac=02:00:00:00:00:01');
   });
+
+  it('boots a vm.disk VM from its qcow2 overlay on virtio-blk, with no 9p, no berth ports and the same console, QMP and NIC', () => {
+    const args = qemuArgs(p, { ...launch, disk: p.disk, network: { netnsPath: '/run/netns/x', tap: 'tap0', mac: '02:00:00:00:00:01' } });
+    expect(value(args, '-M')).toEqual(['microvm,acpi=on,pcie=on']);
+    expect(value(args, '-drive')).toEqual([`file=${p.dir}/disk.qcow2,format=qcow2,if=none,id=d0`]);
+    expect(value(args, '-device')).toEqual(['virtio-blk-device,drive=d0', 'virtio-net-device,netdev=n0,mac=02:00:00:00:00:01']);
+    expect(args).not.toContain('-fsdev');
+    expect(args).not.toContain('-chardev');
+    expect(value(args, '-serial')).toEqual([`file:${p.console}`]);
+    expect(value(args, '-qmp')).toEqual([`unix:${p.qmp},server=on,wait=off`]);
+    expect(value(args, '-kernel')).toEqual([launch.kernel]);
+    expect(args).toContain('-no-reboot');
+    expect(args.at(-1)).toBe('-daemonize');
+  });
 });

@@ -29,6 +29,8 @@ export interface VmLaunch {
   readonly accel: Accel;
   /** QEMU runs in the task's network namespace and plugs the guest's NIC into its tap. */
   readonly network?: { readonly netnsPath: string; readonly tap: string; readonly mac: string };
+  /** `vm.disk` VMs: the task's copy-on-write overlay (qcow2) of the disk, the guest's only disk; no 9p, no berth ports. */
+  readonly disk?: string;
 }
 
 /** Guest RAM for a task's memory limit: MiB rounded up, at least MIN_VM_MEMORY_MIB. Pure. */
@@ -61,12 +63,11 @@ export function qemuOptionValue(s: string): string {
  * finds it again by pid file and command line.
  */
 export function qemuArgs(p: VmPaths, l: VmLaunch): string[] {
+  if (l.disk) return diskVmArgs(p, l, l.disk);
   const opt = qemuOptionValue;
   const port = (id: string, name: string): string[] => ['-device', `virtserialport,chardev=${id},name=${name}`];
   return [
-    ...['-name', l.taskId, '-M', 'microvm,acpi=on,pcie=on', ...accelArgs(l.accel)],
-    ...['-m', String(l.memoryMiB), '-smp', String(l.vcpus), '-nodefaults', '-no-user-config', '-display', 'none'],
-    ...['-kernel', l.kernel, '-initrd', l.initrd, '-append', l.append, '-no-reboot'],
+    ...machineArgs(l),
     // remap: volumes are bind mounts inside the rootfs, so the export spans several host devices.
     ...['-fsdev', `local,id=fs0,path=${opt(p.rootfs)},security_model=none,multidevs=remap`],
     ...['-device', `virtio-9p-device,fsdev=fs0,mount_tag=${GUEST_SHARES.rootfs}`],
@@ -83,7 +84,36 @@ export function qemuArgs(p: VmPaths, l: VmLaunch): string[] {
         ...['-device', `virtserialport,bus=exec.0,chardev=x${k}${s},name=${execPortName(k, s)}`],
       ]),
     ),
-    ...['-serial', `file:${p.console}`, '-qmp', `unix:${opt(p.qmp)},server=on,wait=off`],
+    ...tailArgs(p, l),
+  ];
+}
+
+/**
+ * QEMU's arguments for a `vm.disk` VM. Pure. The same microVM, booted from the same kind of
+ * kernel + initramfs (the disk-root one), with the task's qcow2 overlay of the disk on virtio-blk
+ * and nothing of berth's besides: the serial console is all the output there is, and stop is
+ * ACPI power-down over QMP (microvm's `acpi=on` gives the guest a power button).
+ */
+function diskVmArgs(p: VmPaths, l: VmLaunch, disk: string): string[] {
+  return [
+    ...machineArgs(l),
+    ...['-drive', `file=${qemuOptionValue(disk)},format=qcow2,if=none,id=d0`, '-device', 'virtio-blk-device,drive=d0'],
+    ...tailArgs(p, l),
+  ];
+}
+
+function machineArgs(l: VmLaunch): string[] {
+  return [
+    ...['-name', l.taskId, '-M', 'microvm,acpi=on,pcie=on', ...accelArgs(l.accel)],
+    ...['-m', String(l.memoryMiB), '-smp', String(l.vcpus), '-nodefaults', '-no-user-config', '-display', 'none'],
+    ...['-kernel', l.kernel, '-initrd', l.initrd, '-append', l.append, '-no-reboot'],
+  ];
+}
+
+/** Console, QMP, NIC, pid file and detaching: the same for every VM. */
+function tailArgs(p: VmPaths, l: VmLaunch): string[] {
+  return [
+    ...['-serial', `file:${p.console}`, '-qmp', `unix:${qemuOptionValue(p.qmp)},server=on,wait=off`],
     ...(l.network
       ? ['-netdev', `tap,id=n0,ifname=${l.network.tap},script=no,downscript=no`, '-device', `virtio-net-device,netdev=n0,mac=${l.network.mac}`]
       : []),

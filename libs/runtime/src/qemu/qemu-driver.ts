@@ -26,13 +26,16 @@ import { isMounted, mountOverlay } from '../runc/overlay';
 import { DirectoryDoorbell, waitFor } from '../runc/task-process';
 import { taskCgroupsPath } from '../runc/task-paths';
 import { readStoredHandle, writeStoredHandle } from '../stored-handle';
+import { taskImage } from '../task-image';
 import { readTaskStats } from '../task-stats';
 import { probeAcceleration, type Acceleration } from './accel';
 import { BootKits } from './boot-kit';
+import type { GuestRoot } from './initramfs';
 import { guestCommandLine, type GuestSpec } from './guest-protocol';
 import { forTask, guestSpecFile } from './guest-spec';
 import { guestMemoryMiB, qemuArgs, type Accel, type VmLaunch } from './qemu-args';
 import { inVmCgroup, makeVmCgroup } from './vm-cgroup';
+import { createOverlay, diskCommandLine, diskFormat, qmpCommand } from './vm-disk';
 import { runVmExec, startVmExec } from './vm-exec';
 import { GUEST_TAP, handOverToGuest } from './vm-network';
 import { UNIX_PATH_MAX, vmPaths, type VmPaths } from './vm-paths';
@@ -80,6 +83,10 @@ const WAIT_LOOK_MS = 1_000;
  * as memory limit and the task's CPU quota. With a node network the guest owns the task's CNI
  * address (see handOverToGuest). VMs run under TCG until `acceleration()` has found KVM usable.
  * Commands run inside the guest in exec slots of virtio-serial ports (vm-exec.ts, guest-exec.ts).
+ *
+ * A task with `vm.disk` boots a whole OS instead (prepareDisk): a qcow2 overlay of the disk per
+ * task, the disk-root initramfs (disk-init.ts), no berth init inside — its log is the serial
+ * console, stop is ACPI power-down, exec is refused.
  */
 export class QemuDriver implements RuntimeDriver {
   readonly name = 'qemu' as const;
@@ -123,18 +130,20 @@ export class QemuDriver implements RuntimeDriver {
     }
     const existing = await readStoredHandle(p.handleFile);
     if (existing && existsSync(p.launchFile)) return existing;
+    if (task.vm?.disk !== undefined) return this.prepareDisk(task, p);
     // Before anything is pulled or made: a bad vm section leaves nothing behind.
     let launch = await this.launchFor(task).catch((e: unknown) => {
       throw prepareError(task.taskId, e);
     });
-    const image = await this.opts.images.pull(task.image, { digest: task.imageDigest, policy: task.imagePull });
+    const ref = taskImage(task);
+    const image = await this.opts.images.pull(ref, { digest: task.imageDigest, policy: task.imagePull });
     let handle: TaskHandle = {
       driver: this.name,
       taskId: task.taskId,
       service: task.service,
       dir: p.dir,
       logPath: p.logPath,
-      image: { ref: task.image, digest: image.digest },
+      image: { ref, digest: image.digest },
       stopGracePeriodMs: task.stopGracePeriodMs,
     };
     try {
@@ -164,6 +173,46 @@ export class QemuDriver implements RuntimeDriver {
   }
 
   /**
+   * prepare for a `vm.disk` VM: no image, no 9p root and no guest spec; a qcow2 overlay of the
+   * disk in the task dir (the base image is only ever read), the network as for any VM, and a
+   * kernel command line that gives the disk-root init (disk-init.ts) the task's address.
+   */
+  private async prepareDisk(task: TaskConfig, p: VmPaths): Promise<TaskHandle> {
+    const disk = task.vm!.disk!;
+    const refusal = diskVmRefusal(task);
+    if (refusal) throw new TaskSpecError(task.taskId, refusal);
+    let launch: VmLaunch;
+    try {
+      const format = await diskFormat(task.taskId, disk, this.commandTimeoutMs);
+      launch = { ...(await this.launchFor(task, 'disk')), disk: p.disk };
+      await mkdir(p.stateDir, { recursive: true });
+      await createOverlay(disk, format, p.disk, this.commandTimeoutMs);
+    } catch (e) {
+      await rm(p.dir, { recursive: true, force: true });
+      throw prepareError(task.taskId, e);
+    }
+    let handle: TaskHandle = { driver: this.name, taskId: task.taskId, service: task.service, dir: p.dir, logPath: p.console, stopGracePeriodMs: task.stopGracePeriodMs };
+    try {
+      await writeStoredHandle(p.handleFile, handle);
+      let guestNetwork: GuestSpec['network'];
+      if (this.opts.network) {
+        const attachment = await this.opts.network.setUp(task.taskId, task.ports);
+        handle = { ...handle, network: attachment };
+        await writeStoredHandle(p.handleFile, handle);
+        guestNetwork = await handOverToGuest(task.taskId, attachment, this.commandTimeoutMs);
+        launch = { ...launch, network: { netnsPath: attachment.netnsPath, tap: GUEST_TAP, mac: guestNetwork.mac } };
+      }
+      launch = { ...launch, append: diskCommandLine(guestNetwork, task.vm?.cmdline) };
+      await makeVmCgroup(await this.cgroupLayout(), taskCgroupsPath(this.opts.node, task.taskId), launch);
+      await writeFile(p.launchFile, JSON.stringify(launch));
+      return handle;
+    } catch (e) {
+      await this.destroy(handle).catch(() => undefined);
+      throw prepareError(task.taskId, e);
+    }
+  }
+
+  /**
    * Boots the VM and resolves once the guest runs the workload (or it already ended): the
    * agent inspects right after start to record the task running, as it does for containers.
    * Throws with the guest's own words (or its console's last lines) when the VM never got there.
@@ -183,6 +232,8 @@ export class QemuDriver implements RuntimeDriver {
       await killQemu(h.taskId, p.pidFile, 'start');
       throw new RuntimeOperationError(h.taskId, 'start', e instanceof Error ? e.message : String(e));
     }
+    // A disk VM's own OS reports nothing to berth: it runs once QEMU does.
+    if (launch.disk) return;
     await this.untilWorkloadRuns(h.taskId, p);
   }
 
@@ -203,21 +254,29 @@ export class QemuDriver implements RuntimeDriver {
 
   /**
    * Asks the guest to stop the workload (SIGTERM inside the VM; the guest powers off once it
-   * exited), waits up to `graceMs` for QEMU to end, then kills QEMU and records exit code 137.
-   * A prepared task that never started is recorded as killed, so it can no longer start.
+   * exited) — a `vm.disk` VM through ACPI power-down (QMP `system_powerdown`), its OS shuts down
+   * as it would on a power button press —, waits up to `graceMs` for QEMU to end, then kills
+   * QEMU and records exit code 137. A prepared task that never started is recorded as killed,
+   * so it can no longer start.
    */
   async stop(h: TaskHandle, o: { readonly graceMs: number }): Promise<void> {
     const p = vmPaths(this.opts.dataDir, h.taskId);
     const status = await this.inspect(h);
     if (status.state === 'created') return writeFile(p.exitFile, String(KILLED));
     if (status.state !== 'running') return;
-    // Held open while waiting: QEMU may drop what the guest had not read yet when the host end closes.
-    const control = await connectControl(p.control);
-    try {
-      control?.write('stop\n');
-      if (await waitFor(async () => ((await qemuPid(p.pidFile)) === undefined ? true : undefined), o.graceMs)) return;
-    } finally {
-      control?.destroy();
+    const qemuGone = async () => ((await qemuPid(p.pidFile)) === undefined ? true : undefined);
+    if (isDiskVm(p)) {
+      await qmpCommand(p.qmp, 'system_powerdown');
+      if (await waitFor(qemuGone, o.graceMs)) return;
+    } else {
+      // Held open while waiting: QEMU may drop what the guest had not read yet when the host end closes.
+      const control = await connectControl(p.control);
+      try {
+        control?.write('stop\n');
+        if (await waitFor(qemuGone, o.graceMs)) return;
+      } finally {
+        control?.destroy();
+      }
     }
     if ((await exitCodeOf(p)) === undefined) await writeFile(p.exitFile, String(KILLED));
     await killQemu(h.taskId, p.pidFile, 'stop');
@@ -237,7 +296,8 @@ export class QemuDriver implements RuntimeDriver {
    * created: prepared, QEMU never started. running (QEMU's pid): QEMU lives — from start's
    * return on the workload runs; only a VM still booting when the agent restarted is reported
    * running before it. exited: the guest's code, 137 when the driver killed the VM, 255 when
-   * QEMU ended without the guest recording a code.
+   * QEMU ended without the guest recording a code — but 0 for a `vm.disk` VM, whose OS records
+   * none: QEMU (run with -no-reboot) ending on its own means the guest powered off or rebooted.
    */
   async inspect(h: TaskHandle): Promise<RuntimeStatus> {
     const p = vmPaths(this.opts.dataDir, h.taskId);
@@ -248,15 +308,15 @@ export class QemuDriver implements RuntimeDriver {
     const pid = await qemuPid(p.pidFile);
     if (pid !== undefined) return { state: 'running', pid };
     // The guest writes its exit just before powering off: look once more now QEMU is gone.
-    return { state: 'exited', exitCode: (await exitCodeOf(p)) ?? LOST };
+    return { state: 'exited', exitCode: (await exitCodeOf(p)) ?? (isDiskVm(p) ? 0 : LOST) };
   }
 
   async recover(h: TaskHandle): Promise<'attached' | 'gone'> {
     const p = vmPaths(this.opts.dataDir, h.taskId);
     if ((await exitCodeOf(p)) !== undefined) return 'attached';
     if (!existsSync(p.launchFile)) return 'gone';
-    // Prepared, never started: still there as long as its overlay is (a reboot unmounts it).
-    if (!existsSync(p.startedFile)) return (await isMounted(p.rootfs)) ? 'attached' : 'gone';
+    // Prepared, never started: still there as long as its overlay is (a reboot unmounts the 9p root's).
+    if (!existsSync(p.startedFile)) return isDiskVm(p) || (await isMounted(p.rootfs)) ? 'attached' : 'gone';
     if ((await qemuPid(p.pidFile)) === undefined) return 'gone';
     if (h.network && this.opts.network) await this.opts.network.adopt(h.network);
     return 'attached';
@@ -264,6 +324,7 @@ export class QemuDriver implements RuntimeDriver {
 
   /** Runs the command inside the guest as the workload (see runVmExec); the deadline counts from the command's start. */
   async exec(h: TaskHandle, command: readonly string[], o: ExecOptions): Promise<ExecResult> {
+    this.refuseDiskExec(h);
     await this.running(h, 'exec');
     return runVmExec({ taskId: h.taskId, paths: vmPaths(this.opts.dataDir, h.taskId) }, command, o);
   }
@@ -274,11 +335,17 @@ export class QemuDriver implements RuntimeDriver {
    * running on the terminal is killed. Throws, saying so, when EXEC_SLOTS commands already run in the VM.
    */
   async execStream(h: TaskHandle, command: readonly string[], o: ExecStreamOptions): Promise<ExecProcess> {
+    this.refuseDiskExec(h);
     await this.running(h, 'exec');
     return startVmExec({ taskId: h.taskId, paths: vmPaths(this.opts.dataDir, h.taskId) }, command, o);
   }
 
+  /**
+   * The workload's output (CRI lines from the guest init). A `vm.disk` VM has no berth init to
+   * collect its programs' output: its log is its serial console, as consoleLogs gives it.
+   */
   logs(h: TaskHandle, o: LogOptions = {}): AsyncIterable<LogLine> {
+    if (isDiskVm(vmPaths(this.opts.dataDir, h.taskId))) return this.consoleLogs(h, o);
     return readCriLog(h.logPath, o, this.followUntilExit(h));
   }
 
@@ -297,6 +364,12 @@ export class QemuDriver implements RuntimeDriver {
    */
   async stats(h: TaskHandle): Promise<TaskStats> {
     return readTaskStats({ taskId: h.taskId, layout: this.cgroupLayout(), cgroupsPath: taskCgroupsPath(this.opts.node, h.taskId), network: h.network });
+  }
+
+  private refuseDiskExec(h: TaskHandle): void {
+    if (isDiskVm(vmPaths(this.opts.dataDir, h.taskId))) {
+      throw new RuntimeOperationError(h.taskId, 'exec', 'not supported for a VM booted from vm.disk: no berth init runs inside it to start commands');
+    }
   }
 
   private async running(h: TaskHandle, operation: string): Promise<void> {
@@ -330,10 +403,10 @@ export class QemuDriver implements RuntimeDriver {
   }
 
   /** The VM's size and boot kit (the task's kernel, else the driver's); throws TaskSpecError for a bad `vm` section. */
-  private async launchFor(task: TaskConfig): Promise<VmLaunch> {
+  private async launchFor(task: TaskConfig, root: GuestRoot = '9p'): Promise<VmLaunch> {
     const vcpus = task.vm?.vcpus ?? DEFAULT_VCPUS;
     if (!Number.isInteger(vcpus) || vcpus < 1) throw new TaskSpecError(task.taskId, `vm.vcpus must be an integer ≥ 1 (got ${vcpus})`);
-    const kit = await this.kits.get(task.vm?.kernel ?? this.opts.kernel);
+    const kit = await this.kits.get(task.vm?.kernel ?? this.opts.kernel, root);
     return {
       taskId: task.taskId,
       kernel: kit.kernel,
@@ -368,6 +441,24 @@ export class QemuDriver implements RuntimeDriver {
     this.layout ??= hostCgroupLayout();
     return this.layout;
   }
+}
+
+/** True for a VM booted from `vm.disk` (its overlay exists from prepare until destroy). */
+function isDiskVm(p: VmPaths): boolean {
+  return existsSync(p.disk);
+}
+
+/**
+ * Why the driver cannot run `task` as a disk VM (the manifest refuses the same at apply; this
+ * guards other callers): what needs the berth init inside the guest, and the bootloader mode.
+ */
+export function diskVmRefusal(task: TaskConfig): string | undefined {
+  if (task.vm?.kernel === undefined) return 'vm.disk without vm.kernel (booting the image\'s own bootloader) is not supported yet; give vm.kernel';
+  if (task.image !== undefined) return 'image and vm.disk exclude each other';
+  if ((task.command?.length ?? 0) > 0 || Object.keys(task.env).length > 0 || task.volumes.length > 0) {
+    return 'command, env and volumes need the berth init inside the guest, which a VM booted from vm.disk does not run';
+  }
+  return undefined;
 }
 
 /** What prepare throws: spec, image and network errors as they are (a task-less one named), tool failures with the task's name. */

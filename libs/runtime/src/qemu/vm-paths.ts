@@ -19,6 +19,8 @@ export interface VmPaths {
   readonly exitFile: string;
   /** Exists once start spawned QEMU: from then on the task is no longer `created`. */
   readonly startedFile: string;
+  /** A `vm.disk` VM's copy-on-write overlay of the disk image; its presence marks a disk VM. */
+  readonly disk: string;
   /** How to boot this VM, fixed at prepare (start gets only the handle). */
   readonly launchFile: string;
   readonly logPath: string;
@@ -58,6 +60,7 @@ export function vmPaths(dataDir: string, taskId: string): VmPaths {
     status: join(stateDir, 'status'),
     exitFile: join(stateDir, 'exit-code'),
     startedFile: join(stateDir, 'started'),
+    disk: join(dir, 'disk.qcow2'),
     launchFile: join(dir, 'vm.json'),
     logPath,
     console: join(dir, 'console.log'),

@@ -108,7 +108,7 @@ export function toOciSpec(task: TaskConfig, image: ImageConfig, ctx: SpecContext
     root: { path: ctx.rootfs, readonly: false },
     hostname: task.taskId,
     mounts: [...DEFAULT_MOUNTS, ...volumeMounts(task, ctx.volumesDir)],
-    annotations: { 'berth.task': task.taskId, 'berth.service': task.service, 'berth.image': task.image },
+    annotations: { 'berth.task': task.taskId, 'berth.service': task.service, 'berth.image': task.image ?? '' },
     linux: {
       cgroupsPath: ctx.cgroupsPath,
       resources: linuxResources(task),

@@ -17,6 +17,7 @@ import {
   type TaskStats,
 } from '../driver';
 import { CommandFailedError, RuntimeOperationError, TaskSpecError } from '../errors';
+import { taskImage } from '../task-image';
 import { imageUser } from '../image-user';
 import type { Image, ImageStore } from '../images/image-store';
 import { readCriLog } from '../logs/log-reader';
@@ -83,14 +84,15 @@ export class RuncDriver implements RuntimeDriver {
     const paths = taskPaths(this.opts.dataDir, task.taskId);
     const existing = await readStoredHandle(paths.handleFile);
     if (existing && (await this.runc.state(task.taskId))) return existing;
-    const image = await this.opts.images.pull(task.image, { digest: task.imageDigest, policy: task.imagePull });
+    const ref = taskImage(task);
+    const image = await this.opts.images.pull(ref, { digest: task.imageDigest, policy: task.imagePull });
     let handle: TaskHandle = {
       driver: this.name,
       taskId: task.taskId,
       service: task.service,
       dir: paths.dir,
       logPath: paths.logPath,
-      image: { ref: task.image, digest: image.digest },
+      image: { ref, digest: image.digest },
       stopGracePeriodMs: task.stopGracePeriodMs,
     };
     try {

@@ -34,7 +34,7 @@ import {
  *         ◀───────────────────────────────  HeartbeatAck     (once the lease is renewed)
  *         ◀───────────────────────────────  Assignments{full: false, generation: g+1, …}
  *         ◀───────────────────────────────  LogRequest      (berth logs -f)
- *   LogChunk… ───────────────────────────▶
+ *   LogChunk… ───────────────────────────▶  ◀ LogCredit (as the reader takes the lines)
  *   NodeUpdate ──────────────────────────▶  a driver probe finished: updates the node record
  *         ◀───────────────────────────────  ExecFrame{start}   (berth exec)
  *   ExecFrame{credit|stdout|stderr|exit} ▶  ◀ ExecFrame{credit|stdin|stdin_closed|resize|cancel}
@@ -244,6 +244,7 @@ export interface SessionResponse {
     | { $case: "logCancel"; value: LogCancel }
     | { $case: "heartbeatAck"; value: HeartbeatAck }
     | { $case: "exec"; value: ExecFrame }
+    | { $case: "logCredit"; value: LogCredit }
     | undefined;
 }
 
@@ -381,7 +382,18 @@ export interface TaskSpec {
     | string
     | undefined;
   /** runtime vm: the guest kernel's absolute path on the node; absent: the node's newest /boot/vmlinuz-*. */
-  vmKernel?: string | undefined;
+  vmKernel?:
+    | string
+    | undefined;
+  /**
+   * runtime vm: boot this disk image (absolute path on the node, qcow2 or raw) through a
+   * copy-on-write overlay instead of `image` (then empty), with vm_kernel and vm_cmdline.
+   */
+  vmDisk?:
+    | string
+    | undefined;
+  /** Added to the guest kernel's command line; only with vm_disk. */
+  vmCmdline?: string | undefined;
 }
 
 export interface TaskSpec_EnvEntry {
@@ -469,6 +481,20 @@ export interface LogRequest {
   tail: number;
   /** A VM task's guest console (kernel and init messages) instead of the workload's output. */
   console: boolean;
+  /**
+   * Bytes of log text the agent may send before it is granted more (LogCredit); 0 from control
+   * planes older than this field: no limit.
+   */
+  credit: number;
+}
+
+/**
+ * The control plane passed on `bytes` of a request's log text to its reader: the agent may send
+ * that many more. A reader that does not read stops the agent reading the file.
+ */
+export interface LogCredit {
+  requestId: string;
+  bytes: number;
 }
 
 export interface LogCancel {
@@ -771,6 +797,9 @@ export const SessionResponse: MessageFns<SessionResponse> = {
       case "exec":
         ExecFrame.encode(message.msg.value, writer.uint32(58).fork()).join();
         break;
+      case "logCredit":
+        LogCredit.encode(message.msg.value, writer.uint32(66).fork()).join();
+        break;
     }
     return writer;
   },
@@ -844,6 +873,14 @@ export const SessionResponse: MessageFns<SessionResponse> = {
             message.msg = { $case: "exec", value: ExecFrame.decode(reader, reader.uint32()) };
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.msg = { $case: "logCredit", value: LogCredit.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -880,6 +917,10 @@ export const SessionResponse: MessageFns<SessionResponse> = {
         ? { $case: "heartbeatAck", value: HeartbeatAck.fromJSON(object.heartbeat_ack) }
         : isSet(object.exec)
         ? { $case: "exec", value: ExecFrame.fromJSON(object.exec) }
+        : isSet(object.logCredit)
+        ? { $case: "logCredit", value: LogCredit.fromJSON(object.logCredit) }
+        : isSet(object.log_credit)
+        ? { $case: "logCredit", value: LogCredit.fromJSON(object.log_credit) }
         : undefined,
     };
   },
@@ -900,6 +941,8 @@ export const SessionResponse: MessageFns<SessionResponse> = {
       obj.heartbeatAck = HeartbeatAck.toJSON(message.msg.value);
     } else if (message.msg?.$case === "exec") {
       obj.exec = ExecFrame.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "logCredit") {
+      obj.logCredit = LogCredit.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -949,6 +992,12 @@ export const SessionResponse: MessageFns<SessionResponse> = {
       case "exec": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
           message.msg = { $case: "exec", value: ExecFrame.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "logCredit": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "logCredit", value: LogCredit.fromPartial(object.msg.value) };
         }
         break;
       }
@@ -2320,6 +2369,8 @@ function createBaseTaskSpec(): TaskSpec {
     imageDigest: undefined,
     imagePull: undefined,
     vmKernel: undefined,
+    vmDisk: undefined,
+    vmCmdline: undefined,
   };
 }
 
@@ -2363,6 +2414,12 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     }
     if (message.vmKernel !== undefined) {
       writer.uint32(106).string(message.vmKernel);
+    }
+    if (message.vmDisk !== undefined) {
+      writer.uint32(114).string(message.vmDisk);
+    }
+    if (message.vmCmdline !== undefined) {
+      writer.uint32(122).string(message.vmCmdline);
     }
     return writer;
   },
@@ -2487,6 +2544,22 @@ export const TaskSpec: MessageFns<TaskSpec> = {
             message.vmKernel = reader.string();
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.vmDisk = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.vmCmdline = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2551,6 +2624,16 @@ export const TaskSpec: MessageFns<TaskSpec> = {
         : isSet(object.vm_kernel)
         ? globalThis.String(object.vm_kernel)
         : undefined,
+      vmDisk: isSet(object.vmDisk)
+        ? globalThis.String(object.vmDisk)
+        : isSet(object.vm_disk)
+        ? globalThis.String(object.vm_disk)
+        : undefined,
+      vmCmdline: isSet(object.vmCmdline)
+        ? globalThis.String(object.vmCmdline)
+        : isSet(object.vm_cmdline)
+        ? globalThis.String(object.vm_cmdline)
+        : undefined,
     };
   },
 
@@ -2601,6 +2684,12 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     if (message.vmKernel !== undefined) {
       obj.vmKernel = message.vmKernel;
     }
+    if (message.vmDisk !== undefined) {
+      obj.vmDisk = message.vmDisk;
+    }
+    if (message.vmCmdline !== undefined) {
+      obj.vmCmdline = message.vmCmdline;
+    }
     return obj;
   },
 
@@ -2634,6 +2723,8 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     message.imageDigest = object.imageDigest ?? undefined;
     message.imagePull = object.imagePull ?? undefined;
     message.vmKernel = object.vmKernel ?? undefined;
+    message.vmDisk = object.vmDisk ?? undefined;
+    message.vmCmdline = object.vmCmdline ?? undefined;
     return message;
   },
 };
@@ -3738,7 +3829,7 @@ export const StatusAck: MessageFns<StatusAck> = {
 };
 
 function createBaseLogRequest(): LogRequest {
-  return { requestId: "", taskId: "", follow: false, tail: 0, console: false };
+  return { requestId: "", taskId: "", follow: false, tail: 0, console: false, credit: 0 };
 }
 
 export const LogRequest: MessageFns<LogRequest> = {
@@ -3757,6 +3848,9 @@ export const LogRequest: MessageFns<LogRequest> = {
     }
     if (message.console !== false) {
       writer.uint32(40).bool(message.console);
+    }
+    if (message.credit !== 0) {
+      writer.uint32(48).uint32(message.credit);
     }
     return writer;
   },
@@ -3814,6 +3908,14 @@ export const LogRequest: MessageFns<LogRequest> = {
             message.console = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.credit = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3841,6 +3943,7 @@ export const LogRequest: MessageFns<LogRequest> = {
       follow: isSet(object.follow) ? globalThis.Boolean(object.follow) : false,
       tail: isSet(object.tail) ? globalThis.Number(object.tail) : 0,
       console: isSet(object.console) ? globalThis.Boolean(object.console) : false,
+      credit: isSet(object.credit) ? globalThis.Number(object.credit) : 0,
     };
   },
 
@@ -3861,6 +3964,9 @@ export const LogRequest: MessageFns<LogRequest> = {
     if (message.console !== false) {
       obj.console = message.console;
     }
+    if (message.credit !== 0) {
+      obj.credit = Math.round(message.credit);
+    }
     return obj;
   },
 
@@ -3874,6 +3980,96 @@ export const LogRequest: MessageFns<LogRequest> = {
     message.follow = object.follow ?? false;
     message.tail = object.tail ?? 0;
     message.console = object.console ?? false;
+    message.credit = object.credit ?? 0;
+    return message;
+  },
+};
+
+function createBaseLogCredit(): LogCredit {
+  return { requestId: "", bytes: 0 };
+}
+
+export const LogCredit: MessageFns<LogCredit> = {
+  encode(message: LogCredit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(16).uint32(message.bytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogCredit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogCredit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.bytes = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogCredit {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+    };
+  },
+
+  toJSON(message: LogCredit): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LogCredit>, I>>(base?: I): LogCredit {
+    return LogCredit.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LogCredit>, I>>(object: I): LogCredit {
+    const message = createBaseLogCredit();
+    message.requestId = object.requestId ?? "";
+    message.bytes = object.bytes ?? 0;
     return message;
   },
 };
