@@ -32,6 +32,12 @@ export interface CliContext {
   setExitCode(code: number): void;
   /** The process's own byte streams, for a command that relays them as they are (`exec`). */
   rawStdio(): RawStdio;
+  /**
+   * Resolves once stdout has taken what was written so far (at once unless its buffer is full):
+   * a command printing a stream awaits it, so a slow reader of its output slows the stream down
+   * instead of the CLI buffering it.
+   */
+  outDrained(): Promise<void>;
 }
 
 /** stdin, stdout and stderr as streams, with what a terminal adds when they are one. */

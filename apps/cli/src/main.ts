@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { once } from 'node:events';
 import { loadEnvironment } from './environment';
 import { readAllStdin } from './input/sources';
 import { runCli } from './program';
@@ -35,6 +36,7 @@ const io = {
   interruption,
   readStdin: readAllStdin,
   now: () => new Date(),
+  outDrained: () => (process.stdout.writableNeedDrain ? once(process.stdout, 'drain').then(() => undefined) : Promise.resolve()),
 };
 
 // Exit explicitly once output is flushed: idle HTTP keep-alive sockets or a stopped server's

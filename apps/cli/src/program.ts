@@ -36,6 +36,8 @@ export interface ProgramIo {
   interruption?(): AbortSignal;
   /** Defaults to the process's own stdin, stdout and stderr. */
   rawStdio?(): RawStdio;
+  /** Defaults to "already drained" (output that is not a stream). */
+  outDrained?(): Promise<void>;
 }
 
 export interface BerthProgram {
@@ -70,6 +72,7 @@ export function createProgram(env: CliEnvironment, io: ProgramIo): BerthProgram 
       exitCode = code;
     },
     rawStdio: io.rawStdio ?? (() => ({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })),
+    outDrained: io.outDrained ?? (() => Promise.resolve()),
   };
   const commands = [
     serverCommand,

@@ -18,6 +18,12 @@ const ready = requireTools(['etcd', 'runc', 'conmon', 'skopeo', 'umoci', 'busybo
 /** 50 MB, as the issue asks: far more than any window or buffer on the way. */
 const BIG = 50_000_000;
 
+/** User + system CPU time of a process so far, in clock ticks (1/100 s). */
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime, stime: fields 14 and 15 of stat(5)
+}
+
 function rssBytes(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8')
     .split('\n')
@@ -25,7 +31,7 @@ function rssBytes(pid: number): number {
   return Number(/(\d+)/.exec(line ?? '')?.[1] ?? 0) * 1024;
 }
 
-describe.runIf(ready)('berth exec runs a command in a task on another node, through the control plane', () => {
+describe.runIf(ready)('berth exec and berth logs stream from a task on another node through the control plane, back-pressured', () => {
   let cluster: LabCluster;
   let web: ServiceSketch;
   let env: Record<string, string>;
@@ -47,7 +53,7 @@ describe.runIf(ready)('berth exec runs a command in a task on another node, thro
   };
 
   beforeAll(async () => {
-    cluster = await LabCluster.start({ hosts: 2, tempPrefix: 'berth-e2e-exec-', family: 'bexe', net: '10.246.0', subnetOctet: 247 });
+    cluster = await LabCluster.start({ hosts: 2, tempPrefix: 'berth-e2e-streams-', family: 'bexe', net: '10.246.0', subnetOctet: 247 });
     env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cluster.home };
     web = { name: 'web', image: cluster.image, replicas: 2, command: ['sh', '-c', 'echo started $HOSTNAME && exec sleep 3600'], stopGracePeriod: '1s', memory: '64Mi' };
     const r = await cluster.cli.apply(web, ['--wait', '--timeout', '2m']);
@@ -184,5 +190,50 @@ describe.runIf(ready)('berth exec runs a command in a task on another node, thro
       clearInterval(reader);
     }
     expect(received).toBe(BIG);
+  });
+
+  it('berth logs -f of a chatty task to a reader that does not read: once the pipes are full the agent stops reading, and neither it nor the control plane takes in more; reading again goes on in order', async () => {
+    const padding = 'x'.repeat(60);
+    // As fast as the shell can write: far more than the kernel's socket buffers between the
+    // control plane and the CLI hold (a few MB on loopback) within the stall below.
+    const chatty: ServiceSketch = { name: 'chatty', image: cluster.image, command: ['sh', '-c', `i=0; while :; do echo "line $i ${padding}"; i=$((i+1)); done`], stopGracePeriod: '1s' };
+    expect((await cluster.cli.apply(chatty, ['--wait', '--timeout', '2m'])).code).toBe(0);
+    const task = (await cluster.cli.running('chatty'))[0]!;
+    // The control plane relays the log; the agent of the task's node reads it.
+    const pids = { 'control plane': cluster.serverPid!, agent: cluster.agentPid(cluster.nodes.findIndex((n) => n.name === task.status.node))! };
+    const child = spawn(process.execPath, [BERTH_BIN, '-s', cluster.apiUrl, 'logs', '-f', task.metadata.name], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let received = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (received += d));
+    child.stdout.pause();
+    try {
+      // Every pipe and window on the way fills, then the agent has nothing to do: it reads the
+      // log only as far as the reader took it. (Without back-pressure it would go on reading.)
+      await sleep(1500); // the CLI starts and the relay gets going
+      await eventually('the agent idle while the reader stalls', async () => {
+        const before = cpuTicks(pids.agent);
+        await sleep(500);
+        return cpuTicks(pids.agent) - before <= 3 ? true : undefined;
+      }, 30_000);
+      const rss = Sampler.start(async () => ({ 'control plane': rssBytes(pids['control plane']), agent: rssBytes(pids.agent) }), { everyMs: 100 });
+      await sleep(4000);
+      const stalled = (await rss.stop()).flatMap((s) => (s.value === undefined ? [] : [s.value]));
+      expect(stalled.length).toBeGreaterThan(20);
+      for (const who of ['control plane', 'agent'] as const) {
+        const grew = Math.max(...stalled.map((v) => v[who])) - stalled[0]![who];
+        expect(grew, `${who} RSS grew by ${(grew / 1e6).toFixed(1)} MB while the reader stalled`).toBeLessThan(8_000_000);
+      }
+      child.stdout.resume();
+      await eventually('lines after the stall', async () => (received.length > 1_000_000 ? true : undefined), 30_000);
+      const numbers = received
+        .split('\n')
+        .slice(0, -1)
+        .map((l) => Number(/^line (\d+) /.exec(l)?.[1]));
+      expect(numbers.every((n, k) => k === 0 || n > numbers[k - 1]!), 'lines in order').toBe(true);
+    } finally {
+      child.stdout.resume(); // a CLI blocked on a full stdout would not see a signal
+      child.kill('SIGKILL');
+      await once(child, 'close');
+      expect((await cluster.cli.run(['delete', 'service', 'chatty'])).code).toBe(0);
+    }
   });
 });

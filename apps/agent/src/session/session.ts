@@ -2,6 +2,7 @@ import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import {
   DispatcherServiceClient,
   type Hello,
+  logLineCost,
   type LogRequest,
   type SessionRequest,
   type SessionResponse,
@@ -10,6 +11,7 @@ import type { LogLine } from '@berth/runtime';
 import type { Worker } from '../worker/worker';
 import { ExecRelay, type ExecStarter } from './exec-relay';
 import { FenceClock } from './fence-clock';
+import { SendCredit } from './send-credit';
 import type { StatusOutbox } from './outbox';
 import { assignmentFromWire, statusToWire } from './wire';
 
@@ -43,6 +45,8 @@ const MAX_BATCH = 500;
 /** Until a Welcome says otherwise: the control plane's default node-down time. */
 const DEFAULT_NODE_DOWN_AFTER_MS = 5_000;
 const FENCE_CHECK_MS = 100;
+/** Log text per LogChunk, at most (one line more). */
+const LOG_CHUNK_BYTES = 64 * 1024;
 
 /**
  * The agent's only connection to the control plane: one bidirectional stream, re-opened with
@@ -54,7 +58,8 @@ export class AgentSession {
   private call: Call | undefined;
   private welcomed = false;
   private appliedGeneration = 0;
-  private readonly logPumps = new Map<string, AbortController>();
+  /** Log requests being answered, each with its cancel and the credit the control plane granted. */
+  private readonly logPumps = new Map<string, { readonly ctl: AbortController; readonly credit: SendCredit }>();
   /** The commands `berth exec` runs over the current stream; replaced (and its commands killed) with it. */
   private execs: ExecRelay | undefined;
   private readonly fenceClock: FenceClock;
@@ -149,7 +154,7 @@ export class AgentSession {
         this.welcomed = false;
         clearInterval(heartbeat);
         signal.removeEventListener('abort', onAbort);
-        for (const pump of this.logPumps.values()) pump.abort();
+        for (const pump of this.logPumps.values()) pump.ctl.abort();
         this.logPumps.clear();
         this.execs?.closeAll();
         this.execs = undefined;
@@ -202,7 +207,10 @@ export class AgentSession {
         this.pumpLogs(call, m.msg.value);
         return;
       case 'logCancel':
-        this.logPumps.get(m.msg.value.requestId)?.abort();
+        this.logPumps.get(m.msg.value.requestId)?.ctl.abort();
+        return;
+      case 'logCredit':
+        this.logPumps.get(m.msg.value.requestId)?.credit.grant(m.msg.value.bytes);
         return;
       case 'exec':
         this.execs?.receive(m.msg.value);
@@ -210,17 +218,48 @@ export class AgentSession {
     }
   }
 
+  /**
+   * Answers a log request line by line, reading the log only as far as the control plane has
+   * granted credit: a reader that stops reading stops the file being read (the log reader is a
+   * generator pulled from here).
+   */
   private pumpLogs(call: Call, req: LogRequest): void {
     const ctl = new AbortController();
-    this.logPumps.set(req.requestId, ctl);
+    const credit = new SendCredit(req.credit > 0 ? req.credit : Number.POSITIVE_INFINITY);
+    this.logPumps.set(req.requestId, { ctl, credit });
     const send = (lines: LogLine[], end: boolean, error = '') =>
       call.write({
         msg: { $case: 'log', value: { requestId: req.requestId, end, error, lines: lines.map((l) => ({ timeMs: Date.parse(l.time), stream: l.stream, text: l.text })) } },
       });
     const pump = async () => {
       try {
-        for await (const line of this.deps.logs(req, ctl.signal)) send([line], false);
-        send([], true);
+        // Lines read in one go (a chunk of the file) leave as one LogChunk: the batch goes out
+        // once this turn of the event loop is over, or when it is full.
+        let batch: LogLine[] = [];
+        let batchBytes = 0;
+        let scheduled = false;
+        const flush = () => {
+          scheduled = false;
+          if (batch.length === 0 || ctl.signal.aborted) return;
+          send(batch, false);
+          batch = [];
+          batchBytes = 0;
+        };
+        for await (const line of this.deps.logs(req, ctl.signal)) {
+          await credit.room(ctl.signal);
+          if (ctl.signal.aborted) break;
+          const cost = logLineCost(line);
+          credit.spend(cost);
+          batch.push(line);
+          batchBytes += cost;
+          if (batchBytes >= LOG_CHUNK_BYTES) flush();
+          else if (!scheduled) {
+            scheduled = true;
+            setImmediate(flush);
+          }
+        }
+        flush();
+        if (!ctl.signal.aborted) send([], true);
       } catch (e) {
         if (!ctl.signal.aborted) send([], true, e instanceof Error ? e.message : String(e));
       } finally {

@@ -60,7 +60,11 @@ export function parseTail(value: string): number {
 
 async function printTaskLogs(ctx: CliContext, client: BerthClient, id: string, o: LogOptions, format: LogFormat): Promise<void> {
   const lines = client.taskLogs(id, { follow: o.follow, console: o.console, signal: o.signal, ...(o.tail === undefined ? {} : { tail: o.tail }) });
-  for await (const line of lines) ctx.out(formatLogLine(line, format));
+  for await (const line of lines) {
+    ctx.out(formatLogLine(line, format));
+    // A reader slower than the log (`berth logs -f web | slow`): wait for it rather than buffer.
+    await ctx.outDrained();
+  }
 }
 
 /**

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ExecFrame, Hello, NodeUpdate, SessionRequest, SessionResponse, TaskStatus as WireStatus } from '@berth/proto';
 import type { Informer, NodeRegistration, NodeSessionLease, NodeSessions, TaskRecord, WatchEvent } from '@berth/store';
 import { assignmentVersion, isAssignedTo, registrationFromHello, reportsFromWire, toAssignment } from './assignments';
-import { LogStream } from './log-stream';
+import { LOG_WINDOW, LogStream } from './log-stream';
 import { OUTPUT_WINDOW, RemoteExec } from './remote-exec';
 import type { SessionRegistry } from './session-registry';
 
@@ -135,7 +135,9 @@ export class NodeSession {
   /** Asks the agent for a task's log; the stream ends when the agent ends it or the session does. */
   openLogs(taskId: string, opts: { follow: boolean; tail: number; console?: boolean }, signal: AbortSignal): LogStream {
     const requestId = randomUUID();
-    const stream = new LogStream();
+    const stream = new LogStream((bytes) => {
+      if (!this.closed && this.logs.has(requestId)) this.stream.send({ msg: { $case: 'logCredit', value: { requestId, bytes } } });
+    });
     this.logs.set(requestId, stream);
     const cancel = () => {
       if (!this.logs.delete(requestId)) return;
@@ -143,7 +145,7 @@ export class NodeSession {
       if (!this.closed) this.stream.send({ msg: { $case: 'logCancel', value: { requestId } } });
     };
     signal.addEventListener('abort', cancel, { once: true });
-    this.stream.send({ msg: { $case: 'logRequest', value: { requestId, taskId, follow: opts.follow, tail: opts.tail, console: opts.console === true } } });
+    this.stream.send({ msg: { $case: 'logRequest', value: { requestId, taskId, follow: opts.follow, tail: opts.tail, console: opts.console === true, credit: LOG_WINDOW } } });
     return stream;
   }
 

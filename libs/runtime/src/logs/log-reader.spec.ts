@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { collect } from '../conformance';
-import { readPlainLog } from './log-reader';
+import { readCriLog, readPlainLog } from './log-reader';
 
 describe('readPlainLog', () => {
   let dir = '';
@@ -50,5 +50,51 @@ describe('readPlainLog', () => {
     setTimeout(() => ctl.abort(), 50);
     const lines = await collect(readPlainLog(path, { follow: true, signal: ctl.signal }, { pollMs: 10, finished: async () => false }));
     expect(lines.map((l) => l.text)).toEqual(['a']);
+  });
+});
+
+describe('readCriLog on files larger than what the reader holds', () => {
+  let dir = '';
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'berth-cri-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const T = '2026-12-05T08:00:00.000000000Z';
+  const record = (text: string, tag = 'F') => `${T} stdout ${tag} ${text}\n`;
+
+  it('reads every line of a file many chunks long, and the last N of it with tail', async () => {
+    const path = join(dir, 'task.log');
+    const count = 40_000; // ~2.5 MB: dozens of chunks
+    await writeFile(path, Array.from({ length: count }, (_, i) => record(`line ${i}`)).join(''));
+    const all = await collect(readCriLog(path, {}, { finished: async () => true }));
+    expect(all).toHaveLength(count);
+    expect(all.at(-1)!.text).toBe(`line ${count - 1}`);
+    const last = await collect(readCriLog(path, { tail: 3 }, { finished: async () => true }));
+    expect(last.map((l) => l.text)).toEqual([`line ${count - 3}`, `line ${count - 2}`, `line ${count - 1}`]);
+    expect(await collect(readCriLog(path, { tail: count + 5 }, { finished: async () => true }))).toHaveLength(count);
+  });
+
+  it('keeps partial records together across chunks, and reads a line longer than a chunk whole', async () => {
+    const path = join(dir, 'task.log');
+    const long = 'x'.repeat(200_000);
+    const filler = Array.from({ length: 3_000 }, (_, i) => record(`filler ${i}`)).join('');
+    await writeFile(path, filler + record('first half ', 'P') + record('second half') + record(long) + record('after'));
+    const last = await collect(readCriLog(path, { tail: 3 }, { finished: async () => true }));
+    expect(last.map((l) => (l.text.length > 100 ? `${l.text.length} chars` : l.text))).toEqual(['first half second half', '200000 chars', 'after']);
+  });
+
+  it('reads only as far as its consumer pulls', async () => {
+    const path = join(dir, 'task.log');
+    await writeFile(path, Array.from({ length: 40_000 }, (_, i) => record(`line ${i}`)).join(''));
+    const reader = readCriLog(path, {}, { finished: async () => true });
+    const first = await reader.next();
+    expect(first.value).toMatchObject({ text: 'line 0' });
+    // The file changes under the reader: lines past its first chunk are read from the new content.
+    await writeFile(path, 'x'.repeat(0));
+    const rest = await collect({ [Symbol.asyncIterator]: () => reader });
+    expect(rest.length).toBeLessThan(2_000); // one chunk's worth, not the 40 000 lines of the old file
   });
 });

@@ -24,12 +24,14 @@ export interface LogFormat {
  * reading restarts at the beginning of the new file.
  */
 export function readCriLog(path: string, opts: LogOptions, control: FollowControl): AsyncGenerator<LogLine> {
-  const assembler = new CriLineAssembler();
-  return readLogFile(path, opts, control, {
-    lines(chunk) {
-      const { records, consumed } = splitCriRecords(chunk);
-      return { lines: records.flatMap((r) => assembler.push(r)), consumed };
-    },
+  return readLogFile(path, opts, control, () => {
+    const assembler = new CriLineAssembler();
+    return {
+      lines(chunk) {
+        const { records, consumed } = splitCriRecords(chunk);
+        return { lines: records.flatMap((r) => assembler.push(r)), consumed };
+      },
+    };
   });
 }
 
@@ -40,22 +42,24 @@ export function readCriLog(path: string, opts: LogOptions, control: FollowContro
  * out only once `finished()` says the writer is done.
  */
 export function readPlainLog(path: string, opts: LogOptions, control: FollowControl, stream: LogLine['stream'] = 'stdout'): AsyncGenerator<LogLine> {
-  let pending: Buffer = Buffer.alloc(0);
   const line = (bytes: Buffer, time: string): LogLine => ({ time, stream, text: bytes.toString('utf8').replace(/\r$/, '') });
-  return readLogFile(path, opts, control, {
-    lines(chunk) {
-      const end = chunk.lastIndexOf(0x0a) + 1;
-      const time = nowNano();
-      const lines: LogLine[] = [];
-      for (let at = 0; at < end; ) {
-        const nl = chunk.indexOf(0x0a, at);
-        lines.push(line(chunk.subarray(at, nl), time));
-        at = nl + 1;
-      }
-      pending = chunk.subarray(end);
-      return { lines, consumed: end };
-    },
-    rest: () => (pending.length > 0 ? [line(pending, nowNano())] : []),
+  return readLogFile(path, opts, control, () => {
+    let pending: Buffer = Buffer.alloc(0);
+    return {
+      lines(chunk) {
+        const end = chunk.lastIndexOf(0x0a) + 1;
+        const time = nowNano();
+        const lines: LogLine[] = [];
+        for (let at = 0; at < end; ) {
+          const nl = chunk.indexOf(0x0a, at);
+          lines.push(line(chunk.subarray(at, nl), time));
+          at = nl + 1;
+        }
+        pending = chunk.subarray(end);
+        return { lines, consumed: end };
+      },
+      rest: () => (pending.length > 0 ? [line(pending, nowNano())] : []),
+    };
   });
 }
 
@@ -64,24 +68,51 @@ function nowNano(): string {
   return new Date().toISOString().replace(/Z$/, '000000Z');
 }
 
-/** The reader behind readCriLog and readPlainLog: tail, then follow, in the file's own `format`. */
-export async function* readLogFile(path: string, opts: LogOptions, control: FollowControl, format: LogFormat): AsyncGenerator<LogLine> {
-  let cursor = await readFrom(path, { offset: 0, ino: undefined }, format);
-  const first = cursor.lines;
-  yield* opts.tail === undefined ? first : first.slice(Math.max(0, first.length - opts.tail));
+/** Bytes read from a log file at a time: a reader holds about this much, whatever the file's size. */
+const CHUNK_BYTES = 64 * 1024;
+
+/**
+ * The reader behind readCriLog and readPlainLog: tail, then follow, in the file's own format
+ * (`makeFormat` gives a fresh parser). The file is read a chunk at a time as the consumer pulls
+ * lines, never whole: a consumer that stops pulling stops the reading, and `tail` holds only
+ * the lines it will return.
+ */
+export async function* readLogFile(path: string, opts: LogOptions, control: FollowControl, makeFormat: () => LogFormat): AsyncGenerator<LogLine> {
+  let format: LogFormat;
+  let cursor: Cursor;
+  if (opts.tail !== undefined) {
+    const last = await tailOf(path, opts.tail, makeFormat);
+    yield* last.lines;
+    ({ cursor, format } = last);
+  } else {
+    format = makeFormat();
+    cursor = { offset: 0, ino: undefined };
+    for (;;) {
+      const next = await readFrom(path, cursor, format);
+      cursor = next;
+      if (next.read === 0) break;
+      yield* next.lines;
+    }
+  }
   if (!opts.follow) return;
   const pollMs = control.pollMs ?? 200;
   for (;;) {
     if (opts.signal?.aborted) return;
     // Decide "finished" before reading, so output written just before the exit is still read.
     const done = await control.finished();
-    cursor = await readFrom(path, cursor, format);
-    yield* cursor.lines;
+    let read = 0;
+    for (;;) {
+      const next = await readFrom(path, cursor, format);
+      cursor = next;
+      if (next.read === 0) break;
+      read += next.read;
+      yield* next.lines;
+    }
     if (done) {
       yield* format.rest?.() ?? [];
       return;
     }
-    if (cursor.read === 0) {
+    if (read === 0) {
       try {
         await sleep(pollMs, undefined, { signal: opts.signal });
       } catch {
@@ -96,7 +127,52 @@ interface Cursor {
   readonly ino: number | undefined;
 }
 
-/** The lines after `at`; `read`: how many bytes that took (0: nothing new). */
+/**
+ * The last `n` lines of the file and where reading goes on after them. Looks back from the end a
+ * growing stretch at a time (from a line start) until that stretch holds more than `n` lines or
+ * is the whole file; only the last n + 1 lines are kept while a stretch is read.
+ */
+async function tailOf(path: string, n: number, makeFormat: () => LogFormat): Promise<{ lines: LogLine[]; cursor: Cursor; format: LogFormat }> {
+  const info = await stat(path).catch(() => undefined);
+  if (!info) return { lines: [], cursor: { offset: 0, ino: undefined }, format: makeFormat() };
+  for (let back = CHUNK_BYTES; ; back *= 4) {
+    const offset = back >= info.size ? 0 : await lineStartAfter(path, info.size - back);
+    const format = makeFormat();
+    let cursor: Cursor = { offset, ino: info.ino };
+    const kept: LogLine[] = [];
+    let count = 0;
+    for (;;) {
+      const next = await readFrom(path, cursor, format);
+      cursor = next;
+      if (next.read === 0) break;
+      count += next.lines.length;
+      kept.push(...next.lines);
+      if (kept.length > n + 1) kept.splice(0, kept.length - (n + 1));
+    }
+    if (count > n || offset === 0) return { lines: n === 0 ? [] : kept.slice(-n), cursor, format };
+  }
+}
+
+/** The offset just after the first newline at or after `from` (the file's size when there is none). */
+async function lineStartAfter(path: string, from: number): Promise<number> {
+  const file = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(CHUNK_BYTES);
+    for (let at = from; ; at += CHUNK_BYTES) {
+      const { bytesRead } = await file.read(buf, 0, buf.length, at);
+      if (bytesRead === 0) return at;
+      const nl = buf.subarray(0, bytesRead).indexOf(0x0a);
+      if (nl >= 0) return at + nl + 1;
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * The lines of the next chunk after `at`; `read`: how many bytes they took (0: nothing new). A
+ * line longer than a chunk is read with a chunk as large as it needs.
+ */
 async function readFrom(path: string, at: Cursor, format: LogFormat): Promise<Cursor & { lines: LogLine[]; read: number }> {
   let info;
   try {
@@ -109,10 +185,15 @@ async function readFrom(path: string, at: Cursor, format: LogFormat): Promise<Cu
   if (info.size <= offset) return { offset, ino: info.ino, lines: [], read: 0 };
   const file = await open(path, 'r');
   try {
-    const buf = Buffer.alloc(info.size - offset);
-    const { bytesRead } = await file.read(buf, 0, buf.length, offset);
-    const { lines, consumed } = format.lines(buf.subarray(0, bytesRead));
-    return { offset: offset + consumed, ino: info.ino, lines, read: consumed };
+    for (let size = CHUNK_BYTES; ; size *= 2) {
+      const want = Math.min(size, info.size - offset);
+      const buf = Buffer.alloc(want);
+      const { bytesRead } = await file.read(buf, 0, want, offset);
+      const { lines, consumed } = format.lines(buf.subarray(0, bytesRead));
+      // Nothing complete in a full chunk while the file has more: one line is longer than the chunk.
+      if (consumed === 0 && bytesRead === want && offset + want < info.size) continue;
+      return { offset: offset + consumed, ino: info.ino, lines, read: consumed };
+    }
   } finally {
     await file.close();
   }
