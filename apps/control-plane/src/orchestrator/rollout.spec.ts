@@ -348,6 +348,14 @@ describe('rolling update (planService)', () => {
     expect(recordOf(waiting, r).state).toBe('updating');
     expect(waiting.create).toEqual([{ slot: 3, specGeneration: 2 }]);
 
+    // Slot 1's old task ended just now, after the scheduler's verdict: its room (a host port,
+    // say) was not free when the scheduler looked, so the update waits for it to look again.
+    const justStopped = run(svc, [stopped(o1!, T0 + 9_000), unplaced, ...rest], T0 + 10_000, r);
+    expect(recordOf(justStopped, r).state).toBe('updating');
+    expect(justStopped.requeueAfterMs).toBeLessThanOrEqual(4_000);
+    // Still not placed well after that stop: the verdict stands.
+    expect(run(svc, [stopped(o1!, T0 + 9_000), unplaced, ...rest], T0 + 14_000, r).rollout).toMatchObject({ state: 'paused' });
+
     // Placed: the update goes on by itself.
     const placed = { ...unplaced, nodeName: 'a', status: { state: 'assigned' as const, node: 'a', updatedAt: iso(T0 + 11_000) } };
     const goes = run(svc, [stopped(o1!), placed, ...rest], T0 + 11_000, paused);

@@ -3,6 +3,9 @@ import type { PlannedTask } from './plan';
 import { restartDecision } from './restart';
 import { isActive, neverAssigned, newest, unschedulable } from './task-facts';
 
+/** How long after a stop ended a replacement's older "cannot be placed" is not yet held against it. */
+const RESCHEDULE_GRACE_MS = 5_000;
+
 /**
  * The rolling update of one service, level-triggered and pure: from the service, its tasks and
  * the stored rollout record, which slots start their replacement now, which old tasks stop, and
@@ -66,6 +69,11 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   let lastUpdatedAt = -Infinity;
   let unplaceable: PlannedTask | undefined;
   const stopping = [...input.slots.values()].some((ts) => ts.some((t) => t.desiredState === 'shutdown' && !isTerminal(t.status.state) && t.nodeName));
+  // A stop that ended after the scheduler's "cannot be placed" may have freed what it missed (a
+  // stop-first update handing over a host port): that verdict is news only once the scheduler has
+  // had a moment to look again.
+  const lastStop = Math.max(0, ...[...input.slots.values()].flat().filter((t) => t.desiredState === 'shutdown' && isTerminal(t.status.state)).map(endedAt));
+  const verdictPredatesStop = (t: Task): boolean => endedAt(t) <= lastStop && now < lastStop + RESCHEDULE_GRACE_MS;
 
   for (const [slot, tasks] of input.slots) {
     failures.push(...tasks.filter((t) => isTaskCurrent(t, service) && isUpdateFailure(t, config.monitorMs, failuresSince)));
@@ -82,7 +90,10 @@ export function planRollout(input: RolloutInput): RolloutPlan {
       } else {
         inFlight++;
         if (upSince !== undefined && !isRolloutDone(base)) wake.at(upSince + config.monitorMs);
-        if (unschedulable(fresh) && !stopping) unplaceable ??= fresh;
+        if (unschedulable(fresh) && !stopping) {
+          if (!verdictPredatesStop(fresh)) unplaceable ??= fresh;
+          else wake.at(lastStop + RESCHEDULE_GRACE_MS);
+        }
       }
       continue;
     }
