@@ -367,6 +367,7 @@ function describeExecStream(s: Suite): void {
       await stdout.until(/30 100\r?\n/);
       await p.resize({ rows: 50, cols: 120 });
       p.stdin.write('b\n');
+      await stdout.until(/50 120\r?\n/);
       expect(await p.exited).toBe(3);
       // The terminal echoes what was typed, and ends lines with CR LF.
       expect(await stdout.all).toMatch(/is-a-tty\r?\n[\s\S]*30 100\r?\n[\s\S]*50 120\r?\n$/);
@@ -425,6 +426,9 @@ interface Drained {
   until(re: RegExp): Promise<void>;
 }
 
+/** How long `Drained.until` waits for its pattern. */
+const UNTIL_MS = 30_000;
+
 /** Reads `stream` to its end as text, from now on. */
 function drain(stream: Readable): Drained {
   let text = '';
@@ -450,9 +454,15 @@ function drain(stream: Readable): Drained {
     all,
     until: (re) =>
       new Promise<void>((resolve, reject) => {
+        // Well inside the test's own timeout, so a hang says what came instead.
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no ${re} within ${UNTIL_MS} ms; the stream so far: ${JSON.stringify(text)}`));
+        }, UNTIL_MS);
         const check = (): void => {
           if (!re.test(text) && !ended) return;
           waiters.delete(check);
+          clearTimeout(timer);
           if (re.test(text)) resolve();
           else reject(new Error(`the stream ended without ${re}: ${JSON.stringify(text)}`));
         };
