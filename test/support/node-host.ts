@@ -67,8 +67,15 @@ export async function qemusUnder(dir: string): Promise<{ pid: number; cmdline: s
   return out;
 }
 
-/** Removes what a test run left of a node: runc containers, mounts, network, cgroups, dirs. */
+/** Removes what a test run left of a node: QEMU processes and runc containers, mounts, network, cgroups, dirs. */
 export async function cleanUpNode(o: { runcRoot: string; node: string; dataDir: string; network?: CniNetwork }): Promise<void> {
+  for (const { pid } of await qemusUnder(o.dataDir)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
   const list = await exec('runc', ['--root', o.runcRoot, 'list', '-q']).catch(() => ({ stdout: '' }));
   for (const id of list.stdout.split('\n').filter(Boolean)) await exec('runc', ['--root', o.runcRoot, 'delete', '--force', id]).catch(() => undefined);
   for (const m of (await mountsUnder(o.dataDir)).reverse()) await exec('umount', ['-l', m]).catch(() => undefined);

@@ -34,13 +34,6 @@ describe.runIf(ready)('qemu driver', () => {
 
   afterAll(async () => {
     if (!dataDir) return;
-    for (const { pid } of await qemusUnder(dataDir)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
     await cleanUpNode({ runcRoot: join(dataDir, 'no-runc'), node, dataDir, network });
     if (before) restoreHost(before, '/run/netns');
   });

@@ -154,13 +154,7 @@ export class QemuDriver implements RuntimeDriver {
       await mountOverlay({ lower: image.rootfs, upper: p.upper, work: p.work, target: p.rootfs });
       await mountVolumes(task, p.rootfs, join(this.opts.dataDir, 'volumes'), this.commandTimeoutMs);
       let guestNetwork: GuestSpec['network'];
-      if (this.opts.network) {
-        const attachment = await this.opts.network.setUp(task.taskId, task.ports);
-        handle = { ...handle, network: attachment };
-        await writeStoredHandle(p.handleFile, handle);
-        guestNetwork = await handOverToGuest(task.taskId, attachment, this.commandTimeoutMs);
-        launch = { ...launch, network: { netnsPath: attachment.netnsPath, tap: GUEST_TAP, mac: guestNetwork.mac } };
-      }
+      ({ handle, launch, guestNetwork } = await this.attachNetwork(task, p, handle, launch));
       await makeVmCgroup(await this.cgroupLayout(), taskCgroupsPath(this.opts.node, task.taskId), launch);
       await writeFile(p.spec, guestSpecFile(task, image.config, user, guestNetwork));
       // Written last: its presence means the task is fully prepared.
@@ -195,13 +189,7 @@ export class QemuDriver implements RuntimeDriver {
     try {
       await writeStoredHandle(p.handleFile, handle);
       let guestNetwork: GuestSpec['network'];
-      if (this.opts.network) {
-        const attachment = await this.opts.network.setUp(task.taskId, task.ports);
-        handle = { ...handle, network: attachment };
-        await writeStoredHandle(p.handleFile, handle);
-        guestNetwork = await handOverToGuest(task.taskId, attachment, this.commandTimeoutMs);
-        launch = { ...launch, network: { netnsPath: attachment.netnsPath, tap: GUEST_TAP, mac: guestNetwork.mac } };
-      }
+      ({ handle, launch, guestNetwork } = await this.attachNetwork(task, p, handle, launch));
       launch = { ...launch, append: diskCommandLine(guestNetwork, task.vm?.cmdline) };
       await makeVmCgroup(await this.cgroupLayout(), taskCgroupsPath(this.opts.node, task.taskId), launch);
       await writeFile(p.launchFile, JSON.stringify(launch));
@@ -210,6 +198,20 @@ export class QemuDriver implements RuntimeDriver {
       await this.destroy(handle).catch(() => undefined);
       throw prepareError(task.taskId, e);
     }
+  }
+
+  /**
+   * Sets up the task's CNI network (recorded in the stored handle before anything else, so a
+   * failure later still tears it down) and hands its address over to the guest's tap; without
+   * a network, the task runs with none.
+   */
+  private async attachNetwork(task: TaskConfig, p: VmPaths, handle: TaskHandle, launch: VmLaunch): Promise<{ handle: TaskHandle; launch: VmLaunch; guestNetwork: GuestSpec['network'] }> {
+    if (!this.opts.network) return { handle, launch, guestNetwork: undefined };
+    const attachment = await this.opts.network.setUp(task.taskId, task.ports);
+    const attached = { ...handle, network: attachment };
+    await writeStoredHandle(p.handleFile, attached);
+    const guestNetwork = await handOverToGuest(task.taskId, attachment, this.commandTimeoutMs);
+    return { handle: attached, launch: { ...launch, network: { netnsPath: attachment.netnsPath, tap: GUEST_TAP, mac: guestNetwork.mac } }, guestNetwork };
   }
 
   /**
