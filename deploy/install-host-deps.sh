@@ -17,13 +17,15 @@ declare -A RUN=(
 declare -A TEST=(
   [dockerd]=docker.io [docker-registry]=docker-registry [curl]=curl [promtool]=prometheus [prometheus]=prometheus
   [mkfs.ext4]=e2fsprogs
+  # a bootable disk image for the bootloader VM test: syslinux on a FAT partition
+  [syslinux]=syslinux [/usr/lib/syslinux/mbr/mbr.bin]=syslinux-common [mkfs.vfat]=dosfstools [mcopy]=mtools
 )
 
 want=()
 check() { # name-of-assoc-array
   local -n table=$1
   for cmd in "${!table[@]}"; do
-    if [[ $cmd == /* ]]; then [[ -x $cmd ]] && continue; else command -v "$cmd" >/dev/null 2>&1 && continue; fi
+    if [[ $cmd == /* ]]; then [[ -e $cmd ]] && continue; else command -v "$cmd" >/dev/null 2>&1 && continue; fi
     want+=("${table[$cmd]}")
   done
 }

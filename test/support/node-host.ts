@@ -56,20 +56,30 @@ export async function processesInNamespaceOf(pid: number): Promise<string[]> {
 }
 
 /** QEMU processes (not zombies) with a path below `dir` on their command line. */
-export async function qemusUnder(dir: string): Promise<{ pid: number; cmdline: string }[]> {
+export function qemusUnder(dir: string): Promise<{ pid: number; cmdline: string }[]> {
+  return processesUnder(dir, 'qemu-system');
+}
+
+/** The DHCP servers of VMs booted by their own bootloader (busybox udhcpd with a config under `dir`). */
+export function dhcpServersUnder(dir: string): Promise<{ pid: number; cmdline: string }[]> {
+  return processesUnder(dir, 'udhcpd');
+}
+
+/** Live (not zombie) processes whose command line names `program` and a path under `dir`. */
+async function processesUnder(dir: string, program: string): Promise<{ pid: number; cmdline: string }[]> {
   const out: { pid: number; cmdline: string }[] = [];
   for (const entry of (await readdir('/proc')).filter((e) => /^\d+$/.test(e))) {
     const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0').join(' ');
     const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
     const zombie = stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-    if (cmdline.includes('qemu-system') && cmdline.includes(`${dir}/`) && !zombie) out.push({ pid: Number(entry), cmdline });
+    if (cmdline.includes(program) && cmdline.includes(`${dir}/`) && !zombie) out.push({ pid: Number(entry), cmdline });
   }
   return out;
 }
 
-/** Removes what a test run left of a node: QEMU processes and runc containers, mounts, network, cgroups, dirs. */
+/** Removes what a test run left of a node: QEMU processes and their DHCP servers, runc containers, mounts, network, cgroups, dirs. */
 export async function cleanUpNode(o: { runcRoot: string; node: string; dataDir: string; network?: CniNetwork }): Promise<void> {
-  for (const { pid } of await qemusUnder(o.dataDir)) {
+  for (const { pid } of [...(await qemusUnder(o.dataDir)), ...(await dhcpServersUnder(o.dataDir))]) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {

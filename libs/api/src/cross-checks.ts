@@ -86,7 +86,9 @@ function diskProblems(t: Record<string, unknown>, vm: Record<string, unknown>, a
     out.push({ path: at('vm', 'disk'), message: 'cannot be given with image: a VM boots either an OCI image (image) or a whole disk image (vm.disk); remove one' });
   }
   if (vm['kernel'] == null) {
-    out.push({ path: at('vm', 'disk'), message: "without vm.kernel (booting the image's own bootloader) is not supported yet; give vm.kernel" });
+    if (vm['cmdline'] != null) {
+      out.push({ path: at('vm', 'cmdline'), message: "needs vm.kernel: a disk booted through its own bootloader (no vm.kernel) takes its kernel arguments from its own boot configuration" });
+    }
   } else if (vm['kernel'] === 'default') {
     out.push({ path: at('vm', 'kernel'), message: 'must be the absolute path of a kernel image with vm.disk, like "/boot/vmlinuz-6.1.0-57-amd64": the disk is booted with that kernel, whose modules the disk should hold too' });
   }

@@ -102,7 +102,7 @@ describe.runIf(ready)('rolling updates on berth up: paced, health-gated, paused 
 
   const failing: [string, (v: ServiceSketch) => ServiceSketch, RegExp][] = [
     ['whose command exits 1', (v) => ({ ...v, command: ['sh', '-c', 'echo v3 failing; exit 1'] }), /exit(ed with)? code 1/],
-    ['whose image does not exist', (v) => ({ ...v, image: v.image.replace('/busybox:1', '/does-not-exist:1') }), /does-not-exist/],
+    ['whose image does not exist', (v) => ({ ...v, image: v.image!.replace('/busybox:1', '/does-not-exist:1') }), /does-not-exist/],
     [
       'that runs 2 s and then exits 1, within a 5 s monitor',
       (v) => ({ ...v, command: ['sh', '-c', 'echo v4; sleep 2; exit 1'], update: { monitor: '5s' } }),

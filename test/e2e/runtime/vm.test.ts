@@ -1,9 +1,15 @@
 import { execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { resolveKernel } from '../../../libs/runtime/src/qemu';
+import { BOOTABLE_DISK_TOOLS, diskOsInit, makeBootableDisk } from '../../support/bootable-disk';
+import { dhcpServersUnder } from '../../support/node-host';
 import { collect, eventually, freePort, isAlive, spawnBerth } from '../support/berth-cli';
 import type { NodeJson, ServiceSketch, TaskJson } from '../support/cluster';
 import { LabCluster, type LabNode } from '../support/lab-cluster';
@@ -19,9 +25,11 @@ const exec = promisify(execFile);
  * from the lab's registry, on real CNI. The steps build on each other, in order, on one lab.
  * A TCG boot takes 5–9 s on the idle 2-core host, more under load; timings are printed, never asserted.
  */
-const ready = requireVmHost(['etcd', 'runc', 'conmon', 'skopeo', 'umoci', 'busybox', 'curl', 'docker-registry', 'ip', 'nsenter', 'iptables', 'iptables-save', 'nft', 'unshare']);
+const ready = requireVmHost(['etcd', 'runc', 'conmon', 'skopeo', 'umoci', 'busybox', 'curl', 'docker-registry', 'ip', 'nsenter', 'iptables', 'iptables-save', 'nft', 'unshare', ...BOOTABLE_DISK_TOOLS]);
 
 const SERVICE = 'vmweb';
+/** A service of a whole OS booted from a disk image (the last step). */
+const OS_SERVICE = 'vmos';
 // The trap runs only while sh waits (a foreground command would defer it): httpd goes to the background.
 const SERVE = [
   'sh',
@@ -457,6 +465,64 @@ describe.runIf(ready)('runtime vm: QEMU microVMs on two hosts (TCG, CNI, publish
       await eventually('the agents to remove every trace of the VMs', async () => ((await traces()).length === 0 ? true : undefined), 60_000).catch(() => undefined);
       expect(await traces()).toEqual([]);
       expect(ids.length).toBeGreaterThanOrEqual(4);
+    },
+    STEP_MS,
+  );
+
+  it(
+    'a whole OS from a disk image booted by its own bootloader (vm.disk, no vm.kernel): DHCP gives it the task address, it serves on the published port, logs show its console, delete powers it off through ACPI and leaves nothing',
+    async () => {
+      const c = lab();
+      const dir = await mkdtemp(join(tmpdir(), 'berth-e2e-vmos-'));
+      try {
+        const disk = await makeBootableDisk(dir, await resolveKernel(), diskOsInit({ dhcp: true }));
+        const baseSum = createHash('sha256').update(await readFile(disk)).digest('hex');
+        const os: ServiceSketch = {
+          name: OS_SERVICE,
+          runtime: 'vm',
+          vm: { vcpus: 1, disk },
+          replicas: 1,
+          memory: '256Mi',
+          ports: [{ containerPort: 8080, hostPort }],
+          stopGracePeriod: '60s',
+          healthCheck: { http: { port: 8080 }, interval: '2s', timeout: '5s', retries: 3 },
+        };
+        const appliedAt = Date.now();
+        const r = await c.cli.apply(os, ['--wait', '--timeout', '180s']);
+        expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
+        log(`apply --wait of a bootloader disk VM: ${((Date.now() - appliedAt) / 1000).toFixed(1)} s`);
+        const [t] = await c.cli.running(OS_SERVICE);
+        expect(t).toBeDefined();
+        const page = await eventually(published(nodeOf(t!)), () => httpBody(published(nodeOf(t!))), 30_000);
+        expect(page).toMatch(/^disk-vm [0-9a-f-]{36}$/);
+        expect(page).not.toContain(hostBootId());
+        expect(await curlTask(t!)).toBe(page);
+        expect(await logsOf(t!.metadata.name)).toContain(`dhcp: eth0 has ${t!.status.ip}/`);
+        const described = await c.cli.run(['describe', 'service', OS_SERVICE]);
+        expect(described.stdout).toMatch(/VM kernel:\s+none: the disk's own bootloader boots it/);
+        expect(described.stdout).toContain(`${disk} (copy-on-write overlay per task)`);
+
+        const follower = new LogFollower(t!.metadata.name, c.home);
+        await follower.until(/disk-init: waiting for the power button/, 60_000);
+        const d = await c.cli.run(['delete', 'service', OS_SERVICE]);
+        expect(d.code, d.stderr).toBe(0);
+        await follower.until(/disk-init: power button pressed, powering off/);
+        await c.cli.tasksGone(OS_SERVICE);
+        const n = nodeOf(t!);
+        const traces = async () => [
+          ...qemuProcessesMentioning(t!.metadata.name).map((pid) => `QEMU ${pid}`),
+          ...(await dhcpServersUnder(n.dataDir)).map((p) => `DHCP server ${p.pid}`),
+          ...(existsSync(join(n.dataDir, 'vm', 'tasks', t!.metadata.name)) ? ['task dir'] : []),
+          ...(await taskTraces({ node: n.name, runcRoot: n.runcRoot, dataDir: n.dataDir }, [t!.metadata.name])),
+        ];
+        await eventually(`${n.name} to remove ${t!.metadata.name}`, async () => ((await traces()).length === 0 ? true : undefined), 60_000).catch(() => undefined);
+        expect(await traces()).toEqual([]);
+        // The guest wrote to its disk (its web root): into the task's overlay, never into the image.
+        expect(createHash('sha256').update(await readFile(disk)).digest('hex')).toBe(baseSum);
+      } finally {
+        await lab().cli.run(['delete', 'service', OS_SERVICE]);
+        await rm(dir, { recursive: true, force: true });
+      }
     },
     STEP_MS,
   );

@@ -32,11 +32,12 @@ export interface NodeJson {
 /** What the tests put in a Service manifest; rendered as one YAML document. */
 export interface ServiceSketch {
   readonly name: string;
-  readonly image: string;
+  /** Absent only for a VM booted from `vm.disk`. */
+  readonly image?: string;
   /** Rendered as `template.runtime` (absent: the default, container). */
   readonly runtime?: 'container' | 'vm';
-  /** Rendered as `template.vm`: the VM's vCPUs and kernel (`runtime: vm` only). */
-  readonly vm?: { readonly vcpus?: number; readonly kernel?: string };
+  /** Rendered as `template.vm`: the VM's vCPUs, kernel and disk image (`runtime: vm` only). */
+  readonly vm?: { readonly vcpus?: number; readonly kernel?: string; readonly disk?: string };
   readonly env?: Readonly<Record<string, string>>;
   /** `template.resources.cpu`, e.g. "500m" (memory is `memory`). */
   readonly cpu?: string;
@@ -68,7 +69,7 @@ export interface ServiceSketch {
 }
 
 export function serviceManifest(s: ServiceSketch): string {
-  const template: Record<string, unknown> = { ...(s.runtime ? { runtime: s.runtime } : {}), image: s.image };
+  const template: Record<string, unknown> = { ...(s.runtime ? { runtime: s.runtime } : {}), ...(s.image !== undefined ? { image: s.image } : {}) };
   if (s.command) template.command = [...s.command];
   if (s.env) template.env = { ...s.env };
   if (s.memory || s.cpu) template.resources = { ...(s.cpu ? { cpu: s.cpu } : {}), ...(s.memory ? { memory: s.memory } : {}) };

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { buildBusyboxLayout, cgroupDirsNamed, mountsUnder } from '../../support/node-host';
+import { buildBusyboxLayout, cgroupDirsNamed, dhcpServersUnder, mountsUnder } from '../../support/node-host';
 import { startRegistry, type LocalRegistry } from '../../support/registry';
 import { BERTH_BIN, eventually, freePort, isAlive, killIfAlive } from './berth-cli';
 import { BerthProcess } from './berth-process';
@@ -371,6 +371,8 @@ export class LabCluster {
   private async removeNodeTraces(n: LabNode): Promise<void> {
     // QEMU daemonizes: VMs outlive their agent and hold their overlay mounts until killed.
     for (const pid of (await this.qemuPids(n.index)).values()) await killAndWait(pid);
+    // So do the DHCP servers of VMs booted by their own bootloader (they live in the VM's cgroup).
+    for (const { pid } of await dhcpServersUnder(n.dataDir)) await killAndWait(pid);
     const vmIds = await this.vmTaskDirs(n.index);
     const ids = [...new Set([...(await this.taskDirs(n.index)), ...vmIds, ...(await this.runcList(n.index).catch(() => [])).map((c) => c.id)])];
     await removeTaskTraces({ node: n.name, runcRoot: n.runcRoot, dataDir: n.dataDir }, ids);

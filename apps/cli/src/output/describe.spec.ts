@@ -76,6 +76,8 @@ describe('describeService', () => {
     expect(out).toMatch(/^ {2}VM disk:\s+\/img\/debian-12\.qcow2 \(copy-on-write overlay per task\)$/m);
     expect(out).toMatch(/^ {2}VM cmdline:\s+quiet$/m);
     expect(renderList(serviceLayout, [{ ...webService, spec: { ...webService.spec, template } }], { wide: false, now: NOW })).toContain('vm.disk /img/debian-12.qcow2');
+    const bootloader = { ...template, vm: { vcpus: 1, disk: '/img/debian-12.qcow2' } };
+    expect(describeService({ ...webService, spec: { ...webService.spec, template: bootloader } }, [], NOW)).toMatch(/^ {2}VM kernel:\s+none: the disk's own bootloader boots it$/m);
   });
 
   it('lists its tasks by slot', () => {

@@ -44,7 +44,7 @@ function templateFields(t: ServiceView['spec']['template'], digest: string | und
     ['Volumes', t.volumes.map((v) => `${v.name} → ${v.mountPath}`)],
     ['Stop Grace Period', String(t.stopGracePeriod)],
   ];
-  if (t.vm) fields.push(['VM vCPUs', String(t.vm.vcpus)], ['VM kernel', t.vm.kernel ?? 'default (the node\'s newest /boot/vmlinuz-*)']);
+  if (t.vm) fields.push(['VM vCPUs', String(t.vm.vcpus)], ['VM kernel', t.vm.kernel ?? (t.vm.disk ? "none: the disk's own bootloader boots it" : "default (the node's newest /boot/vmlinuz-*)")]);
   if (t.vm?.disk) fields.push(['VM disk', `${t.vm.disk} (copy-on-write overlay per task)`], ['VM cmdline', t.vm.cmdline ?? '']);
   return fields;
 }

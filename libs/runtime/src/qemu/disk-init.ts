@@ -1,3 +1,5 @@
+import { NIC_UP_FUNCTION } from './guest-init';
+
 /**
  * The /init of the disk-root initramfs (`vm.disk` with `vm.kernel`): a busybox sh script that
  * loads the drivers the guest's own kernel build has as modules (virtio-blk, virtio-net, ext4…),
@@ -30,7 +32,7 @@ export const DISK_INIT_SCRIPT = `#!/bin/busybox sh
 export PATH=/bin
 say() { echo "berth-init: $*"; }
 fail() { say "error: $*"; sleep 1; poweroff -f; exit 1; }
-
+${NIC_UP_FUNCTION}
 mount -t devtmpfs devtmpfs /dev
 if true >/dev/console 2>/dev/null; then exec >/dev/console 2>&1; else exec >/dev/null 2>&1; fi
 exec </dev/null
@@ -51,17 +53,7 @@ done </modules.order
 
 mac=$(arg berth.mac)
 if [ -n "$mac" ]; then
-	nic=
-	i=0
-	while [ -z "$nic" ] && [ "$i" -lt 300 ]; do
-		for n in /sys/class/net/*; do
-			[ "$(cat "$n/address" 2>/dev/null)" = "$mac" ] && nic=\${n##*/}
-		done
-		[ -n "$nic" ] || { usleep 10000; i=$((i + 1)); }
-	done
-	[ -n "$nic" ] || fail "no network interface with MAC $mac"
-	out=$({ ip link set dev "$nic" up && ip addr add "$(arg berth.ip)" dev "$nic" &&
-		ip route add default via "$(arg berth.gw)" dev "$nic"; } 2>&1) || fail "network on $nic: $out"
+	nic_up "$mac" "$(arg berth.ip)" "$(arg berth.gw)"
 	say "$nic has $(arg berth.ip), gateway $(arg berth.gw)"
 fi
 

@@ -85,6 +85,27 @@ as_workload() {
 }
 `;
 
+/**
+ * \`nic_up MAC ADDRESS/LEN GATEWAY\`, for both guest inits (this one and the disk root's): finds
+ * the NIC with that MAC (waiting up to 3 s for its driver), gives it the address and the default
+ * route, and leaves its name in \`$nic\`; calls the script's own \`fail\` when it cannot.
+ */
+export const NIC_UP_FUNCTION = `# nic_up MAC ADDRESS/LEN GATEWAY
+nic_up() {
+	nic=
+	i=0
+	while [ -z "$nic" ] && [ "$i" -lt 300 ]; do
+		for n in /sys/class/net/*; do
+			[ "$(cat "$n/address" 2>/dev/null)" = "$1" ] && nic=\${n##*/}
+		done
+		[ -n "$nic" ] || { usleep 10000; i=$((i + 1)); }
+	done
+	[ -n "$nic" ] || fail "no network interface with MAC $1"
+	out=$({ ip link set dev "$nic" up && ip addr add "$2" dev "$nic" &&
+		ip route add default via "$3" dev "$nic"; } 2>&1) || fail "network on $nic: $out"
+}
+`;
+
 export const GUEST_INIT_SCRIPT = `#!/bin/busybox sh
 # berth guest init: runs the workload of one \`runtime: vm\` task (busybox sh only).
 # Reports on virtio-serial ports found by name; it never hangs: any failure becomes
@@ -106,7 +127,7 @@ fail() {
 }
 # Should the script itself break, init exiting would panic the kernel: report first.
 trap 'fail "init exited unexpectedly"' EXIT
-
+${NIC_UP_FUNCTION}
 # mnt TYPE SOURCE DIR [OPTIONS]
 mnt() {
 	out=$(mount -t "$1" \${4:+-o "$4"} "$2" "$3" 2>&1) || fail "mount $1 $2 on $3: $out"
@@ -224,19 +245,7 @@ workdir=$(rootdir "$spec_workdir")
 # --- identity and network
 hostname "$spec_hostname" || fail "cannot set the host name to '$spec_hostname'"
 out=$(ip link set lo up 2>&1) || fail "bringing up lo: $out"
-if [ -n "$spec_net_mac" ]; then
-	nic=
-	i=0
-	while [ -z "$nic" ] && [ "$i" -lt 300 ]; do
-		for n in /sys/class/net/*; do
-			[ "$(cat "$n/address" 2>/dev/null)" = "$spec_net_mac" ] && nic=\${n##*/}
-		done
-		[ -n "$nic" ] || { usleep 10000; i=$((i + 1)); }
-	done
-	[ -n "$nic" ] || fail "no network interface with MAC $spec_net_mac"
-	out=$({ ip link set dev "$nic" up && ip addr add "$spec_net_address" dev "$nic" &&
-		ip route add default via "$spec_net_gateway" dev "$nic"; } 2>&1) || fail "network on $nic: $out"
-fi
+if [ -n "$spec_net_mac" ]; then nic_up "$spec_net_mac" "$spec_net_address" "$spec_net_gateway"; fi
 status booted
 
 # --- the workload. Its stdout and stderr go through fifos to one formatter each.

@@ -23,7 +23,7 @@ export const GUEST_MODULES = ['virtio_mmio', 'virtio_pci', '9pnet_virtio', '9p',
  */
 export type GuestRoot = '9p' | 'disk';
 
-const DEFAULT_BUSYBOX = '/usr/bin/busybox';
+export const DEFAULT_BUSYBOX = '/usr/bin/busybox';
 const MODULE_FILE = /\.ko(\.gz|\.xz|\.zst)?$/;
 
 /**

@@ -88,4 +88,23 @@ describe('qemuArgs', () => {
     expect(args).toContain('-no-reboot');
     expect(args.at(-1)).toBe('-daemonize');
   });
+
+  it('boots a vm.disk VM without a kernel as a PC through its firmware: disk and NIC on PCI, no kernel, no NIC option ROM', () => {
+    const { kernel: _k, initrd: _i, append: _a, ...sized } = launch;
+    const args = qemuArgs(p, { ...sized, disk: p.disk, network: { netnsPath: '/run/netns/x', tap: 'tap0', mac: '02:00:00:00:00:01' } });
+    expect(value(args, '-M')).toEqual(['q35']);
+    expect(value(args, '-drive')).toEqual([`file=${p.dir}/disk.qcow2,format=qcow2,if=none,id=d0`]);
+    expect(value(args, '-device')).toEqual(['virtio-blk-pci,drive=d0,bootindex=0', 'virtio-net-pci,netdev=n0,mac=02:00:00:00:00:01,romfile=']);
+    for (const flag of ['-kernel', '-initrd', '-append', '-fsdev', '-chardev']) expect(args).not.toContain(flag);
+    expect(value(args, '-m')).toEqual([String(launch.memoryMiB)]);
+    expect(value(args, '-serial')).toEqual([`file:${p.console}`]);
+    expect(value(args, '-qmp')).toEqual([`unix:${p.qmp},server=on,wait=off`]);
+    expect(args).toContain('-no-reboot');
+    expect(args.at(-1)).toBe('-daemonize');
+  });
+
+  it('refuses to build a microVM without a kernel to boot', () => {
+    const { kernel: _k, ...noKernel } = launch;
+    expect(() => qemuArgs(p, noKernel)).toThrow(/a microVM needs a kernel, an initramfs and a command line/);
+  });
 });

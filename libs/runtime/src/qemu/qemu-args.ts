@@ -19,9 +19,13 @@ export type Accel = 'kvm' | 'tcg';
 /** How to boot one VM: decided at prepare, read by start (and by whoever adopts the VM). Plain JSON. */
 export interface VmLaunch {
   readonly taskId: string;
-  readonly kernel: string;
-  readonly initrd: string;
-  readonly append: string;
+  /**
+   * Direct kernel boot: the kernel, initramfs and command line QEMU loads. Absent only for a
+   * `vm.disk` VM without `vm.kernel`, which firmware boots through the disk's own bootloader.
+   */
+  readonly kernel?: string;
+  readonly initrd?: string;
+  readonly append?: string;
   readonly memoryMiB: number;
   readonly vcpus: number;
   readonly cpuMillis?: number;
@@ -63,7 +67,7 @@ export function qemuOptionValue(s: string): string {
  * finds it again by pid file and command line.
  */
 export function qemuArgs(p: VmPaths, l: VmLaunch): string[] {
-  if (l.disk) return diskVmArgs(p, l, l.disk);
+  if (l.disk) return l.kernel ? diskVmArgs(p, l, l.disk) : firmwareVmArgs(p, l, l.disk);
   const opt = qemuOptionValue;
   const port = (id: string, name: string): string[] => ['-device', `virtserialport,chardev=${id},name=${name}`];
   return [
@@ -84,7 +88,7 @@ export function qemuArgs(p: VmPaths, l: VmLaunch): string[] {
         ...['-device', `virtserialport,bus=exec.0,chardev=x${k}${s},name=${execPortName(k, s)}`],
       ]),
     ),
-    ...tailArgs(p, l),
+    ...tailArgs(p, l, 'virtio-net-device'),
   ];
 }
 
@@ -98,24 +102,43 @@ function diskVmArgs(p: VmPaths, l: VmLaunch, disk: string): string[] {
   return [
     ...machineArgs(l),
     ...['-drive', `file=${qemuOptionValue(disk)},format=qcow2,if=none,id=d0`, '-device', 'virtio-blk-device,drive=d0'],
-    ...tailArgs(p, l),
+    ...tailArgs(p, l, 'virtio-net-device'),
+  ];
+}
+
+/**
+ * QEMU's arguments for a `vm.disk` VM booted through the disk's own bootloader. Pure. A PC (q35)
+ * rather than a microVM: its firmware (SeaBIOS) reads the boot sector, which microvm's does not.
+ * Disk and NIC on PCI, as a PC's OS expects them; no option ROM on the NIC (nothing boots from
+ * the network, and loading iPXE would cost boot time). The guest finds its address by DHCP
+ * (vm-dhcp.ts); the kernel, its arguments and the initramfs are the disk's business.
+ */
+function firmwareVmArgs(p: VmPaths, l: VmLaunch, disk: string): string[] {
+  return [
+    ...['-name', l.taskId, '-M', 'q35', ...accelArgs(l.accel), ...sizeArgs(l), '-no-reboot'],
+    ...['-drive', `file=${qemuOptionValue(disk)},format=qcow2,if=none,id=d0`, '-device', 'virtio-blk-pci,drive=d0,bootindex=0'],
+    ...tailArgs(p, l, 'virtio-net-pci', ',romfile='),
   ];
 }
 
 function machineArgs(l: VmLaunch): string[] {
+  if (!l.kernel || !l.initrd || l.append === undefined) throw new Error(`VM ${l.taskId}: a microVM needs a kernel, an initramfs and a command line`);
   return [
-    ...['-name', l.taskId, '-M', 'microvm,acpi=on,pcie=on', ...accelArgs(l.accel)],
-    ...['-m', String(l.memoryMiB), '-smp', String(l.vcpus), '-nodefaults', '-no-user-config', '-display', 'none'],
+    ...['-name', l.taskId, '-M', 'microvm,acpi=on,pcie=on', ...accelArgs(l.accel), ...sizeArgs(l)],
     ...['-kernel', l.kernel, '-initrd', l.initrd, '-append', l.append, '-no-reboot'],
   ];
 }
 
-/** Console, QMP, NIC, pid file and detaching: the same for every VM. */
-function tailArgs(p: VmPaths, l: VmLaunch): string[] {
+function sizeArgs(l: VmLaunch): string[] {
+  return ['-m', String(l.memoryMiB), '-smp', String(l.vcpus), '-nodefaults', '-no-user-config', '-display', 'none'];
+}
+
+/** Console, QMP, NIC (of model `nic`, with `nicExtra` options), pid file and detaching: the same for every VM. */
+function tailArgs(p: VmPaths, l: VmLaunch, nic: string, nicExtra = ''): string[] {
   return [
     ...['-serial', `file:${p.console}`, '-qmp', `unix:${qemuOptionValue(p.qmp)},server=on,wait=off`],
     ...(l.network
-      ? ['-netdev', `tap,id=n0,ifname=${l.network.tap},script=no,downscript=no`, '-device', `virtio-net-device,netdev=n0,mac=${l.network.mac}`]
+      ? ['-netdev', `tap,id=n0,ifname=${l.network.tap},script=no,downscript=no`, '-device', `${nic},netdev=n0,mac=${l.network.mac}${nicExtra}`]
       : []),
     ...['-pidfile', p.pidFile, '-daemonize'],
   ];

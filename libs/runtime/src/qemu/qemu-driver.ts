@@ -30,12 +30,13 @@ import { taskImage } from '../task-image';
 import { readTaskStats } from '../task-stats';
 import { probeAcceleration, type Acceleration } from './accel';
 import { BootKits } from './boot-kit';
-import type { GuestRoot } from './initramfs';
+import { DEFAULT_BUSYBOX, type GuestRoot } from './initramfs';
 import { guestCommandLine, type GuestSpec } from './guest-protocol';
 import { forTask, guestSpecFile } from './guest-spec';
 import { guestMemoryMiB, qemuArgs, type Accel, type VmLaunch } from './qemu-args';
 import { inVmCgroup, makeVmCgroup } from './vm-cgroup';
 import { createOverlay, diskCommandLine, diskFormat, qmpCommand } from './vm-disk';
+import { startDhcpServer, stopDhcpServer } from './vm-dhcp';
 import { runVmExec, startVmExec } from './vm-exec';
 import { GUEST_TAP, handOverToGuest } from './vm-network';
 import { UNIX_PATH_MAX, vmPaths, type VmPaths } from './vm-paths';
@@ -168,17 +169,20 @@ export class QemuDriver implements RuntimeDriver {
 
   /**
    * prepare for a `vm.disk` VM: no image, no 9p root and no guest spec; a qcow2 overlay of the
-   * disk in the task dir (the base image is only ever read), the network as for any VM, and a
-   * kernel command line that gives the disk-root init (disk-init.ts) the task's address.
+   * disk in the task dir (the base image is only ever read) and the network as for any VM. With
+   * `vm.kernel`, a kernel command line gives the disk-root init (disk-init.ts) the task's address;
+   * without, the disk's own bootloader boots it and the guest gets its address from a DHCP server
+   * in the task's namespace (vm-dhcp.ts), as a PC on a LAN would.
    */
   private async prepareDisk(task: TaskConfig, p: VmPaths): Promise<TaskHandle> {
     const disk = task.vm!.disk!;
     const refusal = diskVmRefusal(task);
     if (refusal) throw new TaskSpecError(task.taskId, refusal);
+    const directKernel = task.vm?.kernel !== undefined;
     let launch: VmLaunch;
     try {
       const format = await diskFormat(task.taskId, disk, this.commandTimeoutMs);
-      launch = { ...(await this.launchFor(task, 'disk')), disk: p.disk };
+      launch = { ...(directKernel ? await this.launchFor(task, 'disk') : this.sizeFor(task)), disk: p.disk };
       await mkdir(p.stateDir, { recursive: true });
       await createOverlay(disk, format, p.disk, this.commandTimeoutMs);
     } catch (e) {
@@ -190,8 +194,15 @@ export class QemuDriver implements RuntimeDriver {
       await writeStoredHandle(p.handleFile, handle);
       let guestNetwork: GuestSpec['network'];
       ({ handle, launch, guestNetwork } = await this.attachNetwork(task, p, handle, launch));
-      launch = { ...launch, append: diskCommandLine(guestNetwork, task.vm?.cmdline) };
-      await makeVmCgroup(await this.cgroupLayout(), taskCgroupsPath(this.opts.node, task.taskId), launch);
+      const cgroupsPath = taskCgroupsPath(this.opts.node, task.taskId);
+      const layout = await this.cgroupLayout();
+      await makeVmCgroup(layout, cgroupsPath, launch);
+      if (directKernel) {
+        launch = { ...launch, append: diskCommandLine(guestNetwork, task.vm?.cmdline) };
+      } else if (guestNetwork && launch.network) {
+        const busybox = this.opts.busybox ?? DEFAULT_BUSYBOX;
+        await startDhcpServer({ lease: guestNetwork, files: p.dhcp, netnsPath: launch.network.netnsPath, busybox, layout, cgroupsPath, timeoutMs: this.commandTimeoutMs });
+      }
       await writeFile(p.launchFile, JSON.stringify(launch));
       return handle;
     } catch (e) {
@@ -288,6 +299,7 @@ export class QemuDriver implements RuntimeDriver {
     const p = vmPaths(this.opts.dataDir, h.taskId);
     const network = h.network ?? (await readStoredHandle(p.handleFile))?.network;
     await killQemu(h.taskId, p.pidFile, 'destroy');
+    await stopDhcpServer(h.taskId, p.dhcp);
     await unmountRootfs(p.rootfs);
     if (network && this.opts.network) await this.opts.network.tearDown(network);
     await removeCgroup(await this.cgroupLayout(), taskCgroupsPath(this.opts.node, h.taskId));
@@ -406,14 +418,17 @@ export class QemuDriver implements RuntimeDriver {
 
   /** The VM's size and boot kit (the task's kernel, else the driver's); throws TaskSpecError for a bad `vm` section. */
   private async launchFor(task: TaskConfig, root: GuestRoot = '9p'): Promise<VmLaunch> {
+    const size = this.sizeFor(task);
+    const kit = await this.kits.get(task.vm?.kernel ?? this.opts.kernel, root);
+    return { ...size, kernel: kit.kernel, initrd: kit.initrd, append: guestCommandLine({ console: true }) };
+  }
+
+  /** The VM's size, acceleration and name, without a kernel (a disk VM booted by its own bootloader needs none). */
+  private sizeFor(task: TaskConfig): VmLaunch {
     const vcpus = task.vm?.vcpus ?? DEFAULT_VCPUS;
     if (!Number.isInteger(vcpus) || vcpus < 1) throw new TaskSpecError(task.taskId, `vm.vcpus must be an integer ≥ 1 (got ${vcpus})`);
-    const kit = await this.kits.get(task.vm?.kernel ?? this.opts.kernel, root);
     return {
       taskId: task.taskId,
-      kernel: kit.kernel,
-      initrd: kit.initrd,
-      append: guestCommandLine({ console: true }),
       memoryMiB: guestMemoryMiB(task.resources.memoryBytes),
       vcpus,
       cpuMillis: task.resources.cpuMillis,
@@ -452,10 +467,12 @@ function isDiskVm(p: VmPaths): boolean {
 
 /**
  * Why the driver cannot run `task` as a disk VM (the manifest refuses the same at apply; this
- * guards other callers): what needs the berth init inside the guest, and the bootloader mode.
+ * guards other callers): what needs the berth init inside the guest, and kernel arguments without a kernel to pass them to.
  */
 export function diskVmRefusal(task: TaskConfig): string | undefined {
-  if (task.vm?.kernel === undefined) return 'vm.disk without vm.kernel (booting the image\'s own bootloader) is not supported yet; give vm.kernel';
+  if (task.vm?.kernel === undefined && task.vm?.cmdline !== undefined) {
+    return "vm.cmdline needs vm.kernel: a disk booted through its own bootloader takes its kernel arguments from its own boot configuration";
+  }
   if (task.image !== undefined) return 'image and vm.disk exclude each other';
   if ((task.command?.length ?? 0) > 0 || Object.keys(task.env).length > 0 || task.volumes.length > 0) {
     return 'command, env and volumes need the berth init inside the guest, which a VM booted from vm.disk does not run';

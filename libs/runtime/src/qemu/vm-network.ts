@@ -7,7 +7,7 @@ import type { GuestSpec } from './guest-protocol';
 
 /** The tap QEMU opens in the task's network namespace, and the bridge joining it to the CNI veth. */
 export const GUEST_TAP = 'tap0';
-const NETNS_BRIDGE = 'vmbr0';
+export const NETNS_BRIDGE = 'vmbr0';
 
 /**
  * Moves the task's address from the CNI veth (eth0) to the guest: eth0 and a tap for QEMU join a

@@ -33,6 +33,8 @@ export interface VmPaths {
   readonly execSlots: readonly ExecSlotPaths[];
   /** Exec specs for the guest and its answers (`exec/` in the task share). */
   readonly execShare: string;
+  /** The DHCP server of a VM booted through its own bootloader (vm-dhcp.ts). */
+  readonly dhcp: { readonly config: string; readonly pidFile: string; readonly leaseFile: string };
 }
 
 export interface ExecSlotPaths {
@@ -72,5 +74,6 @@ export function vmPaths(dataDir: string, taskId: string): VmPaths {
       claim: join(dir, `exec-${slot}.claim`),
     })),
     execShare: join(share, 'exec'),
+    dhcp: { config: join(dir, 'dhcp.conf'), pidFile: join(dir, 'dhcp.pid'), leaseFile: join(dir, 'dhcp.leases') },
   };
 }

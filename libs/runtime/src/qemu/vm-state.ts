@@ -33,26 +33,39 @@ export async function exitCodeOf(p: VmPaths): Promise<number | undefined> {
  * threads have: the main thread turns zombie first, and the others hold QEMU's files (the 9p
  * export in the rootfs) until they are gone too.
  */
-export async function qemuPid(pidFile: string): Promise<number | undefined> {
-  const pid = await readPid(pidFile);
-  if (!pid) return undefined;
-  if (await threadRuns(`/proc/${pid}`, pidFile)) return pid;
-  const threads = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
-  for (const tid of threads) if (await threadRuns(`/proc/${pid}/task/${tid}`, pidFile)) return pid;
-  return undefined;
+export function qemuPid(pidFile: string): Promise<number | undefined> {
+  return daemonPid(pidFile, pidFile);
 }
 
 /** SIGKILLs the QEMU of `pidFile` if it runs and resolves once it is gone; throws if it outlives 10 s. */
-export async function killQemu(taskId: string, pidFile: string, operation: string): Promise<void> {
-  const pid = await qemuPid(pidFile);
+export function killQemu(taskId: string, pidFile: string, operation: string): Promise<void> {
+  return killDaemon(taskId, pidFile, pidFile, 'QEMU', operation);
+}
+
+/**
+ * The pid in `pidFile` while that process (or any of its threads) runs with `marker` on its
+ * command line, so a recycled pid is never mistaken for it.
+ */
+export async function daemonPid(pidFile: string, marker: string): Promise<number | undefined> {
+  const pid = await readPid(pidFile);
+  if (!pid) return undefined;
+  if (await threadRuns(`/proc/${pid}`, marker)) return pid;
+  const threads = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  for (const tid of threads) if (await threadRuns(`/proc/${pid}/task/${tid}`, marker)) return pid;
+  return undefined;
+}
+
+/** SIGKILLs the daemon daemonPid finds and resolves once it is gone; throws, naming it `what`, if it outlives 10 s. */
+export async function killDaemon(taskId: string, pidFile: string, marker: string, what: string, operation: string): Promise<void> {
+  const pid = await daemonPid(pidFile, marker);
   if (pid === undefined) return;
   try {
     process.kill(pid, 'SIGKILL');
   } catch {
     // It exited between the check and the kill: what we wanted.
   }
-  const gone = await waitFor(async () => ((await qemuPid(pidFile)) === undefined ? true : undefined), 10_000);
-  if (!gone) throw new RuntimeOperationError(taskId, operation, `QEMU (pid ${pid}) was still running 10 s after SIGKILL`);
+  const gone = await waitFor(async () => ((await daemonPid(pidFile, marker)) === undefined ? true : undefined), 10_000);
+  if (!gone) throw new RuntimeOperationError(taskId, operation, `${what} (pid ${pid}) was still running 10 s after SIGKILL`);
 }
 
 /** True when the process (or thread) at `/proc` path `dir` runs with `marker` on its command line. */
