@@ -16,7 +16,7 @@ declare -A RUN=(
 )
 declare -A TEST=(
   [dockerd]=docker.io [docker-registry]=docker-registry [curl]=curl [promtool]=prometheus [prometheus]=prometheus
-  [mkfs.ext4]=e2fsprogs
+  [mkfs.ext4]=e2fsprogs [openssl]=openssl
   # a bootable disk image for the bootloader VM test: syslinux on a FAT partition
   [syslinux]=syslinux [/usr/lib/syslinux/mbr/mbr.bin]=syslinux-common [mkfs.vfat]=dosfstools [mcopy]=mtools
 )

@@ -1,0 +1,16 @@
+export {
+  caFingerprint,
+  certificateCommonName,
+  CLOCK_SKEW_MS,
+  createCa,
+  createCsr,
+  issueCertificate,
+  newPrivateKey,
+  ORGANIZATION,
+  readCsr,
+  type CertificateUse,
+  type CsrContent,
+  type KeyedCertificate,
+  type LeafRequest,
+} from './x509';
+export { hashSecret, newToken, parseToken, secretMatches, type ParsedToken, type TokenKind } from './tokens';
