@@ -58,7 +58,7 @@ export class HollowCluster {
     await mkdir(join(o.root, 'home'), { recursive: true });
     const cp = spawn(
       process.execPath,
-      [...(o.nodeFlags ?? []), BERTH_BIN, 'server', '--data-dir', join(o.root, 'cp'), '--etcd', etcd.endpoints.join(','), '--etcd-max-txn-ops', String(EMBEDDED_MAX_TXN_OPS), '--api', `127.0.0.1:${api}`, '--grpc', `127.0.0.1:${grpc}`],
+      [...(o.nodeFlags ?? []), BERTH_BIN, 'server', '--data-dir', join(o.root, 'cp'), '--etcd', etcd.endpoints.join(','), '--etcd-ca', etcd.clientFiles.caFile, '--etcd-cert', etcd.clientFiles.certFile, '--etcd-key', etcd.clientFiles.keyFile, '--etcd-max-txn-ops', String(EMBEDDED_MAX_TXN_OPS), '--api', `127.0.0.1:${api}`, '--grpc', `127.0.0.1:${grpc}`],
       { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(o.root, 'home') }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const cluster = new HollowCluster(etcd, cp, `http://127.0.0.1:${api}`, `127.0.0.1:${grpc}`);

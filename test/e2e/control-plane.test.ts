@@ -48,7 +48,7 @@ describe.runIf(canRun)('berth CLI against a real control plane and etcd', () => 
   };
   /** Keys and mod revisions under the services prefix: any write there changes this. */
   const storedServices = async (): Promise<string> => {
-    const { stdout } = await run('etcdctl', ['--endpoints', server.etcdEndpoint(), 'get', '/berth/v1/services/', '--prefix', '-w', 'json']);
+    const { stdout } = await run('etcdctl', [...server.etcdctlFlags(), 'get', '/berth/v1/services/', '--prefix', '-w', 'json']);
     const kvs = (JSON.parse(stdout) as { kvs?: { key: string; mod_revision: number }[] }).kvs ?? [];
     return kvs.map((kv) => `${Buffer.from(kv.key, 'base64').toString()}@${kv.mod_revision}`).join('\n');
   };

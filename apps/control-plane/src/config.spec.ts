@@ -41,6 +41,22 @@ describe('parseOptions', () => {
     expect(issues({ ...base, etcdMaxTxnOps: 1024 })).toEqual(['applies to an external etcd only (the embedded one allows 10000)']);
   });
 
+  it('takes TLS settings for an external etcd over https only, and never for the embedded one', () => {
+    const tls = { ca: '-----BEGIN CERTIFICATE-----\n…', cert: '-----BEGIN CERTIFICATE-----\n…', key: '-----BEGIN PRIVATE KEY-----\n…' };
+    expect(parseOptions({ ...base, etcdEndpoints: ['https://10.0.0.1:2379'], etcdTls: tls }).etcdTls).toEqual(tls);
+    const issues = (opts: ControlPlaneOptions) => {
+      try {
+        parseOptions(opts);
+        return [];
+      } catch (e) {
+        return (e as ValidationError).issues.map((i) => `${i.path}: ${i.message}`);
+      }
+    };
+    expect(issues({ ...base, etcdTls: tls })).toEqual(['etcdTls: applies to an external etcd only (the embedded one makes its own certificates)']);
+    expect(issues({ ...base, etcdEndpoints: ['http://10.0.0.1:2379'], etcdTls: tls })).toEqual(['etcdEndpoints[0]: "http://10.0.0.1:2379" is plain HTTP, but TLS settings are given: use https://']);
+    expect(issues({ ...base, etcdEndpoints: ['https://10.0.0.1:2379'], etcdTls: { ...tls, key: 'secret' } })).toEqual(['etcdTls.key: must be PEM text']);
+  });
+
   it('takes insecure registries as host:port', () => {
     expect(parseOptions(base).insecureRegistries).toEqual([]);
     expect(parseOptions({ ...base, insecureRegistries: ['10.0.0.5:5000', '[fd00::1]:5000'] }).insecureRegistries).toEqual(['10.0.0.5:5000', '[fd00::1]:5000']);

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { DomainError, type Issue, ValidationError } from '@berth/core';
-import { EMBEDDED_MAX_TXN_OPS, ETCD_DEFAULT_MAX_TXN_OPS } from '@berth/store';
+import { EMBEDDED_MAX_TXN_OPS, ETCD_DEFAULT_MAX_TXN_OPS, type EtcdTls } from '@berth/store';
 
 /** What the caller (the CLI's `berth server` / `berth up`) passes to startControlPlane. */
 export interface ControlPlaneOptions {
@@ -11,6 +11,8 @@ export interface ControlPlaneOptions {
   etcdEndpoints?: string[];
   /** The external etcd's --max-txn-ops (default: etcd's own, 128); the embedded etcd allows more. */
   etcdMaxTxnOps?: number;
+  /** Mutual TLS to the external etcd (PEM text); the embedded one always speaks it, with certificates of its own. */
+  etcdTls?: EtcdTls;
   /** Replica id for leader election (default `hostname:pid`). */
   id?: string;
   leaderTtlSeconds?: number;
@@ -34,6 +36,7 @@ export interface ControlPlaneConfig {
   readonly grpc: Address;
   readonly etcdEndpoints?: readonly string[];
   readonly etcdMaxTxnOps?: number;
+  readonly etcdTls?: EtcdTls;
   readonly id: string;
   readonly leaderTtlSeconds: number;
   readonly nodeGraceMs: number;
@@ -76,6 +79,15 @@ export function parseOptions(opts: ControlPlaneOptions): ControlPlaneConfig {
       issues.push({ path: 'etcdMaxTxnOps', message: `must be a whole number ≥ ${ETCD_DEFAULT_MAX_TXN_OPS}, etcd's default (got ${opts.etcdMaxTxnOps})` });
     }
   }
+  if (opts.etcdTls !== undefined) {
+    if (opts.etcdEndpoints === undefined) issues.push({ path: 'etcdTls', message: 'applies to an external etcd only (the embedded one makes its own certificates)' });
+    for (const part of ['ca', 'cert', 'key'] as const) {
+      if (!/-----BEGIN [A-Z ]+-----/.test(opts.etcdTls[part] ?? '')) issues.push({ path: `etcdTls.${part}`, message: 'must be PEM text' });
+    }
+    for (const [i, url] of (opts.etcdEndpoints ?? []).entries()) {
+      if (url.startsWith('http://')) issues.push({ path: `etcdEndpoints[${i}]`, message: `"${url}" is plain HTTP, but TLS settings are given: use https://` });
+    }
+  }
   const ttl = opts.leaderTtlSeconds ?? DEFAULT_LEADER_TTL_SECONDS;
   if (!Number.isInteger(ttl) || ttl < 1) issues.push({ path: 'leaderTtlSeconds', message: `must be a whole number of seconds ≥ 1 (got ${ttl})` });
   const downAfter = opts.nodeDownAfterMs ?? DEFAULT_NODE_DOWN_AFTER_MS;
@@ -94,6 +106,7 @@ export function parseOptions(opts: ControlPlaneOptions): ControlPlaneConfig {
     grpc: Object.freeze({ ...opts.grpc }),
     ...(opts.etcdEndpoints ? { etcdEndpoints: Object.freeze([...opts.etcdEndpoints]) } : {}),
     ...(opts.etcdMaxTxnOps !== undefined ? { etcdMaxTxnOps: opts.etcdMaxTxnOps } : {}),
+    ...(opts.etcdTls ? { etcdTls: Object.freeze({ ...opts.etcdTls }) } : {}),
     id: opts.id ?? `${hostname()}:${process.pid}`,
     leaderTtlSeconds: ttl,
     nodeGraceMs: grace,

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { ControlPlaneMembers, createEtcdClient, EmbeddedEtcd, EMBEDDED_MAX_TXN_OPS, ETCD_DEFAULT_MAX_TXN_OPS, EtcdStore, keyspace, LeaderElection } from '@berth/store';
+import type { CertificateFiles } from '@berth/pki';
+import { ControlPlaneMembers, createEtcdClient, EmbeddedEtcd, EMBEDDED_MAX_TXN_OPS, ETCD_DEFAULT_MAX_TXN_OPS, EtcdStore, keyspace, LeaderElection, type EtcdTls } from '@berth/store';
 import { SkopeoImageResolver } from './api/image-resolver';
 import { BERTH_VERSION } from './version';
 import { type ControlPlaneConfig, type ControlPlaneOptions, formatAddress, ListenError, parseOptions } from './config';
@@ -18,6 +19,8 @@ export interface RunningControlPlane {
   /** `host:port` of the agents' gRPC dispatcher (the real port when 0 was asked for). */
   readonly grpcAddress: string;
   readonly etcdEndpoints: string[];
+  /** The embedded etcd's client certificate, CA and key files (what `etcdctl --cacert/--cert/--key` takes); absent with --etcd. */
+  readonly etcdClientFiles?: CertificateFiles;
   /** Idempotent: closes HTTP, aborts the leader loops (resigning), closes etcd, stops embedded etcd. */
   stop(): Promise<void>;
 }
@@ -37,12 +40,14 @@ async function runCleanups(cleanups: Cleanup[]): Promise<void> {
   }
 }
 
-/** The etcd to use, and the operations it allows per transaction (berth's own raises etcd's 128). */
-async function startEtcd(config: ControlPlaneConfig, cleanups: Cleanup[]): Promise<{ endpoints: string[]; maxTxnOps: number }> {
-  if (config.etcdEndpoints) return { endpoints: [...config.etcdEndpoints], maxTxnOps: config.etcdMaxTxnOps ?? ETCD_DEFAULT_MAX_TXN_OPS };
+/** The etcd to use (with the client certificate it wants), and the operations it allows per transaction (berth's own raises etcd's 128). */
+async function startEtcd(config: ControlPlaneConfig, cleanups: Cleanup[]): Promise<{ endpoints: string[]; tls?: EtcdTls; clientFiles?: CertificateFiles; maxTxnOps: number }> {
+  if (config.etcdEndpoints) {
+    return { endpoints: [...config.etcdEndpoints], ...(config.etcdTls ? { tls: config.etcdTls } : {}), maxTxnOps: config.etcdMaxTxnOps ?? ETCD_DEFAULT_MAX_TXN_OPS };
+  }
   const etcd = await EmbeddedEtcd.start({ dataDir: config.dataDir, log: stderrLog('etcd') });
   cleanups.push(() => etcd.stop());
-  return { endpoints: [...etcd.endpoints], maxTxnOps: EMBEDDED_MAX_TXN_OPS };
+  return { endpoints: [...etcd.endpoints], tls: etcd.clientTls, clientFiles: etcd.clientFiles, maxTxnOps: EMBEDDED_MAX_TXN_OPS };
 }
 
 async function listen(app: NestFastifyApplication, config: ControlPlaneConfig): Promise<string> {
@@ -74,7 +79,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     await mkdir(config.dataDir, { recursive: true });
     const etcd = await startEtcd(config, cleanups);
     const etcdEndpoints = etcd.endpoints;
-    const client = createEtcdClient({ endpoints: etcdEndpoints });
+    const client = createEtcdClient({ endpoints: etcdEndpoints, ...(etcd.tls ? { tls: etcd.tls } : {}) });
     cleanups.push(async () => client.close());
     const elector = new LeaderElection(client, { id: config.id, ttlSeconds: config.leaderTtlSeconds, log: stderrLog('leader') });
     const members = new ControlPlaneMembers(client, keyspace());
@@ -101,6 +106,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       apiUrl,
       grpcAddress: app.get(Dispatcher).address,
       etcdEndpoints,
+      ...(etcd.clientFiles ? { etcdClientFiles: etcd.clientFiles } : {}),
       stop: () => (stopping ??= runCleanups(cleanups)),
     };
   } catch (e) {

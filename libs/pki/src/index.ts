@@ -14,3 +14,4 @@ export {
   type LeafRequest,
 } from './x509';
 export { hashSecret, newToken, parseToken, secretMatches, type ParsedToken, type TokenKind } from './tokens';
+export { CLUSTER_CA_NAME, loadOrCreateCa, readCertificateFiles, writeLeaf, type CertificateFiles } from './files';

@@ -5,13 +5,23 @@ import { describe, expect, it } from 'vitest';
 import { etcdArgs, EtcdBinaryNotFoundError, etcdSearchDirs, findEtcd } from './embedded-etcd';
 
 describe('etcdArgs', () => {
-  const args = etcdArgs('/var/lib/berth', { client: 23790, peer: 23800 });
+  const tls = { caFile: '/d/pki/ca.pem', certFile: '/d/pki/etcd.pem', keyFile: '/d/pki/etcd.key' };
+  const args = etcdArgs('/var/lib/berth', { client: 23790, peer: 23800 }, tls);
   const flag = (name: string) => args[args.indexOf(name) + 1];
 
-  it('listens on loopback only, on the chosen ports', () => {
-    expect(flag('--listen-client-urls')).toBe('http://127.0.0.1:23790');
-    expect(flag('--listen-peer-urls')).toBe('http://127.0.0.1:23800');
-    expect(flag('--initial-cluster')).toBe('berth=http://127.0.0.1:23800');
+  it('listens on loopback only, on the chosen ports, over TLS', () => {
+    expect(flag('--listen-client-urls')).toBe('https://127.0.0.1:23790');
+    expect(flag('--advertise-client-urls')).toBe('https://127.0.0.1:23790');
+    expect(flag('--listen-peer-urls')).toBe('https://127.0.0.1:23800');
+    expect(flag('--initial-cluster')).toBe('berth=https://127.0.0.1:23800');
+  });
+
+  it('answers only clients (and peers) with a certificate of the cluster CA', () => {
+    expect(args).toContain('--client-cert-auth');
+    expect(args).toContain('--peer-client-cert-auth');
+    expect([flag('--trusted-ca-file'), flag('--peer-trusted-ca-file')]).toEqual([tls.caFile, tls.caFile]);
+    expect([flag('--cert-file'), flag('--key-file')]).toEqual([tls.certFile, tls.keyFile]);
+    expect([flag('--peer-cert-file'), flag('--peer-key-file')]).toEqual([tls.certFile, tls.keyFile]);
   });
 
   it('keeps data in DIR/etcd and raises the txn limits so a 4 MiB manifest fits', () => {

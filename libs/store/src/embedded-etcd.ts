@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
-import { get } from 'node:http';
+import { get } from 'node:https';
 import { delimiter, join } from 'node:path';
 import { DomainError } from '@berth/core';
+import { loadOrCreateCa, readCertificateFiles, writeLeaf, type CertificateFiles } from '@berth/pki';
 import { loadAndChoosePorts, type EtcdPorts } from './embedded-ports';
+import type { EtcdTls } from './etcd-client';
 import { EMBEDDED_MAX_REQUEST_BYTES, EMBEDDED_MAX_TXN_OPS } from './limits';
 
 export class EtcdBinaryNotFoundError extends DomainError {
@@ -22,15 +24,22 @@ export interface EmbeddedEtcdOptions {
   readonly startTimeoutMs?: number;
 }
 
+/** An embedded etcd's certificate lifetime: they are issued anew at every start. */
+const CERTIFICATE_LIFETIME_MS = 365 * 86_400_000;
+
 const STOP_GRACE_MS = 10_000;
 const MAX_RESTARTS = 5;
 /** A run this long resets the restart budget. */
 const STABLE_MS = 60_000;
 
-/** etcd's command line for one single-member cluster on loopback. Pure. */
-export function etcdArgs(dataDir: string, ports: EtcdPorts): string[] {
-  const client = `http://127.0.0.1:${ports.client}`;
-  const peer = `http://127.0.0.1:${ports.peer}`;
+/**
+ * etcd's command line for one single-member cluster on loopback. Pure. Client and peer ports
+ * speak TLS only and take only clients with a certificate of the given CA (loopback is still
+ * shared with every local user, and with tasks that reach the host).
+ */
+export function etcdArgs(dataDir: string, ports: EtcdPorts, tls: CertificateFiles): string[] {
+  const client = `https://127.0.0.1:${ports.client}`;
+  const peer = `https://127.0.0.1:${ports.peer}`;
   return [
     '--name', 'berth',
     '--data-dir', join(dataDir, 'etcd'),
@@ -40,6 +49,14 @@ export function etcdArgs(dataDir: string, ports: EtcdPorts): string[] {
     '--initial-advertise-peer-urls', peer,
     '--initial-cluster', `berth=${peer}`,
     '--initial-cluster-state', 'new',
+    '--cert-file', tls.certFile,
+    '--key-file', tls.keyFile,
+    '--trusted-ca-file', tls.caFile,
+    '--client-cert-auth',
+    '--peer-cert-file', tls.certFile,
+    '--peer-key-file', tls.keyFile,
+    '--peer-trusted-ca-file', tls.caFile,
+    '--peer-client-cert-auth',
     '--auto-compaction-mode', 'periodic',
     '--auto-compaction-retention', '1h',
     // One apply is one txn: a 4 MiB manifest of many services must fit.
@@ -67,6 +84,10 @@ export function findEtcd(dirs: readonly string[] = etcdSearchDirs()): string | u
  * a process 'exit' hook); a graceful shutdown should still call `stop()` from the caller's
  * SIGINT/SIGTERM handlers so etcd can close its database cleanly. If etcd dies on its own it is
  * restarted with backoff (up to 5 times in a row; a run of a minute resets the count).
+ *
+ * It speaks mutual TLS only: at every start it gets a certificate for 127.0.0.1 and a client
+ * certificate (`clientTls`, for whoever uses it from this host) from the cluster CA kept in
+ * `<dataDir>/pki` (created on first start; see loadOrCreateCa).
  */
 export class EmbeddedEtcd {
   readonly endpoints: string[];
@@ -80,15 +101,26 @@ export class EmbeddedEtcd {
     private readonly binary: string,
     private readonly opts: EmbeddedEtcdOptions,
     private readonly ports: EtcdPorts,
+    private readonly serverFiles: CertificateFiles,
+    /** The client certificate's files: what `etcdctl --cacert/--cert/--key` takes. */
+    readonly clientFiles: CertificateFiles,
+    /** The same, as PEM text: what createEtcdClient takes. */
+    readonly clientTls: EtcdTls,
   ) {
-    this.endpoints = [`http://127.0.0.1:${ports.client}`];
+    this.endpoints = [`https://127.0.0.1:${ports.client}`];
   }
 
   static async start(opts: EmbeddedEtcdOptions): Promise<EmbeddedEtcd> {
     const binary = findEtcd();
     if (!binary) throw new EtcdBinaryNotFoundError();
     mkdirSync(opts.dataDir, { recursive: true });
-    const etcd = new EmbeddedEtcd(binary, opts, await loadAndChoosePorts(opts.dataDir));
+    const pki = join(opts.dataDir, 'pki');
+    const ca = await loadOrCreateCa(pki);
+    const lifetimeMs = CERTIFICATE_LIFETIME_MS;
+    // Its peer port takes the same certificate, as client and server of itself.
+    const serverFiles = await writeLeaf(pki, 'etcd', ca, { commonName: 'etcd', uses: ['server', 'client'], dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], lifetimeMs });
+    const clientFiles = await writeLeaf(pki, 'etcd-client', ca, { commonName: 'control-plane', uses: ['client'], lifetimeMs });
+    const etcd = new EmbeddedEtcd(binary, opts, await loadAndChoosePorts(opts.dataDir), serverFiles, clientFiles, await readCertificateFiles(clientFiles));
     process.on('exit', etcd.killOnExit);
     try {
       await etcd.launch();
@@ -126,13 +158,13 @@ export class EmbeddedEtcd {
       ),
     );
     exited.catch(() => undefined);
-    await Promise.race([waitHealthy(this.ports.client, this.opts.startTimeoutMs ?? 30_000), exited]);
+    await Promise.race([waitHealthy(this.ports.client, this.clientTls, this.opts.startTimeoutMs ?? 30_000), exited]);
     const startedAt = Date.now();
     child.once('exit', (code, signal) => this.onUnexpectedExit(code, signal, startedAt));
   }
 
   private spawnChild(): ChildProcess {
-    const args = etcdArgs(this.opts.dataDir, this.ports);
+    const args = etcdArgs(this.opts.dataDir, this.ports, this.serverFiles);
     const log = openSync(this.logPath, 'a');
     const viaSetpriv = existsSync('/usr/bin/setpriv');
     const [cmd, argv] = viaSetpriv ? ['/usr/bin/setpriv', ['--pdeathsig', 'KILL', this.binary, ...args]] : [this.binary, args];
@@ -188,19 +220,19 @@ export class EmbeddedEtcd {
   }
 }
 
-/** Polls etcd's /health until it reports healthy or the timeout passes. */
-async function waitHealthy(port: number, timeoutMs: number): Promise<void> {
+/** Polls etcd's /health (with the probe's client certificate) until it reports healthy or the timeout passes. */
+async function waitHealthy(port: number, credentials: EtcdTls, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await healthy(port)) return;
+    if (await healthy(port, credentials)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`etcd did not become healthy on 127.0.0.1:${port} within ${timeoutMs} ms`);
 }
 
-function healthy(port: number): Promise<boolean> {
+function healthy(port: number, credentials: EtcdTls): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = get({ host: '127.0.0.1', port, path: '/health', timeout: 1000 }, (res) => {
+    const req = get({ host: '127.0.0.1', port, path: '/health', timeout: 1000, ...credentials }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => resolve(res.statusCode === 200 && /"health":\s*"true"/.test(body)));

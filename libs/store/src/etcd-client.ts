@@ -5,8 +5,17 @@ import { MemberSkippedError, memberPolicy } from './host-breaker';
 /** Deadline for every unary etcd call (streams — watches, lease keepalives — have none). */
 export const DEFAULT_CALL_TIMEOUT_MS = 5_000;
 
+/** Mutual TLS to etcd, PEM text: the CA that signed etcd's certificate, and this client's certificate and key. */
+export interface EtcdTls {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
 export interface EtcdClientOptions {
   readonly endpoints: readonly string[];
+  /** For https:// endpoints that want a client certificate (berth's embedded etcd always does). */
+  readonly tls?: EtcdTls;
   /** Deadline of each unary call; default 5 s. */
   readonly callTimeoutMs?: number;
 }
@@ -22,6 +31,7 @@ export function createEtcdClient(opts: EtcdClientOptions): Etcd3 {
   const timeout = opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
   const client = new Etcd3({
     hosts: [...opts.endpoints],
+    ...(opts.tls ? { credentials: { rootCertificate: Buffer.from(opts.tls.ca), certChain: Buffer.from(opts.tls.cert), privateKey: Buffer.from(opts.tls.key) } } : {}),
     grpcOptions: {
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,

@@ -1,5 +1,5 @@
 export * from './store';
-export { createEtcdClient, DEFAULT_CALL_TIMEOUT_MS, type EtcdClientOptions } from './etcd-client';
+export { createEtcdClient, DEFAULT_CALL_TIMEOUT_MS, type EtcdClientOptions, type EtcdTls } from './etcd-client';
 export { EtcdStore } from './etcd-store';
 export { EtcdInformer, type InformerOptions } from './informer';
 export { LeaderElection, type Leadership, type LeaderElectionOptions } from './leader-election';

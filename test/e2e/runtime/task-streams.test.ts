@@ -102,9 +102,14 @@ describe.runIf(ready)('berth exec and berth logs stream from a task on another n
   it('exec and logs work through a second control-plane replica, which passes them to the one holding the node’s session', async () => {
     // The agents are connected to the lab's server; a second replica shares its etcd and holds no session.
     const ports = JSON.parse(readFileSync(join(cluster.root, 'server', 'etcd-ports.json'), 'utf8')) as { client: number };
+    const pki = join(cluster.root, 'server', 'pki');
     const api = `127.0.0.1:${await freePort()}`;
     const second = BerthProcess.start(
-      ['server', '--data-dir', join(cluster.root, 'server-2'), '--api', api, '--grpc', `127.0.0.1:${await freePort()}`, '--etcd', `http://127.0.0.1:${ports.client}`],
+      [
+        ...['server', '--data-dir', join(cluster.root, 'server-2'), '--api', api, '--grpc', `127.0.0.1:${await freePort()}`, '--etcd', `https://127.0.0.1:${ports.client}`],
+        // The first replica's embedded etcd wants a client certificate of its CA: the one it made for itself.
+        ...['--etcd-ca', join(pki, 'ca.pem'), '--etcd-cert', join(pki, 'etcd-client.pem'), '--etcd-key', join(pki, 'etcd-client.key')],
+      ],
       { env: { HOME: join(cluster.root, 'home-2') } },
     );
     try {

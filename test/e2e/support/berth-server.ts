@@ -43,9 +43,19 @@ export class BerthServerProcess {
 
   /** The embedded etcd's client URL, from the server's startup line. */
   etcdEndpoint(): string {
-    const m = /berth: etcd embedded at (\S+)/.exec(this.stderr());
+    return this.etcdLine()[1]!.split(',')[0]!;
+  }
+
+  /** etcdctl's flags for the embedded etcd: its endpoint and the client certificate the startup line names. */
+  etcdctlFlags(): string[] {
+    const m = this.etcdLine();
+    return ['--endpoints', this.etcdEndpoint(), '--cacert', m[2]!, '--cert', m[3]!, '--key', m[4]!];
+  }
+
+  private etcdLine(): RegExpExecArray {
+    const m = /berth: etcd embedded at (\S+) \(mutual TLS: --cacert (\S+) --cert (\S+) --key (\S+)\)/.exec(this.stderr());
     if (!m) throw new Error(`no etcd line in:\n${this.stderr()}`);
-    return m[1]!.split(',')[0]!;
+    return m;
   }
 
   children(): { pid: number; comm: string }[] {

@@ -58,6 +58,7 @@ describe.runIf(ready)('control plane replicas on one etcd', () => {
       api: { host: '127.0.0.1', port: 0 },
       grpc: { host: '127.0.0.1', port: 0 },
       etcdEndpoints: etcd!.endpoints,
+      etcdTls: etcd!.clientTls,
       id,
       leaderTtlSeconds: 2,
     });
@@ -65,7 +66,7 @@ describe.runIf(ready)('control plane replicas on one etcd', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'berth-cp-'));
     etcd = await EmbeddedEtcd.start({ dataDir: join(dir, 'etcd') });
-    client = createEtcdClient({ endpoints: etcd.endpoints });
+    client = createEtcdClient({ endpoints: etcd.endpoints, tls: etcd.clientTls });
     store = new EtcdStore(client);
     planes.push(await start('cp-a'), await start('cp-b'));
   });
@@ -128,6 +129,7 @@ describe.runIf(ready)('control plane replicas on one etcd', () => {
       api: { host: '127.0.0.1', port: Number(taken.port) },
       grpc: { host: '127.0.0.1', port: 0 },
       etcdEndpoints: etcd!.endpoints,
+      etcdTls: etcd!.clientTls,
       id: 'cp-c',
     }).catch((e: unknown) => e);
     if (!(outcome instanceof Error)) planes.push(outcome as RunningControlPlane);

@@ -70,6 +70,7 @@ describe.runIf(ready)('control plane runs tasks on an agent over the dispatcher'
       api: { host: '127.0.0.1', port: 0 },
       grpc: { host: '127.0.0.1', port: 0 },
       etcdEndpoints: etcd!.endpoints,
+      etcdTls: etcd!.clientTls,
       id,
       leaderTtlSeconds: 2,
       nodeGraceMs,

@@ -1,12 +1,16 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { loadOrCreateCa, writeLeaf } from '@berth/pki';
 import { createEtcdClient, EmbeddedEtcd, EtcdStore } from '@berth/store';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { requireTools } from '../../support/prereq';
 import { draft } from './fixtures';
 
-const ready = requireTools(['etcd'], { root: true });
+const exec = promisify(execFile);
+const ready = requireTools(['etcd', 'etcdctl'], { root: true });
 
 /** PIDs of processes whose command line mentions `needle` (here: a test's data dir). */
 function processesMentioning(needle: string): number[] {
@@ -46,10 +50,10 @@ describe.runIf(ready)('EmbeddedEtcd', () => {
     const [a, b] = await Promise.all([start(dirA), start(dirB)]);
     expect(a.endpoints[0]).not.toBe(b.endpoints[0]);
     const recorded = JSON.parse(readFileSync(join(dirA, 'etcd-ports.json'), 'utf8')) as { client: number; peer: number };
-    expect(a.endpoints).toEqual([`http://127.0.0.1:${recorded.client}`]);
+    expect(a.endpoints).toEqual([`https://127.0.0.1:${recorded.client}`]);
 
-    const clientA = createEtcdClient({ endpoints: a.endpoints });
-    const clientB = createEtcdClient({ endpoints: b.endpoints });
+    const clientA = createEtcdClient({ endpoints: a.endpoints, tls: a.clientTls });
+    const clientB = createEtcdClient({ endpoints: b.endpoints, tls: b.clientTls });
     try {
       await new EtcdStore(clientA).applyServices([draft('only-in-a')]);
       expect(await new EtcdStore(clientB).getService('only-in-a')).toBeUndefined();
@@ -63,7 +67,7 @@ describe.runIf(ready)('EmbeddedEtcd', () => {
 
     const again = await start(dirA);
     expect(again.endpoints).toEqual(a.endpoints);
-    const client = createEtcdClient({ endpoints: again.endpoints });
+    const client = createEtcdClient({ endpoints: again.endpoints, tls: again.clientTls });
     try {
       expect((await new EtcdStore(client).getService('only-in-a'))?.meta.name).toBe('only-in-a');
     } finally {
@@ -75,9 +79,31 @@ describe.runIf(ready)('EmbeddedEtcd', () => {
     expect(readFileSync(join(dirA, 'etcd.log'), 'utf8')).toMatch(/serving client traffic/);
   });
 
+  it('answers only TLS clients with a certificate of the CA in its data dir: etcdctl with the client files works, without a certificate or with another CA\'s it is refused', async () => {
+    const dir = tempDir();
+    const etcd = await start(dir);
+    const { caFile, certFile, keyFile } = etcd.clientFiles;
+    expect([caFile, certFile, keyFile]).toEqual([join(dir, 'pki', 'ca.pem'), join(dir, 'pki', 'etcd-client.pem'), join(dir, 'pki', 'etcd-client.key')]);
+    const endpoint = etcd.endpoints[0]!;
+    const etcdctl = (...args: string[]) =>
+      exec('etcdctl', ['--endpoints', endpoint, '--dial-timeout', '2s', '--command-timeout', '3s', ...args]).then(
+        (r) => `ok: ${r.stdout.trim()}`,
+        (e: { stderr?: string }) => `refused: ${e.stderr ?? ''}`,
+      );
+    expect(await etcdctl('--cacert', caFile, '--cert', certFile, '--key', keyFile, 'put', '/probe', 'x')).toBe('ok: OK');
+    expect(await etcdctl('--cacert', caFile, 'get', '/probe')).toMatch(/^refused: /);
+    const otherPki = join(tempDir(), 'pki');
+    const stranger = await writeLeaf(otherPki, 'stranger', await loadOrCreateCa(otherPki), { commonName: 'stranger', uses: ['client'], lifetimeMs: 86_400_000 });
+    expect(await etcdctl('--cacert', caFile, '--cert', stranger.certFile, '--key', stranger.keyFile, 'get', '/probe')).toMatch(/^refused: /);
+    // Plain HTTP gets no answer it could use.
+    const plain = await fetch(`http://127.0.0.1:${new URL(endpoint).port}/health`, { signal: AbortSignal.timeout(2000) }).then((r) => `status ${r.status}`, () => 'no answer');
+    expect(plain).not.toBe('status 200');
+    await etcd.stop();
+  });
+
   it('takes a 4 MiB apply of 1000 services in one transaction', async () => {
     const etcd = await start(tempDir());
-    const client = createEtcdClient({ endpoints: etcd.endpoints });
+    const client = createEtcdClient({ endpoints: etcd.endpoints, tls: etcd.clientTls });
     try {
       const padding = 'x'.repeat(4 * 1024);
       const drafts = Array.from({ length: 1000 }, (_, i) => {
@@ -97,7 +123,7 @@ describe.runIf(ready)('EmbeddedEtcd', () => {
     const dir = tempDir();
     const lines: string[] = [];
     const etcd = await start(dir, (l) => lines.push(l));
-    const client = createEtcdClient({ endpoints: etcd.endpoints });
+    const client = createEtcdClient({ endpoints: etcd.endpoints, tls: etcd.clientTls });
     try {
       await new EtcdStore(client).applyServices([draft('survivor')]);
       const first = etcd.pid!;

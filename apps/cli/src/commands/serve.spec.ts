@@ -1,6 +1,9 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CliEnvironment } from '../environment';
-import { clientServerUrl, defaultDataDir, grpcWarning, listenerLines } from './serve';
+import { clientServerUrl, defaultDataDir, grpcWarning, listenerLines, readEtcdTls } from './serve';
 
 const env = (isRoot: boolean): CliEnvironment => ({ configPath: '/home/u/.berth/config.json', home: '/home/u', isRoot, hostname: 'box', version: '0.1.0' });
 
@@ -14,16 +17,29 @@ describe('defaultDataDir', () => {
 });
 
 describe('listenerLines', () => {
-  const running = { apiUrl: 'http://127.0.0.1:7070', grpcAddress: '127.0.0.1:7071', etcdEndpoints: ['http://127.0.0.1:23790'] };
-  it('prints one line per listener, saying whether etcd is embedded', () => {
-    expect(listenerLines(running, true)).toEqual([
+  const running = { apiUrl: 'http://127.0.0.1:7070', grpcAddress: '127.0.0.1:7071', etcdEndpoints: ['https://127.0.0.1:23790'] };
+  it('prints one line per listener; an embedded etcd with the client certificate it wants', () => {
+    const etcdClientFiles = { caFile: '/d/pki/ca.pem', certFile: '/d/pki/etcd-client.pem', keyFile: '/d/pki/etcd-client.key' };
+    expect(listenerLines({ ...running, etcdClientFiles })).toEqual([
       'berth: API on http://127.0.0.1:7070',
       'berth: agents on 127.0.0.1:7071',
-      'berth: etcd embedded at http://127.0.0.1:23790',
+      'berth: etcd embedded at https://127.0.0.1:23790 (mutual TLS: --cacert /d/pki/ca.pem --cert /d/pki/etcd-client.pem --key /d/pki/etcd-client.key)',
     ]);
-    expect(listenerLines({ ...running, etcdEndpoints: ['http://a:2379', 'http://b:2379'] }, false)[2]).toBe(
-      'berth: etcd at http://a:2379,http://b:2379',
-    );
+    expect(listenerLines({ ...running, etcdEndpoints: ['http://a:2379', 'http://b:2379'] })[2]).toBe('berth: etcd at http://a:2379,http://b:2379');
+  });
+});
+
+describe('readEtcdTls', () => {
+  it('reads the three files, and names the flag whose file cannot be read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-etcd-tls-'));
+    try {
+      for (const f of ['ca', 'cert', 'key']) writeFileSync(join(dir, f), `${f} pem`);
+      const files = { ca: join(dir, 'ca'), cert: join(dir, 'cert'), key: join(dir, 'key') };
+      expect(await readEtcdTls(files)).toEqual({ ca: 'ca pem', cert: 'cert pem', key: 'key pem' });
+      await expect(readEtcdTls({ ...files, cert: join(dir, 'nope') })).rejects.toThrow(`--etcd-cert ${join(dir, 'nope')}: cannot be read (ENOENT)`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,4 +1,4 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { RunningControlPlane } from '@berth/control-plane';
 import { parseDuration } from '@berth/core';
@@ -18,6 +18,8 @@ export interface ServeOptions {
   readonly etcdEndpoints?: string[];
   /** `--etcd-max-txn-ops`: the external etcd's limit, which sizes berth's task transactions. */
   readonly etcdMaxTxnOps?: number;
+  /** `--etcd-ca`, `--etcd-cert`, `--etcd-key`: PEM files for mutual TLS to the external etcd. */
+  readonly etcdTlsFiles?: { readonly ca: string; readonly cert: string; readonly key: string };
   /** `--node-down-after`: absent → the control plane's default (5 s). */
   readonly nodeDownAfterMs?: number;
   /** `--insecure-registry`: registries apply reaches over plain HTTP to pin image digests. */
@@ -35,13 +37,25 @@ export function defaultDataDir(env: CliEnvironment, sub?: string): string {
   return sub ? join(base, sub) : base;
 }
 
-/** What the server prints once it listens: one line per listener. */
-export function listenerLines(running: Pick<RunningControlPlane, 'apiUrl' | 'grpcAddress' | 'etcdEndpoints'>, embedded: boolean): string[] {
+/** What the server prints once it listens: one line per listener (an embedded etcd's with the client certificate it wants). */
+export function listenerLines(running: Pick<RunningControlPlane, 'apiUrl' | 'grpcAddress' | 'etcdEndpoints' | 'etcdClientFiles'>): string[] {
+  const client = running.etcdClientFiles;
   return [
     `berth: API on ${running.apiUrl}`,
     `berth: agents on ${running.grpcAddress}`,
-    `berth: etcd ${embedded ? 'embedded at' : 'at'} ${running.etcdEndpoints.join(',')}`,
+    client
+      ? `berth: etcd embedded at ${running.etcdEndpoints.join(',')} (mutual TLS: --cacert ${client.caFile} --cert ${client.certFile} --key ${client.keyFile})`
+      : `berth: etcd at ${running.etcdEndpoints.join(',')}`,
   ];
+}
+
+/** The PEM text of `--etcd-ca/--etcd-cert/--etcd-key`; a UsageError naming the flag when a file cannot be read. */
+export async function readEtcdTls(files: { readonly ca: string; readonly cert: string; readonly key: string }): Promise<{ ca: string; cert: string; key: string }> {
+  const read = (path: string, flag: string) =>
+    readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new UsageError(`${flag} ${path}: cannot be read (${e.code ?? e.message})`);
+    });
+  return { ca: await read(files.ca, '--etcd-ca'), cert: await read(files.cert, '--etcd-cert'), key: await read(files.key, '--etcd-key') };
 }
 
 /** A warning when agents could connect from other machines: the agent port has no authentication yet. */
@@ -83,12 +97,13 @@ export async function serveInForeground(ctx: CliContext, opts: ServeOptions): Pr
     grpc: opts.grpc,
     ...(opts.etcdEndpoints ? { etcdEndpoints: opts.etcdEndpoints } : {}),
     ...(opts.etcdMaxTxnOps !== undefined ? { etcdMaxTxnOps: opts.etcdMaxTxnOps } : {}),
+    ...(opts.etcdTlsFiles ? { etcdTls: await readEtcdTls(opts.etcdTlsFiles) } : {}),
     ...(opts.nodeDownAfterMs !== undefined ? { nodeDownAfterMs: opts.nodeDownAfterMs } : {}),
     ...(opts.insecureRegistries?.length ? { insecureRegistries: [...opts.insecureRegistries] } : {}),
   });
   let attached: { stop(): Promise<void> } | undefined;
   try {
-    for (const line of listenerLines(running, opts.etcdEndpoints === undefined)) ctx.err(line);
+    for (const line of listenerLines(running)) ctx.err(line);
     attached = await opts.attach?.(running);
     // The config file is a convenience for later commands; a read-only home must not stop a server.
     const wrote = await writeClientConfig(ctx.env.configPath, clientServerUrl(running.apiUrl)).then(

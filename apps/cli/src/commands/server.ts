@@ -1,5 +1,6 @@
 import { Command } from '@commander-js/extra-typings';
 import type { CliContext } from '../context';
+import { UsageError } from '../errors';
 import { collectRegistry } from '../input/agent-args';
 import { parseEtcdEndpoints, parseHostPort, parseMaxTxnOps } from '../input/args';
 import { DEFAULT_API, DEFAULT_GRPC, defaultDataDir, serveInForeground, NODE_DOWN_AFTER_HELP, parseNodeDownAfter } from './serve';
@@ -13,6 +14,9 @@ export function serverCommand(ctx: CliContext) {
     .option('--node-down-after <duration>', NODE_DOWN_AFTER_HELP, parseNodeDownAfter)
     .option('--etcd <urls>', 'use these etcd members (comma-separated URLs) instead of an embedded etcd', parseEtcdEndpoints)
     .option('--etcd-max-txn-ops <n>', "the --max-txn-ops those members run with (default: etcd's 128); larger batches place faster", parseMaxTxnOps)
+    .option('--etcd-ca <file>', "CA certificate (PEM) that signed those members' certificates")
+    .option('--etcd-cert <file>', 'client certificate (PEM) berth presents to them')
+    .option('--etcd-key <file>', 'its private key (PEM)')
     .option(
       '--insecure-registry <host:port>',
       'reach this registry over plain HTTP when apply pins image digests (repeatable; loopback registries always are)',
@@ -22,7 +26,10 @@ export function serverCommand(ctx: CliContext) {
       'after',
       `
 Without --etcd an etcd is started as a child process with its data in DATA-DIR/etcd and stopped
-with the server. The API URL is written to ~/.berth/config.json, so berth commands on this
+with the server. It listens on loopback and speaks mutual TLS only: its certificates come from the
+cluster CA in DATA-DIR/pki (made on first start); the line it prints names the client certificate
+to use with etcdctl. An external etcd that wants client certificates takes --etcd-ca, --etcd-cert
+and --etcd-key (all three). The API URL is written to ~/.berth/config.json, so berth commands on this
 machine find the server. SIGINT/SIGTERM stop it cleanly; a second signal exits at once.
 apply pins each service's image to the digest its tag names then (skopeo inspect from this host):
 give --insecure-registry for plain-HTTP registries off loopback, as the agents do.
@@ -30,9 +37,13 @@ give --insecure-registry for plain-HTTP registries off loopback, as the agents d
 Examples:
   berth server
   berth server --api 0.0.0.0:7070 --etcd http://10.0.0.1:2379,http://10.0.0.2:2379
-  berth server --etcd http://10.0.0.1:2379 --etcd-max-txn-ops 1024`,
+  berth server --etcd http://10.0.0.1:2379 --etcd-max-txn-ops 1024
+  berth server --etcd https://10.0.0.1:2379 --etcd-ca ca.pem --etcd-cert berth.pem --etcd-key berth.key`,
     )
     .action(async (opts) => {
+      const tlsFlags = [opts.etcdCa, opts.etcdCert, opts.etcdKey].filter((f) => f !== undefined).length;
+      if (tlsFlags > 0 && tlsFlags < 3) throw new UsageError('--etcd-ca, --etcd-cert and --etcd-key go together: give all three');
+      if (tlsFlags > 0 && !opts.etcd) throw new UsageError('--etcd-ca, --etcd-cert and --etcd-key need --etcd (the embedded etcd makes its own certificates)');
       await serveInForeground(ctx, {
         dataDir: opts.dataDir ?? defaultDataDir(ctx.env),
         api: opts.api ?? DEFAULT_API,
@@ -40,6 +51,7 @@ Examples:
         ...(opts.nodeDownAfter !== undefined ? { nodeDownAfterMs: opts.nodeDownAfter } : {}),
         ...(opts.etcd ? { etcdEndpoints: opts.etcd } : {}),
         ...(opts.etcdMaxTxnOps !== undefined ? { etcdMaxTxnOps: opts.etcdMaxTxnOps } : {}),
+        ...(opts.etcdCa && opts.etcdCert && opts.etcdKey ? { etcdTlsFiles: { ca: opts.etcdCa, cert: opts.etcdCert, key: opts.etcdKey } } : {}),
         ...(opts.insecureRegistry ? { insecureRegistries: opts.insecureRegistry } : {}),
       });
     });
