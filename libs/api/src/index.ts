@@ -2,8 +2,9 @@
  * Manifests: YAML or JSON → validated `ServiceDraft`s (one code path for the CLI and the server),
  * and the JSON views the API returns.
  */
-export { MAX_MANIFEST_BYTES, parseManifests, type ManifestSource } from './parse';
-export { validateManifestObjects } from './objects';
+export { MAX_MANIFEST_BYTES, parseManifests, parseManifestsYielding, type ManifestSource } from './parse';
+export { validateManifestObjects, validateManifestObjectsYielding } from './objects';
+export { LIMITS, MAX_DURATIONS } from './bounds';
 export { toNodeView, toRevisionView, toRolloutView, toServiceView, toSpecView, toTaskView } from './views';
 export type { NodeUsage, NodeView, PlanView, TaskMoveView, RevisionView, RolloutView, ServiceManifest, ServiceSpecView, ServiceView, TaskView, TemplateView, UpdateView } from './views';
 export type { NodeTopView, TaskTopView, TopErrorView, TopView } from './views';

@@ -1,9 +1,12 @@
-import { LineCounter, parseAllDocuments, type Document } from 'yaml';
+import { LineCounter, type Document } from 'yaml';
 import { TooLargeError, ValidationError, formatMemory, type Issue, type ServiceDraft } from '@berth/core';
+import { LIMITS, limitIssues } from './bounds';
 import type { FieldProblem } from './cross-checks';
 import { toIssue } from './issues';
 import { Locator } from './locate';
-import { validateDocuments } from './validate';
+import { runSync, runYielding, type Steps } from './steps';
+import { validateEach } from './validate';
+import { readYaml } from './yaml-read';
 
 /** Largest manifest text accepted (all sources of one apply together), checked before parsing. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -32,21 +35,41 @@ interface SourceDocument {
  * file, 1-based line/col, field path and the document's 0-based index in its file.
  */
 export function parseManifests(sources: readonly ManifestSource[]): ServiceDraft[] {
+  return runSync(parseSteps(sources));
+}
+
+/** parseManifests giving the event loop a turn every few milliseconds (the server's: steps.ts). */
+export function parseManifestsYielding(sources: readonly ManifestSource[]): Promise<ServiceDraft[]> {
+  return runYielding(parseSteps(sources));
+}
+
+function* parseSteps(sources: readonly ManifestSource[]): Steps<ServiceDraft[]> {
   refuseOversized(sources);
   const issues: Issue[] = [];
   const documents: SourceDocument[] = [];
   for (const source of sources) {
-    const docs = readDocuments(source);
-    if (docs.length === 0) issues.push({ path: '', message: 'contains no documents (expected a Service manifest)', file: source.file, line: 1, col: 1 });
-    documents.push(...docs);
+    const docs = yield* readDocuments(source);
+    if ('refused' in docs) issues.push(docs.refused);
+    else if (docs.length === 0) issues.push({ path: '', message: 'contains no documents (expected a Service manifest)', file: source.file, line: 1, col: 1 });
+    else documents.push(...docs);
   }
   if (sources.length === 0) issues.push({ path: '', message: 'no manifests given' });
-  const results = validateDocuments(
+  if (documents.length > LIMITS.documents) {
+    issues.push({ path: '', message: `the manifests have ${documents.length} documents together; one apply may have at most ${LIMITS.documents} (apply them in several steps)` });
+  }
+  if (issues.length > 0) throw new ValidationError(limitIssues(sortIssues(issues, sources)));
+  const results = yield* validateEach(
     documents.map((d) => d.value),
     (i) => `${documents[i]!.file} document ${documents[i]!.index}`,
   );
-  results.forEach((result, i) => issues.push(...documentIssues(documents[i]!, result.problems)));
-  if (issues.length > 0) throw new ValidationError(sortIssues(issues, sources));
+  // Only the issues that will be listed are located (locating costs a walk of the document).
+  let unlisted = 0;
+  results.forEach((result, i) => {
+    const room = Math.max(0, LIMITS.issues - issues.length);
+    issues.push(...documentIssues(documents[i]!, result.problems.slice(0, room)));
+    unlisted += Math.max(0, result.problems.length - room) + (result.unlisted ?? 0);
+  });
+  if (issues.length > 0 || unlisted > 0) throw new ValidationError(limitIssues(sortIssues(issues, sources), unlisted));
   return results.map((r) => r.draft!);
 }
 
@@ -77,10 +100,13 @@ function refuseOversized(sources: readonly ManifestSource[]): void {
 
 const UNREADABLE = Symbol('unreadable');
 
-function readDocuments(source: ManifestSource): SourceDocument[] {
+function* readDocuments(source: ManifestSource): Steps<SourceDocument[] | { refused: Issue }> {
   const lines = new LineCounter();
-  const docs = parseAllDocuments(source.text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  if (!Array.isArray(docs)) return [];
+  const docs = yield* readYaml(source.text, lines);
+  if (!Array.isArray(docs)) {
+    const at = docs.offset > 0 ? lines.linePos(docs.offset) : { line: 1, col: 1 };
+    return { refused: { path: '', message: docs.message, file: source.file, line: at.line, col: at.col } };
+  }
   return docs.map((doc, index) => {
     const locator = new Locator(doc, lines);
     const yamlProblems = [...doc.errors, ...doc.warnings].map((e) => yamlProblem(e.code, e.message, e.pos[0], locator));

@@ -24,6 +24,10 @@ export function unknownFieldMessage(key: string, known: readonly string[]): stri
 /** The known name nearest to `key`, when a typo could explain the difference. */
 export function closest(key: string, known: readonly string[]): string | undefined {
   const limit = Math.min(2, Math.floor(key.length / 3));
+  // Names that differ in length by more than the limit are never close: skip the quadratic
+  // distance (a 4,000,000-character key must cost nothing).
+  const longest = known.reduce((n, name) => Math.max(n, name.length), 0);
+  if (key.length > longest + limit) return undefined;
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const name of known) {

@@ -2,9 +2,11 @@ import 'reflect-metadata';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, type ValidationError as ClassValidationError, type ValidatorOptions } from 'class-validator';
 import { serviceNameProblem, type ServiceDraft } from '@berth/core';
+import { boundsProblems, LIMITS, shapeProblems } from './bounds';
 import { crossFieldProblems, type FieldProblem } from './cross-checks';
 import { ruleFor } from './decorators';
 import { ServiceManifestDto } from './dto';
+import { runSync, type Steps } from './steps';
 import { describeValue, isMapping, type PathSegment } from './rules';
 import { toDraft } from './to-draft';
 import { knownFields, unknownFieldMessage } from './unknown-fields';
@@ -20,7 +22,10 @@ const OPTIONS: ValidatorOptions = {
 /** The outcome for one document: a draft exactly when there are no problems. */
 export interface DocumentResult {
   readonly draft?: ServiceDraft;
+  /** At most LIMITS.issues of them: an answer lists no more (bounds.ts). */
   readonly problems: readonly FieldProblem[];
+  /** How many more problems the document has beyond `problems`. */
+  readonly unlisted?: number;
 }
 
 /**
@@ -28,7 +33,16 @@ export interface DocumentResult {
  * appear once per apply; `where(i)` names document i for that message ("web.yaml document 1").
  */
 export function validateDocuments(values: readonly unknown[], where: (index: number) => string): DocumentResult[] {
-  const results = values.map(validateDocument);
+  return runSync(validateEach(values, where));
+}
+
+/** validateDocuments in steps, one document each (steps.ts). */
+export function* validateEach(values: readonly unknown[], where: (index: number) => string): Steps<DocumentResult[]> {
+  const results: DocumentResult[] = [];
+  for (const value of values) {
+    results.push(validateDocument(value));
+    yield;
+  }
   const firstByName = new Map<string, number>();
   return results.map((result, index) => {
     const name = nameOf(values[index]);
@@ -39,7 +53,7 @@ export function validateDocuments(values: readonly unknown[], where: (index: num
       return result;
     }
     const dup: FieldProblem = { path: ['metadata', 'name'], message: `"${name}" is already defined by ${where(first)} (one document per service)` };
-    return { problems: [...result.problems, dup] };
+    return { problems: [...result.problems, dup], ...(result.unlisted ? { unlisted: result.unlisted } : {}) };
   });
 }
 
@@ -51,10 +65,14 @@ export function validateDocument(value: unknown): DocumentResult {
   if (!isMapping(value)) {
     return { problems: [{ path: [], message: `the document must be a mapping with apiVersion, kind, metadata and spec (got ${describeValue(value)})` }] };
   }
+  // Oversized content is refused before any rule runs: the rules' work stays small and linear.
+  const shape = shapeProblems(value);
+  if (shape.length > 0) return { problems: shape };
   const clean = withoutReservedKeys(value, []);
   const doc = clean.value as Record<string, unknown>;
   const dto = plainToInstance(ServiceManifestDto, doc);
-  const problems = [...clean.problems, ...toProblems(validateSync(dto, OPTIONS), []), ...crossFieldProblems(doc)];
+  const problems = [...clean.problems, ...toProblems(validateSync(dto, OPTIONS), []), ...crossFieldProblems(doc), ...boundsProblems(doc)];
+  if (problems.length > LIMITS.issues) return { problems: problems.slice(0, LIMITS.issues), unlisted: problems.length - LIMITS.issues };
   return problems.length > 0 ? { problems } : { draft: toDraft(dto), problems };
 }
 

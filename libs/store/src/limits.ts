@@ -6,6 +6,12 @@ export const ETCD_DEFAULT_MAX_TXN_OPS = 128;
 export const ETCD_DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 export const EMBEDDED_MAX_TXN_OPS = 10_000;
 export const EMBEDDED_MAX_REQUEST_BYTES = 10 * 1024 * 1024;
+/**
+ * Task records written per transaction, in bytes, at most (one record alone may be more): below
+ * etcd's default request limit with room for compares and events. A record carries its
+ * service's template (at most 512 KiB, docs/api.md), so a batch of them is cut by size too.
+ */
+export const TASK_TXN_BYTES = 1024 * 1024;
 /** Leader batches (status, later scheduling) stay within every etcd's default. */
 export const LEADER_BATCH_OPS = 127;
 

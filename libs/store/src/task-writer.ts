@@ -4,8 +4,7 @@ import { encodeVersioned, taskCodec } from './codecs';
 import type { Keyspace } from './keys';
 import { deleteOp, ifCreateRevision, ifModRevision, putOp, txn } from './kv';
 import { eventOps } from './event-log';
-import { ETCD_DEFAULT_MAX_TXN_OPS, taskBatchFor } from './limits';
-import { batches } from './records';
+import { ETCD_DEFAULT_MAX_TXN_OPS, TASK_TXN_BYTES, taskBatchFor } from './limits';
 import type { LeaderFence, NewTaskRecord, TaskPlacement, TaskPlanWrite, TaskRecord, TaskStatusReport, WriteResult } from './store';
 import {
   applyReport,
@@ -35,6 +34,25 @@ const STATUS_WRITES = 4;
 /** Re-reads and retries a batch whose tasks changed under it at most this often. */
 const MAX_ATTEMPTS = 8;
 
+
+/** Consecutive batches of at most `size` items and `maxBytes` bytes (an item larger than that alone). */
+export function sizedBatches<T>(items: readonly T[], size: number, bytes: (item: T) => number, maxBytes = TASK_TXN_BYTES): T[][] {
+  const out: T[][] = [];
+  let current: T[] = [];
+  let used = 0;
+  for (const item of items) {
+    const b = bytes(item);
+    if (current.length > 0 && (current.length >= size || used + b > maxBytes)) {
+      out.push(current);
+      current = [];
+      used = 0;
+    }
+    current.push(item);
+    used += b;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
 
 /** Consecutive groups packed into batches of at most `size` changes; a group is never split. */
 function groupBatches(groups: readonly Group[], size: number): Group[][] {
@@ -92,14 +110,15 @@ export class EtcdTaskWriter {
     const out = new Written();
     const now = new Date().toISOString();
     await this.rewrite(plan.shutdown.map((id) => [id, shutdownTask(now)]), fence, out);
-    const ops: { id: string; op: IRequestOp; event?: NewEvent }[] = [
+    const ops: { id: string; op: IRequestOp; bytes: number; event?: NewEvent }[] = [
       ...plan.create.map((t: NewTaskRecord) => {
         const task = newTaskRecord(service, t, now);
-        return { id: task.id, op: putOp(this.keys.task(task.id), encodeVersioned(task)), event: t.succeeds && replacedEvent(service, task.id, t.succeeds) };
+        const value = encodeVersioned(task);
+        return { id: task.id, op: putOp(this.keys.task(task.id), value), bytes: value.length, event: t.succeeds && replacedEvent(service, task.id, t.succeeds) };
       }),
-      ...plan.remove.map((id) => ({ id, op: deleteOp(this.keys.task(id)) })),
+      ...plan.remove.map((id) => ({ id, op: deleteOp(this.keys.task(id)), bytes: id.length })),
     ];
-    for (const batch of batches(ops, this.batch)) {
+    for (const batch of sizedBatches(ops, this.batch, (o) => o.bytes)) {
       const events = batch.flatMap((b) => (b.event ? [b.event] : []));
       const res = await txn(this.client, `write tasks of ${service}`, {
         compare: [ifCreateRevision(fence.leaderKey, fence.createRevision)],
@@ -165,6 +184,13 @@ export class EtcdTaskWriter {
       const stored = (attempt === 1 && cached && fromCache(ids, cached)) || (await this.read(ids));
       const writes = plannedWrites(groups, stored);
       if (writes.length === 0) return;
+      // Records carry templates: a batch too large for one transaction goes as two (a group never split).
+      if (groups.length > 1 && writes.reduce((n, w) => n + encodeVersioned(w.task).length, 0) > TASK_TXN_BYTES) {
+        const half = Math.ceil(groups.length / 2);
+        await this.rewriteBatch(groups.slice(0, half), fence, out, cached);
+        await this.rewriteBatch(groups.slice(half), fence, out, cached);
+        return;
+      }
       const compare: ICompare[] = writes.map((w) => ifModRevision(this.keys.task(w.id), w.modRevision));
       if (fence) compare.unshift(ifCreateRevision(fence.leaderKey, fence.createRevision));
       const res = await txn(this.client, `update ${writes.length} task(s)`, {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { TASK_HEALTH, TASK_STATES, canTransition, isTaskUp, type TaskHealth, type TaskState, type TaskTemplate } from '@berth/core';
 import type { TaskRecord } from './store';
-import { applyReport, assignTask, markUnschedulable, newTaskId, newTaskRecord, orphanTask, shutdownTask, taskEvents } from './task-writes';
+import { MAX_TASK_ID, applyReport, assignTask, markUnschedulable, newTaskId, newTaskRecord, orphanTask, shutdownTask, taskEvents } from './task-writes';
 
 const template: TaskTemplate = { runtime: 'container', image: 'oci:/x:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 1 };
 const pending = (): TaskRecord => newTaskRecord('web', { slot: 2, specGeneration: 3, template }, '2026-01-01T00:00:00.000Z', 'web.2.abcdefghij');
@@ -12,6 +12,16 @@ describe('task writes', () => {
     const ids = new Set(Array.from({ length: 100 }, () => newTaskId('web', 7)));
     expect(ids.size).toBe(100);
     for (const id of ids) expect(id).toMatch(/^web\.7\.[0-9a-z]{10}$/);
+  });
+
+  it('keeps every id within 64 characters: the longest service name (48) with replicas up to 10000', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 48 }), fc.integer({ min: 0, max: 99_999 }), (length, slot) => {
+        const id = newTaskId('w'.repeat(length), slot);
+        expect(id.length).toBeLessThanOrEqual(MAX_TASK_ID);
+        expect(id).toMatch(/\.[0-9a-z]{9,10}$/);
+      }),
+    );
   });
 
   it('creates pending tasks that want to run, with no node: a global task only names its target', () => {

@@ -11,12 +11,20 @@ export type TaskMutation = (task: TaskRecord) => TaskRecord | undefined;
 
 const ID_ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz';
 
-/** `<service>.<slot>.<10 random base36 chars>`: unique for all time, never reused by a restart. */
+/** Task ids are at most this long (they name cgroups, runc containers, log files and state files). */
+export const MAX_TASK_ID = 64;
+
+/**
+ * `<service>.<slot>.<10 random base36 chars>`: unique for all time, never reused by a restart.
+ * With the longest service name (48) and a 5-digit slot the suffix has 9 characters, so the id
+ * stays within MAX_TASK_ID; the suffix never has fewer than 8.
+ */
 export function newTaskId(service: string, slot: number, random: (n: number) => Buffer = randomBytes): string {
-  const bytes = random(10);
+  const prefix = `${service}.${slot}.`;
+  const bytes = random(Math.max(8, Math.min(10, MAX_TASK_ID - prefix.length)));
   let suffix = '';
   for (const b of bytes) suffix += ID_ALPHABET[b % 36];
-  return `${service}.${slot}.${suffix}`;
+  return `${prefix}${suffix}`;
 }
 
 export function newTaskRecord(service: string, t: NewTaskRecord, now: string, id = newTaskId(service, t.slot)): TaskRecord {

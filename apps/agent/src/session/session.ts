@@ -1,6 +1,8 @@
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import {
   DispatcherServiceClient,
+  FullSetAssembler,
+  MAX_SESSION_MESSAGE_BYTES,
   type Hello,
   logLineCost,
   type LogRequest,
@@ -123,6 +125,9 @@ export class AgentSession {
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
       'grpc.keepalive_permit_without_calls': 1,
+      // What the control plane may send (a part of a full set, or one increment): docs/agent-protocol.md.
+      'grpc.max_receive_message_length': MAX_SESSION_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_SESSION_MESSAGE_BYTES,
     });
     let attempt = 0;
     const fence = this.watchFence(signal);
@@ -146,6 +151,8 @@ export class AgentSession {
     return new Promise<string>((resolve) => {
       const call = client.session();
       this.call = call;
+      // Parts of a full set seen on an earlier stream are dropped with it: the new one sends all.
+      const fullSets = new FullSetAssembler();
       this.execs = new ExecRelay(this.deps.exec, (execId, frame) => call.write({ msg: { $case: 'exec', value: { execId, frame } } }), this.deps.log);
       let heartbeat: NodeJS.Timeout | undefined;
       const finish = (reason: string) => {
@@ -175,7 +182,7 @@ export class AgentSession {
           const every = Math.max(100, m.msg.value.heartbeatIntervalMs || 1_000);
           heartbeat = setInterval(() => call.write({ msg: { $case: 'heartbeat', value: { appliedGeneration: this.appliedGeneration, sentAtMs: Math.floor(this.clock()) } } }), every);
         } else {
-          this.handle(call, m);
+          this.handle(call, m, fullSets);
         }
       });
       const tasks = this.deps.worker.tasks().map((t) => statusToWire(t, 0));
@@ -184,17 +191,19 @@ export class AgentSession {
     });
   }
 
-  private handle(call: Call, m: SessionResponse): void {
+  private handle(call: Call, m: SessionResponse, fullSets: FullSetAssembler): void {
     switch (m.msg?.$case) {
       case 'assignments': {
-        const { full, upsert, remove, generation } = m.msg.value;
-        const valid = [];
-        for (const a of upsert.map(assignmentFromWire)) {
-          if ('invalid' in a) this.deps.log(a.invalid);
-          else valid.push(a);
+        // A full set in parts is acted on once whole: a first part alone would stop the rest.
+        for (const { full, upsert, remove, generation } of fullSets.add(m.msg.value)) {
+          const valid = [];
+          for (const a of upsert.map(assignmentFromWire)) {
+            if ('invalid' in a) this.deps.log(a.invalid);
+            else valid.push(a);
+          }
+          this.deps.worker.assign({ full, upsert: valid, remove });
+          this.appliedGeneration = generation;
         }
-        this.deps.worker.assign({ full, upsert: valid, remove });
-        this.appliedGeneration = generation;
         return;
       }
       case 'statusAck':

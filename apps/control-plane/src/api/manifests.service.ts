@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Service, ServiceDraft } from '@berth/core';
-import { diffService, parseManifests, toServiceView, validateManifestObjects, type ServiceView } from '@berth/api';
+import { diffService, parseManifestsYielding, toServiceView, validateManifestObjectsYielding, type ServiceView } from '@berth/api';
 import type { ApplyAction, ServiceWrites, StoreReads } from '@berth/store';
 import { IMAGE_RESOLVER, SERVICE_WRITES, STORE_READS } from '../tokens';
 import { pinImages } from './image-pinning';
@@ -28,7 +28,7 @@ export class ManifestsService {
 
   /** All drafts in one store transaction: every service is written, or none is. */
   async apply(body: unknown, dryRun: boolean): Promise<ApplyResult> {
-    const { drafts, warnings } = await this.pinned(toDrafts(readManifestInput(body)));
+    const { drafts, warnings } = await this.pinned(await toDrafts(readManifestInput(body)));
     const outcomes = await this.writes.applyServices(drafts, { dryRun });
     const statuses = await this.reads.listServiceStatuses();
     return {
@@ -39,7 +39,7 @@ export class ManifestsService {
 
   /** What apply would do, with a unified diff per service; writes nothing. */
   async diff(body: unknown): Promise<DiffResult> {
-    const { drafts, current } = await this.pinned(toDrafts(readManifestInput(body)));
+    const { drafts, current } = await this.pinned(await toDrafts(readManifestInput(body)));
     // A dry-run apply decides the action exactly as apply would (including 409 on a stale version).
     const outcomes = await this.writes.applyServices(drafts, { dryRun: true });
     return {
@@ -58,6 +58,7 @@ export class ManifestsService {
   }
 }
 
-function toDrafts(input: ManifestInput): ServiceDraft[] {
-  return input.kind === 'sources' ? parseManifests(input.sources) : validateManifestObjects(input.items);
+/** Validation gives the event loop a turn every few ms: a large apply holds up no lease renewal or other request. */
+function toDrafts(input: ManifestInput): Promise<ServiceDraft[]> {
+  return input.kind === 'sources' ? parseManifestsYielding(input.sources) : validateManifestObjectsYielding(input.items);
 }

@@ -1,3 +1,4 @@
+import { LIMITS } from '@berth/api';
 import { type Issue, labelKeyProblem, labelValueProblem, MAX_REPLICAS, type NodeAvailability, ValidationError } from '@berth/core';
 
 /** A manifest as a request carries it: YAML texts (issues get file:line:col) or JSON objects. */
@@ -8,10 +9,14 @@ export type ManifestInput =
 /** The file name issues carry when the manifest was the raw request body. */
 export const REQUEST_FILE = '<request>';
 
+/** Files per apply: each holds at least one document, and an apply at most LIMITS.documents of them (docs/api.md). */
+const MAX_SOURCES = 1000;
+
 const invalid = (path: string, message: string): ValidationError => new ValidationError([{ path, message }]);
 
 function readSources(value: unknown): ManifestInput {
   if (!Array.isArray(value)) throw invalid('sources', 'must be an array of { file, text }');
+  if (value.length > MAX_SOURCES) throw invalid('sources', `has ${value.length} files; one apply may send at most ${MAX_SOURCES}`);
   const issues: Issue[] = [];
   value.forEach((s: unknown, i) => {
     const src = s as { file?: unknown; text?: unknown } | null;
@@ -108,6 +113,8 @@ export function readLabelChange(body: unknown): LabelChange {
   const { set = {}, remove = [] } = body as { set?: unknown; remove?: unknown };
   if (typeof set !== 'object' || set === null || Array.isArray(set)) throw invalid('set', 'must be an object of label keys to values');
   if (!Array.isArray(remove)) throw invalid('remove', 'must be a list of label keys');
+  const changes = Object.keys(set).length + remove.length;
+  if (changes > LIMITS.labels) throw invalid('', `has ${changes} label changes; at most ${LIMITS.labels} at once (a node, like a service, has at most ${LIMITS.labels} labels)`);
   const issues: Issue[] = [];
   for (const [key, value] of Object.entries(set)) {
     const why = labelKeyProblem(key) ?? (typeof value === 'string' ? labelValueProblem(value) : `must be a string (got ${JSON.stringify(value)})`);

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
-import { DispatcherServiceService, type SessionRequest, type SessionResponse } from '@berth/proto';
+import { DispatcherServiceService, MAX_SESSION_MESSAGE_BYTES, type SessionRequest, type SessionResponse } from '@berth/proto';
 import type { NodeInfo } from '@berth/core';
 import type { Informer, NodeSessions, StoreReads, TaskRecord } from '@berth/store';
 import { DEFAULT_NODE_DOWN_AFTER_MS, formatAddress, ListenError } from '../config';
@@ -39,7 +39,14 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 @Injectable()
 export class Dispatcher implements OnModuleInit, OnApplicationShutdown {
   private readonly log = new Logger('dispatcher');
-  private readonly server = new Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 });
+  private readonly server = new Server({
+    'grpc.keepalive_time_ms': 10_000,
+    'grpc.keepalive_timeout_ms': 5_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    // Both sides agree on the largest message; a full assignment set above it goes in parts.
+    'grpc.max_receive_message_length': MAX_SESSION_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_SESSION_MESSAGE_BYTES,
+  });
   private readonly stop = new AbortController();
   private readonly tasks: Informer<TaskRecord>;
   /** Only for removals: the session of a node the operator removed ends (see onModuleInit). */

@@ -72,6 +72,23 @@ describe('NodeSession', () => {
     expect(await store.getNode('n1')).toMatchObject({ state: 'ready', labels: { zone: 'a' }, availability: 'active' });
   });
 
+  it('sends a full set larger than one part as several, with one generation, `more` on all but the last', async () => {
+    const { store, open } = setup();
+    // 110 tasks with a 40 KB env value each: 4.4 MB, more than gRPC's default 4 MiB message.
+    const big = { ...template, env: { BIG: 'x'.repeat(40_000) } };
+    for (let slot = 1; slot <= 110; slot++) store.putTask({ ...placed(slot, 'n1'), template: big });
+    const { stream, session } = open();
+    await session.receive(hello('n1'));
+    const parts = stream.of('assignments');
+    expect(parts.length).toBeGreaterThan(4);
+    expect(new Set(parts.map((p) => p.generation))).toEqual(new Set([1]));
+    expect(parts.every((p) => p.full)).toBe(true);
+    expect(parts.map((p) => p.more)).toEqual([...parts.slice(1).map(() => true), false]);
+    expect(parts.flatMap((p) => p.upsert.map((a) => a.slot)).sort((a, b) => a - b)).toEqual(Array.from({ length: 110 }, (_, i) => i + 1));
+    store.putTask({ ...placed(111, 'n1') });
+    expect(stream.of('assignments').at(-1)).toMatchObject({ generation: 2, full: false, more: false });
+  });
+
   it("records a driver's probe result sent after Hello over what Hello said, keeping the rest", async () => {
     const { store, open } = setup();
     const { session } = open();

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ExecFrame, Hello, NodeUpdate, SessionRequest, SessionResponse, TaskStatus as WireStatus } from '@berth/proto';
+import { fullSetParts, type ExecFrame, type Hello, type NodeUpdate, type SessionRequest, type SessionResponse, type TaskStatus as WireStatus } from '@berth/proto';
 import type { Informer, NodeRegistration, NodeSessionLease, NodeSessions, TaskRecord, WatchEvent } from '@berth/store';
 import { assignmentVersion, isAssignedTo, registrationFromHello, reportsFromWire, toAssignment } from './assignments';
 import { LOG_WINDOW, LogStream } from './log-stream';
@@ -126,9 +126,9 @@ export class NodeSession {
       const version = assignmentVersion(task);
       if (this.sent.get(id) === version) return;
       this.sent.set(id, version);
-      this.sendAssignments(false, [task], []);
+      this.sendIncrement([task], []);
     } else if (this.sent.delete(id)) {
-      this.sendAssignments(false, [], [id]);
+      this.sendIncrement([], [id]);
     }
   }
 
@@ -237,13 +237,16 @@ export class NodeSession {
     const tasks = this.deps.tasks.list().filter((t) => isAssignedTo(t, this.node!));
     this.sent.clear();
     for (const t of tasks) this.sent.set(t.id, assignmentVersion(t));
-    this.sendAssignments(true, tasks, []);
+    // No limit on a node's task count: a set larger than one message goes as several parts
+    // (docs/agent-protocol.md), sent back to back so no increment comes between them.
+    this.generation++;
+    for (const part of fullSetParts(this.generation, tasks.map(toAssignment))) this.stream.send({ msg: { $case: 'assignments', value: part } });
     this.live = true;
   }
 
-  private sendAssignments(full: boolean, upsert: readonly TaskRecord[], remove: readonly string[]): void {
+  private sendIncrement(upsert: readonly TaskRecord[], remove: readonly string[]): void {
     this.generation++;
-    this.stream.send({ msg: { $case: 'assignments', value: { generation: this.generation, full, upsert: upsert.map(toAssignment), remove: [...remove] } } });
+    this.stream.send({ msg: { $case: 'assignments', value: { generation: this.generation, full: false, upsert: upsert.map(toAssignment), remove: [...remove], more: false } } });
   }
 
   private end(error: SessionEnd): void {

@@ -27,7 +27,8 @@ import {
  *   agent                                   control plane
  *   Hello ───────────────────────────────▶  registers the node, binds its alive key to a lease
  *         ◀───────────────────────────────  Welcome (session id, heartbeat period)
- *         ◀───────────────────────────────  Assignments{full: true, generation: g}
+ *         ◀───────────────────────────────  Assignments{full: true, generation: g}  (more: true on all
+ *                                                   parts but the last when the set is split)
  *   StatusBatch{seq…} ───────────────────▶  writes task status (forward-only states)
  *         ◀───────────────────────────────  StatusAck{seq}   (agent drops acknowledged statuses)
  *   Heartbeat ───────────────────────────▶  keeps the lease alive
@@ -337,6 +338,12 @@ export interface Assignments {
   upsert: Assignment[];
   /** Task ids no longer assigned to this node (increments only). */
   remove: string[];
+  /**
+   * Only with full: more parts of this full set follow, with the same generation. A full set
+   * larger than one message may carry goes as several parts; the agent acts on none of them
+   * (stops nothing) until the last part (more = false) has arrived.
+   */
+  more: boolean;
 }
 
 export interface Assignment {
@@ -2061,7 +2068,7 @@ export const HeartbeatAck: MessageFns<HeartbeatAck> = {
 };
 
 function createBaseAssignments(): Assignments {
-  return { generation: 0, full: false, upsert: [], remove: [] };
+  return { generation: 0, full: false, upsert: [], remove: [], more: false };
 }
 
 export const Assignments: MessageFns<Assignments> = {
@@ -2077,6 +2084,9 @@ export const Assignments: MessageFns<Assignments> = {
     }
     for (const v of message.remove) {
       writer.uint32(34).string(v!);
+    }
+    if (message.more !== false) {
+      writer.uint32(40).bool(message.more);
     }
     return writer;
   },
@@ -2126,6 +2136,14 @@ export const Assignments: MessageFns<Assignments> = {
             message.remove.push(reader.string());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.more = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2144,6 +2162,7 @@ export const Assignments: MessageFns<Assignments> = {
       full: isSet(object.full) ? globalThis.Boolean(object.full) : false,
       upsert: globalThis.Array.isArray(object?.upsert) ? object.upsert.map((e: any) => Assignment.fromJSON(e)) : [],
       remove: globalThis.Array.isArray(object?.remove) ? object.remove.map((e: any) => globalThis.String(e)) : [],
+      more: isSet(object.more) ? globalThis.Boolean(object.more) : false,
     };
   },
 
@@ -2161,6 +2180,9 @@ export const Assignments: MessageFns<Assignments> = {
     if (message.remove?.length) {
       obj.remove = message.remove;
     }
+    if (message.more !== false) {
+      obj.more = message.more;
+    }
     return obj;
   },
 
@@ -2173,6 +2195,7 @@ export const Assignments: MessageFns<Assignments> = {
     message.full = object.full ?? false;
     message.upsert = object.upsert?.map((e) => Assignment.fromPartial(e)) || [];
     message.remove = object.remove?.map((e) => e) || [];
+    message.more = object.more ?? false;
     return message;
   },
 };
