@@ -89,6 +89,11 @@ export async function cleanUpNode(o: { runcRoot: string; node: string; dataDir: 
   const list = await exec('runc', ['--root', o.runcRoot, 'list', '-q']).catch(() => ({ stdout: '' }));
   for (const id of list.stdout.split('\n').filter(Boolean)) await exec('runc', ['--root', o.runcRoot, 'delete', '--force', id]).catch(() => undefined);
   for (const m of (await mountsUnder(o.dataDir)).reverse()) await exec('umount', ['-l', m]).catch(() => undefined);
+  // The roots of user-namespaced tasks (RuncDriver's default userNamespaceRoots), then their top dir if no other node's are left in it.
+  const userns = `/run/berth-userns/${o.node}`;
+  for (const m of (await mountsUnder(userns)).reverse()) await exec('umount', ['-l', m]).catch(() => undefined);
+  if (existsSync(userns)) await rm(userns, { recursive: true, force: true });
+  await rmdir('/run/berth-userns').catch(() => undefined);
   await o.network?.destroyNode();
   for (const dir of await cgroupDirsNamed(`/berth/${o.node}`)) {
     for (const child of await readdir(dir, { withFileTypes: true })) {

@@ -38,6 +38,8 @@ export interface AgentOptions {
    * the PATH (default true). False: this node serves containers only.
    */
   readonly vms?: boolean;
+  /** With the default drivers: first host id of the range user-namespaced tasks map to (RuncDriverOptions.userNamespaceBase). */
+  readonly userNamespaceBase?: number;
   /**
    * Where to serve Prometheus metrics (`GET /metrics`; port 0 takes a free port). Absent or
    * false: no endpoint, so tests and benchmarks can start many agents in one process.
@@ -169,7 +171,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
 /** What `berth agent` runs: runc for containers, and QEMU for VMs where the node has it. */
 function defaultDrivers(o: AgentOptions, images: ImageStore): ReadonlyMap<Runtime, RuntimeDriver> {
   const network = new CniNetwork({ nodeName: o.name, ipamDataDir: join(o.dataDir, 'cni'), bridge: o.bridge, subnet: o.subnet });
-  const drivers = new Map<Runtime, RuntimeDriver>([['container', new RuncDriver({ node: o.name, dataDir: join(o.dataDir, 'runtime'), images, network })]]);
+  const drivers = new Map<Runtime, RuntimeDriver>([['container', new RuncDriver({ node: o.name, dataDir: join(o.dataDir, 'runtime'), images, network, userNamespaceBase: o.userNamespaceBase })]]);
   if (o.vms !== false && onPath(QEMU_BINARY)) {
     drivers.set('vm', new QemuDriver({ node: o.name, dataDir: join(o.dataDir, 'vm'), images, network, qemu: QEMU_BINARY }));
   }

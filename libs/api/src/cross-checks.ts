@@ -1,4 +1,4 @@
-import { parseDuration } from '@berth/core';
+import { MAX_TASK_ID, parseDuration, USER_NAMESPACE_IDS } from '@berth/core';
 import { isMapping, type PathSegment } from './rules';
 
 /** A problem located by its path from the document root. */
@@ -109,7 +109,8 @@ function templateProblems(t: Record<string, unknown>): FieldProblem[] {
   if (t['vm'] != null && t['runtime'] !== 'vm') {
     out.push({ path: at('vm'), message: `is only allowed with runtime "vm" (runtime is "${String(t['runtime'] ?? 'container')}")` });
   }
-  if (t['runtime'] === 'vm') out.push(...vmProblems(t, at));
+  if (t['runtime'] === 'vm') out.push(...vmProblems(t, at), ...vmSecurityProblems(t, at));
+  else if (isMapping(t['securityContext']) && t['securityContext']['userNamespace'] === true) out.push(...userNamespaceProblems(t, at));
   const disk = isMapping(t['vm']) && t['vm']['disk'] != null;
   if (t['image'] == null && !disk) out.push({ path: at('image'), message: 'is required' });
   const check = t['healthCheck'];
@@ -129,6 +130,37 @@ function templateProblems(t: Record<string, unknown>): FieldProblem[] {
         message: `${JSON.stringify(dup.item[field])} is already used by volumes[${first.index}] (each volume ${field} once per template)`,
       });
     }
+  }
+  return out;
+}
+
+/** A VM's workload is confined by its own kernel: a container's securityContext would be accepted and ignored. */
+function vmSecurityProblems(t: Record<string, unknown>, at: (...rest: PathSegment[]) => PathSegment[]): FieldProblem[] {
+  if (t['securityContext'] == null) return [];
+  return [
+    {
+      path: at('securityContext'),
+      message: 'is not supported for runtime "vm": the guest kernel isolates the workload (capabilities, users and the root filesystem are the guest\'s own); remove it',
+      onKey: true,
+    },
+  ];
+}
+
+/** What a task in its own user namespace cannot have: ids its 65536 cannot map, and (not yet) volumes. */
+function userNamespaceProblems(t: Record<string, unknown>, at: (...rest: PathSegment[]) => PathSegment[]): FieldProblem[] {
+  const s = t['securityContext'] as Record<string, unknown>;
+  const out: FieldProblem[] = [];
+  for (const field of ['runAsUser', 'runAsGroup'] as const) {
+    const id = s[field];
+    if (Number.isInteger(id) && (id as number) >= USER_NAMESPACE_IDS && (id as number) <= MAX_TASK_ID) {
+      out.push({ path: at('securityContext', field), message: `must be between 0 and ${USER_NAMESPACE_IDS - 1} with userNamespace: true, the ids a task's user namespace has (got ${String(id)})` });
+    }
+  }
+  if (Array.isArray(t['volumes']) && t['volumes'].length > 0) {
+    out.push({
+      path: at('securityContext', 'userNamespace'),
+      message: "is not supported yet together with volumes: a volume's files would keep host ids the task's namespace cannot map; remove the volumes or userNamespace",
+    });
   }
   return out;
 }

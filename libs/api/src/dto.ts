@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { IsOptional, ValidateNested } from 'class-validator';
-import { MAX_REPLICAS } from '@berth/core';
+import { MAX_REPLICAS, MAX_TASK_ID } from '@berth/core';
 import {
   Check,
   IsConstraints,
@@ -78,6 +78,21 @@ export class VmDto {
   @IsOptional() @Check(rules.kernelCmdline) cmdline?: string;
 }
 
+export class CapabilitiesDto {
+  @IsOptional() @Check(rules.capabilityList) add?: string[];
+}
+
+/** runtime container only (a cross-field rule: cross-checks.ts); every field hardens or relaxes the defaults in docs/security.md. */
+export class SecurityContextDto {
+  @IsOptional() @IsMapping() @ValidateNested() @Type(() => CapabilitiesDto) capabilities?: CapabilitiesDto;
+  @IsOptional() @IsBoolean() readOnlyRootFilesystem?: boolean;
+  @IsOptional() @IsIntegerIn(0, MAX_TASK_ID) runAsUser?: number;
+  @IsOptional() @IsIntegerIn(0, MAX_TASK_ID) runAsGroup?: number;
+  @IsOptional() @Check(rules.privileged) privileged?: boolean;
+  // With volumes, or with ids above 65535, refused (a cross-field rule: cross-checks.ts).
+  @IsOptional() @IsBoolean() userNamespace?: boolean;
+}
+
 export class TemplateDto {
   @IsOptional() @IsOneOf(['container', 'vm']) runtime?: 'container' | 'vm';
   // Required unless vm.disk is given (a cross-field rule: cross-checks.ts).
@@ -92,6 +107,7 @@ export class TemplateDto {
   @IsOptional() @IsList() @ValidateNested({ each: true }) @Type(() => VolumeDto) volumes?: VolumeDto[];
   @IsOptional() @IsMapping() @ValidateNested() @Type(() => VmDto) vm?: VmDto;
   @IsOptional() @IsDuration() stopGracePeriod?: string | number;
+  @IsOptional() @IsMapping() @ValidateNested() @Type(() => SecurityContextDto) securityContext?: SecurityContextDto;
 }
 
 export class RestartPolicyDto {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TooLargeError } from '@berth/core';
+import { sameTemplate, TooLargeError } from '@berth/core';
 import { BAD } from './__fixtures__/bad-manifests';
 import { issuesOf } from './__fixtures__/issues';
 import { ARCHITECTURE_EXAMPLE, ARCHITECTURE_VERBATIM, withSpec, withTemplate } from './__fixtures__/manifests';
@@ -175,6 +175,28 @@ describe('good manifests', () => {
     expect(check('    healthCheck: { http: { port: 8080, path: "/healthz?full=1" }, timeout: 1s }\n')).toEqual({ http: { port: 8080, path: '/healthz?full=1' }, ...timing, timeoutMs: 1000 });
     expect(check('    runtime: vm\n    healthCheck: { http: { port: 80, path: /healthz } }\n')).toEqual({ http: { port: 80, path: '/healthz' }, ...timing });
     expect(check('    runtime: vm\n    healthCheck: { tcp: { port: 22 } }\n')).toEqual({ tcp: { port: 22 }, ...timing });
+  });
+
+  it('reads a securityContext in one spelling: capabilities CAP_-prefixed, sorted, once; defaults written out are no change', () => {
+    const template = (text: string) => parseOne(withTemplate(text))[0]!.spec.template;
+    const plain = template('');
+    expect(plain.securityContext).toBeUndefined();
+    const defaults = template('    securityContext: { capabilities: { add: [] }, readOnlyRootFilesystem: false, privileged: false }\n');
+    expect(defaults).toEqual(plain);
+    expect(sameTemplate(defaults, plain)).toBe(true);
+    const a = template('    securityContext: { capabilities: { add: [NET_RAW, cap_net_bind_service, CAP_NET_RAW] } }\n');
+    const b = template('    securityContext:\n      capabilities: { add: [CAP_NET_BIND_SERVICE, net_raw] }\n');
+    expect(a.securityContext).toEqual({ addCapabilities: ['CAP_NET_BIND_SERVICE', 'CAP_NET_RAW'] });
+    expect(sameTemplate(a, b)).toBe(true);
+    const hardened = template('    securityContext: { readOnlyRootFilesystem: true, runAsUser: 1000, runAsGroup: 0 }\n');
+    expect(hardened.securityContext).toEqual({ readOnlyRootFilesystem: true, runAsUser: 1000, runAsGroup: 0 });
+    // A changed securityContext is a changed template: a rollout, like any other template change.
+    expect(sameTemplate(hardened, plain)).toBe(false);
+    expect(sameTemplate(a, plain)).toBe(false);
+    expect(template('    securityContext: { userNamespace: false }\n')).toEqual(plain);
+    const userns = template('    securityContext: { userNamespace: true }\n');
+    expect(userns.securityContext).toEqual({ userNamespace: true });
+    expect(sameTemplate(userns, plain)).toBe(false);
   });
 
   it('reads placement.spreadBy as one node label, stored in one spelling', () => {

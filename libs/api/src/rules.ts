@@ -1,6 +1,7 @@
 import {
   labelKeyProblem,
   labelValueProblem,
+  normaliseCapability,
   parseConstraint,
   parseSpreadBy,
   parseCpu,
@@ -218,3 +219,25 @@ export const spreadBy: Rule = (value) => {
   const why = labelKeyProblem(parsed.value);
   return why ? problem(why) : fine;
 };
+
+/** `securityContext.capabilities.add`: Linux capability names, with or without `CAP_`, in any case. */
+export const capabilityList: Rule = (value) => {
+  if (!Array.isArray(value)) return problem(`must be a list of capabilities like [NET_BIND_SERVICE] (got ${describeValue(value)})`);
+  return value.flatMap((item, i) => {
+    if (typeof item !== 'string') return problem(notString(item), [i]);
+    return normaliseCapability(item)
+      ? []
+      : problem(`${describeValue(item)} is not a Linux capability (use a name like "NET_BIND_SERVICE" or "CAP_NET_BIND_SERVICE")`, [i]);
+  });
+};
+
+/** A field whose meaning exists but whose implementation does not yet: refused whatever its value, never ignored. */
+export function notSupportedYet(why: string): Rule {
+  return () => problem(`is not supported yet: ${why}`);
+}
+
+/** `securityContext.privileged`: false (the default) is accepted; true needs API roles first. */
+export const privileged: Rule = (value) =>
+  value === true
+    ? problem('is not supported yet: privileged tasks need an admin token, which arrives with API roles')
+    : boolean(value);

@@ -1,6 +1,6 @@
-import { DomainError, formatConstraint, parseConstraint, parseCpu, parseDuration, parseMemory, parseSpreadBy } from '@berth/core';
-import type { HealthCheck, HealthProbe, Placement, Resources, RestartPolicy, ServiceDraft, ServiceSpec, TaskTemplate, UpdateConfig } from '@berth/core';
-import type { HealthCheckDto, PlacementDto, ResourcesDto, RestartPolicyDto, ServiceManifestDto, RollbackDto, TemplateDto, UpdateDto, VmDto } from './dto';
+import { DomainError, formatConstraint, normaliseCapability, parseConstraint, parseCpu, parseDuration, parseMemory, parseSpreadBy } from '@berth/core';
+import type { Capability, HealthCheck, HealthProbe, Placement, Resources, RestartPolicy, SecurityContext, ServiceDraft, ServiceSpec, TaskTemplate, UpdateConfig } from '@berth/core';
+import type { HealthCheckDto, PlacementDto, ResourcesDto, RestartPolicyDto, SecurityContextDto, ServiceManifestDto, RollbackDto, TemplateDto, UpdateDto, VmDto } from './dto';
 
 /** What an omitted field means. `toSpecView` renders these back, so `get -o json` shows them. */
 export const DEFAULTS = {
@@ -73,7 +73,32 @@ function toTemplate(t: TemplateDto): TaskTemplate {
     volumes: (t.volumes ?? []).map((v) => ({ name: v.name, mountPath: v.mountPath })),
     ...(runtime === 'vm' ? { vm: toVm(t.vm) } : {}),
     stopGracePeriodMs: ms(t.stopGracePeriod, DEFAULTS.stopGracePeriodMs),
+    ...securityContext(t.securityContext),
   };
+}
+
+/**
+ * Only what differs from the hardened defaults is kept, in one spelling (capabilities
+ * `CAP_`-prefixed, sorted, once): a manifest that writes a default out, or lists capabilities
+ * in another order, is the same template and rolls nothing out.
+ */
+function securityContext(s: SecurityContextDto | undefined): { securityContext?: SecurityContext } {
+  if (s == null) return {};
+  const caps = [...new Set((s.capabilities?.add ?? []).map(capability))].sort();
+  const out: SecurityContext = {
+    ...(caps.length > 0 ? { addCapabilities: caps } : {}),
+    ...(s.readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true as const } : {}),
+    ...(s.runAsUser == null ? {} : { runAsUser: s.runAsUser }),
+    ...(s.runAsGroup == null ? {} : { runAsGroup: s.runAsGroup }),
+    ...(s.userNamespace === true ? { userNamespace: true as const } : {}),
+  };
+  return Object.keys(out).length > 0 ? { securityContext: out } : {};
+}
+
+function capability(name: string): Capability {
+  const cap = normaliseCapability(name);
+  if (!cap) throw new MapperInvariantError(`validated capability ${JSON.stringify(name)} is not one`);
+  return cap;
 }
 
 function toResources(r: ResourcesDto): Resources {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import type { HealthProbe, NodeInfo, Revision, Rollout, Service, ServiceSpec, Task } from '@berth/core';
+import { LINUX_CAPABILITIES, MAX_TASK_ID, USER_NAMESPACE_IDS, type HealthProbe, type NodeInfo, type Revision, type Rollout, type SecurityContext, type Service, type ServiceSpec, type Task } from '@berth/core';
 import { ARCHITECTURE_EXAMPLE, withTemplate } from './__fixtures__/manifests';
 import { parseManifests, toNodeView, toRevisionView, toRolloutView, toServiceView, toSpecView, toTaskView, validateManifestObjects } from './index';
 
@@ -12,6 +12,19 @@ const ratio = fc.double({ min: 0, max: 1, noNaN: true });
 const envName = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,10}$/);
 
 const portArb = fc.integer({ min: 1, max: 65535 });
+const idArb = fc.option(fc.oneof(fc.integer({ min: 0, max: USER_NAMESPACE_IDS - 1 }), fc.integer({ min: 0, max: MAX_TASK_ID })), { nil: undefined });
+/** What to-draft keeps of a securityContext: only what differs from the defaults, capabilities sorted. */
+const securityArb: fc.Arbitrary<SecurityContext | undefined> = fc
+  .record({ caps: fc.uniqueArray(fc.constantFrom(...LINUX_CAPABILITIES), { maxLength: 3 }), readOnly: fc.boolean(), runAsUser: idArb, runAsGroup: idArb, userns: fc.boolean() })
+  .map((r) => ({
+    ...(r.caps.length > 0 ? { addCapabilities: [...r.caps].sort() } : {}),
+    ...(r.readOnly ? { readOnlyRootFilesystem: true as const } : {}),
+    ...(r.runAsUser === undefined ? {} : { runAsUser: r.runAsUser }),
+    ...(r.runAsGroup === undefined ? {} : { runAsGroup: r.runAsGroup }),
+    // Only with ids the namespace maps (validation refuses the others).
+    ...(r.userns && (r.runAsUser ?? 0) < USER_NAMESPACE_IDS && (r.runAsGroup ?? 0) < USER_NAMESPACE_IDS ? { userNamespace: true as const } : {}),
+  }))
+  .map((s) => (Object.keys(s).length > 0 ? s : undefined));
 const probeArb: fc.Arbitrary<HealthProbe> = fc.oneof(
   fc.record({ exec: fc.array(fc.string(), { minLength: 1, maxLength: 3 }) }),
   fc.record({ tcp: fc.record({ port: portArb }) }),
@@ -46,6 +59,7 @@ const specArb: fc.Arbitrary<ServiceSpec> = fc
     strategy: fc.constantFrom('spread' as const, 'binpack' as const),
     spreadBy: fc.option(fc.constantFrom('node.labels.zone', 'node.labels.example.com/rack'), { nil: undefined }),
     fencing: fc.boolean(),
+    security: securityArb,
   })
   .map((r) => ({
     mode: r.global ? 'global' : 'replicated',
@@ -65,9 +79,12 @@ const specArb: fc.Arbitrary<ServiceSpec> = fc
       })),
       // A VM task takes no pids limit and no exec health check (validation refuses them).
       ...(r.health && (r.vm === undefined || r.health.probe.exec === undefined) ? { healthCheck: { ...r.health.probe, intervalMs: r.health.intervalMs, timeoutMs: r.health.timeoutMs, retries: r.health.retries, startPeriodMs: r.health.startPeriodMs } } : {}),
-      volumes: r.volumes.map((name) => ({ name, mountPath: `/mnt/${name}` })),
+      // No volumes with a user namespace yet (validation refuses them).
+      volumes: (r.security?.userNamespace && r.vm === undefined ? [] : r.volumes).map((name) => ({ name, mountPath: `/mnt/${name}` })),
       ...(r.vm === undefined ? {} : { vm: { vcpus: r.vm.vcpus, ...(r.vm.kernel ? { kernel: r.vm.kernel } : {}) } }),
       stopGracePeriodMs: r.stopGracePeriodMs,
+      // Containers only (validation refuses it for a VM).
+      ...(r.security && r.vm === undefined ? { securityContext: r.security } : {}),
     },
     restartPolicy: { condition: r.restart.condition, delayMs: r.restart.delayMs, maxDelayMs: r.restart.delayMs + r.restart.extraMs, maxAttempts: r.restart.maxAttempts },
     update: r.update,
@@ -110,6 +127,20 @@ describe('toSpecView round trip', () => {
     const tuned = toSpecView(parseManifests([{ file: 'web.yaml', text: withTemplate('', '  update: { maxFailureRatio: 0.5 }\n  rollback: { failureAction: continue, delay: 2s }\n') }])[0]!.spec);
     expect(tuned.update.maxFailureRatio).toBe(0.5);
     expect(tuned.rollback).toEqual({ ...defaults, delay: '2s', failureAction: 'continue' });
+  });
+
+  it('shows a securityContext only when the template changes a default, capabilities as stored', () => {
+    const view = (text: string) => toSpecView(parseManifests([{ file: 'web.yaml', text: withTemplate(text) }])[0]!.spec).template.securityContext;
+    expect(view('')).toBeUndefined();
+    expect(view('    securityContext: { readOnlyRootFilesystem: false, privileged: false, capabilities: { add: [] } }\n')).toBeUndefined();
+    expect(view('    securityContext: { capabilities: { add: [net_raw, NET_BIND_SERVICE] }, readOnlyRootFilesystem: true, runAsUser: 0, runAsGroup: 10 }\n')).toEqual({
+      capabilities: { add: ['CAP_NET_BIND_SERVICE', 'CAP_NET_RAW'] },
+      readOnlyRootFilesystem: true,
+      runAsUser: 0,
+      runAsGroup: 10,
+    });
+    expect(view('    securityContext: { userNamespace: false }\n')).toBeUndefined();
+    expect(view('    securityContext: { userNamespace: true, runAsUser: 1000 }\n')).toEqual({ runAsUser: 1000, userNamespace: true });
   });
 
   it('any valid spec survives view → JSON → validate, and view → YAML → parse', () => {

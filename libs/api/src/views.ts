@@ -14,6 +14,7 @@ import type {
   Rollout,
   RolloutState,
   Runtime,
+  SecurityContext,
   Service,
   ServiceMode,
   ServiceSpec,
@@ -110,6 +111,14 @@ export interface TemplateView {
   readonly volumes: readonly { readonly name: string; readonly mountPath: string }[];
   readonly vm?: { readonly vcpus: number; readonly kernel?: string; readonly disk?: string; readonly cmdline?: string };
   readonly stopGracePeriod: string;
+  /** Only when the template changes a hardened default (see docs/security.md); `describe` shows the defaults. */
+  readonly securityContext?: {
+    readonly capabilities?: { readonly add: readonly string[] };
+    readonly readOnlyRootFilesystem?: boolean;
+    readonly runAsUser?: number;
+    readonly runAsGroup?: number;
+    readonly userNamespace?: boolean;
+  };
 }
 
 /** `GET /api/v1/services/:name`: metadata, the spec with defaults filled in, observed status. */
@@ -338,6 +347,14 @@ function toTemplateView(t: ServiceSpec['template']): TemplateView {
     volumes: t.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath })),
     ...(t.vm ? { vm: { vcpus: t.vm.vcpus, ...defined({ kernel: t.vm.kernel, disk: t.vm.disk, cmdline: t.vm.cmdline }) } } : {}),
     stopGracePeriod: formatDuration(t.stopGracePeriodMs),
+    ...(t.securityContext ? { securityContext: securityContextView(t.securityContext) } : {}),
+  };
+}
+
+function securityContextView(s: SecurityContext): NonNullable<TemplateView['securityContext']> {
+  return {
+    ...(s.addCapabilities ? { capabilities: { add: [...s.addCapabilities] } } : {}),
+    ...defined({ readOnlyRootFilesystem: s.readOnlyRootFilesystem, runAsUser: s.runAsUser, runAsGroup: s.runAsGroup, userNamespace: s.userNamespace }),
   };
 }
 

@@ -9,3 +9,4 @@ export * from './canonical';
 export * from './template';
 export * from './rollout';
 export * from './event';
+export * from './security';

@@ -1,3 +1,5 @@
+import type { SecurityContext } from './security';
+
 /**
  * The Service resource as the domain sees it: plain readonly data, defaults filled in,
  * quantities normalised (cpu in millicores, memory in bytes, durations in milliseconds).
@@ -107,6 +109,8 @@ export interface TaskTemplate {
    */
   readonly vm?: { readonly vcpus: number; readonly kernel?: string; readonly disk?: string; readonly cmdline?: string };
   readonly stopGracePeriodMs: number;
+  /** runtime container only: what differs from the hardened defaults (libs/core/src/security.ts); absent: nothing. */
+  readonly securityContext?: SecurityContext;
 }
 
 /** What a template runs, for one-line displays: its image, or `vm.disk PATH` for a disk VM. Pure. */

@@ -1,5 +1,6 @@
-import type { HealthCheck as CoreHealthCheck, ImagePullPolicy, Runtime, TaskState as CoreTaskState, TaskHealth as CoreTaskHealth, TaskTemplate } from '@berth/core';
-import { TaskHealth, TaskState, type HealthCheck, type TaskSpec } from './gen/berth/agent/v1/agent';
+import { normaliseCapability } from '@berth/core';
+import type { HealthCheck as CoreHealthCheck, ImagePullPolicy, Runtime, SecurityContext as CoreSecurityContext, TaskState as CoreTaskState, TaskHealth as CoreTaskHealth, TaskTemplate } from '@berth/core';
+import { TaskHealth, TaskState, type HealthCheck, type SecurityContext, type TaskSpec } from './gen/berth/agent/v1/agent';
 
 // Proto types stop here: the rest of berth speaks @berth/core.
 
@@ -67,7 +68,31 @@ export function taskSpecToProto(t: TaskTemplate): TaskSpec {
     vmCmdline: t.vm?.cmdline,
     imageDigest: t.imageDigest,
     imagePull: t.imagePull,
+    securityContext: t.securityContext && securityContextToProto(t.securityContext),
   };
+}
+
+function securityContextToProto(s: CoreSecurityContext): SecurityContext {
+  return {
+    addCapabilities: [...(s.addCapabilities ?? [])],
+    readOnlyRootFilesystem: s.readOnlyRootFilesystem === true,
+    runAsUser: s.runAsUser,
+    runAsGroup: s.runAsGroup,
+    userNamespace: s.userNamespace === true,
+  };
+}
+
+/** A capability this agent does not know (a newer control plane's) is left out: the task runs with less, never with more. */
+function securityContextFromProto(s: SecurityContext): CoreSecurityContext | undefined {
+  const caps = s.addCapabilities.flatMap((c) => normaliseCapability(c) ?? []);
+  const out: CoreSecurityContext = {
+    ...(caps.length > 0 ? { addCapabilities: caps } : {}),
+    ...(s.readOnlyRootFilesystem ? { readOnlyRootFilesystem: true as const } : {}),
+    ...(s.runAsUser !== undefined ? { runAsUser: s.runAsUser } : {}),
+    ...(s.runAsGroup !== undefined ? { runAsGroup: s.runAsGroup } : {}),
+    ...(s.userNamespace ? { userNamespace: true as const } : {}),
+  };
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 function healthCheckToProto(h: CoreHealthCheck): HealthCheck {
@@ -98,6 +123,7 @@ function imagePullFromProto(value: string | undefined): ImagePullPolicy | undefi
 
 export function taskSpecFromProto(s: TaskSpec): TaskTemplate {
   const imagePull = imagePullFromProto(s.imagePull);
+  const security = s.securityContext && securityContextFromProto(s.securityContext);
   return {
     runtime: s.runtime === 'vm' ? 'vm' : 'container',
     // Empty only for a vm.disk VM.
@@ -119,6 +145,7 @@ export function taskSpecFromProto(s: TaskSpec): TaskTemplate {
     volumes: s.volumes.map((v) => ({ name: v.name, mountPath: v.mountPath })),
     stopGracePeriodMs: s.stopGracePeriodMs,
     ...(s.healthCheck ? { healthCheck: healthCheckFromProto(s.healthCheck) } : {}),
+    ...(security ? { securityContext: security } : {}),
     ...(s.vmVcpus !== undefined ? { vm: { vcpus: s.vmVcpus, ...(s.vmKernel ? { kernel: s.vmKernel } : {}), ...(s.vmDisk ? { disk: s.vmDisk } : {}), ...(s.vmCmdline ? { cmdline: s.vmCmdline } : {}) } } : {}),
   };
 }

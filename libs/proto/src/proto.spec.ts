@@ -51,12 +51,23 @@ describe('agent protocol', () => {
       healthCheck: { exec: ['true'], intervalMs: 5000, timeoutMs: 2000, retries: 3, startPeriodMs: 2000 },
       volumes: [{ name: 'data', mountPath: '/data' }],
       stopGracePeriodMs: 10_000,
+      securityContext: { addCapabilities: ['CAP_NET_BIND_SERVICE', 'CAP_NET_RAW'], readOnlyRootFilesystem: true, runAsUser: 1000, runAsGroup: 0, userNamespace: true },
     };
     const wire = SessionRequest.encode({
       msg: { $case: 'hello', value: { nodeName: 'n1', agentVersion: '0.1.0', address: '127.0.0.1', capacity: undefined, drivers: ['runc', 'qemu'], runtimes: [], labels: {}, metricsAddress: '', tasks: [], driverDetails: { qemu: 'probing' } } },
     }).finish();
     expect(SessionRequest.decode(wire).msg).toMatchObject({ $case: 'hello', value: { nodeName: 'n1', driverDetails: { qemu: 'probing' } } });
     expect(taskSpecFromProto(taskSpecToProto(template))).toEqual(template);
+    expect(taskSpecFromProto(TaskSpec.decode(TaskSpec.encode(taskSpecToProto(template)).finish()))).toEqual(template);
+  });
+
+  it('drops a capability this agent does not know, and an all-default security context', () => {
+    const base = taskSpecToProto({ runtime: 'container', image: 'x/y:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 1 });
+    const read = (securityContext: TaskSpec['securityContext']) => taskSpecFromProto({ ...base, securityContext }).securityContext;
+    expect(read({ addCapabilities: ['CAP_CHOWN', 'CAP_FROM_THE_FUTURE'], readOnlyRootFilesystem: false, userNamespace: false })).toEqual({ addCapabilities: ['CAP_CHOWN'] });
+    expect(read({ addCapabilities: [], readOnlyRootFilesystem: false, userNamespace: false })).toBeUndefined();
+    expect(read({ addCapabilities: [], readOnlyRootFilesystem: false, runAsUser: 0, userNamespace: false })).toEqual({ runAsUser: 0 });
+    expect(read({ addCapabilities: [], readOnlyRootFilesystem: false, userNamespace: true })).toEqual({ userNamespace: true });
   });
 
   it('carries the pinned digest and the pull policy; an unknown policy reads as none', () => {

@@ -1,4 +1,4 @@
-import type { ImagePullPolicy, PortMapping, Resources, Runtime, VolumeMount } from '@berth/core';
+import type { ImagePullPolicy, PortMapping, Resources, Runtime, SecurityContext, VolumeMount } from '@berth/core';
 import type { Readable, Writable } from 'node:stream';
 import type { NetworkAttachment } from './network/task-network';
 
@@ -34,6 +34,11 @@ export interface TaskConfig {
    * `cmdline` added to its command line.
    */
   readonly vm?: { readonly vcpus: number; readonly kernel?: string; readonly disk?: string; readonly cmdline?: string };
+  /**
+   * runtime container only: what the task changes of the hardened defaults (no capabilities, the
+   * default seccomp profile, a pids limit, the image's user); absent: nothing. Validation keeps it off VMs.
+   */
+  readonly securityContext?: SecurityContext;
 }
 
 /**

@@ -8,6 +8,8 @@ export { resolveLayoutTag } from './images/oci-layout';
 export * from './logs/cri-log';
 export * from './runc/oci-spec';
 export * from './runc/runc-driver';
+export { DEFAULT_USER_NAMESPACE_BASE, nodeIdRange, type IdRange } from './user-namespace';
+export { shiftedRootfsDir } from './images/shifted-rootfs';
 export * from './network';
 // The named fake runtime for tests and scale benchmarks; never offered to operators.
 export { HollowDriver, HollowHost } from './hollow/hollow-driver';

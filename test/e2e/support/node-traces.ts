@@ -22,6 +22,11 @@ export interface NodeScope {
   readonly netnsDir?: string;
 }
 
+/** Where the runc driver mounts the roots of the node's user-namespaced tasks (RuncDriverOptions.userNamespaceRoots). */
+export function usernsRootsOf(node: string): string {
+  return `/run/berth-userns/${node}`;
+}
+
 export function defaultRuncRoot(node: string): string {
   return `/run/berth/${node}/runc`;
 }
@@ -66,8 +71,9 @@ export async function taskTraces(scope: NodeScope, taskIds: readonly string[]): 
     if (containers.has(id)) traces.push(`runc container ${id} under ${scope.runcRoot}`);
     if (existsSync(join(netnsDir, `berth-${id}`))) traces.push(`netns ${join(netnsDir, `berth-${id}`)}`);
     for (const dir of await cgroupDirsNamed(`/berth/${scope.node}/${id}`)) traces.push(`cgroup ${dir}`);
+    if (existsSync(join(usernsRootsOf(scope.node), id))) traces.push(`user namespace root ${join(usernsRootsOf(scope.node), id)}`);
   }
-  for (const m of await mountsUnder(scope.dataDir)) traces.push(`mount ${m}`);
+  for (const m of [...(await mountsUnder(scope.dataDir)), ...(await mountsUnder(usernsRootsOf(scope.node)))]) traces.push(`mount ${m}`);
   return traces;
 }
 
@@ -82,6 +88,15 @@ export async function removeTaskTraces(scope: NodeScope, taskIds: readonly strin
     if (containers.has(id)) await exec('runc', ['--root', scope.runcRoot, 'delete', '--force', id]).catch(() => undefined);
   }
   for (const m of (await mountsUnder(scope.dataDir)).reverse()) await exec('umount', ['-l', m]).catch(() => undefined);
+  for (const id of taskIds) {
+    const root = join(usernsRootsOf(scope.node), id);
+    if (!existsSync(root)) continue;
+    await exec('umount', ['-l', root]).catch(() => undefined);
+    await rmdir(root).catch(() => undefined);
+  }
+  // The node's user namespace roots dir, and their parent, only when empty.
+  await rmdir(usernsRootsOf(scope.node)).catch(() => undefined);
+  await rmdir(join(usernsRootsOf(scope.node), '..')).catch(() => undefined);
   const netnsDir = scope.netnsDir ?? '/run/netns';
   for (const id of taskIds) {
     const path = join(netnsDir, `berth-${id}`);

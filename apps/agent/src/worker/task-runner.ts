@@ -312,6 +312,7 @@ export function toTaskConfig(a: Assignment): TaskConfig {
     volumes: a.spec.volumes,
     stopGracePeriodMs: a.spec.stopGracePeriodMs,
     ...(a.spec.vm ? { vm: a.spec.vm } : {}),
+    ...(a.spec.securityContext ? { securityContext: a.spec.securityContext } : {}),
   };
 }
 

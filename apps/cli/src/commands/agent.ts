@@ -14,6 +14,7 @@ import {
   parseBridge,
   parseNodeName,
   parseSubnet,
+  parseUsernsBase,
 } from '../input/agent-args';
 import { formatHostPort, parseHostPort, type HostPort } from '../input/args';
 import { firstSignal } from './serve';
@@ -45,6 +46,11 @@ export function agentCommand(ctx: CliContext) {
       (v) => parseHostPort(v, '--metrics'),
     )
     .option('--no-metrics', 'serve no metrics endpoint')
+    .option(
+      '--userns-base <id>',
+      "first host uid/gid of the range tasks with securityContext.userNamespace map their ids 0-65535 to (default: 0x70000000, clear of /etc/subuid's and systemd's ranges)",
+      parseUsernsBase,
+    )
     .option('--no-vms', 'serve containers only, even where qemu-system-x86_64 is installed (default: runtime vm tasks run as QEMU microVMs when it is)')
     .addHelpText(
       'after',
@@ -79,6 +85,7 @@ Examples:
         ...(opts.subnet ? { subnet: opts.subnet } : {}),
         metrics: opts.metrics ?? DEFAULT_AGENT_METRICS,
         vms: opts.vms,
+        ...(opts.usernsBase !== undefined ? { userNamespaceBase: opts.usernsBase } : {}),
       });
     });
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../errors';
-import { collectLabel, collectRegistry, nodeNameFromHost, parseAddress, parseAgentServer, parseBridge, parseNodeName, parseSubnet } from './agent-args';
+import { collectLabel, collectRegistry, nodeNameFromHost, parseAddress, parseAgentServer, parseBridge, parseNodeName, parseSubnet, parseUsernsBase } from './agent-args';
 
 describe('nodeNameFromHost', () => {
   it.each([
@@ -37,5 +37,8 @@ describe('agent flags', () => {
     expect(parseSubnet('10.212.0.0/16')).toBe('10.212.0.0/16');
     expect(() => parseSubnet('10.212.0.0/31')).toThrow(/\/8 to \/30/);
     expect(() => parseSubnet('300.1.1.1/16')).toThrow(UsageError);
+    expect(parseUsernsBase('0x70000000')).toBe(1_879_048_192);
+    expect(parseUsernsBase('6553600')).toBe(100 * 65536);
+    for (const bad of ['0', '100000000', '0x80000000', '-65536', 'lots']) expect(() => parseUsernsBase(bad)).toThrow(/--userns-base must be a multiple of 65536/);
   });
 });

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { labelKeyProblem, labelValueProblem } from '@berth/core';
+import { labelKeyProblem, labelValueProblem, USER_NAMESPACE_IDS } from '@berth/core';
 import { UsageError } from '../errors';
 import { formatHostPort, parseHostPort } from './args';
 
@@ -62,6 +62,15 @@ export function parseBridge(value: string): string {
 }
 
 /** `--subnet`: an IPv4 CIDR for the task network, e.g. 10.88.0.0/16. */
+/** `--userns-base`: first host id of the node's user namespace range, decimal or 0x-hex, a multiple of 65536 that keeps the range below 2^31. */
+export function parseUsernsBase(value: string): number {
+  const n = /^(\d+|0x[0-9a-f]+)$/i.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < USER_NAMESPACE_IDS || n % USER_NAMESPACE_IDS !== 0 || n + USER_NAMESPACE_IDS > 2 ** 31) {
+    throw new UsageError(`--userns-base must be a multiple of 65536 from 65536 to 2147418112 (got "${value}")`);
+  }
+  return n;
+}
+
 export function parseSubnet(value: string): string {
   const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(value);
   if (!m || isIP(m[1]!) !== 4 || Number(m[2]) > 30 || Number(m[2]) < 8) {

@@ -14,13 +14,28 @@ describe('describeService', () => {
     expect(text).toMatch(/^ {2}Command:\s+httpd -f -p 8080$/m);
     expect(text).toMatch(/^ {2}Env:\s+GREETING=hello world$/m);
     expect(text).toMatch(/^ {2}CPU:\s+250m$/m);
-    expect(text).toMatch(/^ {2}PIDs:\s+<unlimited>$/m);
+    expect(text).toMatch(/^ {2}PIDs:\s+4096 \(default\)$/m);
     expect(text).toMatch(/^ {2}Ports:\s+18080:8080\/tcp\n\s+53\/udp$/m);
     expect(text).toMatch(/^ {2}Health Check:\s+<none>$/m);
     expect(text).toMatch(/^ {2}Volumes:\s+data → \/data$/m);
     expect(text).toMatch(/^Restart Policy:\n {2}Condition:\s+any\n {2}Delay:\s+1s$/m);
     expect(text).toMatch(/^ {2}Max Attempts:\s+0 \(unlimited\)$/m);
     expect(text).toMatch(/^ {2}Constraints:\s+node\.labels\.zone == a$/m);
+  });
+
+  it('shows the security defaults of a container task, and what its securityContext changes', () => {
+    expect(text).toMatch(/^Security:\n {2}Capabilities:\s+none \(all dropped, default\)\n {2}Root Filesystem:\s+writable \(default\)\n {2}User:\s+the image's USER, group the image's\n {2}Seccomp:\s+default profile/m);
+    const securityContext = { capabilities: { add: ['CAP_NET_BIND_SERVICE', 'CAP_NET_RAW'] }, readOnlyRootFilesystem: true, runAsUser: 1000 };
+    const hardened = describeService({ ...webService, spec: { ...webService.spec, template: { ...webService.spec.template, securityContext } } }, [], NOW);
+    expect(hardened).toMatch(/^ {2}Capabilities:\s+NET_BIND_SERVICE, NET_RAW \(all others dropped\)$/m);
+    expect(hardened).toMatch(/^ {2}Root Filesystem:\s+read-only; \/tmp a 64Mi tmpfs$/m);
+    expect(hardened).toMatch(/^ {2}User:\s+1000, group the user's in the image, else 0$/m);
+    expect(text).toMatch(/^ {2}User Namespace:\s+none \(the host's ids, default\)$/m);
+    const userns = describeService({ ...webService, spec: { ...webService.spec, template: { ...webService.spec.template, securityContext: { userNamespace: true } } } }, [], NOW);
+    expect(userns).toMatch(/^ {2}User Namespace:\s+own: ids 0-65535 are the node's unprivileged range on the host \(root inside is nobody outside\)$/m);
+    const vm = describeService({ ...webService, spec: { ...webService.spec, template: { ...webService.spec.template, runtime: 'vm', vm: { vcpus: 1 } } } }, [], NOW);
+    expect(vm).not.toMatch(/^Security:/m);
+    expect(vm).toMatch(/^ {2}PIDs:\s+<unlimited>$/m);
   });
 
   it('shows the kind of health check and its timing', () => {

@@ -1,4 +1,5 @@
 import type { NodeView, ServiceView, TaskView, UpdateView } from '@berth/api';
+import { DEFAULT_TASK_PIDS, formatMemory, READ_ONLY_ROOT_TMP_BYTES, USER_NAMESPACE_IDS } from '@berth/core';
 import { formatAge } from './age';
 import type { Field, FieldValue } from './fields';
 import { renderFields } from './fields';
@@ -20,6 +21,7 @@ export function describeService(s: ServiceView, tasks: readonly TaskView[], now:
     ['Replicas', `${s.status.desired} desired | ${s.status.running} running | ${s.status.updated} updated`],
     ['Rollout', rolloutFields(s, now)],
     ['Template', templateFields(t, s.status.imageDigest)],
+    ...(t.runtime === 'container' ? [['Security', securityFields(t.securityContext)] as const] : []),
     ['Restart Policy', restartFields(s.spec.restartPolicy)],
     ['Update', updateFields(s.spec.update)],
     ['Rollback', updateFields(s.spec.rollback)],
@@ -38,7 +40,7 @@ function templateFields(t: ServiceView['spec']['template'], digest: string | und
     ['Env', Object.keys(t.env).sort().map((k) => `${k}=${t.env[k]}`)],
     ['CPU', r.cpu === undefined ? '<unlimited>' : String(r.cpu)],
     ['Memory', r.memory === undefined ? '<unlimited>' : String(r.memory)],
-    ['PIDs', r.pids === undefined ? '<unlimited>' : String(r.pids)],
+    ['PIDs', r.pids !== undefined ? String(r.pids) : t.runtime === 'container' ? `${DEFAULT_TASK_PIDS} (default)` : '<unlimited>'],
     ['Ports', t.ports.map(formatPort)],
     ['Health Check', t.healthCheck ? healthLine(t.healthCheck) : ''],
     ['Volumes', t.volumes.map((v) => `${v.name} → ${v.mountPath}`)],
@@ -47,6 +49,26 @@ function templateFields(t: ServiceView['spec']['template'], digest: string | und
   if (t.vm) fields.push(['VM vCPUs', String(t.vm.vcpus)], ['VM kernel', t.vm.kernel ?? (t.vm.disk ? "none: the disk's own bootloader boots it" : "default (the node's newest /boot/vmlinuz-*)")]);
   if (t.vm?.disk) fields.push(['VM disk', `${t.vm.disk} (copy-on-write overlay per task)`], ['VM cmdline', t.vm.cmdline ?? '']);
   return fields;
+}
+
+/** A container task's confinement: what the template changes, and the defaults (docs/security.md) for the rest. */
+function securityFields(s: ServiceView['spec']['template']['securityContext']): Field[] {
+  const added = s?.capabilities?.add.map((c) => c.replace(/^CAP_/, '')) ?? [];
+  const user = s?.runAsUser === undefined ? "the image's USER" : String(s.runAsUser);
+  const group = s?.runAsGroup === undefined ? (s?.runAsUser === undefined ? "the image's" : "the user's in the image, else 0") : String(s.runAsGroup);
+  return [
+    ['Capabilities', added.length > 0 ? `${added.join(', ')} (all others dropped)` : 'none (all dropped, default)'],
+    ['Root Filesystem', s?.readOnlyRootFilesystem ? `read-only; /tmp a ${formatMemory(READ_ONLY_ROOT_TMP_BYTES)} tmpfs` : 'writable (default)'],
+    ['User', `${user}, group ${group}`],
+    ['Seccomp', 'default profile (no mount, unshare, keyctl, io_uring, …)'],
+    ['No New Privileges', 'yes'],
+    [
+      'User Namespace',
+      s?.userNamespace
+        ? `own: ids 0-${USER_NAMESPACE_IDS - 1} are the node's unprivileged range on the host (root inside is nobody outside)`
+        : "none (the host's ids, default)",
+    ],
+  ];
 }
 
 /** The digest every task runs, or why the nodes pull the reference themselves. */

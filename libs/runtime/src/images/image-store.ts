@@ -7,6 +7,8 @@ import { CommandFailedError, ImagePullError } from '../errors';
 import { parseImageConfig, type ImageConfig } from './image-config';
 import { isInsecureRegistry, parseImageRef, skopeoSource, type ImageRef } from './image-ref';
 import { readImageConfigBlob, resolveLayoutTag } from './oci-layout';
+import { copyShifted, SHIFTED_DIR, shiftedCopyDigest, shiftedRootfsDir } from './shifted-rootfs';
+import type { IdRange } from '../user-namespace';
 
 /** An image ready to run: its unpacked root filesystem and the config that says how. */
 export interface Image {
@@ -54,10 +56,14 @@ type PullMode = 'pinned' | 'ifNotPresent' | 'always';
  *       per node; an `oci:` layout on the local disk is copied again on every pull.
  *   always  one layout per reference, copied again at every pull (skopeo skips blobs it has).
  * Concurrent pulls of one key, and unpacks of one digest, coalesce into one.
+ *
+ * User-namespaced tasks run on a copy of the rootfs owned by the node's id range
+ * (`<dir>/rootfs-shifted/<hex>-<base>`, see shiftedRootfs); it is removed with its image.
  */
 export class ImageStore {
   private readonly pulls = new Map<string, Promise<Image>>();
   private readonly unpacks = new Map<string, Promise<string>>();
+  private readonly shifts = new Map<string, Promise<string>>();
   private pruning: Promise<unknown> | undefined;
 
   constructor(private readonly opts: ImageStoreOptions) {
@@ -82,12 +88,51 @@ export class ImageStore {
   }
 
   /**
+   * The rootfs of `image` (pulled by this store) with every owner moved into `range`, for a task
+   * in a user namespace of that range: built on first use (a full copy: the image's size on disk,
+   * once per image and range), then shared by every such task of the image. Built in a temporary
+   * directory and renamed into place, so no task ever sees half of it; concurrent calls coalesce
+   * here, and a store in another process building the same copy at once loses the rename
+   * harmlessly. Throws ImagePullError when the copy fails or the image holds a file whose owner
+   * the range cannot hold.
+   */
+  async shiftedRootfs(image: Image, range: IdRange): Promise<string> {
+    if (this.pruning) await this.pruning.catch(() => undefined);
+    const target = shiftedRootfsDir(this.opts.dir, image.digest, range);
+    let pending = this.shifts.get(target);
+    if (!pending) {
+      pending = this.shift(image, range, target).finally(() => this.shifts.delete(target));
+      this.shifts.set(target, pending);
+    }
+    return pending;
+  }
+
+  private async shift(image: Image, range: IdRange, target: string): Promise<string> {
+    if (await exists(target)) return target;
+    const tmp = join(this.opts.dir, 'tmp', `shift-${image.digest.slice(7, 19)}-${randomBytes(4).toString('hex')}`);
+    await mkdir(tmp, { recursive: true });
+    await mkdir(join(this.opts.dir, SHIFTED_DIR), { recursive: true });
+    try {
+      await copyShifted(image.rootfs, join(tmp, 'rootfs'), range);
+      await rename(join(tmp, 'rootfs'), target).catch(async (e: unknown) => {
+        // Another store (another agent process on this data dir) published it first: use that one.
+        if (!(await exists(target))) throw e;
+      });
+    } catch (e) {
+      throw new ImagePullError(image.ref, `copying ${image.digest} for user namespace ${range.base}: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+    return target;
+  }
+
+  /**
    * Housekeeping: removes images whose digest is not in `inUse` and that no pull has asked for
    * within `olderThanMs`. Returns the removed manifest digests. Waits for running pulls first.
    */
   async removeUnused(o: { readonly olderThanMs: number; readonly inUse: ReadonlySet<string>; readonly now?: Date }): Promise<string[]> {
     const run = (async () => {
-      await Promise.allSettled([...this.pulls.values(), ...this.unpacks.values()]);
+      await Promise.allSettled([...this.pulls.values(), ...this.unpacks.values(), ...this.shifts.values()]);
       return this.prune(o.olderThanMs, o.inUse, o.now ?? new Date());
     })();
     this.pruning = run;
@@ -153,8 +198,11 @@ export class ImageStore {
     await mkdir(join(this.opts.dir, 'rootfs'), { recursive: true });
     try {
       await runCommand(this.opts.umoci ?? 'umoci', ['unpack', '--image', `${layout}:${LAYOUT_TAG}`, tmp], { timeoutMs: 600_000 });
-      // The rename publishes the rootfs atomically: a half-unpacked tree is never visible.
-      await rename(join(tmp, 'rootfs'), target);
+      // The rename publishes the rootfs atomically: a half-unpacked tree is never visible. A store
+      // in another process that published it first wins; its copy is the same.
+      await rename(join(tmp, 'rootfs'), target).catch(async (e: unknown) => {
+        if (!(await exists(target))) throw e;
+      });
     } catch (e) {
       throw new ImagePullError(ref, `unpacking ${digest} failed: ${e instanceof Error ? e.message : String(e)}`);
     } finally {
@@ -173,6 +221,12 @@ export class ImageStore {
       if (now.getTime() - info.mtimeMs < olderThanMs) continue;
       await rm(join(rootfsDir, hex), { recursive: true, force: true });
       removed.push(digest);
+    }
+    // A shifted copy goes with its image (also one left by a digest removed before it was built).
+    const shiftedDir = join(this.opts.dir, SHIFTED_DIR);
+    for (const name of await list(shiftedDir)) {
+      const digest = shiftedCopyDigest(name);
+      if (digest && !(await exists(join(rootfsDir, digest.slice(7))))) await rm(join(shiftedDir, name), { recursive: true, force: true });
     }
     const layoutsDir = join(this.opts.dir, 'layouts');
     for (const key of await list(layoutsDir)) {

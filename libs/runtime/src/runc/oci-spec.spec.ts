@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { TaskConfig } from '../driver';
 import { TaskSpecError } from '../errors';
 import { parseImageConfig } from '../images/image-config';
-import { DEFAULT_CAPABILITIES, toOciSpec, type SpecContext } from './oci-spec';
+import { toOciSpec, type SpecContext } from './oci-spec';
+import { seccompProfile } from './seccomp-profile';
 
 const task = (over: Partial<TaskConfig> = {}): TaskConfig => ({
   taskId: 'web.1.abc123',
@@ -27,6 +28,7 @@ const ctx: SpecContext = {
   cgroupsPath: '/berth/node-a/web.1.abc123',
   volumesDir: '/var/lib/berth/volumes',
   user: { uid: 0, gid: 0 },
+  arch: 'x64',
 };
 
 describe('toOciSpec', () => {
@@ -36,7 +38,9 @@ describe('toOciSpec', () => {
       image,
       ctx,
     );
-    expect(spec).toMatchSnapshot();
+    // The filter has a snapshot of its own (seccomp-profile.spec.ts).
+    expect(spec.linux.seccomp).toEqual(seccompProfile([], 'x64'));
+    expect({ ...spec, linux: { ...spec.linux, seccomp: 'seccompProfile([], "x64")' } }).toMatchSnapshot();
   });
 
   it('runs the task command instead of entrypoint + cmd when given', () => {
@@ -63,20 +67,67 @@ describe('toOciSpec', () => {
     expect(res({ cpuMillis: 1 }).cpu).toEqual({ quota: 1000, period: 100_000, shares: 2 });
     expect(res({ memoryBytes: 1 << 30 }).memory).toEqual({ limit: 1 << 30, swap: 1 << 30 });
     expect(res({ pids: 10 }).pids).toEqual({ limit: 10 });
-    expect(res({})).toEqual({ devices: [{ allow: false, access: 'rwm' }] });
+    expect(res({})).toEqual({ devices: [{ allow: false, access: 'rwm' }], pids: { limit: 4096 } });
   });
 
   it('keeps the hardened defaults and the task identity', () => {
     const spec = toOciSpec(task(), image, ctx);
-    expect(spec.process.capabilities.bounding).toEqual([...DEFAULT_CAPABILITIES]);
+    expect(spec.process.capabilities).toEqual({ bounding: [], effective: [], permitted: [], inheritable: [], ambient: [] });
     expect(spec.process.noNewPrivileges).toBe(true);
-    expect(spec.linux.maskedPaths).toContain('/proc/kcore');
-    expect(spec.linux.readonlyPaths).toContain('/proc/sys');
+    expect(spec.linux.maskedPaths).toEqual(
+      expect.arrayContaining(['/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap']),
+    );
+    expect(spec.linux.readonlyPaths).toEqual(['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']);
     expect(spec.mounts.find((m) => m.destination === '/sys')?.options).toContain('ro');
     expect(spec.hostname).toBe('web.1.abc123');
     expect(spec.process.cwd).toBe('/srv');
-    expect(spec.linux.namespaces.map((n) => n.type)).toEqual(['pid', 'network', 'ipc', 'uts', 'mount']);
+    expect(spec.linux.namespaces.map((n) => n.type)).toEqual(['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup']);
     expect(spec.linux.namespaces[1]).toEqual({ type: 'network', path: '/run/netns/berth-web.1.abc123' });
+    expect(spec.linux.sysctl).toEqual({ 'net.ipv4.ip_unprivileged_port_start': '0' });
+    expect(spec.linux.seccomp).toMatchObject({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 1, architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'] });
+    expect(spec.root.readonly).toBe(false);
+    expect(spec.mounts.map((m) => m.destination)).not.toContain('/tmp');
+  });
+
+  it('gives added capabilities in every set, and lets the seccomp filter follow them', () => {
+    const spec = toOciSpec(task({ securityContext: { addCapabilities: ['CAP_NET_BIND_SERVICE', 'CAP_SYS_ADMIN'] } }), image, ctx);
+    const caps = ['CAP_NET_BIND_SERVICE', 'CAP_SYS_ADMIN'];
+    expect(spec.process.capabilities).toEqual({ bounding: caps, effective: caps, permitted: caps, inheritable: caps, ambient: caps });
+    const allowed = spec.linux.seccomp.syscalls.filter((r) => r.action === 'SCMP_ACT_ALLOW' && !r.args).flatMap((r) => r.names);
+    expect(allowed).toContain('mount');
+    expect(spec.linux.seccomp.syscalls.find((r) => r.names.includes('clone3'))?.action).toBe('SCMP_ACT_ALLOW');
+  });
+
+  it('makes the root read-only with a size-bounded writable /tmp; volumes stay writable', () => {
+    const spec = toOciSpec(task({ securityContext: { readOnlyRootFilesystem: true }, volumes: [{ name: 'data', mountPath: '/data' }] }), image, ctx);
+    expect(spec.root.readonly).toBe(true);
+    expect(spec.mounts.find((m) => m.destination === '/tmp')).toEqual({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', 'size=65536k'] });
+    expect(spec.mounts.find((m) => m.destination === '/data')?.options).toContain('rw');
+  });
+
+  it('in a user namespace: maps 65536 ids from the node base, binds the host /sys, leaves the CNI netns sysctl to the driver', () => {
+    const userns = { base: 0x7000_0000, size: 65536 };
+    const plain = toOciSpec(task(), image, ctx);
+    const spec = toOciSpec(task({ securityContext: { userNamespace: true, readOnlyRootFilesystem: true } }), image, { ...ctx, userNamespace: userns });
+    expect(spec.linux.namespaces.map((n) => n.type)).toEqual(['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup', 'user']);
+    expect(spec.linux.uidMappings).toEqual([{ containerID: 0, hostID: 0x7000_0000, size: 65536 }]);
+    expect(spec.linux.gidMappings).toEqual(spec.linux.uidMappings);
+    expect(spec.mounts.find((m) => m.destination === '/sys')).toEqual({ destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'rro'] });
+    // Everything else stays as hardened as without it; capabilities now count inside the namespace.
+    expect(spec.mounts.filter((m) => m.destination !== '/sys' && m.destination !== '/tmp')).toEqual(plain.mounts.filter((m) => m.destination !== '/sys'));
+    expect(spec.process).toEqual(plain.process);
+    expect(spec.root.readonly).toBe(true);
+    expect({ ...spec.linux, namespaces: [], uidMappings: [], gidMappings: [], sysctl: {} }).toEqual({ ...plain.linux, namespaces: [], uidMappings: [], gidMappings: [], sysctl: {} });
+    expect(spec.linux.sysctl).toEqual({});
+    // A network namespace runc makes itself belongs to the task's user namespace: runc may set it there.
+    const { netnsPath: _, ...noNetns } = ctx;
+    expect(toOciSpec(task({ securityContext: { userNamespace: true } }), image, { ...noNetns, userNamespace: userns }).linux.sysctl).toEqual({ 'net.ipv4.ip_unprivileged_port_start': '0' });
+    expect(plain.linux.uidMappings).toBeUndefined();
+    expect(plain.linux.namespaces.map((n) => n.type)).not.toContain('user');
+  });
+
+  it('runs as the user it is given (the driver resolves runAsUser / runAsGroup into it)', () => {
+    expect(toOciSpec(task(), image, { ...ctx, user: { uid: 1000, gid: 100 } }).process.user).toEqual({ uid: 1000, gid: 100 });
   });
 
   it('bind-mounts named volumes from the volumes dir and rejects unsafe names or relative paths', () => {

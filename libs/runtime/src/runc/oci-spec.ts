@@ -1,7 +1,10 @@
+import { DEFAULT_TASK_PIDS, READ_ONLY_ROOT_TMP_BYTES } from '@berth/core';
 import type { TaskConfig } from '../driver';
 import { TaskSpecError } from '../errors';
 import type { ImageConfig } from '../images/image-config';
 import { volumeBinds } from '../task-volumes';
+import { idMappings, type IdRange, type OciIdMapping } from '../user-namespace';
+import { seccompProfile, type OciSeccomp } from './seccomp-profile';
 import type { ProcessUser } from './user';
 
 /** The subset of the OCI runtime spec (config.json) berth writes. */
@@ -13,7 +16,7 @@ export interface OciSpec {
     readonly args: readonly string[];
     readonly env: readonly string[];
     readonly cwd: string;
-    readonly capabilities: Readonly<Record<'bounding' | 'effective' | 'permitted' | 'ambient', readonly string[]>>;
+    readonly capabilities: Readonly<Record<'bounding' | 'effective' | 'permitted' | 'inheritable' | 'ambient', readonly string[]>>;
     readonly rlimits: readonly { readonly type: string; readonly hard: number; readonly soft: number }[];
     readonly noNewPrivileges: boolean;
   };
@@ -25,8 +28,12 @@ export interface OciSpec {
     readonly cgroupsPath: string;
     readonly resources: Record<string, unknown>;
     readonly namespaces: readonly { readonly type: string; readonly path?: string }[];
+    readonly uidMappings?: readonly OciIdMapping[];
+    readonly gidMappings?: readonly OciIdMapping[];
     readonly maskedPaths: readonly string[];
     readonly readonlyPaths: readonly string[];
+    readonly sysctl: Readonly<Record<string, string>>;
+    readonly seccomp: OciSeccomp;
   };
 }
 
@@ -47,11 +54,17 @@ export interface SpecContext {
   readonly cgroupsPath: string;
   /** `<dataDir>/volumes`; volume `name` is bind-mounted from `<volumesDir>/<name>`. */
   readonly volumesDir: string;
+  /** The image's user, or the task's runAsUser / runAsGroup in its place. */
   readonly user: ProcessUser;
+  /** The node's `process.arch`: which syscall tables the seccomp filter covers. */
+  readonly arch: string;
+  /**
+   * securityContext.userNamespace: the node's id range the task's ids map to. `rootfs` must then
+   * be over a copy of the image owned by that range (ImageStore.shiftedRootfs).
+   */
+  readonly userNamespace?: IdRange;
 }
 
-/** The runc spec's minimal capability set; everything else is dropped. */
-export const DEFAULT_CAPABILITIES = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'] as const;
 export const CPU_PERIOD_US = 100_000;
 
 /** Process arguments: the task's command when given, otherwise the image's entrypoint + cmd. */
@@ -67,7 +80,7 @@ export function processEnv(task: TaskConfig, image: ImageConfig): string[] {
   return Object.entries(env).map(([k, v]) => `${k}=${v}`);
 }
 
-/** cgroup limits from the task's resources; unlimited dimensions are left out. */
+/** cgroup limits from the task's resources; unlimited dimensions are left out, but pids always has a limit. */
 export function linuxResources(task: TaskConfig): Record<string, unknown> {
   const { cpuMillis, memoryBytes, pids } = task.resources;
   const resources: Record<string, unknown> = { devices: [{ allow: false, access: 'rwm' }] };
@@ -81,18 +94,24 @@ export function linuxResources(task: TaskConfig): Record<string, unknown> {
       shares: Math.max(2, Math.round((cpuMillis * 1024) / 1000)),
     };
   }
-  if (pids !== undefined) resources.pids = { limit: pids };
+  resources.pids = { limit: pids ?? DEFAULT_TASK_PIDS };
   return resources;
 }
 
 /**
- * Pure translation of a task and its image into an OCI runtime config, keeping runc's hardened
- * defaults: minimal capabilities, noNewPrivileges, masked and read-only /proc paths, read-only
- * /sys, all devices denied except the default set. Throws TaskSpecError when there is nothing to run
- * or a volume path is not absolute.
+ * Pure translation of a task and its image into an OCI runtime config, hardened as
+ * docs/security.md describes: no capabilities but those the task adds back (in every set, so a
+ * non-root user holds them too), noNewPrivileges, the default seccomp filter, a cgroup namespace,
+ * masked and read-only /proc and /sys paths, all devices denied except the default set, a pids
+ * limit. Throws TaskSpecError when there is nothing to run or a volume path is not absolute.
  */
 export function toOciSpec(task: TaskConfig, image: ImageConfig, ctx: SpecContext): OciSpec {
-  const caps = [...DEFAULT_CAPABILITIES];
+  const caps = [...(task.securityContext?.addCapabilities ?? [])];
+  const readOnlyRoot = task.securityContext?.readOnlyRootFilesystem === true;
+  const userns = ctx.userNamespace;
+  // In a user namespace runc can set a sysctl only of a network namespace the task's own user
+  // namespace owns; the CNI namespace belongs to the host's, so the driver sets it from outside.
+  const ownsNetns = !userns || !ctx.netnsPath;
   return {
     ociVersion: '1.0.2-dev',
     process: {
@@ -101,13 +120,13 @@ export function toOciSpec(task: TaskConfig, image: ImageConfig, ctx: SpecContext
       args: processArgs(task, image),
       env: processEnv(task, image),
       cwd: image.workingDir ?? '/',
-      capabilities: { bounding: caps, effective: caps, permitted: caps, ambient: caps },
+      capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: caps, ambient: caps },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
       noNewPrivileges: true,
     },
-    root: { path: ctx.rootfs, readonly: false },
+    root: { path: ctx.rootfs, readonly: readOnlyRoot },
     hostname: task.taskId,
-    mounts: [...DEFAULT_MOUNTS, ...volumeMounts(task, ctx.volumesDir)],
+    mounts: [...(userns ? USERNS_MOUNTS : DEFAULT_MOUNTS), ...(readOnlyRoot ? [WRITABLE_TMP] : []), ...volumeMounts(task, ctx.volumesDir)],
     annotations: { 'berth.task': task.taskId, 'berth.service': task.service, 'berth.image': task.image ?? '' },
     linux: {
       cgroupsPath: ctx.cgroupsPath,
@@ -118,9 +137,16 @@ export function toOciSpec(task: TaskConfig, image: ImageConfig, ctx: SpecContext
         { type: 'ipc' },
         { type: 'uts' },
         { type: 'mount' },
+        { type: 'cgroup' },
+        ...(userns ? [{ type: 'user' }] : []),
       ],
+      ...(userns ? { uidMappings: idMappings(userns), gidMappings: idMappings(userns) } : {}),
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
+      // The task always has a network namespace of its own (above): ports below 1024 are then no
+      // privilege, as in Docker, so a server binds :80 without CAP_NET_BIND_SERVICE.
+      sysctl: ownsNetns ? { ...UNPRIVILEGED_PORTS } : {},
+      seccomp: seccompProfile(caps, ctx.arch),
     },
   };
 }
@@ -128,6 +154,9 @@ export function toOciSpec(task: TaskConfig, image: ImageConfig, ctx: SpecContext
 function volumeMounts(task: TaskConfig, volumesDir: string): OciMount[] {
   return volumeBinds(task, volumesDir).map((v) => ({ destination: v.destination, type: 'bind', source: v.source, options: ['rbind', 'rw', 'nosuid', 'nodev'] }));
 }
+
+/** The sysctl that lets any user of the task bind ports below 1024 (its network namespace is its own). */
+export const UNPRIVILEGED_PORTS = { 'net.ipv4.ip_unprivileged_port_start': '0' } as const;
 
 const DEFAULT_MOUNTS: readonly OciMount[] = [
   { destination: '/proc', type: 'proc', source: 'proc' },
@@ -139,6 +168,24 @@ const DEFAULT_MOUNTS: readonly OciMount[] = [
   { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
 ];
 
+/**
+ * In a user namespace sysfs can only be mounted for a network namespace that namespace owns, and
+ * the task's (CNI's) belongs to the host: the host's /sys is bound instead, read-only all the way
+ * down, with the same masked paths. The task sees the host's /sys/class/net then, not its own.
+ */
+const USERNS_MOUNTS: readonly OciMount[] = DEFAULT_MOUNTS.map((m) =>
+  m.destination === '/sys' ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'rro'] } : m,
+);
+
+/** Scratch space on a read-only root (volumes and /dev/shm stay writable too); tmpfs pages count against the task's memory limit. */
+const WRITABLE_TMP: OciMount = {
+  destination: '/tmp',
+  type: 'tmpfs',
+  source: 'tmpfs',
+  options: ['nosuid', 'nodev', 'mode=1777', `size=${READ_ONLY_ROOT_TMP_BYTES / 1024}k`],
+};
+
+/** Docker's: kernel state a task has no business reading (or that leaks the host's). */
 const MASKED_PATHS = [
   '/proc/acpi',
   '/proc/asound',
@@ -149,6 +196,7 @@ const MASKED_PATHS = [
   '/proc/timer_stats',
   '/proc/sched_debug',
   '/sys/firmware',
+  '/sys/devices/virtual/powercap',
   '/proc/scsi',
 ];
 

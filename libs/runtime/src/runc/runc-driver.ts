@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, mkdir, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { isDomainError } from '@berth/core';
 import {
   EXEC_OUTPUT_LIMIT,
@@ -27,11 +27,13 @@ import { readTaskStats } from '../task-stats';
 import { hostCgroupLayout, removeCgroup, type CgroupLayout } from './cgroups';
 import { launchConmon } from './conmon';
 import { runcExecStream } from './exec-stream';
-import { toOciSpec } from './oci-spec';
+import { UNPRIVILEGED_PORTS, toOciSpec } from './oci-spec';
 import { mountOverlay, unmount } from './overlay';
 import { RuncCli } from './runc-cli';
 import { taskCgroupsPath, taskPaths, type TaskPaths } from './task-paths';
 import { conmonAlive, DirectoryDoorbell, killSession, readExitCode, readPid, waitFor } from './task-process';
+import { runCommand } from '../command';
+import { checkMappable, nodeIdRange, type IdRange } from '../user-namespace';
 
 export interface RuncDriverOptions {
   /** This node's name: part of the cgroup path, so agents sharing a host stay apart. */
@@ -49,6 +51,18 @@ export interface RuncDriverOptions {
   readonly logSizeMax?: number;
   /** Deadline of each runc/conmon call. */
   readonly commandTimeoutMs?: number;
+  /**
+   * First host id of the range this node's user-namespaced tasks map their ids 0 … 65535 to
+   * (securityContext.userNamespace); default DEFAULT_USER_NAMESPACE_BASE. A multiple of 65536.
+   */
+  readonly userNamespaceBase?: number;
+  /**
+   * Where the root filesystems of user-namespaced tasks are mounted, one directory per task;
+   * default `/run/berth-userns/<node>` (not below /run/berth, which runc makes 0700). runc sets
+   * such a root up from inside the namespace, as an unprivileged host user, so every directory
+   * above must let others search it (o+x), unlike the data dir (0700).
+   */
+  readonly userNamespaceRoots?: string;
 }
 
 const NODE_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -59,7 +73,8 @@ const WAIT_LOOK_MS = 1_000;
  * Runs tasks as OCI containers: overlayfs rootfs over the shared unpacked image, runc for
  * namespaces and cgroups, conmon as the shim that owns stdio, the log file and the exit code.
  * All durable state is on disk (task dir, runc --root), so a new instance adopts the tasks of
- * an old one.
+ * an old one. A task with securityContext.userNamespace runs in the node's id range over a
+ * chowned copy of its image (ImageStore.shiftedRootfs); see docs/security.md.
  */
 export class RuncDriver implements RuntimeDriver {
   readonly name = 'runc' as const;
@@ -72,9 +87,13 @@ export class RuncDriver implements RuntimeDriver {
    * thing an agent with a hundred tasks does.
    */
   private readonly started = new Map<string, number>();
+  private readonly idRange: IdRange;
+  private readonly usernsRoots: string;
 
   constructor(private readonly opts: RuncDriverOptions) {
     if (!NODE_NAME.test(opts.node)) throw new TaskSpecError('-', `node name "${opts.node}" is not a DNS-1123 name`);
+    this.idRange = nodeIdRange(opts.userNamespaceBase);
+    this.usernsRoots = opts.userNamespaceRoots ?? `/run/berth-userns/${opts.node}`;
     this.runcBinary = opts.runc ?? '/usr/sbin/runc';
     this.runc = new RuncCli(this.runcBinary, opts.runcRoot ?? `/run/berth/${opts.node}/runc`, opts.commandTimeoutMs);
   }
@@ -84,6 +103,7 @@ export class RuncDriver implements RuntimeDriver {
     const paths = taskPaths(this.opts.dataDir, task.taskId);
     const existing = await readStoredHandle(paths.handleFile);
     if (existing && (await this.runc.state(task.taskId))) return existing;
+    const userns = this.userNamespaceOf(task);
     const ref = taskImage(task);
     const image = await this.opts.images.pull(ref, { digest: task.imageDigest, policy: task.imagePull });
     let handle: TaskHandle = {
@@ -97,10 +117,12 @@ export class RuncDriver implements RuntimeDriver {
     };
     try {
       for (const d of [paths.upper, paths.work, paths.rootfs, paths.exitDir, paths.socketDir]) await mkdir(d, { recursive: true });
-      await mountOverlay({ lower: image.rootfs, upper: paths.upper, work: paths.work, target: paths.rootfs });
+      const lower = userns ? await this.shiftedLayers(task.taskId, image, paths, userns) : image.rootfs;
+      await mountOverlay({ lower, upper: paths.upper, work: paths.work, target: this.rootOf(task.taskId, userns) });
       handle = { ...handle, network: await this.opts.network.setUp(task.taskId, task.ports) };
       await writeStoredHandle(paths.handleFile, handle);
-      await this.create(task, image, paths, handle);
+      if (userns && handle.network) await allowLowPorts(handle.network.netnsPath);
+      await this.create(task, image, paths, handle, userns);
       return handle;
     } catch (e) {
       await this.destroy(handle).catch(() => undefined);
@@ -167,6 +189,12 @@ export class RuncDriver implements RuntimeDriver {
     await this.runc.deleteForce(h.taskId);
     await this.reapConmon(paths);
     await unmount(paths.rootfs);
+    // A user-namespaced task's root, if it had one (the handle does not say): unmounted, then its empty mount point.
+    const usernsRoot = this.rootOf(h.taskId, this.idRange);
+    await unmount(usernsRoot);
+    await rmdir(usernsRoot).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+    });
     if (network) await this.opts.network.tearDown(network);
     await removeCgroup(await this.cgroupLayout(), taskCgroupsPath(this.opts.node, h.taskId));
     await rm(paths.dir, { recursive: true, force: true });
@@ -249,15 +277,48 @@ export class RuncDriver implements RuntimeDriver {
     });
   }
 
-  private async create(task: TaskConfig, image: Image, paths: TaskPaths, handle: TaskHandle): Promise<void> {
+  /** Where the task's root filesystem is mounted: in its task dir, or (user namespace) below userNamespaceRoots. */
+  private rootOf(taskId: string, userns: IdRange | undefined): string {
+    return userns ? join(this.usernsRoots, taskId) : taskPaths(this.opts.dataDir, taskId).rootfs;
+  }
+
+  /** The node's id range when the task asks for a user namespace; refuses what does not work with one yet. */
+  private userNamespaceOf(task: TaskConfig): IdRange | undefined {
+    if (task.securityContext?.userNamespace !== true) return undefined;
+    // Validation refuses this already; an agent never ignores it either.
+    if (task.volumes.length > 0) throw new TaskSpecError(task.taskId, 'volumes are not supported yet together with securityContext.userNamespace');
+    return this.idRange;
+  }
+
+  /**
+   * The lower layer of a user-namespaced task (the image copy owned by the node's range), with
+   * the task's own layer owned by the range's root. runc sets the task's root up from inside the
+   * namespace, as an unprivileged host uid: every directory above it must let others through.
+   */
+  private async shiftedLayers(taskId: string, image: Image, paths: TaskPaths, range: IdRange): Promise<string> {
+    const root = this.rootOf(taskId, range);
+    await mkdir(root, { recursive: true, mode: 0o711 });
+    await requireSearchable(taskId, root);
+    const lower = await this.opts.images.shiftedRootfs(image, range);
+    for (const d of [paths.upper, paths.work]) await chown(d, range.base, range.base);
+    // The merged root takes its owner and mode from the upper dir.
+    await chmod(paths.upper, (await stat(lower)).mode & 0o7777);
+    return lower;
+  }
+
+  private async create(task: TaskConfig, image: Image, paths: TaskPaths, handle: TaskHandle, userns: IdRange | undefined): Promise<void> {
     const volumesDir = join(this.opts.dataDir, 'volumes');
     for (const v of task.volumes) await mkdir(join(volumesDir, v.name), { recursive: true });
+    const user = await imageUser(task.taskId, image, task.securityContext);
+    if (userns) checkMappable(task.taskId, userns, user);
     const spec = toOciSpec(task, image.config, {
-      rootfs: paths.rootfs,
+      rootfs: this.rootOf(task.taskId, userns),
       netnsPath: handle.network?.netnsPath,
       cgroupsPath: taskCgroupsPath(this.opts.node, task.taskId),
       volumesDir,
-      user: await imageUser(task.taskId, image),
+      user,
+      arch: process.arch,
+      ...(userns ? { userNamespace: userns } : {}),
     });
     await writeFile(paths.config, JSON.stringify(spec, null, 2));
     await rm(paths.exitFile, { force: true });
@@ -309,5 +370,30 @@ export class RuncDriver implements RuntimeDriver {
   private cgroupLayout(): Promise<CgroupLayout> {
     this.layout ??= hostCgroupLayout();
     return this.layout;
+  }
+}
+
+/**
+ * Sets UNPRIVILEGED_PORTS in the task's network namespace from the host's side: the namespace
+ * belongs to the host's user namespace, so runc, inside the task's, may not.
+ */
+async function allowLowPorts(netnsPath: string): Promise<void> {
+  const script = Object.entries(UNPRIVILEGED_PORTS)
+    .map(([key, value]) => `echo ${value} > /proc/sys/${key.replaceAll('.', '/')}`)
+    .join(' && ');
+  await runCommand('nsenter', [`--net=${netnsPath}`, 'sh', '-c', script], { timeoutMs: 10_000 });
+}
+
+/** Throws TaskSpecError unless every directory from `/` down to `path`'s parent lets others search it (o+x). */
+async function requireSearchable(taskId: string, path: string): Promise<void> {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    const mode = (await stat(dir)).mode;
+    if ((mode & 0o001) === 0) {
+      throw new TaskSpecError(
+        taskId,
+        `${dir} (mode ${(mode & 0o777).toString(8).padStart(4, '0')}) must be searchable by others (chmod o+x) for tasks in a user namespace: runc sets up their root from inside it, as an unprivileged host user`,
+      );
+    }
+    if (dir === '/') return;
   }
 }

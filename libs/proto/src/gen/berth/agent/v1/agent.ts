@@ -400,12 +400,34 @@ export interface TaskSpec {
     | string
     | undefined;
   /** Added to the guest kernel's command line; only with vm_disk. */
-  vmCmdline?: string | undefined;
+  vmCmdline?:
+    | string
+    | undefined;
+  /** runtime container: what the template changes of the hardened defaults; absent: nothing. */
+  securityContext?: SecurityContext | undefined;
 }
 
 export interface TaskSpec_EnvEntry {
   key: string;
   value: string;
+}
+
+/**
+ * Each field's zero value is the hardened default: no capability, a writable root filesystem,
+ * the image's user and group.
+ */
+export interface SecurityContext {
+  /** Capabilities the task keeps, "CAP_"-prefixed; all others are dropped. */
+  addCapabilities: string[];
+  /** Read-only root filesystem; /tmp is a tmpfs. */
+  readOnlyRootFilesystem: boolean;
+  /** Override the image's user (uid) and group (gid). */
+  runAsUser?: number | undefined;
+  runAsGroup?:
+    | number
+    | undefined;
+  /** Its own user namespace: ids 0-65535 inside are the node's unprivileged range on the host. */
+  userNamespace: boolean;
 }
 
 export interface Resources {
@@ -2394,6 +2416,7 @@ function createBaseTaskSpec(): TaskSpec {
     vmKernel: undefined,
     vmDisk: undefined,
     vmCmdline: undefined,
+    securityContext: undefined,
   };
 }
 
@@ -2443,6 +2466,9 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     }
     if (message.vmCmdline !== undefined) {
       writer.uint32(122).string(message.vmCmdline);
+    }
+    if (message.securityContext !== undefined) {
+      SecurityContext.encode(message.securityContext, writer.uint32(130).fork()).join();
     }
     return writer;
   },
@@ -2583,6 +2609,14 @@ export const TaskSpec: MessageFns<TaskSpec> = {
             message.vmCmdline = reader.string();
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.securityContext = SecurityContext.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2657,6 +2691,11 @@ export const TaskSpec: MessageFns<TaskSpec> = {
         : isSet(object.vm_cmdline)
         ? globalThis.String(object.vm_cmdline)
         : undefined,
+      securityContext: isSet(object.securityContext)
+        ? SecurityContext.fromJSON(object.securityContext)
+        : isSet(object.security_context)
+        ? SecurityContext.fromJSON(object.security_context)
+        : undefined,
     };
   },
 
@@ -2713,6 +2752,9 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     if (message.vmCmdline !== undefined) {
       obj.vmCmdline = message.vmCmdline;
     }
+    if (message.securityContext !== undefined) {
+      obj.securityContext = SecurityContext.toJSON(message.securityContext);
+    }
     return obj;
   },
 
@@ -2748,6 +2790,9 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     message.vmKernel = object.vmKernel ?? undefined;
     message.vmDisk = object.vmDisk ?? undefined;
     message.vmCmdline = object.vmCmdline ?? undefined;
+    message.securityContext = (object.securityContext !== undefined && object.securityContext !== null)
+      ? SecurityContext.fromPartial(object.securityContext)
+      : undefined;
     return message;
   },
 };
@@ -2833,6 +2878,165 @@ export const TaskSpec_EnvEntry: MessageFns<TaskSpec_EnvEntry> = {
     const message = createBaseTaskSpec_EnvEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseSecurityContext(): SecurityContext {
+  return {
+    addCapabilities: [],
+    readOnlyRootFilesystem: false,
+    runAsUser: undefined,
+    runAsGroup: undefined,
+    userNamespace: false,
+  };
+}
+
+export const SecurityContext: MessageFns<SecurityContext> = {
+  encode(message: SecurityContext, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.addCapabilities) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.readOnlyRootFilesystem !== false) {
+      writer.uint32(16).bool(message.readOnlyRootFilesystem);
+    }
+    if (message.runAsUser !== undefined) {
+      writer.uint32(24).uint32(message.runAsUser);
+    }
+    if (message.runAsGroup !== undefined) {
+      writer.uint32(32).uint32(message.runAsGroup);
+    }
+    if (message.userNamespace !== false) {
+      writer.uint32(40).bool(message.userNamespace);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecurityContext {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecurityContext();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.addCapabilities.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.readOnlyRootFilesystem = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.runAsUser = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.runAsGroup = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.userNamespace = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SecurityContext {
+    return {
+      addCapabilities: globalThis.Array.isArray(object?.addCapabilities)
+        ? object.addCapabilities.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.add_capabilities)
+        ? object.add_capabilities.map((e: any) => globalThis.String(e))
+        : [],
+      readOnlyRootFilesystem: isSet(object.readOnlyRootFilesystem)
+        ? globalThis.Boolean(object.readOnlyRootFilesystem)
+        : isSet(object.read_only_root_filesystem)
+        ? globalThis.Boolean(object.read_only_root_filesystem)
+        : false,
+      runAsUser: isSet(object.runAsUser)
+        ? globalThis.Number(object.runAsUser)
+        : isSet(object.run_as_user)
+        ? globalThis.Number(object.run_as_user)
+        : undefined,
+      runAsGroup: isSet(object.runAsGroup)
+        ? globalThis.Number(object.runAsGroup)
+        : isSet(object.run_as_group)
+        ? globalThis.Number(object.run_as_group)
+        : undefined,
+      userNamespace: isSet(object.userNamespace)
+        ? globalThis.Boolean(object.userNamespace)
+        : isSet(object.user_namespace)
+        ? globalThis.Boolean(object.user_namespace)
+        : false,
+    };
+  },
+
+  toJSON(message: SecurityContext): unknown {
+    const obj: any = {};
+    if (message.addCapabilities?.length) {
+      obj.addCapabilities = message.addCapabilities;
+    }
+    if (message.readOnlyRootFilesystem !== false) {
+      obj.readOnlyRootFilesystem = message.readOnlyRootFilesystem;
+    }
+    if (message.runAsUser !== undefined) {
+      obj.runAsUser = Math.round(message.runAsUser);
+    }
+    if (message.runAsGroup !== undefined) {
+      obj.runAsGroup = Math.round(message.runAsGroup);
+    }
+    if (message.userNamespace !== false) {
+      obj.userNamespace = message.userNamespace;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SecurityContext>, I>>(base?: I): SecurityContext {
+    return SecurityContext.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SecurityContext>, I>>(object: I): SecurityContext {
+    const message = createBaseSecurityContext();
+    message.addCapabilities = object.addCapabilities?.map((e) => e) || [];
+    message.readOnlyRootFilesystem = object.readOnlyRootFilesystem ?? false;
+    message.runAsUser = object.runAsUser ?? undefined;
+    message.runAsGroup = object.runAsGroup ?? undefined;
+    message.userNamespace = object.userNamespace ?? false;
     return message;
   },
 };
