@@ -146,7 +146,7 @@ function vmSecurityProblems(t: Record<string, unknown>, at: (...rest: PathSegmen
   ];
 }
 
-/** What a task in its own user namespace cannot have: ids its 65536 cannot map, and (not yet) volumes. */
+/** What a task in its own user namespace cannot have: ids its 65536 cannot map. */
 function userNamespaceProblems(t: Record<string, unknown>, at: (...rest: PathSegment[]) => PathSegment[]): FieldProblem[] {
   const s = t['securityContext'] as Record<string, unknown>;
   const out: FieldProblem[] = [];
@@ -155,12 +155,6 @@ function userNamespaceProblems(t: Record<string, unknown>, at: (...rest: PathSeg
     if (Number.isInteger(id) && (id as number) >= USER_NAMESPACE_IDS && (id as number) <= MAX_TASK_ID) {
       out.push({ path: at('securityContext', field), message: `must be between 0 and ${USER_NAMESPACE_IDS - 1} with userNamespace: true, the ids a task's user namespace has (got ${String(id)})` });
     }
-  }
-  if (Array.isArray(t['volumes']) && t['volumes'].length > 0) {
-    out.push({
-      path: at('securityContext', 'userNamespace'),
-      message: "is not supported yet together with volumes: a volume's files would keep host ids the task's namespace cannot map; remove the volumes or userNamespace",
-    });
   }
   return out;
 }

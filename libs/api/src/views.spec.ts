@@ -80,7 +80,7 @@ const specArb: fc.Arbitrary<ServiceSpec> = fc
       // A VM task takes no pids limit and no exec health check (validation refuses them).
       ...(r.health && (r.vm === undefined || r.health.probe.exec === undefined) ? { healthCheck: { ...r.health.probe, intervalMs: r.health.intervalMs, timeoutMs: r.health.timeoutMs, retries: r.health.retries, startPeriodMs: r.health.startPeriodMs } } : {}),
       // No volumes with a user namespace yet (validation refuses them).
-      volumes: (r.security?.userNamespace && r.vm === undefined ? [] : r.volumes).map((name) => ({ name, mountPath: `/mnt/${name}` })),
+      volumes: r.volumes.map((name) => ({ name, mountPath: `/mnt/${name}` })),
       ...(r.vm === undefined ? {} : { vm: { vcpus: r.vm.vcpus, ...(r.vm.kernel ? { kernel: r.vm.kernel } : {}) } }),
       stopGracePeriodMs: r.stopGracePeriodMs,
       // Containers only (validation refuses it for a VM).

@@ -97,7 +97,7 @@ export interface SecurityContext {
   /**
    * The task runs in a user namespace of its own: its uids/gids 0 … USER_NAMESPACE_IDS - 1 are the
    * node's unprivileged id range on the host (root inside is nobody outside). Its image is a
-   * chowned copy; volumes are refused with it (not supported yet).
+   * chowned copy; a volume serves tasks with a user namespace or tasks without, not both.
    */
   readonly userNamespace?: true;
 }

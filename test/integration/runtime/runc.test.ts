@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, readlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -331,13 +331,41 @@ describe.runIf(ready)('runc driver', () => {
       }
     });
 
-    it('refuses volumes and users the namespace cannot map, leaving nothing behind', async () => {
+    it('shares a volume between user-namespaced tasks, owned by the range on the host; a task without a user namespace is refused it', async () => {
       const d = makeDriver();
-      const withVolume = config('userns', ['true'], { ...userns, volumes: [{ name: 'uv', mountPath: '/data' }] });
-      await expect(d.prepare(withVolume)).rejects.toThrow(/volumes are not supported yet together with securityContext\.userNamespace/);
+      const name = `uv${randomBytes(3).toString('hex')}`;
+      const volumes = [{ name, mountPath: '/srv/data' }];
+      const writer = await d.prepare(config('userns', ['sh', '-c', 'id -u > /srv/data/who && stat -c "%u %g" /srv/data && echo done; exec sleep 1000'], { ...userns, volumes }));
+      let reader: TaskHandle | undefined;
+      try {
+        expect((await startAndRead(d, writer, 2)).lines).toEqual(['0 0', 'done']);
+        // On the host the volume and what the task wrote belong to the range's root.
+        const volume = join(dataDir, 'volumes', name);
+        expect([statSync(volume).uid, statSync(volume).gid]).toEqual([base, base]);
+        expect([statSync(join(volume, 'who')).uid, readFileSync(join(volume, 'who'), 'utf8')]).toEqual([base, '0\n']);
+        reader = await d.prepare(config('userns', ['sh', '-c', 'cat /srv/data/who; echo more >> /srv/data/who && echo done; exec sleep 1000'], { ...userns, volumes }));
+        expect((await startAndRead(d, reader, 2)).lines).toEqual(['0', 'done']);
+        const host = config('plain', ['true'], { volumes });
+        await expect(d.prepare(host)).rejects.toThrow(`volume ${name} holds files of user-namespaced tasks (host ids from ${base}), and this task runs without a user namespace`);
+        expect(existsSync(join(dataDir, 'tasks', host.taskId))).toBe(false);
+      } finally {
+        await d.destroy(writer);
+        if (reader) await d.destroy(reader);
+      }
+      for (const h of [writer, ...(reader ? [reader] : [])]) expect(await leftovers(h)).toEqual([]);
+      // The other way round: a volume of tasks without a user namespace is refused to one with.
+      const plainVolume = `pv${randomBytes(3).toString('hex')}`;
+      const plain = await d.prepare(config('plain', ['true'], { volumes: [{ name: plainVolume, mountPath: '/v' }] }));
+      await d.destroy(plain);
+      const withUserns = config('userns', ['true'], { ...userns, volumes: [{ name: plainVolume, mountPath: '/v' }] });
+      await expect(d.prepare(withUserns)).rejects.toThrow(`volume ${plainVolume} holds files of tasks without a user namespace (host ids), and this task runs in a user namespace (host ids from ${base})`);
+    });
+
+    it('refuses users the namespace cannot map, leaving nothing behind', async () => {
+      const d = makeDriver();
       const highUser = config('userns', ['true'], { securityContext: { userNamespace: true, runAsUser: 70000 } });
       await expect(d.prepare(highUser)).rejects.toThrow(/uid 70000 does not exist in a user namespace/);
-      for (const t of [withVolume, highUser]) expect(existsSync(join(dataDir, 'tasks', t.taskId))).toBe(false);
+      expect(existsSync(join(dataDir, 'tasks', highUser.taskId))).toBe(false);
     });
 
     it('the shifted copy goes when the image store removes its image', async () => {

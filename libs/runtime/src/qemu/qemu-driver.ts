@@ -40,7 +40,7 @@ import { startDhcpServer, stopDhcpServer } from './vm-dhcp';
 import { runVmExec, startVmExec } from './vm-exec';
 import { GUEST_TAP, handOverToGuest } from './vm-network';
 import { UNIX_PATH_MAX, vmPaths, type VmPaths } from './vm-paths';
-import { mountVolumes, unmountRootfs } from './vm-rootfs';
+import { claimVolumes, mountVolumes, unmountRootfs } from '../rootfs-volumes';
 import { connectControl, consoleTail, exitCodeOf, guestStatuses, killQemu, KILLED, LOST, qemuPid } from './vm-state';
 
 export interface QemuDriverOptions {
@@ -153,7 +153,9 @@ export class QemuDriver implements RuntimeDriver {
       for (const d of [p.upper, p.work, p.rootfs, p.share, p.stateDir]) await mkdir(d, { recursive: true });
       await writeStoredHandle(p.handleFile, handle);
       await mountOverlay({ lower: image.rootfs, upper: p.upper, work: p.work, target: p.rootfs });
-      await mountVolumes(task, p.rootfs, join(this.opts.dataDir, 'volumes'), this.commandTimeoutMs);
+      const volumesDir = join(this.opts.dataDir, 'volumes');
+      await claimVolumes(task, volumesDir, { kind: 'host' });
+      await mountVolumes(task, p.rootfs, volumesDir, this.commandTimeoutMs);
       let guestNetwork: GuestSpec['network'];
       ({ handle, launch, guestNetwork } = await this.attachNetwork(task, p, handle, launch));
       await makeVmCgroup(await this.cgroupLayout(), taskCgroupsPath(this.opts.node, task.taskId), launch);

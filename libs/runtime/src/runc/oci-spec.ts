@@ -126,7 +126,8 @@ export function toOciSpec(task: TaskConfig, image: ImageConfig, ctx: SpecContext
     },
     root: { path: ctx.rootfs, readonly: readOnlyRoot },
     hostname: task.taskId,
-    mounts: [...(userns ? USERNS_MOUNTS : DEFAULT_MOUNTS), ...(readOnlyRoot ? [WRITABLE_TMP] : []), ...volumeMounts(task, ctx.volumesDir)],
+    // A user-namespaced task's volumes are already mounted inside its root (the driver does it on the host).
+    mounts: [...(userns ? USERNS_MOUNTS : DEFAULT_MOUNTS), ...(readOnlyRoot ? [WRITABLE_TMP] : []), ...(userns ? [] : volumeMounts(task, ctx.volumesDir))],
     annotations: { 'berth.task': task.taskId, 'berth.service': task.service, 'berth.image': task.image ?? '' },
     linux: {
       cgroupsPath: ctx.cgroupsPath,

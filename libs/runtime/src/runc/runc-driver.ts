@@ -33,6 +33,7 @@ import { RuncCli } from './runc-cli';
 import { taskCgroupsPath, taskPaths, type TaskPaths } from './task-paths';
 import { conmonAlive, DirectoryDoorbell, killSession, readExitCode, readPid, waitFor } from './task-process';
 import { runCommand } from '../command';
+import { claimVolumes, mountVolumes, unmountRootfs } from '../rootfs-volumes';
 import { checkMappable, nodeIdRange, type IdRange } from '../user-namespace';
 
 export interface RuncDriverOptions {
@@ -189,9 +190,9 @@ export class RuncDriver implements RuntimeDriver {
     await this.runc.deleteForce(h.taskId);
     await this.reapConmon(paths);
     await unmount(paths.rootfs);
-    // A user-namespaced task's root, if it had one (the handle does not say): unmounted, then its empty mount point.
+    // A user-namespaced task's root, if it had one (the handle does not say): its volumes and itself unmounted, then its empty mount point.
     const usernsRoot = this.rootOf(h.taskId, this.idRange);
-    await unmount(usernsRoot);
+    await unmountRootfs(usernsRoot);
     await rmdir(usernsRoot).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') throw e;
     });
@@ -282,12 +283,9 @@ export class RuncDriver implements RuntimeDriver {
     return userns ? join(this.usernsRoots, taskId) : taskPaths(this.opts.dataDir, taskId).rootfs;
   }
 
-  /** The node's id range when the task asks for a user namespace; refuses what does not work with one yet. */
+  /** The node's id range when the task asks for a user namespace. */
   private userNamespaceOf(task: TaskConfig): IdRange | undefined {
-    if (task.securityContext?.userNamespace !== true) return undefined;
-    // Validation refuses this already; an agent never ignores it either.
-    if (task.volumes.length > 0) throw new TaskSpecError(task.taskId, 'volumes are not supported yet together with securityContext.userNamespace');
-    return this.idRange;
+    return task.securityContext?.userNamespace === true ? this.idRange : undefined;
   }
 
   /**
@@ -308,7 +306,9 @@ export class RuncDriver implements RuntimeDriver {
 
   private async create(task: TaskConfig, image: Image, paths: TaskPaths, handle: TaskHandle, userns: IdRange | undefined): Promise<void> {
     const volumesDir = join(this.opts.dataDir, 'volumes');
-    for (const v of task.volumes) await mkdir(join(volumesDir, v.name), { recursive: true });
+    await claimVolumes(task, volumesDir, userns ? { kind: 'userns', base: userns.base } : { kind: 'host' });
+    // A user namespace could not open the volumes in the data dir (0700): they go into its root here, on the host.
+    if (userns) await mountVolumes(task, this.rootOf(task.taskId, userns), volumesDir, this.opts.commandTimeoutMs ?? 30_000, userns.base);
     const user = await imageUser(task.taskId, image, task.securityContext);
     if (userns) checkMappable(task.taskId, userns, user);
     const spec = toOciSpec(task, image.config, {
