@@ -174,17 +174,19 @@ async function lineStartAfter(path: string, from: number): Promise<number> {
  * line longer than a chunk is read with a chunk as large as it needs.
  */
 async function readFrom(path: string, at: Cursor, format: LogFormat): Promise<Cursor & { lines: LogLine[]; read: number }> {
-  let info;
+  let file;
   try {
-    info = await stat(path);
+    file = await open(path, 'r');
   } catch {
     return { offset: 0, ino: undefined, lines: [], read: 0 };
   }
-  const rotated = at.ino !== undefined && (info.ino !== at.ino || info.size < at.offset);
-  const offset = rotated ? 0 : at.offset;
-  if (info.size <= offset) return { offset, ino: info.ino, lines: [], read: 0 };
-  const file = await open(path, 'r');
   try {
+    // The size and inode of the file opened, not of the path: the shim may rename a new file over
+    // it in between, and an offset into the old file would start mid-line in the new one.
+    const info = await file.stat();
+    const rotated = at.ino !== undefined && (info.ino !== at.ino || info.size < at.offset);
+    const offset = rotated ? 0 : at.offset;
+    if (info.size <= offset) return { offset, ino: info.ino, lines: [], read: 0 };
     for (let size = CHUNK_BYTES; ; size *= 2) {
       const want = Math.min(size, info.size - offset);
       const buf = Buffer.alloc(want);
