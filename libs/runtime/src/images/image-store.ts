@@ -79,12 +79,7 @@ export class ImageStore {
     const mode: PullMode = opts.policy ?? (opts.digest ? 'pinned' : 'ifNotPresent');
     const key = layoutKey(parsed, mode, opts.digest);
     if (this.pruning) await this.pruning.catch(() => undefined);
-    let pending = this.pulls.get(key);
-    if (!pending) {
-      pending = this.fetch(ref, parsed, mode, key, opts.digest).finally(() => this.pulls.delete(key));
-      this.pulls.set(key, pending);
-    }
-    return pending;
+    return coalesced(this.pulls, key, () => this.fetch(ref, parsed, mode, key, opts.digest));
   }
 
   /**
@@ -99,12 +94,7 @@ export class ImageStore {
   async shiftedRootfs(image: Image, range: IdRange): Promise<string> {
     if (this.pruning) await this.pruning.catch(() => undefined);
     const target = shiftedRootfsDir(this.opts.dir, image.digest, range);
-    let pending = this.shifts.get(target);
-    if (!pending) {
-      pending = this.shift(image, range, target).finally(() => this.shifts.delete(target));
-      this.shifts.set(target, pending);
-    }
-    return pending;
+    return coalesced(this.shifts, target, () => this.shift(image, range, target));
   }
 
   private async shift(image: Image, range: IdRange, target: string): Promise<string> {
@@ -182,12 +172,7 @@ export class ImageStore {
   }
 
   private unpackOnce(ref: string, layout: string, digest: string): Promise<string> {
-    let pending = this.unpacks.get(digest);
-    if (!pending) {
-      pending = this.unpack(ref, layout, digest).finally(() => this.unpacks.delete(digest));
-      this.unpacks.set(digest, pending);
-    }
-    return pending;
+    return coalesced(this.unpacks, digest, () => this.unpack(ref, layout, digest));
   }
 
   private async unpack(ref: string, layout: string, digest: string): Promise<string> {
@@ -268,4 +253,14 @@ async function exists(path: string): Promise<boolean> {
 
 async function list(dir: string): Promise<string[]> {
   return readdir(dir).catch(() => []);
+}
+
+/** The work in flight for `key`, or `start()` put in flight for it until it settles: callers asking at once share one run. */
+function coalesced<T>(inFlight: Map<string, Promise<T>>, key: string, start: () => Promise<T>): Promise<T> {
+  let pending = inFlight.get(key);
+  if (!pending) {
+    pending = start().finally(() => inFlight.delete(key));
+    inFlight.set(key, pending);
+  }
+  return pending;
 }
