@@ -20,22 +20,37 @@ export const CLUSTER_CA_NAME = 'berth cluster CA';
  * being trusted.
  */
 export async function loadOrCreateCa(dir: string): Promise<KeyedCertificate & { readonly created: boolean; readonly files: CertificateFiles }> {
-  const files = { caFile: join(dir, 'ca.pem'), certFile: join(dir, 'ca.pem'), keyFile: join(dir, 'ca.key') };
+  const existing = await loadCa(dir);
+  if (existing) return { ...existing, created: false };
+  const files = caFiles(dir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
-  const [certPem, keyPem] = await Promise.all([readOptional(files.caFile), readOptional(files.keyFile)]);
-  if (certPem !== undefined && keyPem !== undefined) {
-    if (!new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem))) throw new Error(`${files.keyFile} is not the key of ${files.caFile}`);
-    return { certPem, keyPem, created: false, files };
-  }
-  if (certPem !== undefined || keyPem !== undefined) {
-    throw new Error(`${dir} holds only one of ca.pem and ca.key: restore the other, or remove both to start a new CA (every certificate it signed is then distrusted)`);
-  }
   const ca = createCa({ commonName: CLUSTER_CA_NAME });
   // The key first: a crash between the two leaves a key without certificate, which the check above reports.
   await writeSecret(files.keyFile, ca.keyPem);
   await writeAtomically(files.caFile, ca.certPem, 0o644);
   return { ...ca, created: true, files };
+}
+
+/**
+ * The CA kept in `dir`, or undefined when neither file is there. Throws like loadOrCreateCa when
+ * only one is, or they do not belong together.
+ */
+export async function loadCa(dir: string): Promise<(KeyedCertificate & { readonly files: CertificateFiles }) | undefined> {
+  const files = caFiles(dir);
+  const [certPem, keyPem] = await Promise.all([readOptional(files.caFile), readOptional(files.keyFile)]);
+  if (certPem !== undefined && keyPem !== undefined) {
+    if (!new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem))) throw new Error(`${files.keyFile} is not the key of ${files.caFile}`);
+    return { certPem, keyPem, files };
+  }
+  if (certPem !== undefined || keyPem !== undefined) {
+    throw new Error(`${dir} holds only one of ca.pem and ca.key: restore the other, or remove both to start a new CA (every certificate it signed is then distrusted)`);
+  }
+  return undefined;
+}
+
+function caFiles(dir: string): CertificateFiles {
+  return { caFile: join(dir, 'ca.pem'), certFile: join(dir, 'ca.pem'), keyFile: join(dir, 'ca.key') };
 }
 
 /**

@@ -12,6 +12,8 @@ export {
   type CsrContent,
   type KeyedCertificate,
   type LeafRequest,
+  type VerifiedCertificate,
+  verifyClientCertificate,
 } from './x509';
 export { hashSecret, newToken, parseToken, secretMatches, type ParsedToken, type TokenKind } from './tokens';
-export { CLUSTER_CA_NAME, loadOrCreateCa, readCertificateFiles, writeLeaf, type CertificateFiles } from './files';
+export { CLUSTER_CA_NAME, loadCa, loadOrCreateCa, readCertificateFiles, writeLeaf, type CertificateFiles } from './files';

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { connect, createServer, type TLSSocket } from 'node:tls';
 import { describe, expect, it } from 'vitest';
-import { caFingerprint, certificateCommonName, createCa, createCsr, issueCertificate, newPrivateKey, readCsr, type KeyedCertificate } from './x509';
+import { caFingerprint, certificateCommonName, createCa, createCsr, issueCertificate, newPrivateKey, readCsr, verifyClientCertificate, type KeyedCertificate } from './x509';
 
 const DAY = 86_400_000;
 const publicKeyOf = (keyPem: string) => createPublicKey(createPrivateKey(keyPem));
@@ -95,6 +95,28 @@ describe('CSRs', () => {
     expect(() => readCsr(forged)).toThrow(/signature does not match/);
     expect(() => readCsr('hello')).toThrow(/not a PEM CERTIFICATE REQUEST/);
     expect(() => readCsr(Buffer.from('300302012a', 'hex'))).toThrow(/not a PKCS #10 request/);
+  });
+});
+
+describe('verifyClientCertificate', () => {
+  const ca = createCa({ commonName: 'test CA' });
+  const other = createCa({ commonName: 'other CA' });
+  const key = createPublicKey(createPrivateKey(newPrivateKey()));
+  const der = (signer: KeyedCertificate, o: { uses?: ('client' | 'server')[]; now?: Date } = {}) =>
+    new X509Certificate(issueCertificate(signer, { publicKey: key, commonName: 'node:n1', uses: o.uses ?? ['client'], lifetimeMs: 3_600_000, ...(o.now ? { now: o.now } : {}) })).raw;
+
+  it("names the node and the serial of a client certificate of the cluster's CA", () => {
+    const raw = der(ca);
+    const v = verifyClientCertificate(raw, ca.certPem);
+    expect(v.commonName).toBe('node:n1');
+    expect(v.serial).toBe(new X509Certificate(raw).serialNumber.toUpperCase());
+  });
+
+  it("refuses another CA's certificate, an expired one, a server-only one and garbage, saying why", () => {
+    expect(() => verifyClientCertificate(der(other), ca.certPem)).toThrow(/not issued by this cluster's CA/);
+    expect(() => verifyClientCertificate(der(ca, { now: new Date(Date.now() - 86_400_000) }), ca.certPem)).toThrow(/expired at/);
+    expect(() => verifyClientCertificate(der(ca, { uses: ['server'] }), ca.certPem)).toThrow(/not for client authentication/);
+    expect(() => verifyClientCertificate(Buffer.from('nope'), ca.certPem)).toThrow(/cannot be read/);
   });
 });
 

@@ -165,6 +165,37 @@ export function caFingerprint(certPem: string): string {
   return createHash('sha256').update(new X509Certificate(certPem).raw).digest('hex');
 }
 
+/** What a verified client certificate says. */
+export interface VerifiedCertificate {
+  readonly commonName: string;
+  /** Upper-case hex, as node:crypto prints it. */
+  readonly serial: string;
+  readonly notAfter: Date;
+}
+
+/**
+ * Checks a TLS peer's certificate (DER, as the TLS socket hands it over): signed by `caPem`,
+ * valid at `now`, meant for client authentication, with a common name. Throws RangeError saying
+ * which check failed.
+ */
+export function verifyClientCertificate(der: Buffer, caPem: string, now: Date = new Date()): VerifiedCertificate {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(der);
+  } catch {
+    throw new RangeError('the certificate cannot be read');
+  }
+  const ca = new X509Certificate(caPem);
+  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) throw new RangeError('the certificate was not issued by this cluster\'s CA');
+  const notAfter = new Date(cert.validTo);
+  if (now < new Date(cert.validFrom)) throw new RangeError(`the certificate is not valid before ${new Date(cert.validFrom).toISOString()}`);
+  if (now > notAfter) throw new RangeError(`the certificate expired at ${notAfter.toISOString()}`);
+  if (!(cert.keyUsage ?? []).includes(OID.clientAuth)) throw new RangeError('the certificate is not for client authentication');
+  const commonName = certificateCommonName(cert);
+  if (commonName === undefined) throw new RangeError('the certificate names no subject');
+  return { commonName, serial: cert.serialNumber.toUpperCase(), notAfter };
+}
+
 /** The common name of a certificate's subject (`CN=node:n1, O=berth` → `node:n1`). */
 export function certificateCommonName(cert: X509Certificate): string | undefined {
   return commonNameOf(expectElement(subjectNameDer(cert), TAG.SEQUENCE, 'name').value);

@@ -33,6 +33,13 @@ export interface Keyspace {
   /** Prefix of the control-plane replicas' announcements (`members/<id>`, on each one's lease). */
   readonly members: string;
   member(id: string): string;
+  /** The cluster CA's certificate (PEM; its key is never in etcd). */
+  readonly caCertificate: string;
+  /** Prefix of the tokens (`tokens/<id>`: role and secret hash, on a lease when they expire). */
+  readonly tokens: string;
+  token(id: string): string;
+  /** The certificates issued to a node and not yet expired (`pki/nodes/<name>`): its session needs one of them. */
+  nodeCertificates(name: string): string;
 }
 
 /** Task ids are `<service>.<slot>.<suffix>` and service names hold no dots. */
@@ -69,6 +76,10 @@ export function keyspace(prefix: string = DEFAULT_PREFIX): Keyspace {
     events: `${root}events/`,
     members: `${root}members/`,
     member: (id) => `${root}members/${encodeURIComponent(id)}`,
+    caCertificate: `${root}pki/ca`,
+    tokens: `${root}tokens/`,
+    token: (id) => `${root}tokens/${id}`,
+    nodeCertificates: (name) => `${root}pki/nodes/${name}`,
   };
 }
 

@@ -4,6 +4,7 @@ import { nodeCodec, nodeLivenessCodec } from './codecs';
 import { etcdCall } from './etcd-client';
 import { nameOf, prefixEnd, type Keyspace } from './keys';
 import { eventOps } from './event-log';
+import { revokeNodeCertificatesOp } from './identity-store';
 import { deleteOp, getKey, ifAbsent, ifModRevision, putOp, txn } from './kv';
 import {
   decodeNodeRecord,
@@ -105,7 +106,7 @@ export class EtcdNodeWriter {
       if (aliveKv && !opts.force) throw readyNodeConflict(name);
       const res = await txn(this.client, `remove node ${name}`, {
         compare: [ifModRevision(node, kv.mod_revision), aliveKv ? ifModRevision(alive, aliveKv.mod_revision) : ifAbsent(alive)],
-        success: [deleteOp(node), deleteOp(this.keys.nodeStatus(name)), deleteOp(alive), ...eventOps(this.keys, [removedEvent(name, aliveKv !== undefined)])],
+        success: [deleteOp(node), deleteOp(this.keys.nodeStatus(name)), deleteOp(alive), revokeNodeCertificatesOp(this.keys, name), ...eventOps(this.keys, [removedEvent(name, aliveKv !== undefined)])],
       });
       if (res.succeeded) return;
     }

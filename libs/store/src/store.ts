@@ -147,9 +147,9 @@ export interface NodeAdmin {
    */
   setNodeLabels(name: string, change: NodeLabelChange): Promise<NodeInfo>;
   /**
-   * Forgets a node: its record, its liveness verdict and its alive key, in one transaction with
-   * the `Removed` event. ConflictError while the node is ready (its alive key exists) unless
-   * `force`: a connected agent would only register it again. Its tasks are not touched: the
+   * Forgets a node: its record, its liveness verdict, its alive key and its certificates (revoked:
+   * its agent must join again with a token), in one transaction with the `Removed` event.
+   * ConflictError while the node is ready (its alive key exists) unless `force`. Its tasks are not touched: the
    * orchestrator treats the tasks of a node that no longer exists as lost.
    */
   removeNode(name: string, opts?: { force?: boolean }): Promise<void>;
