@@ -65,9 +65,10 @@ export class HollowCluster {
     cluster.cpOutput = collect(cp);
     try {
       await cluster.untilLeader();
+      const token = await cluster.joinToken();
       for (let i = 0; i < o.nodes; i++) {
         const name = `hollow-${String(i + 1).padStart(3, '0')}`;
-        cluster.agents.push(await startHollowAgent({ server: cluster.grpcAddress, name, dataDir: join(o.agentsDir ?? join(o.root, 'agents'), name) }));
+        cluster.agents.push(await startHollowAgent({ server: cluster.grpcAddress, name, dataDir: join(o.agentsDir ?? join(o.root, 'agents'), name), token }));
       }
       await cluster.untilReadyNodes(o.nodes);
     } catch (e) {
@@ -75,6 +76,13 @@ export class HollowCluster {
       throw e;
     }
     return cluster;
+  }
+
+  /** A join token from the API (`berth token create --role join`): what every hollow node joins with. */
+  async joinToken(): Promise<string> {
+    const res = await fetch(`${this.apiUrl}/api/v1/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ role: 'join', description: 'hollow nodes' }) });
+    if (res.status !== 201) throw new Error(`POST /api/v1/tokens: ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { token: string }).token;
   }
 
   get cpPid(): number | undefined {

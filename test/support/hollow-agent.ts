@@ -9,6 +9,8 @@ export interface HollowAgentOptions {
   /** The node's runtime; default a new one. Pass the same driver again to play an agent restart. */
   readonly driver?: HollowDriver;
   readonly labels?: Readonly<Record<string, string>>;
+  /** The join token (or where to get it), for a node that has no certificate in its data dir yet. */
+  readonly token?: string | (() => Promise<string>);
   readonly log?: (line: string) => void;
 }
 
@@ -26,5 +28,6 @@ export function startHollowAgent(o: HollowAgentOptions): Promise<RunningAgent> {
     address: '127.0.0.1',
     drivers: new Map([['container', o.driver ?? new HollowDriver()]]),
     log: o.log ?? (() => undefined),
+    ...(o.token !== undefined ? { token: o.token } : {}),
   });
 }

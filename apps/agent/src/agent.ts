@@ -5,6 +5,10 @@ import { DomainError, NotFoundError, type Runtime } from '@berth/core';
 import type { LogRequest } from '@berth/proto';
 import { capacity, onPath, primaryAddress } from './fingerprint/fingerprint';
 import { ImageGarbageCollector } from './housekeeping/image-gc';
+import { establishIdentity } from './identity/establish';
+import { IdentityProvider } from './identity/identity-provider';
+import { details, requestRenewal } from './identity/join';
+import { CertificateRenewer } from './identity/renewal';
 import { AgentMetrics, MeteredImageStore } from './metrics/agent-metrics';
 import { MetricsServer } from './metrics/metrics-server';
 import { StatusOutbox } from './session/outbox';
@@ -45,6 +49,12 @@ export interface AgentOptions {
    * false: no endpoint, so tests and benchmarks can start many agents in one process.
    */
   readonly metrics?: { readonly host: string; readonly port: number } | false;
+  /**
+   * The join token (`berth token create --role join`), or a function that returns it, called
+   * only when the node has to join: needed only at the first start of a node. The agent keeps
+   * the certificate it gets in `<dataDir>/pki` and reuses it on later starts.
+   */
+  readonly token?: string | (() => Promise<string>);
   readonly log?: (line: string) => void;
 }
 
@@ -63,11 +73,31 @@ export interface RunningAgent {
  *   images/    pulled layouts and unpacked image roots (unused ones removed after a day)
  *   cni/       host-local IPAM leases of this node
  *   vm/        the qemu driver's VM tasks, guest initramfs and acceleration probe (with QEMU only)
+ *   pki/       the node's identity: ca.pem, node.pem (CN=node:<name>), node.key (identity/node-identity.ts)
+ * The identity comes first: the one in pki/ when it is this node's and still valid, else a join
+ * with the token; without either the start fails before anything else is opened. The session
+ * speaks mutual TLS with it, and it is renewed at 50–80 % of its lifetime.
  * With `metrics`, the endpoint listens before anything runs (an address in use fails the start
  * and leaves nothing behind) and closes once the agent's loops have ended.
  */
 export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const log = o.log ?? ((line: string) => process.stderr.write(`berth-agent: ${line}\n`));
+  // Before anything is opened: an agent without a certificate has nothing to start.
+  const { identity, files: pki } = await establishIdentity({ server: o.server, name: o.name, dataDir: o.dataDir, token: o.token, log });
+  const provider = new IdentityProvider(identity);
+  const renewer = new CertificateRenewer({
+    name: o.name,
+    files: pki,
+    provider,
+    log,
+    renew: async (csrPem) => {
+      try {
+        return await requestRenewal(o.server, provider.channelCredentials(), csrPem);
+      } catch (e) {
+        throw new Error(details(e));
+      }
+    },
+  });
   // Its sources are read at scrapes only, by which time the worker and session below exist.
   const metrics = o.metrics
     ? new AgentMetrics({
@@ -76,6 +106,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
         stats: async (h): Promise<TaskStats> => drivers.forHandle(h).stats(h),
         capacity,
         connected: (): boolean => session.connected,
+        certificateExpiry: (): number => provider.current.validTo.getTime() / 1000,
       })
     : undefined;
   const imageOptions = { dir: join(o.dataDir, 'images'), insecureRegistries: o.insecureRegistries };
@@ -97,6 +128,8 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   });
   const session = new AgentSession({
     server: o.server,
+    credentials: provider.channelCredentials(),
+    certificateFile: pki.certFile,
     worker,
     outbox,
     log,
@@ -155,9 +188,13 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
       },
     );
   }
+  renewer.start();
   const done = Promise.all([worker.run(ctl.signal), session.run(ctl.signal), imageGc.run(ctl.signal)])
     .then(() => undefined)
-    .finally(() => endpoint?.close());
+    .finally(async () => {
+      await renewer.stop();
+      await endpoint?.close();
+    });
   return {
     done,
     ...(metricsAddress ? { metricsAddress } : {}),

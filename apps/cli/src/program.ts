@@ -15,6 +15,7 @@ import { planCommand } from './commands/plan';
 import { rolloutCommand } from './commands/rollout';
 import { scaleCommand } from './commands/scale';
 import { serverCommand } from './commands/server';
+import { tokenCommand } from './commands/token';
 import { topCommand } from './commands/top';
 import { upCommand } from './commands/up';
 import { whyCommand } from './commands/why';
@@ -90,6 +91,7 @@ export function createProgram(env: CliEnvironment, io: ProgramIo): BerthProgram 
     eventsCommand,
     topCommand,
     nodeCommand,
+    tokenCommand,
     planCommand,
     whyCommand,
   ];

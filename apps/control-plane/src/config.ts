@@ -1,5 +1,7 @@
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { DomainError, type Issue, ValidationError } from '@berth/core';
+import { NODE_CERTIFICATE_LIFETIME_MS } from './identity/identity';
 import { EMBEDDED_MAX_TXN_OPS, ETCD_DEFAULT_MAX_TXN_OPS, type EtcdTls } from '@berth/store';
 
 /** What the caller (the CLI's `berth server` / `berth up`) passes to startControlPlane. */
@@ -22,6 +24,10 @@ export interface ControlPlaneOptions {
   nodeDownAfterMs?: number;
   /** `host:port` of registries apply reaches over plain HTTP to pin image digests (loopback ones always are). */
   insecureRegistries?: string[];
+  /** More names and addresses clients reach this control plane by (`--advertise`): its certificate is valid for them too. */
+  advertise?: string[];
+  /** How long node certificates last (default 90 days; 10 s to 365 days); agents renew them at 50–80 % of it. */
+  nodeCertificateLifetimeMs?: number;
 }
 
 export interface Address {
@@ -42,6 +48,8 @@ export interface ControlPlaneConfig {
   readonly nodeGraceMs: number;
   readonly nodeDownAfterMs: number;
   readonly insecureRegistries: readonly string[];
+  readonly advertise: readonly string[];
+  readonly nodeCertificateLifetimeMs: number;
 }
 
 export const DEFAULT_LEADER_TTL_SECONDS = 10;
@@ -53,6 +61,8 @@ export const MIN_NODE_DOWN_AFTER_MS = 2_000;
 export const MAX_NODE_DOWN_AFTER_MS = 300_000;
 /** The grace covers an agent's reconnect (≤ 5 s of backoff) and one more node-down time. */
 const GRACE_BEYOND_NODE_DOWN_MS = 10_000;
+const MIN_NODE_CERTIFICATE_LIFETIME_MS = 10_000;
+const MAX_NODE_CERTIFICATE_LIFETIME_MS = 365 * 86_400_000;
 
 function addressIssues(field: string, a: { host: string; port: number } | undefined): Issue[] {
   if (!a || typeof a.host !== 'string' || a.host.length === 0) return [{ path: `${field}.host`, message: 'must be a host name or address' }];
@@ -99,6 +109,15 @@ export function parseOptions(opts: ControlPlaneOptions): ControlPlaneConfig {
   for (const [i, registry] of (opts.insecureRegistries ?? []).entries()) {
     if (!/^[^\s/:]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/.test(registry)) issues.push({ path: `insecureRegistries[${i}]`, message: `"${registry}" is not a host:port` });
   }
+  for (const [i, name] of (opts.advertise ?? []).entries()) {
+    if (isIP(name) === 0 && !/^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/i.test(name)) {
+      issues.push({ path: `advertise[${i}]`, message: `"${name}" is neither a DNS name nor an IP address` });
+    }
+  }
+  const certLifetime = opts.nodeCertificateLifetimeMs ?? NODE_CERTIFICATE_LIFETIME_MS;
+  if (!Number.isInteger(certLifetime) || certLifetime < MIN_NODE_CERTIFICATE_LIFETIME_MS || certLifetime > MAX_NODE_CERTIFICATE_LIFETIME_MS) {
+    issues.push({ path: 'nodeCertificateLifetimeMs', message: `must be between 10 seconds and 365 days (got ${certLifetime} ms)` });
+  }
   if (issues.length > 0) throw new ValidationError(issues);
   return Object.freeze({
     dataDir: opts.dataDir,
@@ -112,6 +131,8 @@ export function parseOptions(opts: ControlPlaneOptions): ControlPlaneConfig {
     nodeGraceMs: grace,
     nodeDownAfterMs: downAfter,
     insecureRegistries: Object.freeze([...(opts.insecureRegistries ?? [])]),
+    advertise: Object.freeze([...(opts.advertise ?? [])]),
+    nodeCertificateLifetimeMs: certLifetime,
   });
 }
 

@@ -1,15 +1,20 @@
 import { mkdir } from 'node:fs/promises';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { join } from 'node:path';
 import type { CertificateFiles } from '@berth/pki';
-import { ControlPlaneMembers, createEtcdClient, EmbeddedEtcd, EMBEDDED_MAX_TXN_OPS, ETCD_DEFAULT_MAX_TXN_OPS, EtcdStore, keyspace, LeaderElection, type EtcdTls } from '@berth/store';
+import { ControlPlaneMembers, createEtcdClient, EmbeddedEtcd, EtcdIdentityStore, EMBEDDED_MAX_TXN_OPS, ETCD_DEFAULT_MAX_TXN_OPS, EtcdStore, keyspace, LeaderElection, type EtcdTls } from '@berth/store';
 import { SkopeoImageResolver } from './api/image-resolver';
 import { BERTH_VERSION } from './version';
 import { type ControlPlaneConfig, type ControlPlaneOptions, formatAddress, ListenError, parseOptions } from './config';
 import { Dispatcher } from './dispatcher/dispatcher';
 import { createHttpApp } from './http/http-app';
+import { establishClusterCa } from './identity/cluster-ca';
+import { ServingCertificate, servingNames } from './identity/serving-certificate';
+import { TokenService, type NewTokenRequest, type TokenView } from './identity/tokens.service';
 import { ControlPlaneMetrics } from './observability/metrics';
 
 export type { ControlPlaneOptions, ControlPlaneConfig } from './config';
+export type { NewTokenRequest, TokenRole, TokenView } from './identity/tokens.service';
 export { ListenError, parseOptions } from './config';
 
 /** A started control plane. */
@@ -21,6 +26,11 @@ export interface RunningControlPlane {
   readonly etcdEndpoints: string[];
   /** The embedded etcd's client certificate, CA and key files (what `etcdctl --cacert/--cert/--key` takes); absent with --etcd. */
   readonly etcdClientFiles?: CertificateFiles;
+  /** The cluster CA certificate's file (DATA-DIR/pki/ca.pem) and SHA-256 fingerprint (what join tokens pin). */
+  readonly caFile: string;
+  readonly caFingerprint: string;
+  /** Creates a token as `berth token create` does (the secret is in the answer only). */
+  createToken(req: NewTokenRequest): Promise<TokenView & { readonly token: string }>;
   /** Idempotent: closes HTTP, aborts the leader loops (resigning), closes etcd, stops embedded etcd. */
   stop(): Promise<void>;
 }
@@ -83,6 +93,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     cleanups.push(async () => client.close());
     const elector = new LeaderElection(client, { id: config.id, ttlSeconds: config.leaderTtlSeconds, log: stderrLog('leader') });
     const members = new ControlPlaneMembers(client, keyspace());
+    const identityStore = new EtcdIdentityStore(client, keyspace());
+    const ca = await establishClusterCa(config.dataDir, identityStore);
+    const serving = new ServingCertificate(ca, servingNames([config.api.host, config.grpc.host], config.advertise));
+    serving.start();
+    cleanups.push(async () => serving.stop());
     const app = await createHttpApp({
       store: new EtcdStore(client, { maxTxnOps: etcd.maxTxnOps }),
       metrics: new ControlPlaneMetrics(),
@@ -91,6 +106,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       nodeGraceMs: config.nodeGraceMs,
       imageResolver: new SkopeoImageResolver({ insecureRegistries: config.insecureRegistries }),
       members: { self: config.id, list: () => members.list() },
+      identity: { store: identityStore, ca, serving, nodeCertificateLifetimeMs: config.nodeCertificateLifetimeMs },
     });
     cleanups.push(() => app.close());
     const apiUrl = await listen(app, config);
@@ -107,6 +123,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       grpcAddress: app.get(Dispatcher).address,
       etcdEndpoints,
       ...(etcd.clientFiles ? { etcdClientFiles: etcd.clientFiles } : {}),
+      caFile: join(config.dataDir, 'pki', 'ca.pem'),
+      caFingerprint: ca.fingerprint,
+      createToken: (req) => app.get(TokenService).create(req),
       stop: () => (stopping ??= runCleanups(cleanups)),
     };
   } catch (e) {

@@ -3,10 +3,12 @@ import type { ControlPlaneMember, Store } from '@berth/store';
 import { type ImageResolver, NO_IMAGE_RESOLVER } from './api/image-resolver';
 import type { DispatcherOptions } from './dispatcher/dispatcher';
 import type { Elector } from './leader/elector';
+import type { IdentityDeps } from './identity/identity';
 import { DEFAULT_NODE_GRACE_MS } from './config';
 import type { ControlPlaneMetrics } from './observability/metrics';
 import {
   ELECTOR,
+  IDENTITY,
   IMAGE_RESOLVER,
   LEADER_WRITES,
   MEMBERS,
@@ -26,8 +28,10 @@ export interface AppDeps {
   readonly metrics: ControlPlaneMetrics;
   /** Absent → this process serves the API only and never runs leader loops. */
   readonly elector?: Elector;
-  /** Absent → no gRPC dispatcher (agents cannot connect; task logs are not served). */
+  /** Absent → no gRPC dispatcher (agents cannot connect; task logs are not served). Needs `identity`. */
   readonly dispatcher?: DispatcherOptions;
+  /** The cluster CA, the serving certificate and the identity store; absent → no tokens, no dispatcher. */
+  readonly identity?: IdentityDeps;
   /** Grace after start / leader change during which absent nodes are `unknown`; default 15 s. */
   readonly nodeGraceMs?: number;
   /** Pins images to digests at apply; absent → nothing is pinned (every apply warns so). */
@@ -60,6 +64,7 @@ export class InfraModule {
       { provide: IMAGE_RESOLVER, useValue: deps.imageResolver ?? NO_IMAGE_RESOLVER },
       ...(deps.elector ? [{ provide: ELECTOR, useValue: deps.elector }] : []),
       ...(deps.members ? [{ provide: MEMBERS, useValue: deps.members }] : []),
+      ...(deps.identity ? [{ provide: IDENTITY, useValue: deps.identity }] : []),
     ];
     return { module: InfraModule, providers, exports: providers.map((p) => p.provide) };
   }

@@ -23,3 +23,5 @@ export const ELECTOR = Symbol('berth.elector');
 export const DISPATCHER_OPTIONS = Symbol('berth.dispatcher-options');
 export const NODE_GRACE = Symbol('berth.node-grace');
 export const IMAGE_RESOLVER = Symbol('berth.image-resolver');
+/** The cluster CA, the serving certificate and the identity store (identity/identity.ts IdentityDeps). */
+export const IDENTITY = Symbol('berth.identity');

@@ -10,6 +10,7 @@ import { BerthProcess } from '../support/berth-process';
 import type { ServiceSketch, TaskJson } from '../support/cluster';
 import { LabCluster } from '../support/lab-cluster';
 import { Sampler } from '../support/sampler';
+import { copyClusterCa } from '../../support/cluster-ca';
 
 const ready = requireTools(['etcd', 'runc', 'conmon', 'skopeo', 'umoci', 'busybox', 'docker-registry', 'ip', 'nsenter', 'iptables', 'iptables-save', 'nft', 'unshare', 'script'], {
   root: true,
@@ -104,6 +105,7 @@ describe.runIf(ready)('berth exec and berth logs stream from a task on another n
     const ports = JSON.parse(readFileSync(join(cluster.root, 'server', 'etcd-ports.json'), 'utf8')) as { client: number };
     const pki = join(cluster.root, 'server', 'pki');
     const api = `127.0.0.1:${await freePort()}`;
+    await copyClusterCa(join(cluster.root, 'server'), join(cluster.root, 'server-2'));
     const second = BerthProcess.start(
       [
         ...['server', '--data-dir', join(cluster.root, 'server-2'), '--api', api, '--grpc', `127.0.0.1:${await freePort()}`, '--etcd', `https://127.0.0.1:${ports.client}`],

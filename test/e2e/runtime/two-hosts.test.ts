@@ -77,8 +77,9 @@ describe.runIf(ready)('two agents in two network namespaces act as two hosts', (
     server = BerthProcess.start(['server', '--data-dir', join(root, 'server'), '--api', `127.0.0.1:${apiPort}`, '--grpc', grpc], { env: { HOME: home } });
     await server.apiReady(`http://127.0.0.1:${apiPort}`);
     cli = new BerthCli({ HOME: home }, join(root, 'work'));
+    const token = await cli.joinToken();
     for (const a of agents) {
-      const args = ['agent', '--server', grpc, '--name', a.node, '--data-dir', a.dataDir, '--bridge', a.bridge, '--subnet', a.subnet];
+      const args = ['agent', '--server', grpc, '--token', token, '--name', a.node, '--data-dir', a.dataDir, '--bridge', a.bridge, '--subnet', a.subnet];
       a.process = BerthProcess.start([...args, '--insecure-registry', registry.address, '--address', a.host.address], { env: { HOME: home }, prefix: lab.nsenter(a.host) });
     }
     await cli.readyNodes(2);

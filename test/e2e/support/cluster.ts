@@ -148,6 +148,13 @@ export class BerthCli {
     return JSON.parse(r.stdout) as NodeJson[];
   }
 
+  /** `berth token create --role join`: the token agents join with (what an operator hands to a new node). */
+  async joinToken(): Promise<string> {
+    const r = await this.run(['token', 'create', '--role', 'join', '--description', 'test agents']);
+    if (r.code !== 0) throw new Error(`berth token create failed (${r.code}): ${r.stderr}`);
+    return r.stdout.trim();
+  }
+
   /** Waits until exactly `count` nodes are ready; returns them. */
   async readyNodes(count: number, deadlineMs = 60_000): Promise<NodeJson[]> {
     return eventually(

@@ -83,6 +83,7 @@ export class LabCluster {
   private lab: NetnsLab | undefined;
   private registry: LocalRegistry | undefined;
   private server: BerthProcess | undefined;
+  private joinToken: string | undefined;
   private readonly agents: (BerthProcess | undefined)[] = [];
   private readonly paused = new Set<number>();
   /** Every process started, in order, for the logs. */
@@ -172,6 +173,8 @@ export class LabCluster {
     this.apiPort = await freePort();
     this.grpc = `${this.lab.bridgeAddress}:${await freePort()}`;
     await this.startServer();
+    // What an operator does once: a join token, which every agent's first start uses.
+    this.joinToken = await this.cli.joinToken();
     const starting = this.nodes.slice(0, this.opts.agentsAtStart ?? this.nodes.length);
     for (const n of starting) await this.startAgent(n.index);
     await this.cli.readyNodes(starting.length, 120_000);
@@ -230,6 +233,8 @@ export class LabCluster {
     const running = this.agents[i];
     if (running && !running.exited) throw new Error(`the agent of ${n.name} is running already`);
     const args = ['agent', '--server', this.grpc, '--name', n.name, '--data-dir', n.dataDir, '--bridge', n.bridge, '--subnet', n.subnet];
+    // Needed at an agent's first start only; later starts reuse the certificate in its data dir.
+    if (this.joinToken) args.push('--token', this.joinToken);
     args.push('--insecure-registry', this.registryAddress, '--address', n.host.address);
     for (const [k, v] of Object.entries(this.opts.agentLabels?.[i] ?? {})) args.push('--label', `${k}=${v}`);
     if (!this.opts.vms) args.push('--no-vms');

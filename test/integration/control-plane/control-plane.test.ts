@@ -1,10 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startControlPlane, type RunningControlPlane } from '@berth/control-plane';
 import { createEtcdClient, EmbeddedEtcd, EtcdStore, type Etcd3 } from '@berth/store';
 import { requireTools } from '../../support/prereq';
+import { copyClusterCa } from '../../support/cluster-ca';
+import { createCa } from '@berth/pki';
 
 const ready = requireTools(['etcd']);
 
@@ -68,7 +70,10 @@ describe.runIf(ready)('control plane replicas on one etcd', () => {
     etcd = await EmbeddedEtcd.start({ dataDir: join(dir, 'etcd') });
     client = createEtcdClient({ endpoints: etcd.endpoints, tls: etcd.clientTls });
     store = new EtcdStore(client);
-    planes.push(await start('cp-a'), await start('cp-b'));
+    planes.push(await start('cp-a'));
+    // A second replica of the cluster holds its CA too, copied by the operator.
+    await copyClusterCa(join(dir, 'cp-a'), join(dir, 'cp-b'));
+    planes.push(await start('cp-b'));
   });
 
   afterAll(async () => {
@@ -124,6 +129,7 @@ describe.runIf(ready)('control plane replicas on one etcd', () => {
 
   it('refuses an API address that is already in use, naming it', async () => {
     const taken = new URL((survivor ?? planes[0]!).apiUrl);
+    await copyClusterCa(join(dir, 'cp-a'), join(dir, 'cp-c'));
     const outcome = await startControlPlane({
       dataDir: join(dir, 'cp-c'),
       api: { host: '127.0.0.1', port: Number(taken.port) },
@@ -134,5 +140,19 @@ describe.runIf(ready)('control plane replicas on one etcd', () => {
     }).catch((e: unknown) => e);
     if (!(outcome instanceof Error)) planes.push(outcome as RunningControlPlane);
     expect((outcome as Error).message).toBe(`cannot listen on 127.0.0.1:${taken.port}: address already in use (is another berth server running?)`);
+  });
+
+  it("refuses to start a replica without the cluster's CA key, or with another CA, saying what to copy", async () => {
+    const opts = (id: string) => ({ dataDir: join(dir, id), api: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 }, etcdEndpoints: etcd!.endpoints, etcdTls: etcd!.clientTls, id });
+    const bare = await startControlPlane(opts('cp-bare')).catch((e: unknown) => e);
+    if (!(bare instanceof Error)) planes.push(bare as RunningControlPlane);
+    expect((bare as Error).message).toMatch(/this cluster's CA \(fingerprint [0-9a-f]{64}\) is in etcd, but its key is not in .*cp-bare\/pki: copy ca\.pem and ca\.key there/);
+    const other = createCa({ commonName: 'another cluster' });
+    await mkdir(join(dir, 'cp-other', 'pki'), { recursive: true });
+    await writeFile(join(dir, 'cp-other', 'pki', 'ca.pem'), other.certPem);
+    await writeFile(join(dir, 'cp-other', 'pki', 'ca.key'), other.keyPem, { mode: 0o600 });
+    const wrong = await startControlPlane(opts('cp-other')).catch((e: unknown) => e);
+    if (!(wrong instanceof Error)) planes.push(wrong as RunningControlPlane);
+    expect((wrong as Error).message).toMatch(/holds a CA .* other than this cluster's .*: this data dir belongs to another cluster/);
   });
 });

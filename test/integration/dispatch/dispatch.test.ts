@@ -66,7 +66,8 @@ describe.runIf(ready)('control plane runs tasks on an agent over the dispatcher'
 
   const startCp = (id: string, nodeGraceMs: number): Promise<RunningControlPlane> =>
     startControlPlane({
-      dataDir: join(dir, id),
+      // One data dir for both replicas: it holds the cluster CA, which the second needs too.
+      dataDir: join(dir, 'cp'),
       api: { host: '127.0.0.1', port: 0 },
       grpc: { host: '127.0.0.1', port: 0 },
       etcdEndpoints: etcd!.endpoints,
@@ -75,7 +76,8 @@ describe.runIf(ready)('control plane runs tasks on an agent over the dispatcher'
       leaderTtlSeconds: 2,
       nodeGraceMs,
     });
-  const startAgent = (): Promise<RunningAgent> => startHollowAgent({ server: cp!.grpcAddress, name: 'n1', dataDir: join(dir, 'agent'), driver, labels: { zone: 'a' } });
+  const startAgent = (): Promise<RunningAgent> =>
+    startHollowAgent({ server: cp!.grpcAddress, name: 'n1', dataDir: join(dir, 'agent'), driver, labels: { zone: 'a' }, token: async () => (await cp!.createToken({ role: 'join' })).token });
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'berth-dispatch-'));

@@ -18,8 +18,11 @@ class FakeNode {
   /** Stats reads per task id. */
   readonly reads = new Map<string, number>();
   connected = false;
+  /** The node certificate's notAfter in epoch seconds; undefined: no certificate source. */
+  certificateExpiry: number | undefined;
 
   metrics(): AgentMetrics {
+    const expiry = this.certificateExpiry;
     return new AgentMetrics({
       node: 'n1',
       tasks: () => this.tasks,
@@ -31,6 +34,7 @@ class FakeNode {
       },
       capacity: () => ({ cpuMillis: 4000, memoryBytes: 8 * 2 ** 30 }),
       connected: () => this.connected,
+      ...(expiry === undefined ? {} : { certificateExpiry: () => this.certificateExpiry ?? 0 }),
     });
   }
 }
@@ -195,6 +199,15 @@ describe('AgentMetrics, per node', () => {
       'berth_agent_tasks{node="n1",state="preparing"} 1',
       'berth_agent_tasks{node="n1",state="running"} 1',
     ]);
+  });
+
+  it("exports the node certificate's expiry, the current one at each scrape", async () => {
+    const node = new FakeNode();
+    node.certificateExpiry = Date.parse('2030-01-01T00:00:00Z') / 1000;
+    const metrics = node.metrics();
+    expect(await samples(metrics, 'berth_node_certificate_expiry_timestamp_seconds')).toEqual(['berth_node_certificate_expiry_timestamp_seconds{node="n1"} 1893456000']);
+    node.certificateExpiry = Date.parse('2030-02-01T00:00:00Z') / 1000; // renewed
+    expect(await samples(metrics, 'berth_node_certificate_expiry_timestamp_seconds')).toEqual(['berth_node_certificate_expiry_timestamp_seconds{node="n1"} 1896134400']);
   });
 
   it('counts image pulls by result and times the successful ones', async () => {

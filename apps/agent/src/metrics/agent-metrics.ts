@@ -16,6 +16,8 @@ export interface AgentMetricsSources {
   readonly capacity: () => NodeCapacity;
   /** True while the session to the control plane is up (welcomed). */
   readonly connected: () => boolean;
+  /** When the node's certificate expires (notAfter), in seconds since the epoch; the current one, so renewals show. */
+  readonly certificateExpiry?: () => number;
 }
 
 const TASK_LABELS = ['node', 'service', 'task', 'slot'] as const;
@@ -182,6 +184,8 @@ export class AgentMetrics implements RunnerMetrics {
     gauge('berth_node_allocated_cpu_cores', 'CPU cores the unfinished tasks on this node reserve (their resources).', () => reserved(src.tasks()).cpuMillis / 1000);
     gauge('berth_node_allocated_memory_bytes', 'Memory the unfinished tasks on this node reserve (their resources), in bytes.', () => reserved(src.tasks()).memoryBytes);
     gauge('berth_agent_session_connected', '1 while the agent has a session with the control plane, else 0.', () => (src.connected() ? 1 : 0));
+    const expiry = src.certificateExpiry;
+    if (expiry) gauge('berth_node_certificate_expiry_timestamp_seconds', "When this node's certificate expires (its notAfter; renewed at 50-80 % of its lifetime), in seconds since the epoch.", expiry);
     new Gauge({
       name: 'berth_agent_tasks',
       help: 'Tasks the agent holds, by state (every state listed, zeros included).',

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HollowDriver } from '@berth/runtime';
 import { Counter, Registry } from 'prom-client';
 import { startAgent } from '../agent';
+import { seedTestIdentity } from '../identity/testing';
 import { MetricsListenError, MetricsServer } from './metrics-server';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -60,6 +61,7 @@ describe('startAgent with metrics', () => {
   it('serves the agent registry on the bound address until the agent stops; without the option, no endpoint', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'berth-agent-metrics-'));
     cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+    const identity = await seedTestIdentity(dataDir, 'n1'); // as a join would have left it
     // No control plane listens on port 1: the session keeps redialing, which is all this needs.
     const base = { server: '127.0.0.1:1', name: 'n1', labels: {}, insecureRegistries: [], address: '127.0.0.1', log: () => undefined };
     const agent = await startAgent({ ...base, dataDir, drivers: new Map([['container', new HollowDriver()]]), metrics: { host: '127.0.0.1', port: 0 } });
@@ -68,6 +70,7 @@ describe('startAgent with metrics', () => {
     const text = await (await fetch(`http://${agent.metricsAddress}/metrics`)).text();
     expect(text).toMatch(/^berth_agent_session_connected\{node="n1"\} 0$/m);
     expect(text).toMatch(/^process_cpu_seconds_total \d/m);
+    expect(text).toContain(`berth_node_certificate_expiry_timestamp_seconds{node="n1"} ${identity.validTo.getTime() / 1000}\n`);
 
     await agent.stop();
     await expect(fetch(`http://${agent.metricsAddress}/metrics`)).rejects.toThrow();

@@ -1,4 +1,4 @@
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { status, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import {
   DispatcherServiceClient,
   FullSetAssembler,
@@ -20,6 +20,14 @@ import { assignmentFromWire, statusToWire } from './wire';
 export interface SessionDeps {
   /** host:port of the control plane's gRPC listener. */
   readonly server: string;
+  /**
+   * How to reach it: mutual TLS with the node's identity (IdentityProvider.channelCredentials(),
+   * read afresh by every new connection: after a renewal the next stream presents the new
+   * certificate while the current one stays up).
+   */
+  readonly credentials: ChannelCredentials;
+  /** The node's certificate file, named when the control plane refuses the certificate. */
+  readonly certificateFile?: string;
   /** This node's facts for Hello (the task list is added from the worker). */
   readonly hello: () => Omit<Hello, 'tasks'>;
   readonly worker: Worker;
@@ -121,41 +129,58 @@ export class AgentSession {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const client = new DispatcherServiceClient(this.deps.server, credentials.createInsecure(), {
+    let attempt = 0;
+    const fence = this.watchFence(signal);
+    try {
+      while (!signal.aborted) {
+        const started = Date.now();
+        // A client (and so a connection) per stream: TLS presents the node certificate once, at
+        // the handshake, so a stream opened after a renewal must not reuse the old connection.
+        const client = this.newClient();
+        let reason: EndReason;
+        try {
+          reason = await this.connectOnce(client, signal);
+        } finally {
+          client.close();
+        }
+        if (signal.aborted) break;
+        if (Date.now() - started > BACKOFF_MAX_MS) attempt = 0; // it was a working session
+        const delay = this.backoff(attempt++);
+        if (reason.refused) {
+          const file = this.deps.certificateFile ?? "the node's certificate (node.pem)";
+          this.deps.log(`the control plane refused this node's certificate (${reason.text}): was the node removed? Remove ${file} and join again with a token; retrying in ${delay} ms`);
+        } else {
+          this.deps.log(`session to ${this.deps.server} ended (${reason.text}); reconnecting in ${delay} ms`);
+        }
+        await sleep(delay, signal);
+      }
+    } finally {
+      await fence;
+    }
+  }
+
+  private newClient(): DispatcherServiceClient {
+    return new DispatcherServiceClient(this.deps.server, this.deps.credentials, {
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
       'grpc.keepalive_permit_without_calls': 1,
       // What the control plane may send (a part of a full set, or one increment): docs/agent-protocol.md.
       'grpc.max_receive_message_length': MAX_SESSION_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_SESSION_MESSAGE_BYTES,
+      // Its own connection, not one shared through grpc-js's global pool with the previous client.
+      'grpc.use_local_subchannel_pool': 1,
     });
-    let attempt = 0;
-    const fence = this.watchFence(signal);
-    try {
-      while (!signal.aborted) {
-        const started = Date.now();
-        const reason = await this.connectOnce(client, signal);
-        if (signal.aborted) break;
-        if (Date.now() - started > BACKOFF_MAX_MS) attempt = 0; // it was a working session
-        const delay = this.backoff(attempt++);
-        this.deps.log(`session to ${this.deps.server} ended (${reason}); reconnecting in ${delay} ms`);
-        await sleep(delay, signal);
-      }
-    } finally {
-      client.close();
-      await fence;
-    }
   }
 
-  private connectOnce(client: DispatcherServiceClient, signal: AbortSignal): Promise<string> {
-    return new Promise<string>((resolve) => {
+  private connectOnce(client: DispatcherServiceClient, signal: AbortSignal): Promise<EndReason> {
+    return new Promise<EndReason>((resolve) => {
       const call = client.session();
       this.call = call;
       // Parts of a full set seen on an earlier stream are dropped with it: the new one sends all.
       const fullSets = new FullSetAssembler();
       this.execs = new ExecRelay(this.deps.exec, (execId, frame) => call.write({ msg: { $case: 'exec', value: { execId, frame } } }), this.deps.log);
       let heartbeat: NodeJS.Timeout | undefined;
-      const finish = (reason: string) => {
+      const finish = (reason: EndReason) => {
         if (this.call !== call) return;
         this.call = undefined;
         this.welcomed = false;
@@ -168,10 +193,10 @@ export class AgentSession {
         call.cancel();
         resolve(reason);
       };
-      const onAbort = () => finish('agent stopping');
+      const onAbort = () => finish({ text: 'agent stopping', refused: false });
       signal.addEventListener('abort', onAbort);
-      call.on('error', (e: Error) => finish(e.message));
-      call.on('end', () => finish('closed by the control plane'));
+      call.on('error', (e: Error) => finish(endReason(e)));
+      call.on('end', () => finish({ text: 'closed by the control plane', refused: false }));
       call.on('data', (m: SessionResponse) => {
         if (m.msg?.$case === 'welcome') {
           this.welcomed = true;
@@ -282,6 +307,23 @@ export class AgentSession {
     const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
     return Math.round(cap / 2 + ((this.deps.random ?? Math.random)() * cap) / 2); // "equal jitter"
   }
+}
+
+/** Why a stream ended; `refused`: the control plane does not accept this node's certificate. */
+interface EndReason {
+  readonly text: string;
+  readonly refused: boolean;
+}
+
+/**
+ * TLS alerts a server sends when it rejects the client's certificate (OpenSSL's wording), for the
+ * case where it refuses the certificate in the handshake rather than with UNAUTHENTICATED.
+ */
+const CERTIFICATE_ALERT = /alert (bad certificate|certificate (unknown|revoked|expired|required)|unknown ca)/i;
+
+function endReason(e: Error): EndReason {
+  if ((e as Partial<ServiceError>).code === status.UNAUTHENTICATED) return { text: (e as ServiceError).details || e.message, refused: true };
+  return { text: e.message, refused: CERTIFICATE_ALERT.test(e.message) };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

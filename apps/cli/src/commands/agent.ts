@@ -12,6 +12,7 @@ import {
   parseAddress,
   parseAgentServer,
   parseBridge,
+  parseJoinToken,
   parseNodeName,
   parseSubnet,
   parseUsernsBase,
@@ -25,6 +26,9 @@ export const AGENT_NEEDS_ROOT = 'it runs containers with runc and sets up mounts
 /** Where `berth agent` serves Prometheus metrics unless told otherwise. */
 export const DEFAULT_AGENT_METRICS: HostPort = { host: '0.0.0.0', port: 9101 };
 
+/** Where the join token is read from when `--token` is absent (an environment variable stays out of `ps`). */
+export const JOIN_TOKEN_ENV = 'BERTH_JOIN_TOKEN';
+
 /** `/var/lib/berth/agent` as root, else `~/.local/share/berth/agent`. */
 export function defaultAgentDataDir(env: CliEnvironment): string {
   return env.isRoot ? '/var/lib/berth/agent' : join(env.home, '.local', 'share', 'berth', 'agent');
@@ -35,6 +39,11 @@ export function agentCommand(ctx: CliContext) {
     .description('run a node agent in the foreground: it connects to the control plane and runs the tasks placed on this node')
     .option('--name <node>', `this node's name (default: the host name as a DNS label: ${nodeNameFromHost(ctx.env.hostname)})`, parseNodeName)
     .option('--data-dir <dir>', `state directory (default: ${defaultAgentDataDir(ctx.env)})`)
+    .option(
+      '--token <token>',
+      `join token (berth token create --role join on the control plane), needed only for the first start of a node: the agent keeps its certificate in <data dir>/pki (default: $${JOIN_TOKEN_ENV}, which keeps it out of ps)`,
+      (v) => parseJoinToken(v),
+    )
     .option('--label <key=value>', 'a node label for placement constraints (repeatable)', collectLabel)
     .option('--insecure-registry <host:port>', 'pull images from this registry over plain HTTP (repeatable; loopback registries always are)', collectRegistry)
     .option('--address <ip>', 'the address this node announces (default: the address of its default route)', parseAddress)
@@ -58,6 +67,10 @@ export function agentCommand(ctx: CliContext) {
 --server HOST:PORT (required): the control plane's agent (gRPC) address, e.g. 10.0.0.1:7071.
 Here the global -s/--server option names that address, not the API URL; BERTH_SERVER and
 ~/.berth/config.json are not used.
+A new node joins the cluster with --token, or ${JOIN_TOKEN_ENV} when --token is absent (set in the
+environment, e.g. by a systemd EnvironmentFile, it stays out of ps); the agent then keeps its certificate
+in <data dir>/pki, renews it by itself and needs no token on later starts. It talks to the control
+plane only over mutual TLS with that certificate.
 Must run as root. SIGINT/SIGTERM stop the agent but leave its containers and VMs running: the
 next agent started with the same data dir and name adopts them again. A second signal exits at once.
 With QEMU installed the node also serves runtime vm tasks; whether they run under KVM or TCG is
@@ -65,6 +78,8 @@ probed in the background after start (berth get nodes -o wide: DRIVERS runc, qem
 
 Examples:
   sudo berth agent --server 10.0.0.1:7071 --name n1 --label zone=a
+  sudo berth agent --server 10.0.0.1:7071 --token BERTHJ1-… --name n2
+  sudo --preserve-env=BERTH_JOIN_TOKEN berth agent --server 10.0.0.1:7071 --name n3
   sudo berth agent --server 127.0.0.1:7071 --insecure-registry 127.0.0.1:5000
   sudo berth agent --server 10.0.0.1:7071 --metrics 10.0.0.5:9101`,
     )
@@ -74,6 +89,7 @@ Examples:
       const serverAddress = parseAgentServer(server);
       if (!ctx.env.isRoot) throw new NotRootError('agent', AGENT_NEEDS_ROOT);
       const name = opts.name ?? nodeNameFromHost(ctx.env.hostname);
+      const token = opts.token ?? joinTokenFromEnv();
       await runAgentInForeground(ctx, {
         server: serverAddress,
         name,
@@ -86,8 +102,18 @@ Examples:
         metrics: opts.metrics ?? DEFAULT_AGENT_METRICS,
         vms: opts.vms,
         ...(opts.usernsBase !== undefined ? { userNamespaceBase: opts.usernsBase } : {}),
+        ...(token !== undefined ? { token } : {}),
       });
     });
+}
+
+/**
+ * `BERTH_JOIN_TOKEN`, when set and not empty. Read here, not in CliEnvironment: only this command
+ * takes it, and only when `--token` is absent.
+ */
+function joinTokenFromEnv(): string | undefined {
+  const value = process.env[JOIN_TOKEN_ENV]?.trim();
+  return value ? parseJoinToken(value, JOIN_TOKEN_ENV) : undefined;
 }
 
 /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CliEnvironment } from '../environment';
-import { clientServerUrl, defaultDataDir, grpcWarning, listenerLines, readEtcdTls } from './serve';
+import { clientServerUrl, defaultDataDir, listenerLines, readEtcdTls } from './serve';
 
 const env = (isRoot: boolean): CliEnvironment => ({ configPath: '/home/u/.berth/config.json', home: '/home/u', isRoot, hostname: 'box', version: '0.1.0' });
 
@@ -17,15 +17,16 @@ describe('defaultDataDir', () => {
 });
 
 describe('listenerLines', () => {
-  const running = { apiUrl: 'http://127.0.0.1:7070', grpcAddress: '127.0.0.1:7071', etcdEndpoints: ['https://127.0.0.1:23790'] };
+  const running = { apiUrl: 'http://127.0.0.1:7070', grpcAddress: '127.0.0.1:7071', etcdEndpoints: ['https://127.0.0.1:23790'], caFile: '/d/pki/ca.pem', caFingerprint: 'ab12' };
   it('prints one line per listener; an embedded etcd with the client certificate it wants', () => {
     const etcdClientFiles = { caFile: '/d/pki/ca.pem', certFile: '/d/pki/etcd-client.pem', keyFile: '/d/pki/etcd-client.key' };
     expect(listenerLines({ ...running, etcdClientFiles })).toEqual([
       'berth: API on http://127.0.0.1:7070',
-      'berth: agents on 127.0.0.1:7071',
+      'berth: agents on 127.0.0.1:7071 (mutual TLS; nodes join with a token: berth token create --role join)',
+      'berth: cluster CA /d/pki/ca.pem (sha256 ab12)',
       'berth: etcd embedded at https://127.0.0.1:23790 (mutual TLS: --cacert /d/pki/ca.pem --cert /d/pki/etcd-client.pem --key /d/pki/etcd-client.key)',
     ]);
-    expect(listenerLines({ ...running, etcdEndpoints: ['http://a:2379', 'http://b:2379'] })[2]).toBe('berth: etcd at http://a:2379,http://b:2379');
+    expect(listenerLines({ ...running, etcdEndpoints: ['http://a:2379', 'http://b:2379'] })[3]).toBe('berth: etcd at http://a:2379,http://b:2379');
   });
 });
 
@@ -40,15 +41,6 @@ describe('readEtcdTls', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
-});
-
-describe('grpcWarning', () => {
-  it('warns only when agents could connect from elsewhere', () => {
-    expect(grpcWarning({ host: '127.0.0.1', port: 7071 })).toBeUndefined();
-    expect(grpcWarning({ host: '::1', port: 7071 })).toBeUndefined();
-    expect(grpcWarning({ host: '0.0.0.0', port: 7071 })).toMatch(/agents on 0\.0\.0\.0:7071 are unauthenticated/);
-    expect(grpcWarning({ host: '::', port: 7071 })).toMatch(/agents on \[::\]:7071 are unauthenticated/);
   });
 });
 

@@ -1,11 +1,12 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { RunningControlPlane } from '@berth/control-plane';
 import { parseDuration } from '@berth/core';
 import type { CliContext } from '../context';
 import { UsageError } from '../errors';
 import type { CliEnvironment } from '../environment';
-import { formatHostPort, isLoopback, type HostPort } from '../input/args';
+import type { HostPort } from '../input/args';
 
 export const DEFAULT_API: HostPort = { host: '127.0.0.1', port: 7070 };
 export const DEFAULT_GRPC: HostPort = { host: '127.0.0.1', port: 7071 };
@@ -24,6 +25,10 @@ export interface ServeOptions {
   readonly nodeDownAfterMs?: number;
   /** `--insecure-registry`: registries apply reaches over plain HTTP to pin image digests. */
   readonly insecureRegistries?: readonly string[];
+  /** `--advertise`: more names and addresses the control plane's certificate is valid for. */
+  readonly advertise?: readonly string[];
+  /** `--node-cert-lifetime`: how long node certificates last (default 90 days). */
+  readonly nodeCertificateLifetimeMs?: number;
   /**
    * Started once the control plane listens (`berth up`'s agent); stopped before the control
    * plane, so the agent never loses its server while it shuts down.
@@ -38,11 +43,12 @@ export function defaultDataDir(env: CliEnvironment, sub?: string): string {
 }
 
 /** What the server prints once it listens: one line per listener (an embedded etcd's with the client certificate it wants). */
-export function listenerLines(running: Pick<RunningControlPlane, 'apiUrl' | 'grpcAddress' | 'etcdEndpoints' | 'etcdClientFiles'>): string[] {
+export function listenerLines(running: Pick<RunningControlPlane, 'apiUrl' | 'grpcAddress' | 'etcdEndpoints' | 'etcdClientFiles' | 'caFile' | 'caFingerprint'>): string[] {
   const client = running.etcdClientFiles;
   return [
     `berth: API on ${running.apiUrl}`,
-    `berth: agents on ${running.grpcAddress}`,
+    `berth: agents on ${running.grpcAddress} (mutual TLS; nodes join with a token: berth token create --role join)`,
+    `berth: cluster CA ${running.caFile} (sha256 ${running.caFingerprint})`,
     client
       ? `berth: etcd embedded at ${running.etcdEndpoints.join(',')} (mutual TLS: --cacert ${client.caFile} --cert ${client.certFile} --key ${client.keyFile})`
       : `berth: etcd at ${running.etcdEndpoints.join(',')}`,
@@ -56,12 +62,6 @@ export async function readEtcdTls(files: { readonly ca: string; readonly cert: s
       throw new UsageError(`${flag} ${path}: cannot be read (${e.code ?? e.message})`);
     });
   return { ca: await read(files.ca, '--etcd-ca'), cert: await read(files.cert, '--etcd-cert'), key: await read(files.key, '--etcd-key') };
-}
-
-/** A warning when agents could connect from other machines: the agent port has no authentication yet. */
-export function grpcWarning(grpc: HostPort): string | undefined {
-  if (isLoopback(grpc.host)) return undefined;
-  return `berth: warning: agents on ${formatHostPort(grpc)} are unauthenticated: anyone who reaches this port can act as a node; keep it on a trusted network`;
 }
 
 /** The address an agent on this machine dials: a wildcard listen address is reached via loopback. */
@@ -87,8 +87,6 @@ export function clientServerUrl(apiUrl: string): string {
 export async function serveInForeground(ctx: CliContext, opts: ServeOptions): Promise<void> {
   const stopRequested = firstSignal(ctx);
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
-  const warning = grpcWarning(opts.grpc);
-  if (warning) ctx.err(warning);
   // Loaded only here: the control plane (NestJS, etcd client) would slow every other command.
   const { startControlPlane } = await import('@berth/control-plane');
   const running = await startControlPlane({
@@ -100,6 +98,8 @@ export async function serveInForeground(ctx: CliContext, opts: ServeOptions): Pr
     ...(opts.etcdTlsFiles ? { etcdTls: await readEtcdTls(opts.etcdTlsFiles) } : {}),
     ...(opts.nodeDownAfterMs !== undefined ? { nodeDownAfterMs: opts.nodeDownAfterMs } : {}),
     ...(opts.insecureRegistries?.length ? { insecureRegistries: [...opts.insecureRegistries] } : {}),
+    ...(opts.advertise?.length ? { advertise: [...opts.advertise] } : {}),
+    ...(opts.nodeCertificateLifetimeMs !== undefined ? { nodeCertificateLifetimeMs: opts.nodeCertificateLifetimeMs } : {}),
   });
   let attached: { stop(): Promise<void> } | undefined;
   try {
@@ -157,3 +157,24 @@ export function parseNodeDownAfter(value: string): number {
 
 export const NODE_DOWN_AFTER_HELP =
   'declare a node down once its agent has not been heard from for this long, and replace its tasks (default: 5s; 2s..5m)';
+
+/** `--node-cert-lifetime DURATION` of `berth server` (10s..8760h; default 90 days). */
+export function parseNodeCertLifetime(value: string): number {
+  const parsed = parseDuration(value);
+  if (!parsed.ok) throw new UsageError(`--node-cert-lifetime: ${parsed.reason}`);
+  if (parsed.value < 10_000 || parsed.value > 365 * 86_400_000) throw new UsageError(`--node-cert-lifetime must be between 10s and 8760h (got ${value})`);
+  return parsed.value;
+}
+
+/** `--advertise NAME|IP` (repeatable, or comma-separated): more names clients reach the control plane by. */
+export function collectAdvertise(value: string, previous: string[] | undefined): string[] {
+  const names = value.split(',').map((v) => v.trim());
+  for (const name of names) {
+    if (isIP(name) === 0 && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/i.test(name)) {
+      throw new UsageError(`--advertise: "${name}" is neither a DNS name nor an IP address`);
+    }
+  }
+  return [...(previous ?? []), ...names];
+}
+
+export const ADVERTISE_HELP = 'another name or address clients and agents reach this control plane by; its certificate is valid for it too (repeatable)';

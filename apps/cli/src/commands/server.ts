@@ -3,7 +3,7 @@ import type { CliContext } from '../context';
 import { UsageError } from '../errors';
 import { collectRegistry } from '../input/agent-args';
 import { parseEtcdEndpoints, parseHostPort, parseMaxTxnOps } from '../input/args';
-import { DEFAULT_API, DEFAULT_GRPC, defaultDataDir, serveInForeground, NODE_DOWN_AFTER_HELP, parseNodeDownAfter } from './serve';
+import { ADVERTISE_HELP, collectAdvertise, DEFAULT_API, DEFAULT_GRPC, defaultDataDir, serveInForeground, NODE_DOWN_AFTER_HELP, parseNodeCertLifetime, parseNodeDownAfter } from './serve';
 
 export function serverCommand(ctx: CliContext) {
   return new Command('server')
@@ -22,6 +22,8 @@ export function serverCommand(ctx: CliContext) {
       'reach this registry over plain HTTP when apply pins image digests (repeatable; loopback registries always are)',
       collectRegistry,
     )
+    .option('--advertise <name|ip>', ADVERTISE_HELP, collectAdvertise)
+    .option('--node-cert-lifetime <duration>', 'how long node certificates last; agents renew theirs at 50-80 % of it (default: 2160h, 90 days)', parseNodeCertLifetime)
     .addHelpText(
       'after',
       `
@@ -31,6 +33,11 @@ cluster CA in DATA-DIR/pki (made on first start); the line it prints names the c
 to use with etcdctl. An external etcd that wants client certificates takes --etcd-ca, --etcd-cert
 and --etcd-key (all three). The API URL is written to ~/.berth/config.json, so berth commands on this
 machine find the server. SIGINT/SIGTERM stop it cleanly; a second signal exits at once.
+The agent port speaks mutual TLS only: the cluster CA (DATA-DIR/pki/ca.pem and ca.key, made on
+first start, its certificate also in etcd) signs this server's certificate (valid for localhost,
+the host name, the listen addresses and every --advertise) and the nodes' certificates. A node
+joins once with a token (berth token create --role join; berth agent --token …). A second
+control-plane replica of the same cluster needs ca.pem and ca.key copied into its DATA-DIR/pki.
 apply pins each service's image to the digest its tag names then (skopeo inspect from this host):
 give --insecure-registry for plain-HTTP registries off loopback, as the agents do.
 
@@ -53,6 +60,8 @@ Examples:
         ...(opts.etcdMaxTxnOps !== undefined ? { etcdMaxTxnOps: opts.etcdMaxTxnOps } : {}),
         ...(opts.etcdCa && opts.etcdCert && opts.etcdKey ? { etcdTlsFiles: { ca: opts.etcdCa, cert: opts.etcdCert, key: opts.etcdKey } } : {}),
         ...(opts.insecureRegistry ? { insecureRegistries: opts.insecureRegistry } : {}),
+        ...(opts.advertise ? { advertise: opts.advertise } : {}),
+        ...(opts.nodeCertLifetime !== undefined ? { nodeCertificateLifetimeMs: opts.nodeCertLifetime } : {}),
       });
     });
 }

@@ -6,7 +6,7 @@ import { NotRootError } from '../errors';
 import { collectRegistry, nodeNameFromHost } from '../input/agent-args';
 import { formatHostPort, parseHostPort, type HostPort } from '../input/args';
 import { AGENT_NEEDS_ROOT, launchAgent } from './agent';
-import { DEFAULT_API, DEFAULT_GRPC, defaultDataDir, localDialAddress, serveInForeground, NODE_DOWN_AFTER_HELP, parseNodeDownAfter } from './serve';
+import { ADVERTISE_HELP, collectAdvertise, DEFAULT_API, DEFAULT_GRPC, defaultDataDir, localDialAddress, serveInForeground, NODE_DOWN_AFTER_HELP, parseNodeDownAfter } from './serve';
 
 /** Where `berth up`'s agent serves its metrics: loopback, like the API; a free port when this one is taken. */
 export const UP_AGENT_METRICS: HostPort = { host: '127.0.0.1', port: 9101 };
@@ -24,12 +24,15 @@ export function upCommand(ctx: CliContext) {
       'the control plane (pinning digests at apply) and the agent (pulling) reach this registry over plain HTTP (repeatable; loopback registries always are)',
       collectRegistry,
     )
+    .option('--advertise <name|ip>', ADVERTISE_HELP, collectAdvertise)
     .addHelpText(
       'after',
       `
 Runs everything in one process: etcd (DATA-DIR/server/etcd), the control plane (DATA-DIR/server)
 and a node agent named "${node}" after this host (DATA-DIR/agent) that dials the control plane,
-so applied services start running right away. More agents can join with "berth agent --server".
+so applied services start running right away. The agent joins like any other, with mutual TLS
+(its certificate in DATA-DIR/agent/pki, renewed by itself); more agents join with a token:
+berth token create --role join, then berth agent --server … --token ….
 Agent metrics: http://${formatHostPort(UP_AGENT_METRICS)}/metrics, or a free port when ${UP_AGENT_METRICS.port} is taken.
 Must run as root (the agent runs containers). The API URL is written to ~/.berth/config.json.
 Ctrl-C (or SIGTERM) stops the agent first, leaving its containers running (they are adopted
@@ -44,9 +47,12 @@ again by the next "berth up"), then the control plane; a second signal exits at 
         grpc: opts.grpc ?? DEFAULT_GRPC,
         ...(opts.nodeDownAfter !== undefined ? { nodeDownAfterMs: opts.nodeDownAfter } : {}),
         ...(opts.insecureRegistry ? { insecureRegistries: opts.insecureRegistry } : {}),
+        ...(opts.advertise ? { advertise: opts.advertise } : {}),
         attach: async (running) => {
           const agent = await launchUpAgent(ctx, {
             server: localDialAddress(running.grpcAddress),
+            // Asked for only when the agent has no certificate yet (the first start); short-lived.
+            token: async () => (await running.createToken({ role: 'join', ttlSeconds: 600, description: `berth up: node ${node}` })).token,
             name: node,
             dataDir: join(dataDir, 'agent'),
             labels: {},

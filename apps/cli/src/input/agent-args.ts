@@ -61,7 +61,18 @@ export function parseBridge(value: string): string {
   return value;
 }
 
-/** `--subnet`: an IPv4 CIDR for the task network, e.g. 10.88.0.0/16. */
+/**
+ * `--token` or `BERTH_JOIN_TOKEN`: a join token (`BERTHJ1-…`, from `berth token create --role
+ * join`). Only its kind is checked here; the agent checks the rest when it joins.
+ */
+export function parseJoinToken(value: string, source = '--token'): string {
+  const token = value.trim();
+  if (!token.startsWith('BERTHJ1-')) {
+    throw new UsageError(`${source} must be a join token (BERTHJ1-…, from berth token create --role join on the control plane)`);
+  }
+  return token;
+}
+
 /** `--userns-base`: first host id of the node's user namespace range, decimal or 0x-hex, a multiple of 65536 that keeps the range below 2^31. */
 export function parseUsernsBase(value: string): number {
   const n = /^(\d+|0x[0-9a-f]+)$/i.test(value) ? Number(value) : NaN;
@@ -71,6 +82,7 @@ export function parseUsernsBase(value: string): number {
   return n;
 }
 
+/** `--subnet`: an IPv4 CIDR for the task network, e.g. 10.88.0.0/16. */
 export function parseSubnet(value: string): string {
   const m = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(value);
   if (!m || isIP(m[1]!) !== 4 || Number(m[2]) > 30 || Number(m[2]) < 8) {

@@ -8,10 +8,10 @@ import { TaskLogsController } from './task-logs.controller';
 /** The agents' gRPC endpoint and what rides on its sessions (log relay, berth exec). */
 @Module({})
 export class DispatcherModule {
-  static register(infra: DynamicModule, opts: DispatcherOptions): DynamicModule {
+  static register(infra: DynamicModule, identity: DynamicModule, opts: DispatcherOptions): DynamicModule {
     return {
       module: DispatcherModule,
-      imports: [infra],
+      imports: [infra, identity],
       controllers: [TaskLogsController],
       providers: [Dispatcher, TaskLogs, TaskExecs, { provide: DISPATCHER_OPTIONS, useValue: opts }],
       exports: [Dispatcher, TaskExecs],

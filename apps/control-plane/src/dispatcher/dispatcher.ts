@@ -1,12 +1,16 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
-import { DispatcherServiceService, MAX_SESSION_MESSAGE_BYTES, type SessionRequest, type SessionResponse } from '@berth/proto';
+import { Server, type ServerDuplexStream } from '@grpc/grpc-js';
+import { DispatcherServiceService, NodeCaServiceService, MAX_SESSION_MESSAGE_BYTES, type SessionRequest, type SessionResponse } from '@berth/proto';
 import type { NodeInfo } from '@berth/core';
 import type { Informer, NodeSessions, StoreReads, TaskRecord } from '@berth/store';
 import { DEFAULT_NODE_DOWN_AFTER_MS, formatAddress, ListenError } from '../config';
 import type { ControlPlaneMetrics } from '../observability/metrics';
-import { DISPATCHER_OPTIONS, METRICS, NODE_SESSIONS, STORE_READS } from '../tokens';
+import { grpcServerCredentials } from '../identity/grpc-credentials';
+import type { IdentityDeps } from '../identity/identity';
+import { NodeCertificates } from '../identity/node-certificates';
+import { DISPATCHER_OPTIONS, IDENTITY, METRICS, NODE_SESSIONS, STORE_READS } from '../tokens';
 import { attachCall, streamOf } from './grpc-call';
+import { grpcError, nodeCaHandlers, peerCertificateOf } from './node-ca';
 import { NodeSession } from './node-session';
 import { SessionRegistry } from './session-registry';
 
@@ -29,12 +33,13 @@ export function sessionTiming(nodeDownAfterMs = DEFAULT_NODE_DOWN_AFTER_MS): { l
 
 /** How long stop() lets sessions end on their own before cutting them. */
 const SHUTDOWN_GRACE_MS = 2_000;
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 /**
  * The gRPC server agents connect to (plain grpc-js, hosted here rather than through Nest
- * microservices, whose shutdown waits forever on endless streams). Every replica serves it; one
- * session per node; the task informer it runs feeds every session's increments.
+ * microservices, whose shutdown waits forever on endless streams). Every replica serves it, over
+ * TLS only: a session needs a node certificate of the cluster CA, which names the node; joining
+ * (NodeCaService) needs a join token instead. One session per node; the task informer it runs
+ * feeds every session's increments.
  */
 @Injectable()
 export class Dispatcher implements OnModuleInit, OnApplicationShutdown {
@@ -60,6 +65,8 @@ export class Dispatcher implements OnModuleInit, OnApplicationShutdown {
     @Inject(NODE_SESSIONS) private readonly sessions: NodeSessions,
     @Inject(METRICS) metrics: ControlPlaneMetrics,
     @Inject(DISPATCHER_OPTIONS) private readonly opts: DispatcherOptions,
+    @Inject(IDENTITY) private readonly identity: IdentityDeps,
+    private readonly certificates: NodeCertificates,
   ) {
     this.tasks = reads.taskInformer();
     this.nodes = reads.nodeInformer();
@@ -73,9 +80,11 @@ export class Dispatcher implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     this.server.addService(DispatcherServiceService, { session: (call: ServerDuplexStream<SessionRequest, SessionResponse>) => this.accept(call) });
+    this.server.addService(NodeCaServiceService, nodeCaHandlers(this.certificates, (line) => this.log.warn(line)));
     const wanted = formatAddress(this.opts.host, this.opts.port);
+    const credentials = grpcServerCredentials(this.identity.ca.certPem, this.identity.serving);
     this.boundPort = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(wanted, ServerCredentials.createInsecure(), (e, port) => (e ? reject(new ListenError(wanted, e.message)) : resolve(port))),
+      this.server.bindAsync(wanted, credentials, (e, port) => (e ? reject(new ListenError(wanted, e.message)) : resolve(port))),
     );
     this.tasks.subscribe((e) => this.registry.taskChanged(e));
     // `berth node rm --force` of a connected node: its session would keep renewing the alive key
@@ -85,9 +94,6 @@ export class Dispatcher implements OnModuleInit, OnApplicationShutdown {
       if (e.type === 'delete') this.registry.get(e.key)?.replace();
     });
     this.informerRun = Promise.all([this.tasks.run(this.stop.signal), this.nodes.run(this.stop.signal)]).then(() => undefined);
-    if (!LOOPBACK.test(this.opts.host)) {
-      process.stderr.write(`berth dispatcher: WARNING: serving agents on ${this.address} without authentication (anyone who can reach it can act as a node)\n`);
-    }
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -107,8 +113,17 @@ export class Dispatcher implements OnModuleInit, OnApplicationShutdown {
   }
 
   private accept(call: ServerDuplexStream<SessionRequest, SessionResponse>): void {
+    let peer;
+    try {
+      peer = this.certificates.authenticate(peerCertificateOf(call));
+    } catch (e) {
+      call.emit('error', grpcError(e));
+      return;
+    }
     const session = new NodeSession(
       {
+        peer,
+        certificates: this.certificates,
         store: this.sessions,
         tasks: this.tasks,
         registry: this.registry,

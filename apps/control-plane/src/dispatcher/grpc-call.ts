@@ -7,6 +7,8 @@ type Call = ServerDuplexStream<SessionRequest, SessionResponse>;
 const CODES: Readonly<Record<SessionEnd['code'], status>> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
   UNAVAILABLE: status.UNAVAILABLE,
+  UNAUTHENTICATED: status.UNAUTHENTICATED,
+  PERMISSION_DENIED: status.PERMISSION_DENIED,
 };
 
 /** The gRPC call as a SessionStream: writes while open; ends with OK or with the given status. */

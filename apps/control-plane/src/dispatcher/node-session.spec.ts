@@ -5,6 +5,7 @@ import { specFixture, taskFixture } from '../testing/fixtures';
 import { InMemoryStore } from '@berth/store/testing';
 import { NodeSession, type SessionEnd, type SessionStream } from './node-session';
 import { SessionRegistry } from './session-registry';
+import { AccessError } from '../identity/identity';
 
 class FakeStream implements SessionStream {
   readonly sent: SessionResponse[] = [];
@@ -47,9 +48,16 @@ describe('NodeSession', () => {
     void tasks.run(stop.signal);
     const registry = new SessionRegistry();
     tasks.subscribe((e) => registry.taskChanged(e));
-    const open = () => {
+    /** A session whose client certificate names node `peer` (revoked: no longer listed for it). */
+    const open = (peer = 'n1', o: { revoked?: boolean } = {}) => {
       const stream = new FakeStream();
-      const session = new NodeSession({ store, tasks, registry, leaseTtlSeconds: 5, heartbeatIntervalMs: 2000, nodeDownAfterMs: 5000, log: () => undefined }, stream);
+      const certificates = {
+        requireCurrent: () => (o.revoked ? Promise.reject(new AccessError('UNAUTHENTICATED', `the certificate of node ${peer} was revoked`)) : Promise.resolve()),
+      };
+      const session = new NodeSession(
+        { peer: { name: peer, serial: '01' }, certificates, store, tasks, registry, leaseTtlSeconds: 5, heartbeatIntervalMs: 2000, nodeDownAfterMs: 5000, log: () => undefined },
+        stream,
+      );
       return { stream, session };
     };
     return { store, registry, open };
@@ -165,16 +173,53 @@ describe('NodeSession', () => {
     for (const slot of [1, 2, 3]) expect(store.tasks.items.get(placed(slot, 'x').id)?.status.state).toBe('running');
   });
 
-  it('ignores reports about tasks of other nodes and reports that would move a state backwards', async () => {
+  it('ignores reports that would move a state backwards, and those about tasks it does not know', async () => {
     const { store, open } = setup();
-    store.putTask(placed(1, 'n2'));
     store.putTask(placed(2, 'n1', { state: 'running' }));
-    const { session } = open();
+    const { session, stream } = open();
     const s = (slot: number, state: TaskState) => ({ taskId: placed(slot, 'x').id, state, seq: slot, message: '', updatedAtMs: 1, health: TaskHealth.TASK_HEALTH_UNSPECIFIED });
     await session.receive(hello('n1'));
-    await session.receive({ msg: { $case: 'status', value: { statuses: [s(1, TaskState.TASK_STATE_RUNNING), s(2, TaskState.TASK_STATE_PREPARING)] } } });
-    expect(store.tasks.items.get(placed(1, 'x').id)?.status.state).toBe('assigned');
+    await session.receive({ msg: { $case: 'status', value: { statuses: [s(9, TaskState.TASK_STATE_RUNNING), s(2, TaskState.TASK_STATE_PREPARING)] } } });
     expect(store.tasks.items.get(placed(2, 'x').id)?.status.state).toBe('running');
+    expect(stream.ended).toBeUndefined();
+  });
+
+  it("ends the session, writing nothing, when a node reports a status for another node's task", async () => {
+    const { store, open } = setup();
+    store.putTask(placed(1, 'n2'));
+    store.putTask(placed(2, 'n1'));
+    const { session, stream } = open();
+    const s = (slot: number) => ({ taskId: placed(slot, 'x').id, state: TaskState.TASK_STATE_RUNNING, seq: slot, message: '', updatedAtMs: 1, health: TaskHealth.TASK_HEALTH_UNSPECIFIED });
+    await session.receive(hello('n1'));
+    await session.receive({ msg: { $case: 'status', value: { statuses: [s(2), s(1)] } } });
+    expect(stream.ended).toMatchObject({ code: 'PERMISSION_DENIED', message: expect.stringContaining("which is node n2's") });
+    expect(store.tasks.items.get(placed(1, 'x').id)?.status.state).toBe('assigned');
+    expect(store.tasks.items.get(placed(2, 'x').id)?.status.state).toBe('assigned');
+  });
+
+  it('refuses a Hello naming another node than its certificate, and one whose certificate was revoked, registering nothing', async () => {
+    const { store, open, registry } = setup();
+    const spoof = open('n1');
+    await spoof.session.receive(hello('n2'));
+    expect(spoof.stream.ended).toMatchObject({ code: 'PERMISSION_DENIED', message: "this session's certificate is node n1's: it cannot speak for node n2" });
+    const revoked = open('n3', { revoked: true });
+    await revoked.session.receive(hello('n3'));
+    expect(revoked.stream.ended).toMatchObject({ code: 'UNAUTHENTICATED', message: expect.stringContaining('revoked') });
+    expect(await store.listNodes()).toEqual([]);
+    expect(registry.size).toBe(0);
+    expect(spoof.stream.sent).toEqual([]);
+  });
+
+  it("refuses a Hello that lists another node's task among its own", async () => {
+    const { store, open } = setup();
+    store.putTask(placed(1, 'n2'));
+    const { session, stream } = open();
+    const h = hello('n1');
+    if (h.msg?.$case === 'hello') h.msg.value.tasks = [{ taskId: placed(1, 'x').id, state: TaskState.TASK_STATE_FAILED, seq: 1, message: '', updatedAtMs: 1, health: TaskHealth.TASK_HEALTH_UNSPECIFIED }];
+    await session.receive(h);
+    expect(stream.ended).toMatchObject({ code: 'PERMISSION_DENIED' });
+    expect(store.tasks.items.get(placed(1, 'x').id)?.status.state).toBe('assigned');
+    expect(await store.listNodes()).toEqual([]);
   });
 
   it('records a health change of a task that stays running, and none for a task without a check', async () => {

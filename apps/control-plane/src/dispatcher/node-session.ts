@@ -5,10 +5,12 @@ import { assignmentVersion, isAssignedTo, registrationFromHello, reportsFromWire
 import { LOG_WINDOW, LogStream } from './log-stream';
 import { OUTPUT_WINDOW, RemoteExec } from './remote-exec';
 import type { SessionRegistry } from './session-registry';
+import { AccessError } from '../identity/identity';
+import { NODE_NAME, type CertifiedNode } from '../identity/node-certificates';
 
 /** Why the control plane ends a session; the gRPC shell maps `code` to a status. */
 export interface SessionEnd {
-  readonly code: 'INVALID_ARGUMENT' | 'UNAVAILABLE';
+  readonly code: 'INVALID_ARGUMENT' | 'UNAVAILABLE' | 'UNAUTHENTICATED' | 'PERMISSION_DENIED';
   readonly message: string;
 }
 
@@ -20,6 +22,10 @@ export interface SessionStream {
 }
 
 export interface NodeSessionDeps {
+  /** The node the session's client certificate names: the only node it may speak for. */
+  readonly peer: CertifiedNode;
+  /** Whether that certificate is still the node's (removing a node revokes its certificates). */
+  readonly certificates: { requireCurrent(peer: CertifiedNode): Promise<void> };
   /** The one role a session writes with: registration, its alive key, its agent's reports. */
   readonly store: NodeSessions;
   /** The replica's task informer (shared by all sessions), used for the full assignment set. */
@@ -31,8 +37,6 @@ export interface NodeSessionDeps {
   readonly nodeDownAfterMs: number;
   readonly log: (line: string) => void;
 }
-
-const NODE_NAME = /^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/i;
 
 /**
  * One agent's session (docs/agent-protocol.md): Hello → register + lease + Welcome + full set;
@@ -72,6 +76,8 @@ export class NodeSession {
   receive(msg: SessionRequest): Promise<void> {
     const m = msg.msg;
     if (this.node && m?.$case === 'status') {
+      const foreign = this.foreignTask(m.value.statuses);
+      if (foreign) return this.enqueue(async () => this.end(foreign));
       const queued = this.statuses.length > 0;
       this.statuses.push(...m.value.statuses);
       if (queued) return this.chain; // joins the write queued before it
@@ -174,6 +180,8 @@ export class NodeSession {
     switch (m?.$case) {
       case 'status': {
         // Only before Hello was handled (receive() batches the rest).
+        const foreign = this.foreignTask(m.value.statuses);
+        if (foreign) return this.end(foreign);
         this.statuses.push(...m.value.statuses);
         return this.writeStatuses();
       }
@@ -211,10 +219,38 @@ export class NodeSession {
     await this.deps.store.registerNode(this.registration);
   }
 
+  /**
+   * A status for a task assigned to another node ends the session: an agent reports only its own
+   * tasks, whatever its certificate. Tasks never move between nodes once placed, so the informer
+   * (which may lag, but never names a wrong node) decides; unknown tasks are ignored as before.
+   */
+  private foreignTask(statuses: readonly WireStatus[]): SessionEnd | undefined {
+    for (const s of statuses) {
+      const owner = this.deps.tasks.get(s.taskId)?.nodeName;
+      if (owner !== undefined && owner !== this.deps.peer.name) {
+        return { code: 'PERMISSION_DENIED', message: `node ${this.deps.peer.name} reported a status for task ${s.taskId}, which is node ${owner}'s` };
+      }
+    }
+    return undefined;
+  }
+
   private async hello(h: Hello): Promise<void> {
     if (!NODE_NAME.test(h.nodeName)) {
       return this.end({ code: 'INVALID_ARGUMENT', message: `"${h.nodeName}" is not a valid node name (letters, digits, "-", "_", ".")` });
     }
+    const peer = this.deps.peer;
+    if (h.nodeName !== peer.name) {
+      return this.end({ code: 'PERMISSION_DENIED', message: `this session's certificate is node ${peer.name}'s: it cannot speak for node ${h.nodeName}` });
+    }
+    try {
+      await this.deps.certificates.requireCurrent(peer);
+    } catch (e) {
+      if (e instanceof AccessError) return this.end({ code: 'UNAUTHENTICATED', message: e.message });
+      throw e;
+    }
+    await this.deps.tasks.synced();
+    const foreign = this.foreignTask(h.tasks);
+    if (foreign) return this.end(foreign);
     this.registration = registrationFromHello(h);
     await this.deps.store.registerNode(this.registration);
     const lease = await this.deps.store.openNodeSession(h.nodeName, this.deps.leaseTtlSeconds);
