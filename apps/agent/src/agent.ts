@@ -17,6 +17,7 @@ import { TaskStateStore } from './state/task-state-store';
 import { DriverSet } from './worker/drivers';
 import type { LocalTask } from './worker/model';
 import { Worker } from './worker/worker';
+import { tlsTarget } from './identity/tls-target';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -84,7 +85,7 @@ export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
   const log = o.log ?? ((line: string) => process.stderr.write(`berth-agent: ${line}\n`));
   // Before anything is opened: an agent without a certificate has nothing to start.
   const { identity, files: pki } = await establishIdentity({ server: o.server, name: o.name, dataDir: o.dataDir, token: o.token, log });
-  const provider = new IdentityProvider(identity);
+  const provider = new IdentityProvider(identity, tlsTarget(o.server).verify);
   const renewer = new CertificateRenewer({
     name: o.name,
     files: pki,

@@ -38,6 +38,10 @@ export function createEtcdClient(opts: EtcdClientOptions): Etcd3 {
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
       'grpc.max_send_message_length': 64 * 1024 * 1024,
+      // grpc-js would send the dialled IP as TLS server name, which Node deprecates (DEP0123, a
+      // warning on every start): for loopback members (the embedded etcd) the name is localhost,
+      // which its certificate carries too.
+      ...(opts.tls && opts.endpoints.every((e) => /^https:\/\/(127\.0\.0\.1|\[::1\]):\d+$/.test(e)) ? { 'grpc.ssl_target_name_override': 'localhost' } : {}),
     },
     defaultCallOptions: (ctx: CallContext) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
     faultHandling: { host: memberPolicy },

@@ -1,4 +1,4 @@
-import { experimental, type ChannelCredentials } from '@grpc/grpc-js';
+import { experimental, type ChannelCredentials, type VerifyOptions } from '@grpc/grpc-js';
 import type { NodeIdentity } from './node-identity';
 
 type CertificateProvider = experimental.CertificateProvider;
@@ -16,9 +16,13 @@ export class IdentityProvider implements CertificateProvider {
   private readonly identityListeners = new Set<IdentityListener>();
   private readonly credentials: ChannelCredentials;
 
-  constructor(private identity: NodeIdentity) {
-    // CA provider first, identity provider second (channel-credentials.js); {}: verify the server as usual.
-    this.credentials = experimental.createCertificateProviderChannelCredentials(this, this, {});
+  /** `verify`: how the control plane's certificate is checked beyond the CA (tlsTarget). */
+  constructor(
+    private identity: NodeIdentity,
+    verify: VerifyOptions = {},
+  ) {
+    // CA provider first, identity provider second (channel-credentials.js).
+    this.credentials = experimental.createCertificateProviderChannelCredentials(this, this, verify);
   }
 
   get current(): NodeIdentity {

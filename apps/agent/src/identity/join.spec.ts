@@ -10,6 +10,7 @@ import { establishIdentity } from './establish';
 import { IdentityProvider } from './identity-provider';
 import { joinCluster, requestRenewal } from './join';
 import { identityFiles, loadIdentity } from './node-identity';
+import { tlsTarget } from './tls-target';
 
 const DAY = 86_400_000;
 const TOKEN_REST = 'abcdef123456.abcdefghijklmnopqrstuvwxyz012345';
@@ -152,7 +153,7 @@ describe('joining over TLS', () => {
 
   it('renews over mutual TLS with the current certificate, and new connections present the renewed one', async () => {
     const { identity } = await establishIdentity({ server: cp.address, name: 'n1', dataDir, token: cp.token(), log });
-    const provider = new IdentityProvider(identity);
+    const provider = new IdentityProvider(identity, tlsTarget(cp.mtlsAddress).verify);
     const creds = provider.channelCredentials();
     const renewKey = newPrivateKey();
     const { createCsr } = await import('@berth/pki');

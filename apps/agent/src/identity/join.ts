@@ -2,6 +2,7 @@ import { credentials, Metadata, status, type ChannelCredentials, type ServiceErr
 import { NodeCaServiceClient } from '@berth/proto';
 import { caFingerprint, createCsr, newPrivateKey, parseToken } from '@berth/pki';
 import { identityOf, message, nodeCommonName, saveIdentity, type IdentityFiles, type NodeIdentity } from './node-identity';
+import { tlsTarget } from './tls-target';
 
 /** Deadline of each NodeCaService call. */
 export const CA_CALL_DEADLINE_MS = 10_000;
@@ -39,6 +40,7 @@ export async function joinCluster(o: JoinOptions): Promise<NodeIdentity> {
 
   // Nothing from this connection is trusted until the fingerprint matches.
   const unverified = credentials.createSsl(null, null, null, { rejectUnauthorized: false });
+  const target = tlsTarget(o.server);
   let caPem: string;
   try {
     caPem = (await unary<{ caPem: string }>(o.server, unverified, deadlineMs, (c, opts, cb) => c.getCa({}, new Metadata(), opts, cb))).caPem;
@@ -59,7 +61,7 @@ export async function joinCluster(o: JoinOptions): Promise<NodeIdentity> {
   const csrPem = createCsr(keyPem, nodeCommonName(o.name));
   let certPem: string;
   try {
-    const res = await unary<{ certificatePem: string }>(o.server, credentials.createSsl(Buffer.from(caPem)), deadlineMs, (c, opts, cb) => c.join({ token: o.token, csrPem }, new Metadata(), opts, cb));
+    const res = await unary<{ certificatePem: string }>(o.server, credentials.createSsl(Buffer.from(caPem), null, null, target.verify), deadlineMs, (c, opts, cb) => c.join({ token: o.token, csrPem }, new Metadata(), opts, cb));
     certPem = res.certificatePem;
   } catch (e) {
     throw fail(e);
@@ -99,7 +101,7 @@ type Callback<T> = (err: ServiceError | null, res: T) => void;
 /** One unary call on a client of its own, closed once it is answered. */
 function unary<T>(server: string, creds: ChannelCredentials, deadlineMs: number, call: (c: NodeCaServiceClient, opts: { deadline: Date }, cb: Callback<T>) => void): Promise<T> {
   // A connection of its own (not one from grpc-js's global pool): it presents the current certificate.
-  const client = new NodeCaServiceClient(server, creds, { 'grpc.use_local_subchannel_pool': 1 });
+  const client = new NodeCaServiceClient(server, creds, { 'grpc.use_local_subchannel_pool': 1, ...tlsTarget(server).options });
   return new Promise<T>((resolve, reject) => {
     call(client, { deadline: new Date(Date.now() + deadlineMs) }, (err, res) => (err ? reject(err) : resolve(res)));
   }).finally(() => client.close());

@@ -8,6 +8,7 @@ import { AgentSession } from '../session/session';
 import type { Worker } from '../worker/worker';
 import { IdentityProvider } from './identity-provider';
 import { identityOf } from './node-identity';
+import { tlsTarget } from './tls-target';
 
 const DAY = 86_400_000;
 const ca = createCa({ commonName: 'berth cluster CA' });
@@ -56,7 +57,7 @@ describe('the session over mutual TLS', () => {
       call.once('data', () => call.emit('error', { code: status.UNAUTHENTICATED, details: 'node n1 was removed' }));
     });
     const n = leaf('node:n1', ['client']);
-    const provider = new IdentityProvider(identityOf(ca.certPem, n.certPem, n.keyPem, 'n1'));
+    const provider = new IdentityProvider(identityOf(ca.certPem, n.certPem, n.keyPem, 'n1'), tlsTarget(server).verify);
     const logs: string[] = [];
     const ctl = new AbortController();
     const run = session(server, provider, logs).run(ctl.signal);
@@ -79,7 +80,7 @@ describe('the session over mutual TLS', () => {
       call.on('error', () => undefined);
     });
     const first = leaf('node:n1', ['client']);
-    const provider = new IdentityProvider(identityOf(ca.certPem, first.certPem, first.keyPem, 'n1'));
+    const provider = new IdentityProvider(identityOf(ca.certPem, first.certPem, first.keyPem, 'n1'), tlsTarget(server).verify);
     const logs: string[] = [];
     const ctl = new AbortController();
     const run = session(server, provider, logs).run(ctl.signal);

@@ -16,6 +16,7 @@ import { FenceClock } from './fence-clock';
 import { SendCredit } from './send-credit';
 import type { StatusOutbox } from './outbox';
 import { assignmentFromWire, statusToWire } from './wire';
+import { tlsTarget } from '../identity/tls-target';
 
 export interface SessionDeps {
   /** host:port of the control plane's gRPC listener. */
@@ -169,6 +170,7 @@ export class AgentSession {
       'grpc.max_send_message_length': MAX_SESSION_MESSAGE_BYTES,
       // Its own connection, not one shared through grpc-js's global pool with the previous client.
       'grpc.use_local_subchannel_pool': 1,
+      ...tlsTarget(this.deps.server).options,
     });
   }
 
