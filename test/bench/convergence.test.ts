@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiFetch } from '../support/api';
 import { requireTools } from '../support/prereq';
 import { serviceManifest, type ServiceSketch } from '../e2e/support/cluster';
 import { UpCluster } from '../e2e/support/up-cluster';
@@ -66,10 +67,11 @@ describe.runIf(ready)('convergence benchmark', () => {
 
   /** Seconds since `started` at which the API first reports `replicas` running (polled every 25 ms). */
   async function untilRunning(name: string, replicas: number, started: number): Promise<number> {
+    const admin = await cluster.access();
     for (;;) {
-      const res = await fetch(`${cluster.apiUrl}/api/v1/services/${name}`).catch(() => undefined);
+      const res = await apiFetch(admin, `/api/v1/services/${name}`).catch(() => undefined);
       if (res?.ok) {
-        const svc = (await res.json()) as { status?: { running?: number } };
+        const svc = await res.json<{ status?: { running?: number } }>();
         if ((svc.status?.running ?? 0) >= replicas) return (performance.now() - started) / 1000;
       }
       if (performance.now() - started > 600_000) throw new Error(`${name} did not reach ${replicas} running in 10 minutes`);

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunningAgent } from '@berth/agent';
 import { createEtcdClient, EmbeddedEtcd, EMBEDDED_MAX_TXN_OPS, keyspace, type Etcd3 } from '@berth/store';
 import { BERTH_BIN, collect, freePort } from '../e2e/support/berth-cli';
+import { apiFetch, apiJson, createToken, readAdminConfig, type ApiAccess, type ApiRequestInit } from '../support/api';
 import { startHollowAgent } from '../support/hollow-agent';
 
 /** VmRSS of a process in bytes (from /proc/PID/status); undefined once it is gone. */
@@ -44,12 +45,15 @@ export interface HollowClusterOptions {
 export class HollowCluster {
   readonly agents: RunningAgent[] = [];
   private cpOutput: { stdout(): string; stderr(): string } | undefined;
+  private admin: Promise<ApiAccess> | undefined;
 
   private constructor(
     readonly etcd: EmbeddedEtcd,
     readonly cp: ChildProcess,
     readonly apiUrl: string,
     readonly grpcAddress: string,
+    /** `berth server`'s data dir: it writes admin.yaml there. */
+    readonly cpDataDir: string,
   ) {}
 
   static async start(o: HollowClusterOptions): Promise<HollowCluster> {
@@ -61,7 +65,7 @@ export class HollowCluster {
       [...(o.nodeFlags ?? []), BERTH_BIN, 'server', '--data-dir', join(o.root, 'cp'), '--etcd', etcd.endpoints.join(','), '--etcd-ca', etcd.clientFiles.caFile, '--etcd-cert', etcd.clientFiles.certFile, '--etcd-key', etcd.clientFiles.keyFile, '--etcd-max-txn-ops', String(EMBEDDED_MAX_TXN_OPS), '--api', `127.0.0.1:${api}`, '--grpc', `127.0.0.1:${grpc}`],
       { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(o.root, 'home') }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    const cluster = new HollowCluster(etcd, cp, `http://127.0.0.1:${api}`, `127.0.0.1:${grpc}`);
+    const cluster = new HollowCluster(etcd, cp, `https://127.0.0.1:${api}`, `127.0.0.1:${grpc}`, join(o.root, 'cp'));
     cluster.cpOutput = collect(cp);
     try {
       await cluster.untilLeader();
@@ -78,11 +82,18 @@ export class HollowCluster {
     return cluster;
   }
 
-  /** A join token from the API (`berth token create --role join`): what every hollow node joins with. */
+  /** The admin's access to the API: `<root>/cp/admin.yaml`, which `berth server` writes once it listens. */
+  access(): Promise<ApiAccess> {
+    this.admin ??= readAdminConfig(join(this.cpDataDir, 'admin.yaml')).catch((e: unknown) => {
+      this.admin = undefined;
+      throw e;
+    });
+    return this.admin;
+  }
+
+  /** A join token from the API with the admin's token (`berth token create --role join`): what every hollow node joins with. */
   async joinToken(): Promise<string> {
-    const res = await fetch(`${this.apiUrl}/api/v1/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ role: 'join', description: 'hollow nodes' }) });
-    if (res.status !== 201) throw new Error(`POST /api/v1/tokens: ${res.status} ${await res.text()}`);
-    return ((await res.json()) as { token: string }).token;
+    return (await createToken(await this.access(), 'join', 'hollow nodes')).token;
   }
 
   get cpPid(): number | undefined {
@@ -96,10 +107,9 @@ export class HollowCluster {
 
   readonly keys = keyspace();
 
-  async api<T>(path: string, init?: RequestInit): Promise<T> {
-    const res = await fetch(this.apiUrl + path, init);
-    if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${path}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as T;
+  /** `path` of the API as the admin (https, the cluster CA, the admin token), as JSON. */
+  async api<T>(path: string, init?: ApiRequestInit): Promise<T> {
+    return apiJson<T>(await this.access(), path, init);
   }
 
   /** etcd's own Prometheus metrics (proposals, fsyncs). */
@@ -107,8 +117,9 @@ export class HollowCluster {
     return (await fetch(`${this.etcd.endpoints[0]}/metrics`)).text();
   }
 
+  /** The control plane's /metrics, read with the admin token. */
   async metrics(): Promise<string> {
-    return (await fetch(`${this.apiUrl}/metrics`)).text();
+    return (await apiFetch(await this.access(), '/metrics')).text();
   }
 
   /** Control-plane output so far (for a failure message). */

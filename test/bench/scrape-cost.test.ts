@@ -8,6 +8,7 @@ import { BERTH_BIN, eventually } from '../e2e/support/berth-cli';
 import type { ServiceSketch } from '../e2e/support/cluster';
 import type { HostGuard } from '../e2e/support/host-guard';
 import { captureUpHost, closeAndCheckHost, UpCluster } from '../e2e/support/up-cluster';
+import { apiFetch, createToken, withToken, type ApiAccess } from '../support/api';
 import { requireTools } from '../support/prereq';
 import { cpuSecondsOf, HollowCluster } from './hollow-cluster';
 
@@ -21,6 +22,9 @@ import { cpuSecondsOf, HollowCluster } from './hollow-cluster';
  *   berth_rollout_state from its cache at each scrape;
  * - the agent of a real `berth up` running 100 busybox tasks under runc: each scrape reads the
  *   cgroup (and network) counters of every task once.
+ *
+ * The control plane is scraped as Prometheus does: https (the cluster CA) with a bearer token, on a
+ * kept-alive connection; the agent's /metrics is plain HTTP on the node.
  *
  * For the agent also: the `berth up` process's CPU over 60 s without scrapes and over 60 s with a
  * scrape every 15 s (in interleaved 15 s slices), the difference being what a 15 s scrape
@@ -59,10 +63,11 @@ interface Scrape {
   readonly text: string;
 }
 
-async function scrape(url: string): Promise<Scrape> {
+/** A scrape of `url`: the control plane's over https with `access` (its CA and a token), an agent's (no access) plain. */
+async function scrape(url: string, access?: ApiAccess): Promise<Scrape> {
   const started = performance.now();
-  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-  const body = Buffer.from(await res.arrayBuffer());
+  const res = access ? await apiFetch(access, url, { timeoutMs: 10_000 }) : await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  const body = access ? await (res as Awaited<ReturnType<typeof apiFetch>>).buffer() : Buffer.from(await (res as Response).arrayBuffer());
   const ms = performance.now() - started;
   if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${body.toString('utf8').slice(0, 500)}`);
   return { ms, bytes: body.length, text: body.toString('utf8') };
@@ -98,10 +103,10 @@ interface ScrapeRun {
  * `SCRAPES` scrapes of `url` one after the other, and the CPU `pid` spent meanwhile. /proc counts
  * CPU in 10 ms ticks: over 20 scrapes that is 0.5 ms each.
  */
-async function timeScrapes(url: string, pid: number | undefined, idle: number): Promise<ScrapeRun> {
+async function timeScrapes(url: string, pid: number | undefined, idle: number, access?: ApiAccess): Promise<ScrapeRun> {
   const [cpu0, sys0, at] = [await cpuSecondsOf(pid), await systemSecondsOf(pid), performance.now()];
   const scrapes: Scrape[] = [];
-  for (let i = 0; i < SCRAPES; i++) scrapes.push(await scrape(url));
+  for (let i = 0; i < SCRAPES; i++) scrapes.push(await scrape(url, access));
   const wall = (performance.now() - at) / 1000;
   const [cpu, sys] = [(await cpuSecondsOf(pid))! - cpu0!, (await systemSecondsOf(pid)) - sys0];
   return { scrapes, cpuMsPerScrape: (1000 * (cpu - idle * wall)) / SCRAPES, systemShare: sys / cpu };
@@ -208,7 +213,12 @@ describe.runIf(cpReady)(`scrape cost: control plane with ${CP_TASKS} tasks on ${
     await sleep(SETTLE_MS);
 
     const idle = await idleRate(c.cpPid, IDLE_SAMPLE_S);
-    const r = await timeScrapes(`${c.apiUrl}/metrics`, c.cpPid, idle);
+    // A viewer token, as Prometheus's credentials_file holds (made with the admin's).
+    const admin = await c.access();
+    const access = withToken(admin, (await createToken(admin, 'viewer', 'scrape-cost')).token);
+    // Prometheus keeps its connection: one scrape first, so the TLS handshake is not in the figures.
+    await scrape(`${c.apiUrl}/metrics`, access);
+    const r = await timeScrapes(`${c.apiUrl}/metrics`, c.cpPid, idle, access);
     figures.push({ what: `control plane, idle with ${CP_NODES} nodes and ${CP_TASKS} tasks: CPU`, value: 100 * idle, unit: '%' }, ...scrapeFigures('control plane', r));
 
     const text = r.scrapes.at(-1)!.text;

@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { apiFetch, readAdminConfig, type ApiAccess } from '../support/api';
 import { requireTools } from '../support/prereq';
 import { BERTH_BIN, REPO, eventually, freePort, isAlive, killIfAlive, runBerth, type RunResult } from './support/berth-cli';
 import { BerthServerProcess } from './support/berth-server';
@@ -52,6 +53,16 @@ describe.runIf(canRun)('berth CLI against a real control plane and etcd', () => 
     const kvs = (JSON.parse(stdout) as { kvs?: { key: string; mod_revision: number }[] }).kvs ?? [];
     return kvs.map((kv) => `${Buffer.from(kv.key, 'base64').toString()}@${kv.mod_revision}`).join('\n');
   };
+  /**
+   * A copy of the server's admin.yaml under the work dir, with `change` applied, written with `mode`
+   * (what a user does to get a config for another token or server).
+   */
+  const configCopy = async (name: string, change: Partial<ApiAccess>, mode = 0o600): Promise<string> => {
+    const path = join(work, name);
+    await writeFile(path, stringifyYaml({ ...(await readAdminConfig(server.adminConfigFile)), ...change }), { mode });
+    await chmod(path, mode); // whatever the umask took away
+    return path;
+  };
   const writeManifest = async (name: string, text: string): Promise<string> => {
     const path = join(work, name);
     await writeFile(path, text);
@@ -69,7 +80,8 @@ describe.runIf(canRun)('berth CLI against a real control plane and etcd', () => 
     server = BerthServerProcess.start({ home, dataDir: join(root, 'data'), apiPort, grpcPort });
     await server.ready();
     etcdPid = server.children().find((c) => c.comm === 'etcd')?.pid;
-    env = { HOME: home, BERTH_SERVER: server.apiUrl };
+    // The CLI finds the server, the CA and the admin token in HOME/.berth/config, which the server wrote.
+    env = { HOME: home };
   });
 
   afterAll(async () => {
@@ -78,15 +90,54 @@ describe.runIf(canRun)('berth CLI against a real control plane and etcd', () => 
     if (root) await rm(root, { recursive: true, force: true });
   });
 
-  it('prints where it listens and writes the client config (0600) that later commands use', async () => {
+  it('prints where it listens (https) and writes admin.yaml and the client config (0600) that later commands use', async () => {
+    expect(server.apiUrl).toMatch(/^https:\/\//);
     expect(server.stderr()).toContain(`berth: API on ${server.apiUrl}`);
     expect(server.stderr()).toMatch(/berth: agents on 127\.0\.0\.1:\d+/);
     expect(etcdPid, 'embedded etcd is a child of berth server').toBeDefined();
-    const configPath = join(home, '.berth', 'config.json');
-    expect(JSON.parse(await readFile(configPath, 'utf8'))).toEqual({ server: server.apiUrl });
+    const ca = await readFile(server.caFile, 'utf8');
+    const admin = parseYaml(await readFile(server.adminConfigFile, 'utf8')) as Record<string, unknown>;
+    expect(admin).toEqual({ server: server.apiUrl, ca: expect.any(String), token: expect.stringMatching(/^BERTHA1-[a-z0-9]+\.[a-z0-9]+$/) });
+    expect((admin.ca as string).trim()).toBe(ca.trim());
+    expect((await stat(server.adminConfigFile)).mode & 0o777).toBe(0o600);
+    const configPath = join(home, '.berth', 'config');
+    const config = parseYaml(await readFile(configPath, 'utf8')) as Record<string, unknown>;
+    expect(config).toEqual({ server: server.apiUrl, ca: expect.any(String), token: expect.stringMatching(/^BERTHA1-[a-z0-9]+\.[a-z0-9]+$/) });
+    expect((config.ca as string).trim()).toBe(ca.trim());
     expect((await stat(configPath)).mode & 0o777).toBe(0o600);
+    expect(existsSync(join(home, '.berth', 'config.json')), 'the old JSON config').toBe(false);
     const r = await runBerth(['get', 'services'], { env: { HOME: home } });
     expect(r).toEqual({ code: 0, stdout: '', stderr: 'No services found.\n' });
+  });
+
+  it('refuses the admin token only where it is wrong: a made-up token is refused naming the config file, the real one works', async () => {
+    const before = await storedServices();
+    // Well-formed, but no cluster issued it.
+    const bogus = await configCopy('bogus-token.yaml', { token: `BERTHA1-aaaaaaaaaaaa.${'a'.repeat(32)}` });
+    const refused = await runBerth(['get', 'services'], { env: { HOME: home, BERTH_CONFIG: bogus } });
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(/token/i);
+    expect(refused.stderr).toMatch(/refused|rejected/i);
+    expect(refused.stderr).toContain(bogus);
+    const applyRefused = await runBerth(['apply', '-f', join(REPO, 'examples/web.yaml')], { env: { HOME: home, BERTH_CONFIG: bogus } });
+    expect(applyRefused.code, applyRefused.stderr).toBe(1);
+    expect(await storedServices()).toBe(before);
+
+    const real = await configCopy('real-token.yaml', {});
+    expect(await runBerth(['get', 'services'], { env: { HOME: home, BERTH_CONFIG: real } })).toEqual({ code: 0, stdout: '', stderr: 'No services found.\n' });
+    // --config comes before BERTH_CONFIG.
+    expect(await runBerth(['--config', real, 'get', 'services'], { env: { HOME: home, BERTH_CONFIG: bogus } })).toEqual({ code: 0, stdout: '', stderr: 'No services found.\n' });
+  });
+
+  it('refuses a config file others can read (it holds a token), saying to chmod it', async () => {
+    const open = await configCopy('readable.yaml', {}, 0o644);
+    expect((await stat(open)).mode & 0o777).toBe(0o644);
+    const r = await runBerth(['get', 'services'], { env: { HOME: home, BERTH_CONFIG: open } });
+    expect(r.code, r.stderr).not.toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(open);
+    expect(r.stderr).toContain('chmod');
   });
 
   it('applies examples/web.yaml and shows it with defaults and status', async () => {
@@ -203,14 +254,14 @@ describe.runIf(canRun)('berth CLI against a real control plane and etcd', () => 
   it('the server validates again: a bad document sent past the CLI is refused with its position', async () => {
     const before = await storedServices();
     const text = 'apiVersion: berth/v1\nkind: Service\nmetadata: { name: api }\nspec:\n  replicas: -1\n  template: { image: "127.0.0.1:5000/busybox:1" }\n';
-    const res = await fetch(`${server.apiUrl}/api/v1/apply`, {
+    const res = await apiFetch(await server.access(), '/api/v1/apply', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ sources: [{ file: 'api.yaml', text }] }),
     });
     expect(res.status).toBe(422);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
-    const problem = (await res.json()) as { code: string; issues: { file: string; line: number; path: string }[] };
+    const problem = await res.json<{ code: string; issues: { file: string; line: number; path: string }[] }>();
     expect(problem.code).toBe('INVALID');
     expect(problem.issues).toContainEqual(expect.objectContaining({ file: 'api.yaml', line: 5, path: 'spec.replicas' }));
     expect(await storedServices()).toBe(before);
@@ -305,11 +356,12 @@ describe.runIf(canRun)('berth CLI against a real control plane and etcd', () => 
 
   it('says when the control plane cannot be reached', async () => {
     const port = await freePort();
-    const r = await runBerth(['get', 'services'], { env: { HOME: home, BERTH_SERVER: `http://127.0.0.1:${port}` } });
+    const elsewhere = await configCopy('nothing-there.yaml', { server: `https://127.0.0.1:${port}` });
+    const r = await runBerth(['get', 'services'], { env: { HOME: home, BERTH_CONFIG: elsewhere } });
     expect(r).toEqual({
       code: 1,
       stdout: '',
-      stderr: `error: cannot reach the berth control plane at http://127.0.0.1:${port} (is "berth up" running?)\n`,
+      stderr: `error: cannot reach the berth control plane at https://127.0.0.1:${port} (is "berth up" running?)\n`,
     });
   });
 

@@ -11,8 +11,14 @@ export interface CliContext {
   readonly env: CliEnvironment;
   /** The raw `--server` value given on the command line, if any (`berth agent` reads it as HOST:PORT). */
   serverFlag(): string | undefined;
-  /** A client for the server chosen by `--server`, `BERTH_SERVER`, the config file or the default. */
+  /**
+   * A client for the server chosen by `--server`, `BERTH_SERVER`, the config file or the default,
+   * with the config file's CA and token. Reads the config file (`--config`, `BERTH_CONFIG` or
+   * ~/.berth/config) on the first call; throws when it is unsafe (group/others may read it) or broken.
+   */
   client(): BerthClient;
+  /** The client config file this command line uses: `--config`, else `BERTH_CONFIG`, else ~/.berth/config. */
+  configFile(): string;
   /** Writes text plus a newline to stdout. */
   out(text: string): void;
   /** Writes text plus a newline to stderr. */

@@ -8,6 +8,8 @@ const KNOWN_CODES: readonly ErrorCode[] = [
   'TOO_LARGE',
   'UNAVAILABLE',
   'NOT_LEADER',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
   'INTERNAL',
 ];
 
@@ -30,6 +32,25 @@ export class UnreachableError extends DomainError {
   readonly code = 'UNAVAILABLE';
   constructor(readonly server: string, readonly reason: string) {
     super(`cannot reach the berth control plane at ${server} (is "berth up" running?)`);
+  }
+}
+
+/**
+ * The control plane answered over TLS with a certificate this client does not trust (another CA,
+ * a name it is not valid for, expired). The message says which and what to do.
+ */
+export class UntrustedServerError extends DomainError {
+  readonly code = 'UNAVAILABLE';
+  constructor(readonly server: string, message: string) {
+    super(message);
+  }
+}
+
+/** The client config file may be read or written by group or others: it holds a token, so it is not used. */
+export class ConfigFileModeError extends DomainError {
+  readonly code = 'UNAVAILABLE';
+  constructor(readonly path: string, mode: number) {
+    super(`${path} is readable by others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): chmod 600 ${path}`);
   }
 }
 

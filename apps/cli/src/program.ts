@@ -1,6 +1,6 @@
 import { Command, CommanderError, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { BerthClient } from './client/http-client';
-import { resolveServer } from './client/server-address';
+import { resolveConnection } from './client/server-address';
 import { agentCommand } from './commands/agent';
 import { applyCommand } from './commands/apply';
 import { deleteCommand } from './commands/delete';
@@ -20,7 +20,7 @@ import { topCommand } from './commands/top';
 import { upCommand } from './commands/up';
 import { whyCommand } from './commands/why';
 import type { CliContext, RawStdio } from './context';
-import type { CliEnvironment } from './environment';
+import { chooseConfigFile, type CliEnvironment } from './environment';
 import { describeFailure } from './output/failure';
 
 /** The process-facing parts a program needs; main passes the real ones, tests their own. */
@@ -53,15 +53,18 @@ export interface BerthProgram {
  */
 export function createProgram(env: CliEnvironment, io: ProgramIo): BerthProgram {
   let exitCode = 0;
+  let client: BerthClient | undefined;
   const program = new Command('berth')
     .description('berth: run containers and microVMs on a small cluster')
     .version(env.version, '-V, --version', 'print the berth version')
-    .option('-s, --server <url>', 'control plane URL (default: $BERTH_SERVER, ~/.berth/config.json, http://127.0.0.1:7070)')
+    .option('-s, --server <url>', 'control plane URL (default: $BERTH_SERVER, the config file\'s server, https://127.0.0.1:7070)')
+    .option('--config <file>', 'client config file: server, ca and token, as berth server writes it (DATA-DIR/admin.yaml) (default: $BERTH_CONFIG, ~/.berth/config)')
     .addHelpText('after', '\nExit status: 0 success, 1 error, 2 invalid input (bad manifest or usage), 3 a valid request\nanswered "no" (a rollout paused or rolled back, a drain that cannot finish).');
   const ctx: CliContext = {
     env,
     serverFlag: () => program.opts().server,
-    client: () => new BerthClient(resolveServer(program.opts().server, env)),
+    client: () => (client ??= new BerthClient(resolveConnection(program.opts(), env, io.err))),
+    configFile: () => chooseConfigFile(program.opts().config, env).path,
     out: io.out,
     err: io.err,
     errRaw: io.errRaw ?? ((text) => io.err(text.replace(/\n$/, ''))),

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { DomainError, type Issue, ValidationError } from '@berth/core';
 import { NODE_CERTIFICATE_LIFETIME_MS } from './identity/identity';
 import { EMBEDDED_MAX_TXN_OPS, ETCD_DEFAULT_MAX_TXN_OPS, type EtcdTls } from '@berth/store';
@@ -28,6 +29,8 @@ export interface ControlPlaneOptions {
   advertise?: string[];
   /** How long node certificates last (default 90 days; 10 s to 365 days); agents renew them at 50–80 % of it. */
   nodeCertificateLifetimeMs?: number;
+  /** Where the admin config (server, CA, admin token) is written; default `<dataDir>/admin.yaml`. */
+  adminConfigFile?: string;
 }
 
 export interface Address {
@@ -50,6 +53,7 @@ export interface ControlPlaneConfig {
   readonly insecureRegistries: readonly string[];
   readonly advertise: readonly string[];
   readonly nodeCertificateLifetimeMs: number;
+  readonly adminConfigFile: string;
 }
 
 export const DEFAULT_LEADER_TTL_SECONDS = 10;
@@ -133,6 +137,7 @@ export function parseOptions(opts: ControlPlaneOptions): ControlPlaneConfig {
     insecureRegistries: Object.freeze([...(opts.insecureRegistries ?? [])]),
     advertise: Object.freeze([...(opts.advertise ?? [])]),
     nodeCertificateLifetimeMs: certLifetime,
+    adminConfigFile: opts.adminConfigFile ?? join(opts.dataDir, 'admin.yaml'),
   });
 }
 

@@ -8,6 +8,7 @@ import { BERTH_VERSION } from './version';
 import { type ControlPlaneConfig, type ControlPlaneOptions, formatAddress, ListenError, parseOptions } from './config';
 import { Dispatcher } from './dispatcher/dispatcher';
 import { createHttpApp } from './http/http-app';
+import { type AdminConfig, ensureAdminConfig } from './identity/admin-config';
 import { establishClusterCa } from './identity/cluster-ca';
 import { ServingCertificate, servingNames } from './identity/serving-certificate';
 import { TokenService, type NewTokenRequest, type TokenView } from './identity/tokens.service';
@@ -15,12 +16,17 @@ import { ControlPlaneMetrics } from './observability/metrics';
 
 export type { ControlPlaneOptions, ControlPlaneConfig } from './config';
 export type { NewTokenRequest, TokenRole, TokenView } from './identity/tokens.service';
+export type { AdminConfig } from './identity/admin-config';
 export { ListenError, parseOptions } from './config';
 
 /** A started control plane. */
 export interface RunningControlPlane {
-  /** `http://host:port` the API listens on (the real port when 0 was asked for). */
+  /** `https://host:port` the API listens on (the real port when 0 was asked for). */
   readonly apiUrl: string;
+  /** What `adminConfigFile` holds: the URL clients on this machine use, the cluster CA, an admin token. */
+  readonly admin: AdminConfig;
+  /** DATA-DIR/admin.yaml (or the option's path), mode 0600: BERTH_CONFIG=<it> makes every berth command work. */
+  readonly adminConfigFile: string;
   /** `host:port` of the agents' gRPC dispatcher (the real port when 0 was asked for). */
   readonly grpcAddress: string;
   readonly etcdEndpoints: string[];
@@ -73,7 +79,15 @@ async function listen(app: NestFastifyApplication, config: ControlPlaneConfig): 
   }
   const bound = app.getHttpServer().address();
   const port = typeof bound === 'object' && bound !== null ? bound.port : config.api.port;
-  return `http://${formatAddress(config.api.host, port)}`;
+  return `https://${formatAddress(config.api.host, port)}`;
+}
+
+/** The URL a client on this machine uses: a wildcard listen address is reached over loopback. */
+function localUrl(apiUrl: string): string {
+  const url = new URL(apiUrl);
+  if (url.hostname === '0.0.0.0') url.hostname = '127.0.0.1';
+  if (url.hostname === '[::]') url.hostname = '[::1]';
+  return url.toString().replace(/\/+$/, '');
 }
 
 /**
@@ -110,6 +124,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     });
     cleanups.push(() => app.close());
     const apiUrl = await listen(app, config);
+    const adminConfigFile = config.adminConfigFile;
+    const admin = await ensureAdminConfig(adminConfigFile, { server: localUrl(apiUrl), ca: ca.certPem, tokens: app.get(TokenService), owner: config.id });
     // Announced once it answers, so service discovery never lists a replica that cannot be scraped.
     const announcing = new AbortController();
     const announced = members.announce({ id: config.id, apiUrl, version: BERTH_VERSION }, config.leaderTtlSeconds, announcing.signal);
@@ -120,6 +136,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     let stopping: Promise<void> | undefined;
     return {
       apiUrl,
+      admin,
+      adminConfigFile,
       grpcAddress: app.get(Dispatcher).address,
       etcdEndpoints,
       ...(etcd.clientFiles ? { etcdClientFiles: etcd.clientFiles } : {}),

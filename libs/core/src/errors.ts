@@ -10,6 +10,8 @@ export type ErrorCode =
   | 'TOO_LARGE'
   | 'UNAVAILABLE'
   | 'NOT_LEADER'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
   | 'INTERNAL';
 
 export abstract class DomainError extends Error {
@@ -87,6 +89,22 @@ export class UnavailableError extends DomainError {
 }
 
 /** A fenced leader write was refused: this process is no longer the leader. */
+/** No credentials, or ones the server does not accept (HTTP 401). */
+export class UnauthenticatedError extends DomainError {
+  readonly code = 'UNAUTHENTICATED';
+  constructor(message: string) {
+    super(message);
+  }
+}
+
+/** Valid credentials whose role does not allow the request (HTTP 403). */
+export class ForbiddenError extends DomainError {
+  readonly code = 'FORBIDDEN';
+  constructor(message: string) {
+    super(message);
+  }
+}
+
 export class NotLeaderError extends DomainError {
   readonly code = 'NOT_LEADER';
   constructor() {

@@ -6,7 +6,7 @@
 export const EVENT_LOG_MAX_COUNT = 1000;
 export const EVENT_LOG_MAX_AGE_MS = 60 * 60 * 1000;
 
-export type EventKind = 'service' | 'task' | 'node' | 'rollout';
+export type EventKind = 'service' | 'task' | 'node' | 'rollout' | 'audit';
 
 /** Reason codes, for scripts: stable, CamelCase, one meaning each. */
 export const EVENT_REASONS = {
@@ -14,6 +14,8 @@ export const EVENT_REASONS = {
   task: ['Scheduled', 'Started', 'Unhealthy', 'Completed', 'Failed', 'Rejected', 'Stopped', 'Orphaned', 'Replaced'],
   node: ['Registered', 'Ready', 'Down', 'Drained', 'Paused', 'Activated', 'Labeled', 'Removed'],
   rollout: ['Started', 'Progressed', 'Paused', 'Resumed', 'RollingBack', 'RolledBack', 'Completed'],
+  // A mutating API request, by whom (object: token:<id>), what and its answer; Denied: refused for its role.
+  audit: ['Request', 'Denied'],
 } as const satisfies Record<EventKind, readonly string[]>;
 
 export type EventReason<K extends EventKind = EventKind> = (typeof EVENT_REASONS)[K][number];

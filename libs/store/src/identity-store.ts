@@ -1,5 +1,6 @@
 import type { Etcd3 } from 'etcd3';
-import { AlreadyExistsError, ConflictError } from '@berth/core';
+import { AlreadyExistsError, ConflictError, type NewEvent } from '@berth/core';
+import { eventOps } from './event-log';
 import { etcdCall } from './etcd-client';
 import type { Keyspace } from './keys';
 import { deleteOp, getKey, ifAbsent, ifModRevision, putOp, rangePrefix, txn } from './kv';
@@ -48,6 +49,8 @@ export interface ClusterIdentityStore {
    * admits new nodes, it does not take over existing ones.
    */
   addNodeCertificate(node: string, certificate: IssuedCertificate, opts: { readonly join: boolean; readonly now?: Date }): Promise<void>;
+  /** Appends events that are no store change of their own (audit entries of API requests). */
+  recordEvents(events: readonly NewEvent[]): Promise<void>;
 }
 
 const MAX_ATTEMPTS = 5;
@@ -124,6 +127,10 @@ export class EtcdIdentityStore implements ClusterIdentityStore {
       if (res.succeeded) return;
     }
     throw new ConflictError(`the certificates of node "${node}" kept changing while recording a new one; try again`);
+  }
+
+  async recordEvents(events: readonly NewEvent[]): Promise<void> {
+    if (events.length > 0) await txn(this.client, `record ${events.length} event(s)`, { compare: [], success: eventOps(this.keys, events) });
   }
 }
 

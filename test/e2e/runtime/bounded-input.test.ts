@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiFetch } from '../../support/api';
 import { requireTools } from '../../support/prereq';
 import { eventually, isAlive } from '../support/berth-cli';
 import type { TaskJson } from '../support/cluster';
@@ -42,8 +43,9 @@ describe.runIf(ready)('bounded input: abusive requests get a clear error while t
     return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
   };
   const apply = async (body: string, what: string, contentType = 'application/json'): Promise<Answer> => {
+    const admin = await lab().access();
     const started = performance.now();
-    const res = await fetch(`${lab().apiUrl}/api/v1/apply`, { method: 'POST', headers: { 'content-type': contentType }, body, signal: AbortSignal.timeout(60_000) });
+    const res = await apiFetch(admin, '/api/v1/apply', { method: 'POST', headers: { 'content-type': contentType }, body, timeoutMs: 60_000 });
     const text = await res.text();
     const answer = { status: res.status, body: text, ms: Math.round(performance.now() - started) };
     log(`${what}: ${Buffer.byteLength(body)} bytes in → HTTP ${answer.status}, ${text.length} bytes out in ${answer.ms} ms; control plane RSS now ${(await rss() / MiB).toFixed(0)} MiB`);

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { apiFetch, createToken, withToken, type ApiAccess } from '../../support/api';
 import { requireTools } from '../../support/prereq';
 import { collect, eventually, REPO } from '../support/berth-cli';
 import { serviceManifest, type ServiceSketch, type TaskJson } from '../support/cluster';
@@ -23,6 +24,11 @@ import { PrometheusServer, shippedConfig, type PromSample } from '../support/pro
  * `--metrics 0.0.0.0:9101` inside its own namespace (one port space per namespace, so no clash),
  * and the control plane lists it in /sd at the address the agent announces for its node, which is
  * what Prometheus dials.
+ *
+ * Access: the control plane's API (/sd, its /metrics) is https only and wants a token. As an
+ * operator would, the suite creates a viewer token (with the admin token of the server's
+ * admin.yaml) and writes it and the cluster CA to the files the shipped config names (the test's
+ * copies); the agents' /metrics are scraped over plain HTTP without a token.
  */
 const ready = requireTools(
   ['etcd', 'runc', 'conmon', 'skopeo', 'umoci', 'busybox', 'curl', 'docker-registry', 'ip', 'nsenter', 'iptables', 'iptables-save', 'nft', 'unshare', 'prometheus', 'promtool'],
@@ -80,6 +86,8 @@ const sampleLines = (text: string): string[] => text.split('\n').filter((l) => l
 describe.runIf(ready)('Prometheus scrapes the control plane and the agents it finds through /sd', () => {
   let cluster: LabCluster | undefined;
   let prom: PrometheusServer | undefined;
+  /** What Prometheus uses: the cluster CA and a viewer token. */
+  let viewer: ApiAccess | undefined;
   const lab = (): LabCluster => {
     if (!cluster) throw new Error('the lab did not start');
     return cluster;
@@ -96,9 +104,17 @@ describe.runIf(ready)('Prometheus scrapes the control plane and the agents it fi
     if (!group?.targets[0]) throw new Error(`/sd lists no agent target for ${node}`);
     return group.targets[0];
   };
+  /** An agent's /metrics: plain HTTP, no token. */
   const scrape = async (target: string): Promise<string> => {
     const res = await fetch(`http://${target}/metrics`, { signal: AbortSignal.timeout(5000) });
     if (!res.ok) throw new Error(`GET http://${target}/metrics: ${res.status}`);
+    return res.text();
+  };
+  /** The control plane's /metrics as Prometheus reads it: https, the cluster CA, the viewer token. */
+  const scrapePlane = async (): Promise<string> => {
+    if (!viewer) throw new Error('no viewer token');
+    const res = await apiFetch(viewer, '/metrics', { timeoutMs: 5000 });
+    if (!res.ok) throw new Error(`GET ${viewer.server}/metrics: ${res.status} ${await res.text()}`);
     return res.text();
   };
   /** The service's one running task (it runs one replica). */
@@ -127,7 +143,16 @@ describe.runIf(ready)('Prometheus scrapes the control plane and the agents it fi
 
   beforeAll(async () => {
     cluster = await LabCluster.start({ hosts: 2, nodeDownAfter: '5s', tempPrefix: 'berth-e2e-metrics-', family: 'bmet', net: '10.252.0', subnetOctet: 253 });
-    prom = await PrometheusServer.start(await shippedConfig({ sdUrl: `${cluster.apiUrl}/sd`, interval: '1s' }), { tempPrefix: 'berth-e2e-prom-' });
+    // What deploy/prometheus/README.md has an operator do: a viewer token and the cluster CA in two files.
+    const admin = await cluster.access();
+    viewer = withToken(admin, (await createToken(admin, 'viewer', 'prometheus')).token);
+    const files = join(cluster.root, 'prometheus-files');
+    await mkdir(files, { mode: 0o700 });
+    const credentialsFile = join(files, 'berth.token');
+    const caFile = join(files, 'berth-ca.pem');
+    await writeFile(credentialsFile, `${viewer.token!}\n`, { mode: 0o600 });
+    await writeFile(caFile, await readFile(cluster.caFile, 'utf8'));
+    prom = await PrometheusServer.start(await shippedConfig({ sdUrl: `${cluster.apiUrl}/sd`, interval: '1s', credentialsFile, caFile }), { tempPrefix: 'berth-e2e-prom-' });
   }, STEP_MS);
 
   afterAll(async () => {
@@ -153,26 +178,35 @@ describe.runIf(ready)('Prometheus scrapes the control plane and the agents it fi
   }, STEP_MS);
 
   it(
-    'discovery: every target of /sd — the control plane and both agents — is up in Prometheus, with role and node labels',
+    'discovery: every target of /sd — the control plane (https, with the viewer token) and both agents (plain http) — is up in Prometheus, with role and node labels',
     async () => {
       const c = lab();
       const p = prometheus();
       const groups = await sd();
       const apiHost = new URL(c.apiUrl).host;
-      expect(groups.filter((g) => g.labels['__meta_berth_role'] === 'control-plane').map((g) => g.targets)).toEqual([[apiHost]]);
+      expect(c.apiUrl).toMatch(/^https:\/\//);
+      expect(groups.filter((g) => g.labels['__meta_berth_role'] === 'control-plane').map((g) => [g.targets, g.labels['__scheme__']])).toEqual([[[apiHost], 'https']]);
       // Each agent listens on 0.0.0.0:9101 in its namespace and is listed at its node's address.
       const agents = groups.filter((g) => g.labels['__meta_berth_role'] === 'agent');
       expect(agents.map((g) => [g.labels['__meta_berth_node'], g.targets])).toEqual(c.nodes.map((n) => [n.name, [`${n.host.address}:9101`]]));
 
       const want = [
-        { instance: apiHost, job: 'berth', role: 'control-plane' },
-        ...c.nodes.map((n) => ({ instance: `${n.host.address}:9101`, job: 'berth', role: 'agent', node: n.name })),
+        { instance: apiHost, job: 'berth-control-plane', role: 'control-plane' },
+        ...c.nodes.map((n) => ({ instance: `${n.host.address}:9101`, job: 'berth-agents', role: 'agent', node: n.name })),
       ];
       const byInstance = (a: { instance: string }, b: { instance: string }) => a.instance.localeCompare(b.instance);
-      const targets = await p.until('every /sd target scraped and up', async () => {
-        const ts = await p.targets();
-        return ts.length === want.length && ts.every((t) => t.health === 'up') ? ts : undefined;
-      });
+      let last: unknown;
+      const targets = await p
+        .until('every /sd target scraped and up', async () => {
+          const ts = await p.targets();
+          last = ts.map((t) => `${t.scrapeUrl} ${t.health} ${t.lastError}`);
+          return ts.length === want.length && ts.every((t) => t.health === 'up') ? ts : undefined;
+        })
+        .catch((e: Error) => {
+          throw new Error(`${e.message}\n--- last targets: ${JSON.stringify(last)}`);
+        });
+      // The control plane over https (the cluster CA, the viewer token); the agents over plain http, no token.
+      expect(targets.map((t) => t.scrapeUrl).sort()).toEqual([`${c.apiUrl}/metrics`, ...c.nodes.map((n) => `http://${n.host.address}:9101/metrics`)].sort());
       expect(targets.map((t) => ({ instance: t.labels['instance'], job: t.labels['job'], role: t.labels['role'], ...(t.labels['node'] ? { node: t.labels['node'] } : {}) })).sort(byInstance)).toEqual(
         [...want].sort(byInstance),
       );
@@ -272,10 +306,9 @@ describe.runIf(ready)('Prometheus scrapes the control plane and the agents it fi
   it(
     '`promtool check metrics` finds nothing about a berth_ or container_ family on an agent and on the control plane',
     async () => {
-      const c = lab();
       const node = (await onlyRunning('mem')).status.node!;
       const agentText = await scrape(await agentTarget(node));
-      const planeText = await scrape(new URL(c.apiUrl).host);
+      const planeText = await scrapePlane();
       // Not vacuous: both expositions hold berth's families (the agent's tasks' ones too).
       expect(agentText).toMatch(/^container_memory_working_set_bytes\{/m);
       expect(agentText).toMatch(/^berth_agent_tasks\{/m);
@@ -318,7 +351,7 @@ describe.runIf(ready)('Prometheus scrapes the control plane and the agents it fi
       const p = prometheus();
       const gone = name(1);
       await c.killAgent(1);
-      const upOf = (node: string) => `up{job="berth",role="agent",node="${node}"}`;
+      const upOf = (node: string) => `up{job="berth-agents",role="agent",node="${node}"}`;
       await p.queryUntil(upOf(gone), (s) => s.length === 1 && s[0]!.value === 0, WITHIN_MS);
 
       const alert = await p.until(

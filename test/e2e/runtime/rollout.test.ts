@@ -1,6 +1,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { apiJson } from '../../support/api';
 import { EventWatch } from '../support/event-watch';
 import { mountsUnder } from '../../support/node-host';
 import { requireTools } from '../../support/prereq';
@@ -35,11 +36,8 @@ describe.runIf(ready)('rolling updates on berth up: paced, health-gated, paused 
   let v1: ServiceSketch;
   let v2: ServiceSketch;
 
-  const api = async <T>(path: string): Promise<T> => {
-    const res = await fetch(`${cluster.apiUrl}${path}`, { signal: AbortSignal.timeout(5000) });
-    if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
-    return (await res.json()) as T;
-  };
+  /** GET `path` of the API as the admin (https, the cluster CA, the token of `berth up`'s admin.yaml). */
+  const api = async <T>(path: string): Promise<T> => apiJson<T>(await cluster.access(), path, { timeoutMs: 5000 });
   const tasksOf = async (service: string) => cluster.remember(await api<TaskJson[]>(`/api/v1/tasks?service=${service}`));
   const runningOf = async (service: string) => (await tasksOf(service)).filter((t) => t.status.state === 'running' && t.spec.desiredState === 'running');
   const serviceOf = (name: string) => api<ServiceJson>(`/api/v1/services/${name}`);

@@ -240,8 +240,12 @@ describe.runIf(ready)('placement on four hosts: global services, spread by label
       for (const id of webOn3) expect((await c.cli.tasks('web')).find((t) => t.metadata.name === id)?.status.state).toBe('orphaned');
       expect((await c.cli.service('daemon'))?.status).toMatchObject({ desired: 2, running: 2 });
 
-      // Its agent comes back: a new node, whose old containers stop; the global service follows it again.
+      // Its agent comes back: removing the node revoked its certificate, so it is refused ...
       await c.startAgent(3);
+      await eventually(`${name(3)}'s agent to be refused`, async () => (/refused this node's certificate/.test(c.agentOutput(3)) ? true : undefined), WITHIN_MS);
+      expect((await c.cli.nodes()).map((n) => n.metadata.name)).not.toContain(name(3));
+      // ... until it joins again with a token: a new node, whose old containers stop; the global service follows it again.
+      await c.rejoinAgent(3);
       await c.cli.readyNodes(4, 120_000);
       await globalOn('daemon', [0, 1, 3]);
       await eventually(`${name(3)}'s old containers stopped`, async () => {

@@ -37,9 +37,8 @@ describe.runIf(ready)('berth exec and berth logs stream from a task on another n
   let web: ServiceSketch;
   let env: Record<string, string>;
 
-  /** `berth exec ARGS` as a child process with its stdio as pipes; the test drives them. */
-  const spawnExec = (args: readonly string[]): ChildProcess =>
-    spawn(process.execPath, [BERTH_BIN, '-s', cluster.apiUrl, 'exec', ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `berth exec ARGS` as a child process with its stdio as pipes; the test drives them (HOME's config names the lab's API). */
+  const spawnExec = (args: readonly string[]): ChildProcess => spawn(process.execPath, [BERTH_BIN, 'exec', ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
 
   const taskOn = async (node: number): Promise<TaskJson> => {
     const name = cluster.nodes[node]!.name;
@@ -114,18 +113,20 @@ describe.runIf(ready)('berth exec and berth logs stream from a task on another n
       ],
       { env: { HOME: join(cluster.root, 'home-2') } },
     );
+    // The second replica's own admin.yaml: its URL, the (copied) cluster CA and an admin token.
+    const secondConfig = join(cluster.root, 'server-2', 'admin.yaml');
     try {
-      await second.apiReady(`http://${api}`);
+      await second.apiReady(`https://${api}`, { caFile: join(cluster.root, 'server-2', 'pki', 'ca.pem'), adminConfig: secondConfig });
       const task = await taskOn(1);
       await eventually('the second replica to see the first one announced', async () => {
-        const r = await cluster.cli.run(['-s', `http://${api}`, 'exec', '-i', task.metadata.name, '--', 'sh', '-c', 'cat; exit 6'], 'via a peer\n');
+        const r = await cluster.cli.run(['--config', secondConfig, 'exec', '-i', task.metadata.name, '--', 'sh', '-c', 'cat; exit 6'], 'via a peer\n');
         return r.code === 6 ? r : undefined;
       }, 30_000).then((r) => expect(r.stdout).toBe('via a peer\n'));
       // Logs take the same way.
-      const logs = await cluster.cli.run(['-s', `http://${api}`, 'logs', task.metadata.name]);
+      const logs = await cluster.cli.run(['--config', secondConfig, 'logs', task.metadata.name]);
       expect(logs.code, logs.stderr).toBe(0);
       expect(logs.stdout).toBe(`started ${task.metadata.name}\n`);
-      const refused = await cluster.cli.run(['-s', `http://${api}`, 'exec', 'web.1.zzzzz', '--', 'true']);
+      const refused = await cluster.cli.run(['--config', secondConfig, 'exec', 'web.1.zzzzz', '--', 'true']);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(/not found/);
     } finally {
@@ -136,7 +137,7 @@ describe.runIf(ready)('berth exec and berth logs stream from a task on another n
   it('-it gives the command a terminal of the caller’s size and follows its resizes', async () => {
     const task = await taskOn(1);
     // script(1) gives berth a terminal of its own: 30×100 first, 40×120 two seconds later (SIGWINCH).
-    const inner = `stty rows 30 cols 100; (sleep 2; stty rows 40 cols 120 </dev/tty) & exec ${process.execPath} ${BERTH_BIN} -s ${cluster.apiUrl} exec -it ${task.metadata.name} -- sh`;
+    const inner = `stty rows 30 cols 100; (sleep 2; stty rows 40 cols 120 </dev/tty) & exec ${process.execPath} ${BERTH_BIN} exec -it ${task.metadata.name} -- sh`;
     const child = spawn('script', ['-q', '-e', '-c', inner, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -208,7 +209,7 @@ describe.runIf(ready)('berth exec and berth logs stream from a task on another n
     const task = (await cluster.cli.running('chatty'))[0]!;
     // The control plane relays the log; the agent of the task's node reads it.
     const pids = { 'control plane': cluster.serverPid!, agent: cluster.agentPid(cluster.nodes.findIndex((n) => n.name === task.status.node))! };
-    const child = spawn(process.execPath, [BERTH_BIN, '-s', cluster.apiUrl, 'logs', '-f', task.metadata.name], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BERTH_BIN, 'logs', '-f', task.metadata.name], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let received = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (received += d));
     child.stdout.pause();

@@ -75,7 +75,7 @@ describe.runIf(ready)('two agents in two network namespaces act as two hosts', (
     const [apiPort, grpcPort] = [await freePort(), await freePort()];
     const grpc = `${lab.bridgeAddress}:${grpcPort}`;
     server = BerthProcess.start(['server', '--data-dir', join(root, 'server'), '--api', `127.0.0.1:${apiPort}`, '--grpc', grpc], { env: { HOME: home } });
-    await server.apiReady(`http://127.0.0.1:${apiPort}`);
+    await server.apiReady(`https://127.0.0.1:${apiPort}`, { caFile: join(root, 'server', 'pki', 'ca.pem'), adminConfig: join(root, 'server', 'admin.yaml') });
     cli = new BerthCli({ HOME: home }, join(root, 'work'));
     const token = await cli.joinToken();
     for (const a of agents) {

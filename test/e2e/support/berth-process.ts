@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { apiFetch, readAdminConfig } from '../../support/api';
 import { BERTH_BIN, childProcesses, collect, eventually, isAlive, killIfAlive } from './berth-cli';
 
 export interface BerthProcessOptions {
@@ -60,12 +62,22 @@ export class BerthProcess {
     );
   }
 
-  /** Waits until `${apiUrl}/readyz` answers 200; fails early if the process exits. */
-  async apiReady(apiUrl: string): Promise<void> {
-    await eventually(`${apiUrl}/readyz`, async () => {
+  /**
+   * Waits until `${apiUrl}/readyz` (https; open without a token) answers 200, and, with
+   * `adminConfig`, until that file (admin.yaml) is complete; fails early if the process exits.
+   * The server's certificate is checked against the cluster CA, read from `caFile` (the control
+   * plane's DATA-DIR/pki/ca.pem) once the process has written it: readiness is no reason to trust
+   * whatever answers on the port.
+   */
+  async apiReady(apiUrl: string, o: { readonly caFile: string; readonly adminConfig?: string }): Promise<void> {
+    await eventually(`${apiUrl}/readyz (CA ${o.caFile}${o.adminConfig ? `, then ${o.adminConfig}` : ''})`, async () => {
       if (this.exited) throw new Error(`berth ${this.args.join(' ')} exited (${this.child.exitCode ?? this.child.signalCode}):\n${this.stderr()}`);
-      const res = await fetch(`${apiUrl}/readyz`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
-      return res?.status === 200 ? true : undefined;
+      const ca = await readFile(o.caFile, 'utf8').catch(() => undefined);
+      if (!ca?.includes('-----END CERTIFICATE-----')) return undefined;
+      const res = await apiFetch({ server: apiUrl, ca }, '/readyz', { timeoutMs: 5000 }).catch(() => undefined);
+      if (res?.status !== 200) return undefined;
+      if (o.adminConfig && !(await readAdminConfig(o.adminConfig).catch(() => undefined))) return undefined;
+      return true;
     });
   }
 

@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { apiFetch, readAdminConfig, type ApiAccess } from '../../support/api';
 import { BERTH_BIN, childProcesses, collect, eventually, killIfAlive } from './berth-cli';
 
 /**
@@ -11,6 +14,7 @@ export class BerthServerProcess {
     private readonly child: ChildProcess,
     private readonly output: { stdout(): string; stderr(): string },
     readonly apiUrl: string,
+    readonly dataDir: string,
   ) {}
 
   static start(opts: { home: string; dataDir: string; apiPort: number; grpcPort: number }): BerthServerProcess {
@@ -19,7 +23,7 @@ export class BerthServerProcess {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: opts.home },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    return new BerthServerProcess(child, collect(child), `http://127.0.0.1:${opts.apiPort}`);
+    return new BerthServerProcess(child, collect(child), `https://127.0.0.1:${opts.apiPort}`, opts.dataDir);
   }
 
   get pid(): number {
@@ -31,12 +35,32 @@ export class BerthServerProcess {
     return this.output.stderr();
   }
 
-  /** Waits until /readyz answers 200 (etcd reachable) and startup has ended; fails early if the server exits. */
+  /** DATA-DIR/admin.yaml: the API's URL, the cluster CA and an admin token (mode 0600). */
+  get adminConfigFile(): string {
+    return join(this.dataDir, 'admin.yaml');
+  }
+
+  /** DATA-DIR/pki/ca.pem: the cluster CA, which issued the API's certificate. */
+  get caFile(): string {
+    return join(this.dataDir, 'pki', 'ca.pem');
+  }
+
+  /** The admin's access to the API, as admin.yaml holds it. */
+  access(): Promise<ApiAccess> {
+    return readAdminConfig(this.adminConfigFile);
+  }
+
+  /**
+   * Waits until /readyz answers 200 over https (etcd reachable; checked against the cluster CA once
+   * DATA-DIR/pki/ca.pem is there) and startup has ended; fails early if the server exits.
+   */
   async ready(): Promise<void> {
     await eventually(`${this.apiUrl}/readyz\n${this.stderr()}`, async () => {
       if (this.child.exitCode !== null) throw new Error(`berth server exited with ${this.child.exitCode}:\n${this.stderr()}`);
-      const res = await fetch(`${this.apiUrl}/readyz`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
-      // The client config is written after the API answers; the startup ends with this line.
+      const ca = await readFile(this.caFile, 'utf8').catch(() => undefined);
+      if (!ca?.includes('-----END CERTIFICATE-----')) return undefined;
+      const res = await apiFetch({ server: this.apiUrl, ca }, '/readyz', { timeoutMs: 5000 }).catch(() => undefined);
+      // The config files are written after the API answers; the startup ends with this line.
       return res?.status === 200 && this.stderr().includes('press Ctrl-C to stop') ? true : undefined;
     });
   }

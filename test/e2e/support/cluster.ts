@@ -88,7 +88,7 @@ export function serviceManifest(s: ServiceSketch): string {
 
 /**
  * The `berth` CLI pointed at one cluster: every call is a fresh `berth` process with this
- * environment (HOME holds the client config `berth up`/`server` wrote, or BERTH_SERVER is set).
+ * environment (HOME holds the client config `berth up`/`server` wrote: ~/.berth/config, or BERTH_CONFIG names one).
  */
 export class BerthCli {
   constructor(

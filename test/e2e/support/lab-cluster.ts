@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { apiJson, readAdminConfig, type ApiAccess } from '../../support/api';
 import { buildBusyboxLayout, cgroupDirsNamed, dhcpServersUnder, mountsUnder } from '../../support/node-host';
 import { startRegistry, type LocalRegistry } from '../../support/registry';
 import { BERTH_BIN, eventually, freePort, isAlive, killIfAlive } from './berth-cli';
@@ -92,6 +93,7 @@ export class LabCluster {
   private grpc = '';
   private readonly seenTaskIds = new Set<string>();
   private labPrefix = '';
+  private admin: Promise<ApiAccess> | undefined;
 
   private constructor(
     private readonly opts: LabClusterOptions,
@@ -116,7 +118,31 @@ export class LabCluster {
   }
 
   get apiUrl(): string {
-    return `http://127.0.0.1:${this.apiPort}`;
+    return `https://127.0.0.1:${this.apiPort}`;
+  }
+
+  /** `berth server`'s data dir. */
+  get serverDataDir(): string {
+    return join(this.root, 'server');
+  }
+
+  /** `<root>/server/admin.yaml`: the API's URL, the cluster CA and an admin token, as the server wrote them. */
+  get adminConfigFile(): string {
+    return join(this.serverDataDir, 'admin.yaml');
+  }
+
+  /** The cluster CA certificate's file (what Prometheus's tls_config.ca_file names). */
+  get caFile(): string {
+    return join(this.serverDataDir, 'pki', 'ca.pem');
+  }
+
+  /** The admin's access to the API (admin.yaml, read once per start of the server). */
+  access(): Promise<ApiAccess> {
+    this.admin ??= readAdminConfig(this.adminConfigFile).catch((e: unknown) => {
+      this.admin = undefined;
+      throw e;
+    });
+    return this.admin;
   }
 
   get registryAddress(): string {
@@ -196,12 +222,14 @@ export class LabCluster {
   /** `berth server` with the same data dir and ports every time, so its etcd keeps its data. */
   async startServer(): Promise<void> {
     if (this.server && !this.server.exited) throw new Error('berth server is running already');
-    const args = ['server', '--data-dir', join(this.root, 'server'), '--api', `127.0.0.1:${this.apiPort}`, '--grpc', this.grpc];
+    const args = ['server', '--data-dir', this.serverDataDir, '--api', `127.0.0.1:${this.apiPort}`, '--grpc', this.grpc];
     // Apply pins image digests from here: the lab's registry is plain HTTP off loopback.
     args.push('--insecure-registry', this.registryAddress);
     if (this.opts.nodeDownAfter !== undefined) args.push('--node-down-after', this.opts.nodeDownAfter);
     this.server = this.track('server', BerthProcess.start([...args, ...(this.opts.serverArgs ?? [])], { env: { HOME: this.home } }));
-    await this.server.apiReady(this.apiUrl);
+    // admin.yaml is written again at every start: read it afresh.
+    this.admin = undefined;
+    await this.server.apiReady(this.apiUrl, { caFile: this.caFile, adminConfig: this.adminConfigFile });
   }
 
   /** kill -9 of `berth server` (its embedded etcd dies with it); resolves once both are gone. */
@@ -218,11 +246,9 @@ export class LabCluster {
     return this.server !== undefined && !this.server.exited;
   }
 
-  /** GET `path` of the API as JSON (the objects `berth get -o json` prints), with a 5 s deadline. */
+  /** GET `path` of the API as JSON (the objects `berth get -o json` prints) as the admin, with a 5 s deadline. */
   async api<T>(path: string): Promise<T> {
-    const res = await fetch(`${this.apiUrl}${path}`, { signal: AbortSignal.timeout(5000) });
-    if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as T;
+    return apiJson<T>(await this.access(), path, { timeoutMs: 5000 });
   }
 
   // --- agents ------------------------------------------------------------------------------
@@ -240,6 +266,23 @@ export class LabCluster {
     if (!this.opts.vms) args.push('--no-vms');
     this.agents[i] = this.track(n.name, BerthProcess.start(args, { env: { HOME: this.home }, prefix: this.netnsLab.nsenter(n.host) }));
     this.paused.delete(i);
+  }
+
+  /**
+   * What an operator does for a node that was removed (its certificates revoked): stops its agent,
+   * deletes the certificate from its data dir and starts it again with the join token.
+   */
+  async rejoinAgent(i: number): Promise<void> {
+    const n = this.node(i);
+    if (this.agentRunning(i)) await this.agents[i]!.stop();
+    await rm(join(n.dataDir, 'pki', 'node.pem'), { force: true });
+    await rm(join(n.dataDir, 'pki', 'node.key'), { force: true });
+    await this.startAgent(i);
+  }
+
+  /** Node i's agent's output so far (stderr). */
+  agentOutput(i: number): string {
+    return this.agents[i]?.stderr() ?? '';
   }
 
   /** kill -9 of node i's agent, by PID (its containers keep running); resolves once it is gone. */

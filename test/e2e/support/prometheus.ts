@@ -33,24 +33,40 @@ export interface PromAlert {
   readonly value: string;
 }
 
+interface HttpClientConfig {
+  authorization?: { type?: string; credentials_file?: string };
+  tls_config?: { ca_file?: string };
+}
+
 interface ShippedConfig {
   global?: Record<string, unknown>;
   rule_files?: string[];
-  scrape_configs?: { job_name: string; http_sd_configs?: { url: string; refresh_interval?: string }[] }[];
+  scrape_configs?: (HttpClientConfig & { job_name: string; http_sd_configs?: (HttpClientConfig & { url: string; refresh_interval?: string })[] })[];
 }
 
 /**
- * deploy/prometheus/prometheus.yml as a test runs it: its rules and relabeling as they are, with
- * three changes — every http_sd URL is `sdUrl` (the test's control plane), scrapes, rule
- * evaluations and discovery refreshes happen every `interval` (a test cannot wait 15 s a round),
- * and rule_files are made absolute against the shipped file's directory (the generated file lives
- * in a temp dir). Throws when the shipped file no longer has the shape this relies on.
+ * deploy/prometheus/prometheus.yml as a test runs it: its jobs, rules and relabeling as they are,
+ * with these changes — every http_sd URL is `sdUrl` (the test's control plane), every token file
+ * (`authorization.credentials_file`) is `credentialsFile` and every CA file (`tls_config.ca_file`)
+ * is `caFile` (the test writes them: a viewer token, the cluster CA), scrapes, rule evaluations and
+ * discovery refreshes happen every `interval` (a test cannot wait 15 s a round), and rule_files
+ * are made absolute against the shipped file's directory (the generated file lives in a temp dir).
+ * Throws when the shipped file no longer has the shape this relies on.
  */
-export async function shippedConfig(o: { sdUrl: string; interval: string }): Promise<ShippedConfig> {
+export async function shippedConfig(o: { sdUrl: string; interval: string; credentialsFile: string; caFile: string }): Promise<ShippedConfig> {
   const config = parse(await readFile(SHIPPED_CONFIG, 'utf8')) as ShippedConfig;
-  const sd = (config.scrape_configs ?? []).flatMap((job) => job.http_sd_configs ?? []);
+  const jobs = config.scrape_configs ?? [];
+  const sd = jobs.flatMap((job) => job.http_sd_configs ?? []);
   if (sd.length === 0) throw new Error(`${SHIPPED_CONFIG}: no scrape config uses http_sd_configs`);
   if ((config.rule_files ?? []).length === 0) throw new Error(`${SHIPPED_CONFIG}: no rule_files`);
+  // /sd is on the API: every discovery needs the token and the CA; so does at least one job (the control plane's).
+  const unauthenticated = sd.filter((e) => !e.authorization?.credentials_file || !e.tls_config?.ca_file);
+  if (unauthenticated.length > 0) throw new Error(`${SHIPPED_CONFIG}: an http_sd_configs entry without authorization.credentials_file or tls_config.ca_file`);
+  if (!jobs.some((j) => j.authorization?.credentials_file && j.tls_config?.ca_file)) throw new Error(`${SHIPPED_CONFIG}: no job scrapes with a token and the cluster CA`);
+  for (const client of [...jobs, ...sd]) {
+    if (client.authorization?.credentials_file) client.authorization.credentials_file = o.credentialsFile;
+    if (client.tls_config?.ca_file) client.tls_config.ca_file = o.caFile;
+  }
   for (const entry of sd) {
     entry.url = o.sdUrl;
     entry.refresh_interval = o.interval;

@@ -7,6 +7,7 @@ import { CniNetwork, ImageStore, RuncDriver, type TaskHandle } from '@berth/runt
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { expect } from 'vitest';
+import { readAdminConfig, type ApiAccess } from '../../support/api';
 import { buildBusyboxLayout } from '../../support/node-host';
 import { startRegistry, type LocalRegistry } from '../../support/registry';
 import { BERTH_BIN, freePort } from './berth-cli';
@@ -59,6 +60,7 @@ export class UpCluster {
   private bridgeExisted = true;
   private runcRootExisted = true;
   private registry: LocalRegistry | undefined;
+  private admin: Promise<ApiAccess> | undefined;
 
   private constructor(
     readonly root: string,
@@ -83,6 +85,25 @@ export class UpCluster {
     return join(this.root, 'data');
   }
 
+  /** DATA-DIR/admin.yaml, which `berth up` writes: the API's URL, the cluster CA and an admin token. */
+  get adminConfigFile(): string {
+    return join(this.dataDir, 'admin.yaml');
+  }
+
+  /** The cluster CA certificate: `berth up`'s control plane keeps its PKI under DATA-DIR/server. */
+  get caFile(): string {
+    return join(this.dataDir, 'server', 'pki', 'ca.pem');
+  }
+
+  /** The admin's access to the API (admin.yaml, read once per launch). */
+  access(): Promise<ApiAccess> {
+    this.admin ??= readAdminConfig(this.adminConfigFile).catch((e: unknown) => {
+      this.admin = undefined;
+      throw e;
+    });
+    return this.admin;
+  }
+
   /** `HOST:PORT` of the local registry */
   get registryAddress(): string {
     if (!this.registry) throw new Error('the registry is not running');
@@ -103,7 +124,7 @@ export class UpCluster {
     const root = await mkdtemp(join(tmpdir(), prefix));
     const layout = await buildBusyboxLayout(join(root, 'busybox'));
     const [apiPort, grpcPort] = [await freePort(), await freePort()];
-    const cluster = new UpCluster(root, `http://127.0.0.1:${apiPort}`, apiPort, grpcPort, layout);
+    const cluster = new UpCluster(root, `https://127.0.0.1:${apiPort}`, apiPort, grpcPort, layout);
     cluster.registry = await startRegistry();
     await exec('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', layout, `docker://${cluster.image}`]);
     await mkdir(cluster.home);
@@ -120,7 +141,8 @@ export class UpCluster {
     const args = ['up', '--data-dir', this.dataDir, '--api', `127.0.0.1:${this.apiPort}`, '--grpc', `127.0.0.1:${this.grpcPort}`];
     args.push('--insecure-registry', this.registryAddress);
     this.up = BerthProcess.start(args, { env: { HOME: this.home } });
-    await this.up.apiReady(this.apiUrl);
+    this.admin = undefined;
+    await this.up.apiReady(this.apiUrl, { caFile: this.caFile, adminConfig: this.adminConfigFile });
   }
 
   /** Records the ids of `tasks` for cleanup and returns them unchanged. */

@@ -7,6 +7,7 @@ import { createEtcdClient, EmbeddedEtcd, EtcdStore, type Etcd3 } from '@berth/st
 import { requireTools } from '../../support/prereq';
 import { copyClusterCa } from '../../support/cluster-ca';
 import { createCa } from '@berth/pki';
+import { apiFetch, withToken, type ApiAccess } from '../../support/api';
 
 const ready = requireTools(['etcd']);
 
@@ -30,11 +31,12 @@ interface ApplyJson {
   items: { name: string; action: string; service: ServiceJson }[];
 }
 
-async function call<T = unknown>(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
-  const res = await fetch(base + path, {
+/** One API request over https with `access`'s CA and token (a replica's admin, unless told otherwise). */
+async function call<T = unknown>(access: ApiAccess, method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
+  const res = await apiFetch(access, path, {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();
   const json: unknown = text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text;
@@ -42,7 +44,7 @@ async function call<T = unknown>(base: string, method: string, path: string, bod
 }
 
 async function isLeader(cp: RunningControlPlane): Promise<boolean> {
-  const { json } = await call<string>(cp.apiUrl, 'GET', '/metrics');
+  const { json } = await call<string>(cp.admin, 'GET', '/metrics');
   return /^berth_leader 1$/m.test(json);
 }
 
@@ -85,11 +87,14 @@ describe.runIf(ready)('control plane replicas on one etcd', () => {
 
   it('serves the API from both replicas', async () => {
     const [a, b] = planes as [RunningControlPlane, RunningControlPlane];
-    const applied = await call<ApplyJson>(a.apiUrl, 'POST', '/api/v1/apply', { sources: [{ file: 'web.yaml', text: WEB }] });
+    const applied = await call<ApplyJson>(a.admin, 'POST', '/api/v1/apply', { sources: [{ file: 'web.yaml', text: WEB }] });
     expect(applied.status).toBe(200);
     expect(applied.json.items[0]).toMatchObject({ name: 'web', action: 'created' });
-    for (const cp of planes) expect((await call(cp.apiUrl, 'GET', '/readyz')).status).toBe(200);
-    const seen = await call<ServiceJson>(b.apiUrl, 'GET', '/api/v1/services/web');
+    // /readyz is open (no token), but https too.
+    for (const cp of planes) expect((await call(withToken(cp.admin, undefined), 'GET', '/readyz')).status).toBe(200);
+    // A token one replica's admin.yaml holds is the cluster's: the other replica takes it too.
+    expect((await call(withToken(b.admin, a.admin.token), 'GET', '/api/v1/services')).status).toBe(200);
+    const seen = await call<ServiceJson>(b.admin, 'GET', '/api/v1/services/web');
     expect(seen.json.metadata.resourceVersion).toBe(applied.json.items[0]!.service.metadata.resourceVersion);
     expect(a.grpcAddress).toMatch(/^127\.0\.0\.1:[1-9]\d*$/);
     expect(b.grpcAddress).not.toBe(a.grpcAddress);
@@ -100,12 +105,12 @@ describe.runIf(ready)('control plane replicas on one etcd', () => {
   });
 
   it('writes the status under its own key without touching the resourceVersion', async () => {
-    const before = (await call<ServiceJson>(planes[0]!.apiUrl, 'GET', '/api/v1/services/web')).json;
+    const before = (await call<ServiceJson>(planes[0]!.admin, 'GET', '/api/v1/services/web')).json;
     await vi.waitFor(async () => expect(await store.getServiceStatus('web')).toMatchObject({ desired: 3, running: 0, observedGeneration: 1 }), {
       timeout: 30_000,
       interval: 200,
     });
-    const after = (await call<ServiceJson>(planes[1]!.apiUrl, 'GET', '/api/v1/services/web')).json;
+    const after = (await call<ServiceJson>(planes[1]!.admin, 'GET', '/api/v1/services/web')).json;
     expect(after.status).toMatchObject({ desired: 3, running: 0 });
     expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
   });
@@ -118,13 +123,13 @@ describe.runIf(ready)('control plane replicas on one etcd', () => {
     survivor = follower;
     await vi.waitFor(async () => expect(await isLeader(follower)).toBe(true), { timeout: 30_000, interval: 200 });
 
-    const scaled = await call(follower.apiUrl, 'PUT', '/api/v1/services/web/scale', { replicas: 5 });
+    const scaled = await call(follower.admin, 'PUT', '/api/v1/services/web/scale', { replicas: 5 });
     expect(scaled.status).toBe(200);
     await vi.waitFor(async () => expect(await store.getServiceStatus('web')).toMatchObject({ desired: 5, running: 0, observedGeneration: 2 }), {
       timeout: 30_000,
       interval: 200,
     });
-    expect((await call<ServiceJson>(follower.apiUrl, 'GET', '/api/v1/services/web')).json.status).toMatchObject({ desired: 5, running: 0 });
+    expect((await call<ServiceJson>(follower.admin, 'GET', '/api/v1/services/web')).json.status).toMatchObject({ desired: 5, running: 0 });
   });
 
   it('refuses an API address that is already in use, naming it', async () => {

@@ -9,6 +9,7 @@ import { requireTools } from '../../support/prereq';
 import type { RunningAgent } from '@berth/agent';
 import { HollowDriver } from '@berth/runtime';
 import { startHollowAgent } from '../../support/hollow-agent';
+import { apiFetch, apiJson, apiStream } from '../../support/api';
 
 const ready = requireTools(['etcd', 'promtool']);
 
@@ -51,11 +52,10 @@ interface NodeJson {
 /** Generous: shared CI machines; this waits for convergence, it never measures speed. */
 const eventually = <T>(check: () => Promise<T>, timeout = 60_000): Promise<T> => vi.waitFor(check, { timeout, interval: 200 });
 
-async function get<T>(cp: RunningControlPlane, path: string): Promise<T> {
-  const res = await fetch(cp.apiUrl + path);
-  if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
+/** GET `path` as the control plane's admin (https, its CA, the admin token). */
+const get = <T>(cp: RunningControlPlane, path: string): Promise<T> => apiJson<T>(cp.admin, path);
+/** The control plane's /metrics, read with its admin token. */
+const scrapeMetrics = async (cp: RunningControlPlane): Promise<string> => (await apiFetch(cp.admin, '/metrics')).text();
 
 describe.runIf(ready)('control plane runs tasks on an agent over the dispatcher', () => {
   let dir = '';
@@ -93,12 +93,14 @@ describe.runIf(ready)('control plane runs tasks on an agent over the dispatcher'
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('serves the dispatcher on the port it bound', () => {
+  it('serves the dispatcher on the port it bound, and the API over https only', () => {
     expect(cp!.grpcAddress).toMatch(/^127\.0\.0\.1:[1-9]\d*$/);
+    expect(cp!.apiUrl).toMatch(/^https:\/\/127\.0\.0\.1:[1-9]\d*$/);
+    expect(cp!.admin.server).toBe(cp!.apiUrl);
   });
 
   it('runs an applied service on the agent and shows the tasks running with their pids', async () => {
-    const res = await fetch(`${cp!.apiUrl}/api/v1/apply`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: WEB });
+    const res = await apiFetch(cp!.admin, '/api/v1/apply', { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: WEB });
     expect(res.status).toBe(200);
     const tasks = await eventually(async () => {
       const ts = await get<TaskJson[]>(cp!, '/api/v1/tasks?service=web');
@@ -109,18 +111,18 @@ describe.runIf(ready)('control plane runs tasks on an agent over the dispatcher'
     for (const t of tasks) expect(t).toMatchObject({ spec: { node: 'n1' }, status: { node: 'n1', pid: expect.any(Number) } });
     expect(await get<NodeJson>(cp!, '/api/v1/nodes/n1')).toMatchObject({ metadata: { labels: { zone: 'a' } }, status: { state: 'ready', drivers: ['hollow'] } });
     expect(driver.host.starts).toBe(3);
-    const metrics = await (await fetch(`${cp!.apiUrl}/metrics`)).text();
+    const metrics = await scrapeMetrics(cp!);
     expect(metrics).toMatch(/^berth_agent_sessions 1$/m);
     expect(metrics).toMatch(/^berth_scheduler_placements_total\{result="placed"\} 3$/m);
-    await eventually(async () => expect(await (await fetch(`${cp!.apiUrl}/metrics`)).text()).toMatch(/^berth_tasks\{state="running"\} 3$/m));
+    await eventually(async () => expect(await scrapeMetrics(cp!)).toMatch(/^berth_tasks\{state="running"\} 3$/m));
   });
 
   it('lists itself for Prometheus at /sd, and serves metrics that promtool accepts', async () => {
     const groups = await get<{ targets: string[]; labels: Record<string, string> }[]>(cp!, '/sd');
-    expect(groups).toContainEqual({ targets: [new URL(cp!.apiUrl).host], labels: expect.objectContaining({ __meta_berth_role: 'control-plane', __meta_berth_member: 'cp-1' }) });
+    expect(groups).toContainEqual({ targets: [new URL(cp!.apiUrl).host], labels: expect.objectContaining({ __scheme__: 'https', __meta_berth_role: 'control-plane', __meta_berth_member: 'cp-1' }) });
     // The hollow agent here exports no metrics: it is no target.
     expect(groups.filter((g) => g.labels.__meta_berth_role === 'agent')).toEqual([]);
-    const text = await (await fetch(`${cp!.apiUrl}/metrics`)).text();
+    const text = await scrapeMetrics(cp!);
     expect(text).toMatch(/^berth_node_info\{node="n1",address="[^"]+",version="[^"]+"\} 1$/m);
     const lint = await promtoolCheckMetrics(text);
     expect(lint.problems, lint.output).toEqual([]);
@@ -128,7 +130,7 @@ describe.runIf(ready)('control plane runs tasks on an agent over the dispatcher'
 
   it('relays a task log from the node as text lines', async () => {
     const [task] = await get<TaskJson[]>(cp!, '/api/v1/tasks?service=web');
-    const res = await fetch(`${cp!.apiUrl}/api/v1/tasks/${task!.metadata.name}/logs?tail=10`);
+    const res = await apiFetch(cp!.admin, `/api/v1/tasks/${task!.metadata.name}/logs?tail=10`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/plain');
     expect(await res.text()).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z stdout hello\n\S+ stderr second line\n$/);
@@ -136,15 +138,16 @@ describe.runIf(ready)('control plane runs tasks on an agent over the dispatcher'
 
   it('follows a task log until the reader goes away, then cancels it on the node', async () => {
     const [task] = await get<TaskJson[]>(cp!, '/api/v1/tasks?service=web');
-    const reader = new AbortController();
-    const res = await fetch(`${cp!.apiUrl}/api/v1/tasks/${task!.metadata.name}/logs?follow=true`, { signal: reader.signal });
+    const res = await apiStream(cp!.admin, `/api/v1/tasks/${task!.metadata.name}/logs?follow=true`);
     expect(res.status).toBe(200);
-    const body = res.body!.getReader();
     let text = '';
-    while (!text.includes('second line')) text += new TextDecoder().decode((await body.read()).value);
-    reader.abort();
+    while (!text.includes('second line')) {
+      const chunk = await res.read();
+      if (chunk === undefined) throw new Error(`the log ended before "second line":\n${text}`);
+      text += chunk;
+    }
     expect(driver.host.openFollows).toBe(1);
-    await body.cancel().catch(() => undefined);
+    res.close();
     await eventually(async () => expect(driver.host.openFollows).toBe(0));
   });
 
@@ -152,9 +155,9 @@ describe.runIf(ready)('control plane runs tasks on an agent over the dispatcher'
     await agent!.stop();
     agent = undefined;
     await eventually(async () => expect((await get<NodeJson>(cp!, '/api/v1/nodes/n1')).status.state).toBe('down'));
-    await eventually(async () => expect(await (await fetch(`${cp!.apiUrl}/metrics`)).text()).toMatch(/^berth_node_down_total 1$/m));
+    await eventually(async () => expect(await scrapeMetrics(cp!)).toMatch(/^berth_node_down_total 1$/m));
     const task = (await get<TaskJson[]>(cp!, '/api/v1/tasks?service=web')).find((t) => t.spec.node === 'n1');
-    const res = await fetch(`${cp!.apiUrl}/api/v1/tasks/${task!.metadata.name}/logs`);
+    const res = await apiFetch(cp!.admin, `/api/v1/tasks/${task!.metadata.name}/logs`);
     expect(res.status).toBe(503);
     expect(((await res.json()) as { detail: string }).detail).toBe('node n1 is not connected to any control-plane replica');
   });
@@ -169,7 +172,7 @@ describe.runIf(ready)('control plane runs tasks on an agent over the dispatcher'
     // The store still says what the last leader recorded; the new leader acts on nothing of it yet.
     expect((await get<NodeJson>(cp, '/api/v1/nodes/n1')).status.state).toBe('down');
     // Give the new leader time to act on its (wrong) view if it were going to.
-    await eventually(async () => expect(await (await fetch(`${cp!.apiUrl}/metrics`)).text()).toMatch(/^berth_leader 1$/m));
+    await eventually(async () => expect(await scrapeMetrics(cp!)).toMatch(/^berth_leader 1$/m));
     const during = await get<TaskJson[]>(cp, '/api/v1/tasks?service=web');
     // The stopped replica withdrew from service discovery; the new one is there.
     const members = (await get<{ labels: Record<string, string> }[]>(cp, '/sd')).map((g) => g.labels.__meta_berth_member).filter(Boolean);

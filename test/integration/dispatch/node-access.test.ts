@@ -13,6 +13,7 @@ import { HollowDriver } from '@berth/runtime';
 import type { RunningAgent } from '@berth/agent';
 import { requireTools } from '../../support/prereq';
 import { startHollowAgent } from '../../support/hollow-agent';
+import { apiFetch } from '../../support/api';
 
 const ready = requireTools(['etcd']);
 
@@ -147,12 +148,12 @@ describe.runIf(ready)('who may talk to the agent port', () => {
     expect(await nodes()).toEqual(before);
   });
 
-  it('refuses joins with a revoked token, a made-up one, and one for another CA; a good token cannot take over a joined node name', async () => {
+  it('refuses joins with a revoked token, a made-up one, one for another CA and an API token; a good token cannot take over a joined node name', async () => {
     const ca = nodeCa(credentials.createSsl(Buffer.from(caPem)));
     const csr = (name: string) => createCsr(newPrivateKey(), `node:${name}`);
     const join = (token: string, name: string) => unary(ca.join.bind(ca), { token, csrPem: csr(name) });
     const revoked = await cp!.createToken({ role: 'join' });
-    const res = await fetch(`${cp!.apiUrl}/api/v1/tokens/${revoked.id}`, { method: 'DELETE' });
+    const res = await apiFetch(cp!.admin, `/api/v1/tokens/${revoked.id}`, { method: 'DELETE' });
     expect(res.status).toBe(200);
     await expect(join(revoked.token, 'n4')).rejects.toMatchObject({ code: status.UNAUTHENTICATED, details: `token ${revoked.id} is unknown, expired or revoked` });
     const good = await joinToken();
@@ -163,14 +164,17 @@ describe.runIf(ready)('who may talk to the agent port', () => {
     await expect(join(good, 'n1')).rejects.toMatchObject({ code: status.ALREADY_EXISTS, details: expect.stringContaining('node "n1" has joined already') });
     expect(await nodes()).toEqual(['n1', 'n2']);
     expect(await client!.get(keyspace().nodeCertificates('n4'))).toBeNull();
-    // API tokens wait for the API to check them: refused, not stored.
-    const viewer = await fetch(`${cp!.apiUrl}/api/v1/tokens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ role: 'viewer' }) });
-    expect(viewer.status).toBe(422);
-    expect(((await viewer.json()) as { detail: string }).detail).toContain('not supported yet');
+    // An API token (here a viewer's, made over the API by the admin) admits no node.
+    const viewer = await apiFetch(cp!.admin, '/api/v1/tokens', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ role: 'viewer' }) });
+    expect(viewer.status).toBe(201);
+    await expect(join((await viewer.json<{ token: string }>()).token, 'n4')).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
+    expect(await nodes()).toEqual(['n1', 'n2']);
+    expect(await client!.get(keyspace().nodeCertificates('n4'))).toBeNull();
   });
 
   it("refuses a Hello naming another node, and a status for another node's task, writing nothing", async () => {
-    await fetch(`${cp!.apiUrl}/api/v1/apply`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sources: [{ file: 'web.yaml', text: WEB }] }) });
+    const applied = await apiFetch(cp!.admin, '/api/v1/apply', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sources: [{ file: 'web.yaml', text: WEB }] }) });
+    expect(applied.status, await applied.text()).toBe(200);
     const task = await eventually(async () => {
       const t = (await store.listTasks('web')).find((x) => x.nodeName !== undefined && x.status.state === 'running');
       if (!t) throw new Error('web not running yet');
@@ -207,7 +211,7 @@ describe.runIf(ready)('who may talk to the agent port', () => {
 
   it('revokes every certificate of a removed node: its session ends at once and cannot come back', async () => {
     const creds = await nodeCredentials(join(dir, 'n2'));
-    const res = await fetch(`${cp!.apiUrl}/api/v1/nodes/n2?force=true`, { method: 'DELETE' });
+    const res = await apiFetch(cp!.admin, '/api/v1/nodes/n2?force=true', { method: 'DELETE' });
     expect(res.status).toBeLessThan(300);
     await eventually(async () => expect(agentLog.some((l) => l.startsWith('n2: ') && /refused this node's certificate/.test(l))).toBe(true));
     const retry = await sessionOutcome(dispatcher(creds), hello('n2'));

@@ -2,10 +2,11 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { createCa } from '@berth/pki';
 import { requireTools } from '../../support/prereq';
 
 /**
@@ -124,15 +125,94 @@ function variableQuery(v: Variable): string {
   return typeof v.query === 'string' ? v.query : (v.query?.query ?? v.definition ?? '');
 }
 
+/** The parts of prometheus.yml read here. */
+interface HttpClient {
+  readonly scheme?: string;
+  readonly authorization?: { readonly type?: string; readonly credentials_file?: string; readonly credentials?: string };
+  readonly bearer_token?: string;
+  readonly bearer_token_file?: string;
+  readonly tls_config?: { readonly ca_file?: string; readonly insecure_skip_verify?: boolean };
+}
+interface ScrapeJob extends HttpClient {
+  readonly job_name: string;
+  readonly http_sd_configs?: readonly (HttpClient & { readonly url: string })[];
+  readonly relabel_configs?: readonly { readonly source_labels?: string[]; readonly regex?: string; readonly action?: string; readonly target_label?: string; readonly replacement?: string }[];
+}
+interface PromConfig {
+  readonly rule_files?: string[];
+  readonly scrape_configs: readonly ScrapeJob[];
+}
+
+const shipped = (): PromConfig => parse(readFileSync(CONFIG, 'utf8')) as PromConfig;
+
+/** Every `credentials_file` and `ca_file` in `node` set to `files`' (a copy; the rest as it is). */
+function withFiles(node: unknown, files: { credentials_file: string; ca_file: string }): unknown {
+  if (Array.isArray(node)) return node.map((n) => withFiles(n, files));
+  if (typeof node !== 'object' || node === null) return node;
+  return Object.fromEntries(
+    Object.entries(node).map(([k, v]) => [k, k === 'credentials_file' || k === 'ca_file' ? files[k] : withFiles(v, files)]),
+  );
+}
+
+/** The `__scheme__` a job's relabeling forces (the last such rule), if any. */
+const forcedScheme = (job: ScrapeJob): string | undefined => job.relabel_configs?.filter((r) => r.target_label === '__scheme__').at(-1)?.replacement;
+
 const ready = requireTools(['promtool']);
 
+describe('prometheus.yml and the control plane (https only, a token on every request)', () => {
+  it('discovers through /sd over https with a token file and the cluster CA', () => {
+    const sd = shipped().scrape_configs.flatMap((j) => j.http_sd_configs ?? []);
+    expect(sd.length).toBeGreaterThan(0);
+    for (const entry of sd) {
+      expect(entry.url).toMatch(/^https:\/\/.+\/sd$/);
+      expect(entry.authorization).toEqual({ type: 'Bearer', credentials_file: '/etc/prometheus/berth.token' });
+      expect(entry.tls_config).toEqual({ ca_file: '/etc/prometheus/berth-ca.pem' });
+    }
+  });
+
+  it('scrapes the control plane over https with the token, and the agents over plain http without one', () => {
+    const jobs = shipped().scrape_configs;
+    const keeps = (job: ScrapeJob) => job.relabel_configs?.find((r) => r.action === 'keep' && r.source_labels?.join() === '__meta_berth_role')?.regex;
+    expect(jobs.map((j) => [j.job_name, keeps(j)])).toEqual([
+      ['berth-control-plane', 'control-plane'],
+      ['berth-agents', 'agent'],
+    ]);
+    const [plane, agents] = jobs as [ScrapeJob, ScrapeJob];
+    expect(plane).toMatchObject({ scheme: 'https', authorization: { type: 'Bearer', credentials_file: '/etc/prometheus/berth.token' }, tls_config: { ca_file: '/etc/prometheus/berth-ca.pem' } });
+    expect(forcedScheme(plane)).toBe('https');
+    expect(agents.scheme).toBe('http');
+    expect(forcedScheme(agents)).toBe('http');
+    // A token sent to an agent would go out in plaintext.
+    for (const key of ['authorization', 'bearer_token', 'bearer_token_file', 'tls_config'] as const) expect(agents[key], key).toBeUndefined();
+    for (const job of jobs) expect(job.tls_config?.insecure_skip_verify ?? false, job.job_name).toBe(false);
+  });
+});
+
 describe.runIf(ready)('promtool on deploy/prometheus', () => {
-  it('accepts prometheus.yml, and the rule files it loads', async () => {
-    const res = await promtool('check', 'config', CONFIG);
+  it('accepts the syntax of prometheus.yml as shipped', async () => {
+    const res = await promtool('check', 'config', '--syntax-only', CONFIG);
     expect(res.code, res.output).toBe(0);
-    // A glob that matched nothing would pass the check with no alerts loaded.
-    expect(res.output).toContain('berth-alerts.yml');
-    expect(res.output).not.toContain('berth-alerts.test.yml');
+  });
+
+  it('accepts prometheus.yml with its token and CA files in place, and the rule files it loads', async () => {
+    // promtool checks that the token and CA files exist: a copy names ones of this test.
+    const dir = await mkdtemp(join(tmpdir(), 'berth-promtool-'));
+    try {
+      const files = { credentials_file: join(dir, 'berth.token'), ca_file: join(dir, 'berth-ca.pem') };
+      await writeFile(files.credentials_file, `BERTHA1-aaaaaaaaaaaa.${'a'.repeat(32)}\n`, { mode: 0o600 });
+      await writeFile(files.ca_file, createCa({ commonName: 'promtool test' }).certPem);
+      const config = withFiles(shipped(), files) as PromConfig;
+      const rules = (config.rule_files ?? []).map((f) => (isAbsolute(f) ? f : resolve(dirname(CONFIG), f)));
+      const file = join(dir, 'prometheus.yml');
+      await writeFile(file, stringify({ ...config, rule_files: rules }));
+      const res = await promtool('check', 'config', file);
+      expect(res.code, res.output).toBe(0);
+      // A glob that matched nothing would pass the check with no alerts loaded.
+      expect(res.output).toContain('berth-alerts.yml');
+      expect(res.output).not.toContain('berth-alerts.test.yml');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('accepts the alerting rules', async () => {

@@ -41,24 +41,24 @@ describe('BerthClient', () => {
   });
 
   it('gives up on a server that does not answer within the deadline', async () => {
-    const err = await new BerthClient(url, 200).listServices().catch((e: unknown) => e);
+    const err = await new BerthClient({ server: url, timeoutMs: 200 }).listServices().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnreachableError);
     expect((err as UnreachableError).reason).toBe('timed out');
   });
 
   it('turns a problem answer into an ApiError with its code', async () => {
-    const err = await new BerthClient(url).getTask('x').catch((e: unknown) => e);
+    const err = await new BerthClient({ server: url }).getTask('x').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect(err).toMatchObject({ code: 'NOT_FOUND', status: 404, message: 'task "x" not found' });
   });
 
   it('keeps a log stream open past the request deadline, which covers only the headers', async () => {
     const lines: string[] = [];
-    for await (const line of new BerthClient(url, 200).taskLogs('web.1.a', { follow: true, signal: new AbortController().signal })) lines.push(line);
+    for await (const line of new BerthClient({ server: url, timeoutMs: 200 }).taskLogs('web.1.a', { follow: true, signal: new AbortController().signal })) lines.push(line);
     expect(lines).toEqual(['2026-03-01T12:00:00Z stdout first', '2026-03-01T12:00:01Z stdout after a quiet spell']);
   });
 
   it('refuses a 200 answer that is not JSON', async () => {
-    await expect(new BerthClient(url).listNodes()).rejects.toThrow('the server answered GET /api/v1/nodes with a body that is not JSON');
+    await expect(new BerthClient({ server: url }).listNodes()).rejects.toThrow('the server answered GET /api/v1/nodes with a body that is not JSON');
   });
 });

@@ -1,13 +1,13 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { EXEC_UPGRADE, execRequestQuery, type ExecRequest } from '@berth/api';
 import type { ManifestSource, NodeTopView, NodeView, PlanView, RevisionView, ServiceView, TaskTopView, TaskView, TopView } from '@berth/api';
 import { type ClusterEvent, formatDuration, type NodeAvailability } from '@berth/core';
-import { ApiError, UnreachableError } from '../errors';
+import { ApiError, UnreachableError, UntrustedServerError } from '../errors';
+import type { CreatedToken, TokenRole, TokenView } from '../output/tokens';
 import { problemToError } from './problem';
 
 /** One entry of `POST /api/v1/apply`'s answer. */
@@ -48,16 +48,40 @@ export interface WatchEventsOptions {
   readonly idleTimeoutMs?: number;
 }
 
+/** Where and how to reach the control plane: what the config file, `--server` and `BERTH_SERVER` say. */
+export interface BerthClientOptions {
+  /** `http(s)://host:port`, no trailing slash. */
+  readonly server: string;
+  /** PEM: with an https server, the only CA trusted (the cluster CA); absent, the system's CAs. */
+  readonly ca?: string;
+  /** Sent as `Authorization: Bearer TOKEN` with every request. */
+  readonly token?: string;
+  /** The config file `ca` and `token` came from, named when the server refuses the token. */
+  readonly configFile?: string;
+  /** The deadline of each request (for streams: of their headers). */
+  readonly timeoutMs?: number;
+}
+
 /**
- * Client of the control plane's HTTP API (docs/api.md). Every request has a deadline.
- * Errors: ApiError for an error answer (code and issues from problem+json), UnreachableError when
- * the server cannot be reached or does not answer in time.
+ * Client of the control plane's HTTP API (docs/api.md). Every request has a deadline and carries
+ * the token. Errors: ApiError for an error answer (code and issues from problem+json; a refused
+ * token names the config file it came from), UntrustedServerError for a TLS certificate not to
+ * trust, UnreachableError when the server cannot be reached or does not answer in time.
  */
 export class BerthClient {
-  constructor(
-    readonly server: string,
-    private readonly timeoutMs = DEFAULT_TIMEOUT_MS,
-  ) {}
+  readonly server: string;
+  private readonly ca?: string;
+  private readonly token?: string;
+  private readonly configFile?: string;
+  private readonly timeoutMs: number;
+
+  constructor(opts: BerthClientOptions) {
+    this.server = opts.server;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (opts.ca !== undefined) this.ca = opts.ca;
+    if (opts.token !== undefined) this.token = opts.token;
+    if (opts.configFile !== undefined) this.configFile = opts.configFile;
+  }
 
   listServices(): Promise<ServiceView[]> {
     return this.request('GET', '/api/v1/services');
@@ -151,17 +175,16 @@ export class BerthClient {
   async *taskLogs(id: string, opts: { follow: boolean; tail?: number; console?: boolean; signal: AbortSignal }): AsyncGenerator<string> {
     const query = new URLSearchParams({ follow: String(opts.follow), ...(opts.tail === undefined ? {} : { tail: String(opts.tail) }), ...(opts.console ? { console: 'true' } : {}) });
     const path = `/api/v1/tasks/${encodeURIComponent(id)}/logs?${query.toString()}`;
-    // One controller for the whole exchange: fetch's signal governs the body too, so the header
-    // deadline is a timer cleared once the headers are in, not an AbortSignal.timeout.
+    // One controller for the whole exchange: it ends the answer's body too, so the header deadline
+    // is a timer cleared once the headers are in.
     const request = new AbortController();
     const onCancel = () => request.abort();
     opts.signal.addEventListener('abort', onCancel);
     try {
-      const response = await this.fetchHeaders(path, request, opts.signal);
+      const response = await this.openStream(path, 'text/plain, application/problem+json', request, opts.signal);
       if (!response) return;
-      if (!response.ok) throw problemToError(response.status, await response.text());
-      if (!response.body) return;
-      yield* readLines(this.server, Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), opts.signal);
+      if (!isOk(response)) throw this.refusal(response.statusCode ?? 500, await readBody(response));
+      yield* readLines(this.server, response, opts.signal);
     } finally {
       opts.signal.removeEventListener('abort', onCancel);
       request.abort(); // ends the request when the consumer stops early
@@ -174,25 +197,31 @@ export class BerthClient {
    * not connected) throw ApiError before any byte of the command's.
    */
   openExec(ref: string, exec: ExecRequest): Promise<{ socket: Socket; head: Buffer; taskId: string }> {
-    const url = new URL(`${this.server}/api/v1/tasks/${encodeURIComponent(ref)}/exec?${execRequestQuery(exec)}`);
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
-      const req = send(url, { method: 'POST', headers: { connection: 'Upgrade', upgrade: EXEC_UPGRADE, accept: 'application/problem+json' } });
-      const deadline = setTimeout(() => req.destroy(new Error('timed out')), this.timeoutMs);
+      const req = this.open('POST', `/api/v1/tasks/${encodeURIComponent(ref)}/exec?${execRequestQuery(exec)}`, {
+        connection: 'Upgrade',
+        upgrade: EXEC_UPGRADE,
+        accept: 'application/problem+json',
+      });
+      let timedOut = false;
+      const deadline = setTimeout(() => {
+        timedOut = true;
+        req.destroy(new Error('timed out'));
+      }, this.timeoutMs);
       req.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
         clearTimeout(deadline);
         resolve({ socket, head, taskId: String(res.headers['berth-task'] ?? ref) });
       });
       req.on('response', (res: IncomingMessage) => {
         clearTimeout(deadline);
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => reject(problemToError(res.statusCode ?? 500, Buffer.concat(chunks).toString())));
-        res.on('error', (e) => reject(new UnreachableError(this.server, e.message)));
+        readBody(res).then(
+          (text) => reject(this.refusal(res.statusCode ?? 500, text)),
+          (e: Error) => reject(this.failure(e, false)),
+        );
       });
-      req.on('error', (e: NodeJS.ErrnoException) => {
+      req.on('error', (e: Error) => {
         clearTimeout(deadline);
-        reject(new UnreachableError(this.server, e.code === 'ECONNREFUSED' ? 'connection refused' : e.message));
+        reject(this.failure(e, timedOut));
       });
       req.end();
     });
@@ -236,14 +265,13 @@ export class BerthClient {
       }, idleMs);
     };
     try {
-      const response = await this.fetchHeaders(eventsPath(query, true), request, opts.signal, 'application/x-ndjson, application/problem+json');
+      const response = await this.openStream(eventsPath(query, true), 'application/x-ndjson, application/problem+json', request, opts.signal);
       if (!response) return;
-      if (!response.ok) throw problemToError(response.status, await response.text());
-      if (!response.body) return;
+      if (!isOk(response)) throw this.refusal(response.statusCode ?? 500, await readBody(response));
       opts.onOpen?.();
       arm();
       try {
-        for await (const line of readLines(this.server, Readable.fromWeb(response.body as WebReadableStream<Uint8Array>), opts.signal)) {
+        for await (const line of readLines(this.server, response, opts.signal)) {
           arm();
           if (line.trim() !== '') yield parseEvent(line);
         }
@@ -258,42 +286,171 @@ export class BerthClient {
     }
   }
 
-  /** The answer's headers within the deadline, or undefined when `cancel` aborted the request first. */
-  private async fetchHeaders(path: string, request: AbortController, cancel: AbortSignal, accept = 'text/plain, application/problem+json'): Promise<Response | undefined> {
-    const deadline = setTimeout(() => request.abort(new DOMException('no answer in time', 'TimeoutError')), this.timeoutMs);
-    try {
-      return await fetch(`${this.server}${path}`, { headers: { accept }, signal: request.signal });
-    } catch (e) {
-      if (cancel.aborted) return undefined;
-      throw new UnreachableError(this.server, describeFetchFailure(e));
-    } finally {
-      clearTimeout(deadline);
-    }
+  /** Creates a token (`POST /api/v1/tokens`); the answer holds its secret, shown this once. */
+  createToken(body: { role: TokenRole; ttl?: string; description?: string }): Promise<CreatedToken> {
+    return this.request('POST', '/api/v1/tokens', body);
+  }
+
+  /** The tokens, never their secrets. */
+  async listTokens(): Promise<TokenView[]> {
+    return (await this.request<{ items: TokenView[] }>('GET', '/api/v1/tokens')).items;
+  }
+
+  /** Revokes a token by its id; answers the token as it now is. */
+  revokeToken(id: string): Promise<TokenView> {
+    return this.request('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`);
+  }
+
+  /** Starts a request to the server with the token, and for https the CA to trust. */
+  private open(method: string, path: string, headers: OutgoingHttpHeaders, signal?: AbortSignal): ClientRequest {
+    const url = new URL(`${this.server}${path}`);
+    const tls = url.protocol === 'https:';
+    const send = tls ? httpsRequest : httpRequest;
+    return send(url, {
+      method,
+      headers: { ...headers, ...(this.token === undefined ? {} : { authorization: `Bearer ${this.token}` }) },
+      ...(tls && this.ca !== undefined ? { ca: this.ca } : {}),
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  /**
+   * The answer's headers within the deadline, or undefined when `cancel` aborted the request first.
+   * Aborting `request` later ends the answer's body too.
+   */
+  private openStream(path: string, accept: string, request: AbortController, cancel: AbortSignal): Promise<IncomingMessage | undefined> {
+    return new Promise((resolve, reject) => {
+      if (cancel.aborted) return resolve(undefined);
+      let timedOut = false;
+      const deadline = setTimeout(() => {
+        timedOut = true;
+        request.abort();
+      }, this.timeoutMs);
+      const req = this.open('GET', path, { accept }, request.signal);
+      req.on('response', (res: IncomingMessage) => {
+        clearTimeout(deadline);
+        resolve(res);
+      });
+      req.on('error', (e: Error) => {
+        clearTimeout(deadline);
+        if (cancel.aborted && !timedOut) resolve(undefined);
+        else reject(this.failure(e, timedOut));
+      });
+      req.end();
+    });
   }
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const init: RequestInit = {
-      method,
-      headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      signal: AbortSignal.timeout(this.timeoutMs),
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    };
-    let text: string;
-    let response: Response;
-    try {
-      response = await fetch(`${this.server}${path}`, init);
-      // The deadline covers the body too: a server that stalls mid-answer is as unreachable.
-      text = await response.text();
-    } catch (e) {
-      throw new UnreachableError(this.server, describeFetchFailure(e));
-    }
-    if (!response.ok) throw problemToError(response.status, text);
+    const { status, text } = await this.exchange(method, path, body === undefined ? undefined : JSON.stringify(body));
+    if (status < 200 || status > 299) throw this.refusal(status, text);
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new ApiError('INTERNAL', response.status, 'Bad answer', `the server answered ${method} ${path} with a body that is not JSON`, []);
+      throw new ApiError('INTERNAL', status, 'Bad answer', `the server answered ${method} ${path} with a body that is not JSON`, []);
     }
   }
+
+  /** One request and its whole answer; the deadline covers the body too (a server stalling mid-answer is as unreachable). */
+  private exchange(method: string, path: string, payload: string | undefined): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const headers: OutgoingHttpHeaders = { accept: 'application/json' };
+      if (payload !== undefined) {
+        headers['content-type'] = 'application/json';
+        headers['content-length'] = Buffer.byteLength(payload);
+      }
+      const req = this.open(method, path, headers);
+      let timedOut = false;
+      const deadline = setTimeout(() => {
+        timedOut = true;
+        req.destroy(new Error('timed out'));
+      }, this.timeoutMs);
+      const fail = (e: Error) => {
+        clearTimeout(deadline);
+        reject(this.failure(e, timedOut));
+      };
+      req.on('error', fail);
+      req.on('response', (res: IncomingMessage) => {
+        readBody(res).then((text) => {
+          clearTimeout(deadline);
+          resolve({ status: res.statusCode ?? 500, text });
+        }, fail);
+      });
+      req.end(payload);
+    });
+  }
+
+  /** An error answer as ApiError; a refused token (401) is said so, naming the config file it came from. */
+  private refusal(status: number, body: string): ApiError {
+    const e = problemToError(status, body);
+    if (e.code !== 'UNAUTHENTICATED') return e;
+    const file = this.configFile;
+    let message: string;
+    if (this.token !== undefined) {
+      const id = this.token.split('.')[0];
+      message = `the server refused the token from ${file ?? 'the config file'} (token ${id} is unknown, expired or revoked)`;
+    } else if (file !== undefined) {
+      message = `the server wants a token, and ${file} has none (use --config FILE or BERTH_CONFIG=FILE with the admin.yaml "berth server" wrote in its data dir, or a config with a token from "berth token create")`;
+    } else {
+      message = `the server wants a token (${e.message})`;
+    }
+    return new ApiError(e.code, e.status, e.title, message, e.issues);
+  }
+
+  /** Why a request got no answer: a certificate not to trust, a deadline, or the connection. */
+  private failure(e: Error, timedOut: boolean): UnreachableError | UntrustedServerError {
+    if (timedOut) return new UnreachableError(this.server, 'timed out');
+    const code = (e as NodeJS.ErrnoException).code;
+    const untrusted = code === undefined ? undefined : this.untrusted(code, e.message);
+    if (untrusted) return untrusted;
+    return new UnreachableError(this.server, describeFailure(e));
+  }
+
+  private untrusted(code: string, detail: string): UntrustedServerError | undefined {
+    const at = `cannot trust the server at ${this.server}`;
+    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+      const host = new URL(this.server).hostname;
+      return new UntrustedServerError(this.server, `${at}: ${detail} (a berth server started with --advertise ${host} has a certificate for that name)`);
+    }
+    if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+      return new UntrustedServerError(this.server, `${at}: its certificate ${code === 'CERT_HAS_EXPIRED' ? 'has expired' : 'is not valid yet'} (${code})`);
+    }
+    if (!UNTRUSTED_ISSUER.has(code)) return undefined;
+    if (this.ca !== undefined) {
+      return new UntrustedServerError(this.server, `${at}: its certificate is not issued by the CA in ${this.configFile ?? 'the config file'} (${code}); is that file for this cluster?`);
+    }
+    const where = this.configFile ? `put the cluster CA in ${this.configFile} as "ca"` : 'put the cluster CA in the config file as "ca"';
+    return new UntrustedServerError(this.server, `${at}: its certificate is not issued by a CA this system trusts (${code}); ${where}, or use the admin.yaml "berth server" wrote (--config FILE)`);
+  }
+}
+
+/** TLS verification codes that mean "the certificate's issuer is not one we trust". */
+const UNTRUSTED_ISSUER = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+]);
+
+function isOk(res: IncomingMessage): boolean {
+  const status = res.statusCode ?? 500;
+  return status >= 200 && status <= 299;
+}
+
+/** An answer's whole body as text; rejects when the connection is lost first. */
+function readBody(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('error', reject);
+    res.on('close', () => {
+      if (!res.complete) reject(Object.assign(new Error('the connection was closed'), { code: 'ECONNRESET' }));
+    });
+  });
 }
 
 function eventsPath(query: EventsQuery, watch: boolean): string {
@@ -315,22 +472,33 @@ function parseEvent(line: string): ClusterEvent {
   }
 }
 
-/** Lines of a streamed body; a connection lost mid-stream is UnreachableError, a cancel just ends it. */
+/** Lines of a streamed body (no line ends); a connection lost mid-stream is UnreachableError, a cancel just ends it. */
 async function* readLines(server: string, body: Readable, cancel: AbortSignal): AsyncGenerator<string> {
-  const lines = createInterface({ input: body, crlfDelay: Infinity });
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
   try {
-    for await (const line of lines) yield line;
+    for await (const chunk of body) {
+      pending += decoder.write(chunk as Buffer);
+      let end = pending.indexOf('\n');
+      while (end >= 0) {
+        const line = pending.slice(0, end);
+        pending = pending.slice(end + 1);
+        yield line.endsWith('\r') ? line.slice(0, -1) : line;
+        end = pending.indexOf('\n');
+      }
+    }
+    pending += decoder.end();
+    if (pending !== '') yield pending;
   } catch (e) {
-    if (!cancel.aborted) throw new UnreachableError(server, describeFetchFailure(e));
+    if (!cancel.aborted) throw new UnreachableError(server, describeFailure(e));
   } finally {
-    lines.close();
     body.destroy();
   }
 }
 
-function describeFetchFailure(e: unknown): string {
-  if (e instanceof Error && e.name === 'TimeoutError') return 'timed out';
-  const cause = e instanceof Error ? (e.cause as { code?: string; message?: string } | undefined) : undefined;
-  if (cause?.code === 'UND_ERR_SOCKET') return 'the connection was closed';
-  return cause?.code ?? cause?.message ?? String(e);
+function describeFailure(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ABORT_ERR') return 'the connection was closed';
+  return code ?? (e instanceof Error ? e.message : String(e));
 }

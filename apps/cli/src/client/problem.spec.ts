@@ -33,6 +33,17 @@ describe('problemToError', () => {
     expect(e.message).toBe('HTTP 502: Bad Gateway');
   });
 
+  it('knows UNAUTHENTICATED (401) and FORBIDDEN (403), both exit 1, with or without a problem body', () => {
+    const detail = 'this token\'s role "viewer" may not do this: it needs "deployer"';
+    const forbidden = problemToError(403, JSON.stringify({ type: 'about:blank', title: 'Forbidden', status: 403, code: 'FORBIDDEN', detail }));
+    expect(forbidden).toMatchObject({ code: 'FORBIDDEN', message: detail });
+    expect(problemToError(401, JSON.stringify({ code: 'UNAUTHENTICATED', detail: 'no token' })).code).toBe('UNAUTHENTICATED');
+    expect(problemToError(401, '').code).toBe('UNAUTHENTICATED');
+    expect(problemToError(403, '<html>no</html>').code).toBe('FORBIDDEN');
+    expect(exitCodeFor('UNAUTHENTICATED')).toBe(1);
+    expect(exitCodeFor('FORBIDDEN')).toBe(1);
+  });
+
   it('treats an unknown code as INTERNAL', () => {
     expect(problemToError(500, JSON.stringify({ code: 'WEIRD', detail: 'x' })).code).toBe('INTERNAL');
   });

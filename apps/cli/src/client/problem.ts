@@ -42,6 +42,6 @@ function toIssues(value: unknown): Issue[] {
 
 /** Without a problem body, the HTTP status is all we know (docs/api.md's table, read backwards). */
 function codeForStatus(status: number) {
-  const byStatus: Record<number, string> = { 404: 'NOT_FOUND', 409: 'CONFLICT', 413: 'TOO_LARGE', 422: 'INVALID', 503: 'UNAVAILABLE' };
+  const byStatus: Record<number, string> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 409: 'CONFLICT', 413: 'TOO_LARGE', 422: 'INVALID', 503: 'UNAVAILABLE' };
   return toErrorCode(byStatus[status] ?? 'INTERNAL');
 }

@@ -30,7 +30,7 @@ describe('BerthClient.watchEvents', () => {
       res.write(`\n${JSON.stringify(event('8.0'))}\n\n`);
       setTimeout(() => res.end(`${JSON.stringify(event('9.0'))}\n`), 20);
     });
-    expect(await collect(new BerthClient(api.url))).toEqual({ ids: ['8.0', '9.0'], opened: true });
+    expect(await collect(new BerthClient({ server: api.url }))).toEqual({ ids: ['8.0', '9.0'], opened: true });
   });
 
   it('takes a stream that stays silent, without even a heartbeat, for lost', async () => {
@@ -38,7 +38,7 @@ describe('BerthClient.watchEvents', () => {
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
       res.write(`${JSON.stringify(event('8.0'))}\n`);
     });
-    const r = await collect(new BerthClient(api.url), 100);
+    const r = await collect(new BerthClient({ server: api.url }), 100);
     expect(r.ids).toEqual(['8.0']);
     expect(r.error).toBeInstanceOf(UnreachableError);
     expect((r.error as UnreachableError).reason).toBe('nothing heard for 100ms, not even a heartbeat');
@@ -46,7 +46,7 @@ describe('BerthClient.watchEvents', () => {
 
   it('turns a refusal into ApiError before opening', async () => {
     api.on('GET /api/v1/events?node=n1&after=7.0&watch=1', json(422, { code: 'INVALID', detail: 'after: must be an event id' }));
-    const r = await collect(new BerthClient(api.url));
+    const r = await collect(new BerthClient({ server: api.url }));
     expect(r.opened).toBe(false);
     expect(r.error).toBeInstanceOf(ApiError);
     expect((r.error as ApiError).code).toBe('INVALID');

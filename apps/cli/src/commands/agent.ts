@@ -66,7 +66,7 @@ export function agentCommand(ctx: CliContext) {
       `
 --server HOST:PORT (required): the control plane's agent (gRPC) address, e.g. 10.0.0.1:7071.
 Here the global -s/--server option names that address, not the API URL; BERTH_SERVER and
-~/.berth/config.json are not used.
+~/.berth/config are not used.
 A new node joins the cluster with --token, or ${JOIN_TOKEN_ENV} when --token is absent (set in the
 environment, e.g. by a systemd EnvironmentFile, it stays out of ps); the agent then keeps its certificate
 in <data dir>/pki, renews it by itself and needs no token on later starts. It talks to the control
@@ -89,7 +89,7 @@ Examples:
       const serverAddress = parseAgentServer(server);
       if (!ctx.env.isRoot) throw new NotRootError('agent', AGENT_NEEDS_ROOT);
       const name = opts.name ?? nodeNameFromHost(ctx.env.hostname);
-      const token = opts.token ?? joinTokenFromEnv();
+      const token = opts.token ?? joinTokenFromEnv(ctx.env);
       await runAgentInForeground(ctx, {
         server: serverAddress,
         name,
@@ -107,12 +107,9 @@ Examples:
     });
 }
 
-/**
- * `BERTH_JOIN_TOKEN`, when set and not empty. Read here, not in CliEnvironment: only this command
- * takes it, and only when `--token` is absent.
- */
-function joinTokenFromEnv(): string | undefined {
-  const value = process.env[JOIN_TOKEN_ENV]?.trim();
+/** `BERTH_JOIN_TOKEN` (read into CliEnvironment), checked only when `--token` is absent. */
+function joinTokenFromEnv(env: CliEnvironment): string | undefined {
+  const value = env.joinTokenFromEnv;
   return value ? parseJoinToken(value, JOIN_TOKEN_ENV) : undefined;
 }
 

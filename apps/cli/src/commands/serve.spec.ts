@@ -17,11 +17,11 @@ describe('defaultDataDir', () => {
 });
 
 describe('listenerLines', () => {
-  const running = { apiUrl: 'http://127.0.0.1:7070', grpcAddress: '127.0.0.1:7071', etcdEndpoints: ['https://127.0.0.1:23790'], caFile: '/d/pki/ca.pem', caFingerprint: 'ab12' };
+  const running = { apiUrl: 'https://127.0.0.1:7070', grpcAddress: '127.0.0.1:7071', etcdEndpoints: ['https://127.0.0.1:23790'], caFile: '/d/pki/ca.pem', caFingerprint: 'ab12', adminConfigFile: '/d/admin.yaml' };
   it('prints one line per listener; an embedded etcd with the client certificate it wants', () => {
     const etcdClientFiles = { caFile: '/d/pki/ca.pem', certFile: '/d/pki/etcd-client.pem', keyFile: '/d/pki/etcd-client.key' };
     expect(listenerLines({ ...running, etcdClientFiles })).toEqual([
-      'berth: API on http://127.0.0.1:7070',
+      'berth: API on https://127.0.0.1:7070 (HTTPS, tokens; an admin\'s: BERTH_CONFIG=/d/admin.yaml)',
       'berth: agents on 127.0.0.1:7071 (mutual TLS; nodes join with a token: berth token create --role join)',
       'berth: cluster CA /d/pki/ca.pem (sha256 ab12)',
       'berth: etcd embedded at https://127.0.0.1:23790 (mutual TLS: --cacert /d/pki/ca.pem --cert /d/pki/etcd-client.pem --key /d/pki/etcd-client.key)',
@@ -49,5 +49,11 @@ describe('clientServerUrl', () => {
     expect(clientServerUrl('http://0.0.0.0:7070')).toBe('http://127.0.0.1:7070');
     expect(clientServerUrl('http://[::]:7070')).toBe('http://[::1]:7070');
     expect(clientServerUrl('http://10.0.0.5:7070')).toBe('http://10.0.0.5:7070');
+  });
+
+  it('keeps https', () => {
+    expect(clientServerUrl('https://0.0.0.0:7070')).toBe('https://127.0.0.1:7070');
+    expect(clientServerUrl('https://[::]:7070')).toBe('https://[::1]:7070');
+    expect(clientServerUrl('https://berth.example:7070/')).toBe('https://berth.example:7070');
   });
 });

@@ -5,7 +5,7 @@ import type { RunningControlPlane } from '@berth/control-plane';
 import { parseDuration } from '@berth/core';
 import type { CliContext } from '../context';
 import { UsageError } from '../errors';
-import type { CliEnvironment } from '../environment';
+import { formatClientConfig, type CliEnvironment } from '../environment';
 import type { HostPort } from '../input/args';
 
 export const DEFAULT_API: HostPort = { host: '127.0.0.1', port: 7070 };
@@ -29,6 +29,8 @@ export interface ServeOptions {
   readonly advertise?: readonly string[];
   /** `--node-cert-lifetime`: how long node certificates last (default 90 days). */
   readonly nodeCertificateLifetimeMs?: number;
+  /** Where admin.yaml goes (default: the control plane's data dir; `berth up`: its own --data-dir). */
+  readonly adminConfigFile?: string;
   /**
    * Started once the control plane listens (`berth up`'s agent); stopped before the control
    * plane, so the agent never loses its server while it shuts down.
@@ -43,10 +45,10 @@ export function defaultDataDir(env: CliEnvironment, sub?: string): string {
 }
 
 /** What the server prints once it listens: one line per listener (an embedded etcd's with the client certificate it wants). */
-export function listenerLines(running: Pick<RunningControlPlane, 'apiUrl' | 'grpcAddress' | 'etcdEndpoints' | 'etcdClientFiles' | 'caFile' | 'caFingerprint'>): string[] {
+export function listenerLines(running: Pick<RunningControlPlane, 'apiUrl' | 'grpcAddress' | 'etcdEndpoints' | 'etcdClientFiles' | 'caFile' | 'caFingerprint' | 'adminConfigFile'>): string[] {
   const client = running.etcdClientFiles;
   return [
-    `berth: API on ${running.apiUrl}`,
+    `berth: API on ${running.apiUrl} (HTTPS, tokens; an admin's: BERTH_CONFIG=${running.adminConfigFile})`,
     `berth: agents on ${running.grpcAddress} (mutual TLS; nodes join with a token: berth token create --role join)`,
     `berth: cluster CA ${running.caFile} (sha256 ${running.caFingerprint})`,
     client
@@ -81,8 +83,9 @@ export function clientServerUrl(apiUrl: string): string {
 
 /**
  * Runs the control plane in the foreground until SIGINT or SIGTERM, then stops it (HTTP, loops,
- * embedded etcd) and resolves. A second signal exits at once. Writes the client config file so
- * later commands on this machine find the server.
+ * embedded etcd) and resolves. A second signal exits at once. Writes the client config file
+ * (`--config`, BERTH_CONFIG or ~/.berth/config: server, cluster CA, admin token) so later commands
+ * on this machine find and may use the server.
  */
 export async function serveInForeground(ctx: CliContext, opts: ServeOptions): Promise<void> {
   const stopRequested = firstSignal(ctx);
@@ -100,15 +103,18 @@ export async function serveInForeground(ctx: CliContext, opts: ServeOptions): Pr
     ...(opts.insecureRegistries?.length ? { insecureRegistries: [...opts.insecureRegistries] } : {}),
     ...(opts.advertise?.length ? { advertise: [...opts.advertise] } : {}),
     ...(opts.nodeCertificateLifetimeMs !== undefined ? { nodeCertificateLifetimeMs: opts.nodeCertificateLifetimeMs } : {}),
+    ...(opts.adminConfigFile !== undefined ? { adminConfigFile: opts.adminConfigFile } : {}),
   });
   let attached: { stop(): Promise<void> } | undefined;
   try {
     for (const line of listenerLines(running)) ctx.err(line);
     attached = await opts.attach?.(running);
     // The config file is a convenience for later commands; a read-only home must not stop a server.
-    const wrote = await writeClientConfig(ctx.env.configPath, clientServerUrl(running.apiUrl)).then(
-      () => `wrote ${ctx.env.configPath}`,
-      (e: Error) => `warning: could not write ${ctx.env.configPath} (${e.message}); clients need --server or BERTH_SERVER`,
+    const configFile = ctx.configFile();
+    const { server, ca, token } = running.admin;
+    const wrote = await writeClientConfig(configFile, { server: clientServerUrl(server), ca, token }).then(
+      () => `wrote ${configFile}`,
+      (e: Error) => `warning: could not write ${configFile} (${e.message}); clients need --config ${running.adminConfigFile} or BERTH_CONFIG=${running.adminConfigFile}`,
     );
     ctx.err(`berth: ${wrote}; press Ctrl-C to stop`);
     const signal = await stopRequested;
@@ -139,11 +145,11 @@ export function firstSignal(ctx: CliContext): Promise<NodeJS.Signals> {
   });
 }
 
-/** `{ "server": URL }`, readable by its owner only; replaced atomically. */
-async function writeClientConfig(path: string, server: string): Promise<void> {
+/** The client config (server, ca, token as YAML), readable by its owner only; replaced atomically. */
+async function writeClientConfig(path: string, config: { server: string; ca: string; token: string }): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify({ server }, null, 2)}\n`, { mode: 0o600 });
+  await writeFile(tmp, formatClientConfig(config), { mode: 0o600 });
   await rename(tmp, path);
 }
 

@@ -31,7 +31,8 @@ Without --etcd an etcd is started as a child process with its data in DATA-DIR/e
 with the server. It listens on loopback and speaks mutual TLS only: its certificates come from the
 cluster CA in DATA-DIR/pki (made on first start); the line it prints names the client certificate
 to use with etcdctl. An external etcd that wants client certificates takes --etcd-ca, --etcd-cert
-and --etcd-key (all three). The API URL is written to ~/.berth/config.json, so berth commands on this
+and --etcd-key (all three). DATA-DIR/admin.yaml (0600) holds the API's URL, the cluster CA and an admin
+token; the same goes to ~/.berth/config (or --config/BERTH_CONFIG), so berth commands on this
 machine find the server. SIGINT/SIGTERM stop it cleanly; a second signal exits at once.
 The agent port speaks mutual TLS only: the cluster CA (DATA-DIR/pki/ca.pem and ca.key, made on
 first start, its certificate also in etcd) signs this server's certificate (valid for localhost,

@@ -1,20 +1,18 @@
 import { Command, Option } from '@commander-js/extra-typings';
-import { DEFAULT_TIMEOUT_MS } from '../client/http-client';
-import { problemToError } from '../client/problem';
 import type { CliContext } from '../context';
-import { ApiError, UnreachableError, UsageError } from '../errors';
+import { UsageError } from '../errors';
 import { OUTPUT_FORMATS, type OutputFormat } from '../input/args';
 import { renderList } from '../output/lists';
 import { serialize } from '../output/serialize';
-import { type CreatedToken, TOKEN_ROLES, type TokenRole, tokenLayout, type TokenView } from '../output/tokens';
+import { TOKEN_ROLES, type TokenRole, tokenLayout } from '../output/tokens';
 
 const ROLES_HELP = `
 Roles:
   join      agents join the cluster with it: berth agent --token TOKEN
   viewer    read (get, describe, events, top), /metrics and /sd
   deployer  what a viewer can, and apply, scale and delete services, rollouts, logs, exec
-  admin     everything: nodes, tokens, privileged tasks
-The API does not check tokens yet: the server refuses viewer, deployer and admin tokens until it does.`;
+  admin     everything: nodes and tokens (privileged tasks are refused for everyone: not supported)
+Only an admin token may create, list and revoke tokens.`;
 
 const ROLE_CHOICES = 'join, viewer, deployer or admin';
 
@@ -61,7 +59,7 @@ Examples:
     .action(async (opts) => {
       const role = parseRole(opts.role);
       const body = { role, ...(opts.ttl === undefined ? {} : { ttl: opts.ttl }), ...(opts.description === undefined ? {} : { description: opts.description }) };
-      const created = await new TokenApi(ctx).create(body);
+      const created = await ctx.client().createToken(body);
       ctx.out(opts.output ? serialize(created, opts.output) : created.token);
     });
 }
@@ -72,7 +70,7 @@ function listCommand(ctx: CliContext) {
     .description('list the tokens (never their secrets): id, role, age, when they expire, description')
     .addOption(new Option('-o, --output <format>', 'table (default), wide (exact times), json or yaml').choices(OUTPUT_FORMATS).default('table' as OutputFormat))
     .action(async (opts) => {
-      const items = await new TokenApi(ctx).list();
+      const items = await ctx.client().listTokens();
       if (opts.output === 'json' || opts.output === 'yaml') ctx.out(serialize(items, opts.output));
       else if (items.length === 0) ctx.err('No tokens found.');
       else ctx.out(renderList(tokenLayout, items, { wide: opts.output === 'wide', now: ctx.now() }));
@@ -84,7 +82,7 @@ function revokeCommand(ctx: CliContext) {
     .description('revoke a token: it is refused from now on')
     .argument('<id>', 'the token, by its ID (berth token ls)')
     .action(async (id) => {
-      await new TokenApi(ctx).revoke(id);
+      await ctx.client().revokeToken(id);
       ctx.out(`token ${id} revoked`);
     });
 }
@@ -94,55 +92,4 @@ export function parseRole(value: string | undefined): TokenRole {
   if (value === undefined) throw new UsageError(`--role is required: ${ROLE_CHOICES} (berth token create --help says what each may do)`);
   if (!(TOKEN_ROLES as readonly string[]).includes(value)) throw new UsageError(`--role must be ${ROLE_CHOICES} (got "${value}")`);
   return value as TokenRole;
-}
-
-/**
- * The token routes of docs/api.md, with BerthClient's conventions: a deadline on every request,
- * problem+json answers as ApiError, no answer as UnreachableError.
- */
-class TokenApi {
-  private readonly server: string;
-  constructor(ctx: CliContext) {
-    this.server = ctx.client().server;
-  }
-
-  create(body: { role: TokenRole; ttl?: string; description?: string }): Promise<CreatedToken> {
-    return this.request('POST', '/api/v1/tokens', body);
-  }
-
-  async list(): Promise<TokenView[]> {
-    return (await this.request<{ items: TokenView[] }>('GET', '/api/v1/tokens')).items;
-  }
-
-  revoke(id: string): Promise<TokenView> {
-    return this.request('DELETE', `/api/v1/tokens/${encodeURIComponent(id)}`);
-  }
-
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let response: Response;
-    let text: string;
-    try {
-      response = await fetch(`${this.server}${path}`, {
-        method,
-        headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        signal: AbortSignal.timeout(DEFAULT_TIMEOUT_MS),
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      text = await response.text();
-    } catch (e) {
-      throw new UnreachableError(this.server, fetchFailure(e));
-    }
-    if (!response.ok) throw problemToError(response.status, text);
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw new ApiError('INTERNAL', response.status, 'Bad answer', `the server answered ${method} ${path} with a body that is not JSON`, []);
-    }
-  }
-}
-
-function fetchFailure(e: unknown): string {
-  if (e instanceof Error && e.name === 'TimeoutError') return 'timed out';
-  const cause = e instanceof Error ? (e.cause as { code?: string; message?: string } | undefined) : undefined;
-  return cause?.code ?? cause?.message ?? String(e);
 }

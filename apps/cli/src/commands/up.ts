@@ -28,13 +28,15 @@ export function upCommand(ctx: CliContext) {
     .addHelpText(
       'after',
       `
-Runs everything in one process: etcd (DATA-DIR/server/etcd), the control plane (DATA-DIR/server)
+Runs everything in one process: etcd (DATA-DIR/server/etcd), the control plane (DATA-DIR/server;
+its API over HTTPS, DATA-DIR/admin.yaml holding its URL, the cluster CA and an admin token)
 and a node agent named "${node}" after this host (DATA-DIR/agent) that dials the control plane,
 so applied services start running right away. The agent joins like any other, with mutual TLS
 (its certificate in DATA-DIR/agent/pki, renewed by itself); more agents join with a token:
 berth token create --role join, then berth agent --server … --token ….
 Agent metrics: http://${formatHostPort(UP_AGENT_METRICS)}/metrics, or a free port when ${UP_AGENT_METRICS.port} is taken.
-Must run as root (the agent runs containers). The API URL is written to ~/.berth/config.json.
+Must run as root (the agent runs containers). The same server, CA and token go to ~/.berth/config
+(or --config/BERTH_CONFIG), so berth commands on this machine just work.
 Ctrl-C (or SIGTERM) stops the agent first, leaving its containers running (they are adopted
 again by the next "berth up"), then the control plane; a second signal exits at once.`,
     )
@@ -48,6 +50,7 @@ again by the next "berth up"), then the control plane; a second signal exits at 
         ...(opts.nodeDownAfter !== undefined ? { nodeDownAfterMs: opts.nodeDownAfter } : {}),
         ...(opts.insecureRegistry ? { insecureRegistries: opts.insecureRegistry } : {}),
         ...(opts.advertise ? { advertise: opts.advertise } : {}),
+        adminConfigFile: join(dataDir, 'admin.yaml'),
         attach: async (running) => {
           const agent = await launchUpAgent(ctx, {
             server: localDialAddress(running.grpcAddress),

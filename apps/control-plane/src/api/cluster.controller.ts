@@ -2,7 +2,9 @@ import { Body, Controller, Delete, Get, Param, Patch, Put, Query } from '@nestjs
 import type { NodeView, PlanView, TaskView } from '@berth/api';
 import { ClusterService } from './cluster.service';
 import { readAvailability, readForce, readLabelChange, readNodeList } from './request-body';
+import { Access } from '../http/access';
 
+@Access('viewer')
 @Controller('api/v1')
 export class ClusterController {
   constructor(private readonly cluster: ClusterService) {}
@@ -27,6 +29,7 @@ export class ClusterController {
     return this.cluster.node(name);
   }
 
+  @Access('admin')
   @Put('nodes/:name/availability')
   availability(@Param('name') name: string, @Body() body: unknown): Promise<NodeView> {
     return this.cluster.setAvailability(name, readAvailability(body));
@@ -37,11 +40,13 @@ export class ClusterController {
     return this.cluster.planWithout(readNodeList(without));
   }
 
+  @Access('admin')
   @Patch('nodes/:name/labels')
   labels(@Param('name') name: string, @Body() body: unknown): Promise<NodeView> {
     return this.cluster.setLabels(name, readLabelChange(body));
   }
 
+  @Access('admin')
   @Delete('nodes/:name')
   remove(@Param('name') name: string, @Query('force') force?: string): Promise<NodeView> {
     return this.cluster.remove(name, readForce(force));

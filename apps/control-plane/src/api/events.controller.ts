@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { Controller, Get, Query, Res } from '@nestjs/common';
 import { type RawEventQuery, readEventQuery } from '@berth/api';
 import { EventsService } from './events.service';
+import { Access } from '../http/access';
 
 /** The part of Fastify's reply this route uses. */
 interface EventsReply {
@@ -12,6 +13,7 @@ interface EventsReply {
 }
 
 /** `GET /api/v1/events?service=&node=&since=&after=&watch=1`: the event log, listed or followed. */
+@Access('viewer')
 @Controller('api/v1')
 export class EventsController {
   constructor(private readonly events: EventsService) {}

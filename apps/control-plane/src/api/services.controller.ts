@@ -3,7 +3,9 @@ import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from
 import { type ApplyResult, type DiffResult, ManifestsService } from './manifests.service';
 import { readDryRun, readReplicas, readToRevision } from './request-body';
 import { ServicesService } from './services.service';
+import { Access } from '../http/access';
 
+@Access('viewer')
 @Controller('api/v1')
 export class ServicesController {
   constructor(
@@ -21,11 +23,13 @@ export class ServicesController {
     return this.services.get(name);
   }
 
+  @Access('deployer')
   @Delete('services/:name')
   delete(@Param('name') name: string): Promise<ServiceView> {
     return this.services.delete(name);
   }
 
+  @Access('deployer')
   @Put('services/:name/scale')
   scale(@Param('name') name: string, @Body() body: unknown): Promise<ServiceView> {
     return this.services.scale(name, readReplicas(body));
@@ -36,30 +40,35 @@ export class ServicesController {
     return this.services.revisions(name);
   }
 
+  @Access('deployer')
   @Post('services/:name/rollout/undo')
   @HttpCode(200)
   undo(@Param('name') name: string, @Body() body: unknown): Promise<ServiceView> {
     return this.services.undo(name, readToRevision(body));
   }
 
+  @Access('deployer')
   @Post('services/:name/rollout/restart')
   @HttpCode(200)
   restart(@Param('name') name: string): Promise<ServiceView> {
     return this.services.restart(name);
   }
 
+  @Access('deployer')
   @Post('services/:name/rollout/pause')
   @HttpCode(200)
   pause(@Param('name') name: string): Promise<ServiceView> {
     return this.services.control(name, 'pause');
   }
 
+  @Access('deployer')
   @Post('services/:name/rollout/resume')
   @HttpCode(200)
   resume(@Param('name') name: string): Promise<ServiceView> {
     return this.services.control(name, 'resume');
   }
 
+  @Access('deployer')
   @Post('apply')
   @HttpCode(200)
   apply(@Body() body: unknown, @Query('dryRun') dryRun?: string): Promise<ApplyResult> {

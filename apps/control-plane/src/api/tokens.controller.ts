@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, Param, Post } from '@nestjs/common';
 import { formatDuration, type Issue, parseDuration, ValidationError } from '@berth/core';
 import { TokenService, type TokenView, type NewTokenRequest } from '../identity/tokens.service';
+import { Access } from '../http/access';
 
 type TokenRole = NewTokenRequest['role'];
 
@@ -53,6 +54,7 @@ export function readNewToken(body: unknown): NewTokenRequest {
 }
 
 /** Join and API tokens: create (the secret is answered once), list (no secrets), revoke. */
+@Access('admin')
 @Controller('api/v1')
 export class TokensController {
   constructor(private readonly tokens: TokenService) {}

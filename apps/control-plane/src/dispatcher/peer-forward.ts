@@ -1,4 +1,5 @@
-import { request, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { request } from 'node:https';
 import type { Duplex } from 'node:stream';
 
 /** Set on a request one replica passes to another: the receiver answers from its own sessions only. */
@@ -8,25 +9,47 @@ export const FORWARDED_HEADER = 'berth-forwarded-by';
 const PEER_ANSWER_MS = 10_000;
 
 /**
+ * A GET to another replica's API over HTTPS, trusting only the cluster CA, with the caller's own
+ * Authorization (the peer checks it again). Resolves with the answer once its headers are in;
+ * rejects when the peer cannot be reached or does not answer within `timeoutMs`.
+ */
+export function peerGet(url: URL, o: { readonly ca: string; readonly headers: Record<string, string>; readonly signal: AbortSignal; readonly timeoutMs: number }): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const out = request(url, { method: 'GET', headers: o.headers, ca: o.ca, signal: o.signal });
+    const timer = setTimeout(() => out.destroy(new Error('no answer in time')), o.timeoutMs);
+    out.on('response', (res) => {
+      clearTimeout(timer);
+      resolve(res);
+    });
+    out.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    out.end();
+  });
+}
+
+/**
  * Hands an upgrade request for a node whose session another replica holds to that replica,
  * trying `peers` in turn: the first that upgrades gets the client's connection spliced to its
  * own (both directions piped, so back-pressure holds); one that answers 503 does not hold the
  * session either and the next is tried; any other answer is the client's answer. Resolves false
  * when no peer held the session (nothing was written to the client then).
  */
-export async function forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, peers: readonly string[], self: string): Promise<boolean> {
+export async function forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, peers: readonly string[], self: string, ca: string): Promise<boolean> {
   for (const apiUrl of peers) {
     if (client.destroyed) return true;
-    if (await tryPeer(apiUrl, req, client, head, self)) return true;
+    if (await tryPeer(apiUrl, req, client, head, self, ca)) return true;
   }
   return false;
 }
 
-function tryPeer(apiUrl: string, req: IncomingMessage, client: Duplex, head: Buffer, self: string): Promise<boolean> {
+function tryPeer(apiUrl: string, req: IncomingMessage, client: Duplex, head: Buffer, self: string, ca: string): Promise<boolean> {
   return new Promise((resolve) => {
+    // The caller's Authorization goes along: the peer checks it as its own request.
     const headers = { ...req.headers, [FORWARDED_HEADER]: self };
     delete headers.host;
-    const out = request(new URL(req.url ?? '/', apiUrl), { method: req.method, headers });
+    const out = request(new URL(req.url ?? '/', apiUrl), { method: req.method, headers, ca });
     const timer = setTimeout(() => out.destroy(new Error('no answer in time')), PEER_ANSWER_MS);
     out.on('upgrade', (res: IncomingMessage, peer: Duplex, peerHead: Buffer) => {
       clearTimeout(timer);

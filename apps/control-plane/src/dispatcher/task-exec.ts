@@ -1,12 +1,16 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '@berth/core';
+import { ConflictError, NotFoundError, UnavailableError, ValidationError, type NewEvent } from '@berth/core';
 import { EXEC_UPGRADE, ExecFrameDecoder, ExecFrameType, MAX_EXEC_PAYLOAD, encodeExecFrame, parseExecRequest, parseTerminalSize, type ExecRequest } from '@berth/api';
 import type { StoreReads, TaskRecord } from '@berth/store';
 import { problem, toProblem, type Problem } from '../http/problem';
 import type { MemberList } from '../infra.module';
-import { MEMBERS, STORE_READS } from '../tokens';
+import { authenticate, permit } from '../http/access';
+import { auditEvent } from '../http/audit';
+import type { IdentityDeps } from '../identity/identity';
+import { TokenService } from '../identity/tokens.service';
+import { IDENTITY, MEMBERS, STORE_READS } from '../tokens';
 import { Dispatcher } from './dispatcher';
 import { FORWARDED_HEADER, forwardUpgrade } from './peer-forward';
 import type { ExecOutcome, RemoteExec } from './remote-exec';
@@ -26,8 +30,16 @@ export class TaskExecs {
   constructor(
     @Inject(STORE_READS) private readonly store: StoreReads,
     private readonly dispatcher: Dispatcher,
+    private readonly tokens: TokenService,
+    @Inject(IDENTITY) private readonly identity: IdentityDeps,
     @Optional() @Inject(MEMBERS) private readonly members?: MemberList,
   ) {}
+
+  private audit(event: NewEvent): Promise<void> {
+    return this.identity.store.recordEvents([event]).catch((e: unknown) => {
+      process.stderr.write(`berth api: could not record the audit event of an exec: ${(e as Error).message}\n`);
+    });
+  }
 
   /** The http server's `upgrade` event. Answers every upgrade request: unknown paths get a 404. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -39,6 +51,14 @@ export class TaskExecs {
     const url = new URL(req.url ?? '/', 'http://berth');
     const path = EXEC_PATH.exec(url.pathname);
     if (!path) return refuse(socket, problem('NOT_FOUND', `no upgrade at ${url.pathname}`));
+    // Outside Nest's routes, so outside its guard: the same check, by hand.
+    const caller = await authenticate(this.tokens, req.headers.authorization);
+    try {
+      permit(caller, 'deployer');
+    } catch (e) {
+      await this.audit(auditEvent({ caller, method: req.method ?? 'POST', url: req.url ?? '', status: 403 }));
+      throw e;
+    }
     if (req.method !== 'POST') return refuse(socket, problem('INVALID', `use POST for ${url.pathname}`));
     if (req.headers.upgrade?.toLowerCase() !== EXEC_UPGRADE) {
       return refuse(socket, problem('INVALID', `ask for "Upgrade: ${EXEC_UPGRADE}" (got "${req.headers.upgrade ?? ''}")`));
@@ -49,10 +69,12 @@ export class TaskExecs {
     const session = this.dispatcher.registry.get(task.nodeName!);
     if (!session) {
       // Another replica may hold the node's session: it gets the request (once; it does not pass it on).
-      if (!req.headers[FORWARDED_HEADER] && (await forwardUpgrade(req, socket, head, await this.peers(), this.members?.self ?? 'unknown'))) return;
+      if (!req.headers[FORWARDED_HEADER] && (await forwardUpgrade(req, socket, head, await this.peers(), this.members?.self ?? 'unknown', this.identity.ca.certPem))) return;
       throw new UnavailableError(`node ${task.nodeName} of task ${task.id} is not connected${this.members ? ' to any control-plane replica' : ''}`);
     }
     if (socket.destroyed) return;
+    // The replica that runs the command records it (a forwarding one does not).
+    await this.audit(auditEvent({ caller, method: req.method ?? 'POST', url: req.url ?? '', status: 101 }));
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${EXEC_UPGRADE}\r\nBerth-Task: ${task.id}\r\n\r\n`);
     const exec = session.openExec(task.id, { command: parsed.command, tty: parsed.tty, ...(parsed.size ? { size: parsed.size } : {}) });
     bridge(socket, head, exec, parsed);
@@ -95,7 +117,7 @@ function refuse(socket: Duplex, p: Problem): void {
   if (socket.destroyed) return;
   const body = JSON.stringify(p);
   socket.end(
-    `HTTP/1.1 ${p.status} ${p.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${p.status} ${p.title}\r\n${p.status === 401 ? 'WWW-Authenticate: Bearer realm="berth"\r\n' : ''}Content-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
 

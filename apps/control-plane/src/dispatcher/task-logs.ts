@@ -2,10 +2,11 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { NotFoundError, UnavailableError, ValidationError } from '@berth/core';
 import type { StoreReads } from '@berth/store';
 import type { MemberList } from '../infra.module';
-import { MEMBERS, STORE_READS } from '../tokens';
+import type { IdentityDeps } from '../identity/identity';
+import { IDENTITY, MEMBERS, STORE_READS } from '../tokens';
 import { Dispatcher } from './dispatcher';
 import { formatLogLine } from './log-stream';
-import { FORWARDED_HEADER } from './peer-forward';
+import { FORWARDED_HEADER, peerGet } from './peer-forward';
 
 export interface LogQuery {
   readonly follow: boolean;
@@ -28,6 +29,7 @@ export class TaskLogs {
   constructor(
     @Inject(STORE_READS) private readonly store: StoreReads,
     private readonly dispatcher: Dispatcher,
+    @Inject(IDENTITY) private readonly identity: IdentityDeps,
     @Optional() @Inject(MEMBERS) private readonly members?: MemberList,
   ) {}
 
@@ -39,7 +41,8 @@ export class TaskLogs {
   }
 
   /** Text lines `<time> <stream> <text>\n`; throws NotFoundError / UnavailableError before any line. */
-  async open(taskId: string, query: LogQuery, signal: AbortSignal, forwarded = false): Promise<AsyncIterable<string>> {
+  /** `forwarded`: a peer passed this request on (answer from own sessions only); `authorization`: the caller's, for passing it on. */
+  async open(taskId: string, query: LogQuery, signal: AbortSignal, forwarded = false, authorization?: string): Promise<AsyncIterable<string>> {
     const task = await this.store.getTask(taskId);
     if (!task) throw new NotFoundError('task', taskId);
     if (query.console && task.template && task.template.runtime !== 'vm') {
@@ -48,7 +51,7 @@ export class TaskLogs {
     if (!task.nodeName) throw new UnavailableError(`task "${taskId}" is not placed on a node yet, so it has no log`);
     const session = this.dispatcher.registry.get(task.nodeName);
     if (!session) {
-      const relayed = forwarded ? undefined : await this.fromPeer(taskId, query, signal);
+      const relayed = forwarded ? undefined : await this.fromPeer(taskId, query, signal, authorization);
       if (relayed) return relayed;
       throw new UnavailableError(`node ${task.nodeName} is not connected${this.members && !forwarded ? ' to any control-plane replica' : ''}`);
     }
@@ -59,37 +62,31 @@ export class TaskLogs {
   }
 
   /** The log as the first other replica that holds the node's session answers it; undefined when none does. */
-  private async fromPeer(taskId: string, query: LogQuery, signal: AbortSignal): Promise<AsyncIterable<string> | undefined> {
+  private async fromPeer(taskId: string, query: LogQuery, signal: AbortSignal, authorization: string | undefined): Promise<AsyncIterable<string> | undefined> {
     if (!this.members) return undefined;
     const self = this.members.self;
     const q = new URLSearchParams({ follow: String(query.follow), tail: String(query.tail), console: String(query.console) });
+    const headers = { [FORWARDED_HEADER]: self ?? 'unknown', ...(authorization ? { authorization } : {}) };
     for (const peer of (await this.members.list()).filter((m) => m.id !== self)) {
-      // fetch's signal governs the body too: the deadline is a timer cleared once the headers are in.
-      const request = new AbortController();
-      const cancel = () => request.abort();
-      signal.addEventListener('abort', cancel, { once: true });
-      const deadline = setTimeout(cancel, PEER_HEADERS_MS);
-      let res: Response;
+      let res;
       try {
-        res = await fetch(`${peer.apiUrl}/api/v1/tasks/${encodeURIComponent(taskId)}/logs?${q.toString()}`, {
-          headers: { [FORWARDED_HEADER]: self ?? 'unknown' },
-          signal: request.signal,
-        });
+        res = await peerGet(new URL(`/api/v1/tasks/${encodeURIComponent(taskId)}/logs?${q.toString()}`, peer.apiUrl), { ca: this.identity.ca.certPem, headers, signal, timeoutMs: PEER_HEADERS_MS });
       } catch {
-        signal.removeEventListener('abort', cancel);
         continue; // a peer that cannot be reached holds no session we could use
-      } finally {
-        clearTimeout(deadline);
       }
-      if (res.status === 503 || !res.body) {
-        await res.body?.cancel();
+      if (res.statusCode === 503) {
+        res.resume();
         continue;
       }
-      if (!res.ok) throw new UnavailableError(`replica ${peer.id} could not relay the log: HTTP ${res.status} ${await res.text()}`);
-      const body = res.body;
+      if (res.statusCode !== 200) {
+        let text = '';
+        for await (const chunk of res) text += String(chunk);
+        throw new UnavailableError(`replica ${peer.id} could not relay the log: HTTP ${res.statusCode} ${text}`);
+      }
+      const body = res;
       return (async function* () {
         const decoder = new TextDecoder();
-        for await (const chunk of body) yield decoder.decode(chunk, { stream: true });
+        for await (const chunk of body) yield decoder.decode(chunk as Buffer, { stream: true });
       })();
     }
     return undefined;

@@ -1,9 +1,12 @@
+import type { Server as TlsServer } from 'node:tls';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { LogLevel } from '@nestjs/common';
 import { AppModule } from '../app.module';
 import { TaskExecs } from '../dispatcher/task-exec';
 import type { AppDeps } from '../infra.module';
+import { CALLER, type Caller } from './access';
+import { auditEvent, isMutating } from './audit';
 import { ProblemFilter } from './problem.filter';
 
 /** Requests larger than this are refused with 413 before they are parsed (docs/api.md). */
@@ -17,11 +20,14 @@ export interface HttpAppOptions {
 
 /**
  * Builds and initialises the Nest application on Fastify (not yet listening): the problem+json
- * filter, the YAML body parser and the request-duration metric. Initialising starts the leader
- * campaign when `deps.elector` is given; `app.close()` stops it.
+ * filter, the YAML body parser and the request-duration metric. With `deps.identity` it serves
+ * HTTPS only, with the control plane's certificate (renewals taken up for new connections), and
+ * every mutating request leaves an audit event. Initialising starts the leader campaign when
+ * `deps.elector` is given; `app.close()` stops it.
  */
 export async function createHttpApp(deps: AppDeps, opts: HttpAppOptions = {}): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES });
+  const serving = deps.identity?.serving;
+  const adapter = new FastifyAdapter({ bodyLimit: BODY_LIMIT_BYTES, ...(serving ? { https: { cert: serving.current.certPem, key: serving.current.keyPem } } : {}) });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.create(deps), adapter, {
     logger: opts.logLevels ?? ['error', 'warn'],
     // Feature modules import one shared InfraModule object; compare modules by reference rather
@@ -37,6 +43,22 @@ export async function createHttpApp(deps: AppDeps, opts: HttpAppOptions = {}): P
     deps.metrics.observeRequest(request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
+  const identity = deps.identity;
+  if (identity) {
+    serving?.onRenewal(({ certPem, keyPem }) => (fastify.server as unknown as TlsServer).setSecureContext({ cert: certPem, key: keyPem }));
+    // Recorded before the answer goes out: an acknowledged change always has its audit entry.
+    fastify.addHook('onSend', async (request, reply, payload) => {
+      const caller = (request as unknown as { [CALLER]?: Caller })[CALLER];
+      const path = request.url.split('?')[0]!;
+      if (caller && isMutating(request.method, path)) {
+        const answer = typeof payload === 'string' ? payload : undefined;
+        await identity.store
+          .recordEvents([auditEvent({ caller, method: request.method, url: request.url, status: reply.statusCode, ...(answer ? { answer } : {}) })])
+          .catch((e: unknown) => process.stderr.write(`berth api: could not record the audit event of ${request.method} ${path}: ${(e as Error).message}\n`));
+      }
+      return payload;
+    });
+  }
   app.useGlobalFilters(new ProblemFilter());
   await app.init();
   // Nest registers a form parser on init; a manifest posted as a form (curl's default type) would

@@ -17,6 +17,7 @@ export class ProblemFilter implements ExceptionFilter {
     const reply = host.switchToHttp().getResponse<Reply>();
     const body = toProblem(exception);
     if (body.status >= 500 && body.code !== 'UNAVAILABLE') this.log.error(exception instanceof Error ? exception.stack : String(exception));
+    if (body.status === 401) reply.header('www-authenticate', 'Bearer realm="berth"');
     reply.status(body.status).header('content-type', 'application/problem+json; charset=utf-8').send(body);
   }
 }

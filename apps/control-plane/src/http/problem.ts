@@ -19,6 +19,8 @@ const STATUS: Record<ErrorCode, number> = {
   CONFLICT: 409,
   UNAVAILABLE: 503,
   NOT_LEADER: 500,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
   INTERNAL: 500,
 };
 
@@ -30,6 +32,8 @@ const TITLE: Record<ErrorCode, string> = {
   CONFLICT: 'Conflict',
   UNAVAILABLE: 'Unavailable',
   NOT_LEADER: 'Not the leader',
+  UNAUTHENTICATED: 'Unauthenticated',
+  FORBIDDEN: 'Forbidden',
   INTERNAL: 'Internal error',
 };
 

@@ -36,6 +36,7 @@ export class NodeCertificates {
   async join(token: string, csrPem: string, now: Date = new Date()): Promise<string> {
     const check = await this.tokens.check(token, now);
     if ('refused' in check) throw new AccessError('UNAUTHENTICATED', check.refused);
+    if (check.token.role !== 'join') throw new AccessError('UNAUTHENTICATED', `token ${check.token.id} is an API token (${check.token.role}): only a join token admits a node`);
     const csr = readRequest(csrPem);
     const name = nodeNameOf(csr);
     try {

@@ -1,9 +1,11 @@
 import { Controller, Get, Header, Inject } from '@nestjs/common';
 import type { StoreReads } from '@berth/store';
 import { STORE_READS } from '../tokens';
+import { Access } from '../http/access';
 
 const READY_TIMEOUT_MS = 2000;
 
+@Access('public')
 @Controller()
 export class HealthController {
   constructor(@Inject(STORE_READS) private readonly store: StoreReads) {}

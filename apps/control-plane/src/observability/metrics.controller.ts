@@ -2,7 +2,9 @@ import { Controller, Get, Header, Inject } from '@nestjs/common';
 import { Registry } from 'prom-client';
 import { METRICS } from '../tokens';
 import type { ControlPlaneMetrics } from './metrics';
+import { Access } from '../http/access';
 
+@Access('viewer')
 @Controller()
 export class MetricsController {
   constructor(@Inject(METRICS) private readonly metrics: ControlPlaneMetrics) {}

@@ -3,8 +3,10 @@ import type { StoreReads } from '@berth/store';
 import { MEMBERS, STORE_READS } from '../tokens';
 import type { MemberList } from '../infra.module';
 import { discoveryTargets, type SdTargetGroup } from './service-discovery';
+import { Access } from '../http/access';
 
 /** `GET /sd`: Prometheus HTTP service discovery — the full list of targets on every request. */
+@Access('viewer')
 @Controller()
 export class ServiceDiscoveryController {
   constructor(
