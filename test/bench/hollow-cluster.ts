@@ -1,3 +1,4 @@
+import { get as httpsGet } from 'node:https';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -102,7 +103,7 @@ export class HollowCluster {
 
   /** A client of the cluster's etcd, for reading what the control plane committed. */
   etcdClient(): Etcd3 {
-    return createEtcdClient({ endpoints: this.etcd.endpoints });
+    return createEtcdClient({ endpoints: this.etcd.endpoints, tls: this.etcd.clientTls });
   }
 
   readonly keys = keyspace();
@@ -112,9 +113,19 @@ export class HollowCluster {
     return apiJson<T>(await this.access(), path, init);
   }
 
-  /** etcd's own Prometheus metrics (proposals, fsyncs). */
-  async etcdMetrics(): Promise<string> {
-    return (await fetch(`${this.etcd.endpoints[0]}/metrics`)).text();
+  /** etcd's own Prometheus metrics (proposals, fsyncs), read with its client certificate (it speaks mutual TLS only). */
+  etcdMetrics(): Promise<string> {
+    const tls = this.etcd.clientTls;
+    return new Promise((resolve, reject) => {
+      const req = httpsGet(`${this.etcd.endpoints[0]}/metrics`, { ca: tls.ca, cert: tls.cert, key: tls.key, timeout: 10_000 }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`etcd /metrics: HTTP ${res.statusCode}`))));
+      });
+      req.on('timeout', () => req.destroy(new Error('etcd /metrics: no answer in 10 s')));
+      req.on('error', reject);
+    });
   }
 
   /** The control plane's /metrics, read with the admin token. */
