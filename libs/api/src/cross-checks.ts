@@ -146,10 +146,13 @@ function vmSecurityProblems(t: Record<string, unknown>, at: (...rest: PathSegmen
   ];
 }
 
-/** What a task in its own user namespace cannot have: ids its 65536 cannot map. */
+/** What a task in its own user namespace cannot have: ids its 65536 cannot map, or the host's privileges. */
 function userNamespaceProblems(t: Record<string, unknown>, at: (...rest: PathSegment[]) => PathSegment[]): FieldProblem[] {
   const s = t['securityContext'] as Record<string, unknown>;
   const out: FieldProblem[] = [];
+  if (s['privileged'] === true) {
+    out.push({ path: at('securityContext', 'privileged'), message: "cannot be combined with userNamespace: true (a privileged task is root on the node; a user-namespaced one is nobody there)" });
+  }
   for (const field of ['runAsUser', 'runAsGroup'] as const) {
     const id = s[field];
     if (Number.isInteger(id) && (id as number) >= USER_NAMESPACE_IDS && (id as number) <= MAX_TASK_ID) {

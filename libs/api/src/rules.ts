@@ -236,8 +236,5 @@ export function notSupportedYet(why: string): Rule {
   return () => problem(`is not supported yet: ${why}`);
 }
 
-/** `securityContext.privileged`: false (the default) is accepted; true needs API roles first. */
-export const privileged: Rule = (value) =>
-  value === true
-    ? problem('is not supported yet: privileged tasks need an admin token, which arrives with API roles')
-    : boolean(value);
+/** `securityContext.privileged`: a boolean (true is applied only with an admin token, which the server checks). */
+export const privileged: Rule = (value) => boolean(value);

@@ -91,6 +91,7 @@ function securityContext(s: SecurityContextDto | undefined): { securityContext?:
     ...(s.runAsUser == null ? {} : { runAsUser: s.runAsUser }),
     ...(s.runAsGroup == null ? {} : { runAsGroup: s.runAsGroup }),
     ...(s.userNamespace === true ? { userNamespace: true as const } : {}),
+    ...(s.privileged === true ? { privileged: true as const } : {}),
   };
   return Object.keys(out).length > 0 ? { securityContext: out } : {};
 }

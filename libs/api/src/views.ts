@@ -118,6 +118,7 @@ export interface TemplateView {
     readonly runAsUser?: number;
     readonly runAsGroup?: number;
     readonly userNamespace?: boolean;
+    readonly privileged?: boolean;
   };
 }
 
@@ -354,7 +355,7 @@ function toTemplateView(t: ServiceSpec['template']): TemplateView {
 function securityContextView(s: SecurityContext): NonNullable<TemplateView['securityContext']> {
   return {
     ...(s.addCapabilities ? { capabilities: { add: [...s.addCapabilities] } } : {}),
-    ...defined({ readOnlyRootFilesystem: s.readOnlyRootFilesystem, runAsUser: s.runAsUser, runAsGroup: s.runAsGroup, userNamespace: s.userNamespace }),
+    ...defined({ readOnlyRootFilesystem: s.readOnlyRootFilesystem, runAsUser: s.runAsUser, runAsGroup: s.runAsGroup, userNamespace: s.userNamespace, privileged: s.privileged }),
   };
 }
 

@@ -100,4 +100,9 @@ export interface SecurityContext {
    * chowned copy; a volume serves tasks with a user namespace or tasks without, not both.
    */
   readonly userNamespace?: true;
+  /**
+   * Every capability, no seccomp filter, no masked /proc and /sys paths, the host's devices,
+   * privilege escalation allowed: the task is root on the node. Only an admin token may apply it.
+   */
+  readonly privileged?: true;
 }

@@ -79,6 +79,7 @@ function securityContextToProto(s: CoreSecurityContext): SecurityContext {
     runAsUser: s.runAsUser,
     runAsGroup: s.runAsGroup,
     userNamespace: s.userNamespace === true,
+    privileged: s.privileged === true,
   };
 }
 
@@ -91,6 +92,7 @@ function securityContextFromProto(s: SecurityContext): CoreSecurityContext | und
     ...(s.runAsUser !== undefined ? { runAsUser: s.runAsUser } : {}),
     ...(s.runAsGroup !== undefined ? { runAsGroup: s.runAsGroup } : {}),
     ...(s.userNamespace ? { userNamespace: true as const } : {}),
+    ...(s.privileged ? { privileged: true as const } : {}),
   };
   return Object.keys(out).length > 0 ? out : undefined;
 }

@@ -64,10 +64,11 @@ describe('agent protocol', () => {
   it('drops a capability this agent does not know, and an all-default security context', () => {
     const base = taskSpecToProto({ runtime: 'container', image: 'x/y:1', env: {}, resources: {}, ports: [], volumes: [], stopGracePeriodMs: 1 });
     const read = (securityContext: TaskSpec['securityContext']) => taskSpecFromProto({ ...base, securityContext }).securityContext;
-    expect(read({ addCapabilities: ['CAP_CHOWN', 'CAP_FROM_THE_FUTURE'], readOnlyRootFilesystem: false, userNamespace: false })).toEqual({ addCapabilities: ['CAP_CHOWN'] });
-    expect(read({ addCapabilities: [], readOnlyRootFilesystem: false, userNamespace: false })).toBeUndefined();
-    expect(read({ addCapabilities: [], readOnlyRootFilesystem: false, runAsUser: 0, userNamespace: false })).toEqual({ runAsUser: 0 });
-    expect(read({ addCapabilities: [], readOnlyRootFilesystem: false, userNamespace: true })).toEqual({ userNamespace: true });
+    expect(read({ addCapabilities: ['CAP_CHOWN', 'CAP_FROM_THE_FUTURE'], readOnlyRootFilesystem: false, userNamespace: false, privileged: false })).toEqual({ addCapabilities: ['CAP_CHOWN'] });
+    expect(read({ addCapabilities: [], readOnlyRootFilesystem: false, userNamespace: false, privileged: false })).toBeUndefined();
+    expect(read({ addCapabilities: [], readOnlyRootFilesystem: false, runAsUser: 0, userNamespace: false, privileged: false })).toEqual({ runAsUser: 0 });
+    expect(read({ addCapabilities: [], readOnlyRootFilesystem: false, userNamespace: true, privileged: false })).toEqual({ userNamespace: true });
+    expect(read({ addCapabilities: [], readOnlyRootFilesystem: false, userNamespace: false, privileged: true })).toEqual({ privileged: true });
   });
 
   it('carries the pinned digest and the pull policy; an unknown policy reads as none', () => {

@@ -26,7 +26,8 @@ describe.runIf(ready)('securityContext from manifest to container', () => {
   let cluster: UpCluster;
   let guard: HostGuard;
 
-  const apply = async (securityContext: Record<string, unknown> | undefined) => {
+  /** `berth [global…] apply -f locked.yaml --wait` (global: e.g. `--config` of another token). */
+  const apply = async (securityContext: Record<string, unknown> | undefined, global: readonly string[] = []) => {
     const manifest = {
       apiVersion: 'berth/v1',
       kind: 'Service',
@@ -35,7 +36,7 @@ describe.runIf(ready)('securityContext from manifest to container', () => {
     };
     const path = join(cluster.workDir, 'locked.yaml');
     await writeFile(path, stringify(manifest));
-    return cluster.cli.run(['apply', '-f', path, '--wait']);
+    return cluster.cli.run([...global, 'apply', '-f', path, '--wait']);
   };
   /** The report of the one running task of the service, once it printed all of it. */
   const report = async (): Promise<{ task: TaskJson; lines: string[] }> =>
@@ -81,10 +82,28 @@ describe.runIf(ready)('securityContext from manifest to container', () => {
     expect(respelt.stdout).toMatch(/unchanged/);
   });
 
-  it('privileged is refused at validation with its place in the file', async () => {
-    const r = await apply({ privileged: true });
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/locked\.yaml:\d+:\d+: spec\.template\.securityContext\.privileged is not supported yet: privileged tasks need an admin token, which arrives with API roles/);
+  it("privileged: a deployer's apply is refused with 403 and changes nothing; an admin's runs as root on the node, and describe says so", async () => {
+    const created = await cluster.cli.run(['token', 'create', '--role', 'deployer', '--description', 'security e2e']);
+    expect(created.code, created.stderr).toBe(0);
+    const deployerConfig = join(cluster.workDir, 'deployer.yaml');
+    const admin = await readFile(cluster.adminConfigFile, 'utf8');
+    await writeFile(deployerConfig, admin.replace(/^token: .*$/m, `token: ${created.stdout.trim()}`), { mode: 0o600 });
+    const before = (await cluster.cli.service('locked'))?.metadata.resourceVersion;
+
+    const refused = await apply({ privileged: true }, ['--config', deployerConfig]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/service locked has securityContext\.privileged: true, which needs an admin token \(this token's role is "deployer"\)/);
+    expect((await cluster.cli.service('locked'))?.metadata.resourceVersion).toBe(before);
+
+    const r = await apply({ privileged: true }); // the CLI's own config: berth up's admin token
+    expect(r.code, r.stderr).toBe(0);
+    const { lines } = await report();
+    expect(lines).toEqual(['CapEff: 000001ffffffffff', 'NoNewPrivs: 0', 'Seccomp: 0', 'uid 0 gid 0', 'etc-written', 'tmp-written']);
+    const described = await cluster.cli.run(['describe', 'service', 'locked']);
+    expect(described.stdout).toMatch(/^ {2}Privileged:\s+yes: every capability, no seccomp filter/m);
+    const events = await cluster.cli.run(['events', '-o', 'json']);
+    const audit = (JSON.parse(events.stdout) as { items: { kind: string; reason: string; message: string }[] }).items.filter((e) => e.kind === 'audit' && e.message.startsWith('POST /api/v1/apply'));
+    expect(audit.map((e) => e.reason)).toEqual(expect.arrayContaining(['Denied', 'Request']));
   });
 
   it('a service in its own user namespace serves on a published port as an unprivileged host user, and describe says so', async () => {

@@ -244,6 +244,21 @@ describe.runIf(ready)('API access: https, bearer tokens and roles', () => {
     expect((await apiFetch(viewer, '/api/v1/services')).status).toBe(200);
   });
 
+  it('lets only an admin apply a privileged task: a deployer gets 403 naming it, and nothing is written', async () => {
+    const privileged = `${manifest('root-on-node')}    securityContext: { privileged: true }\n`;
+    const post = (as: typeof admin) => apiFetch(as, '/api/v1/apply', { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: privileged });
+    const refused = await post(deployer);
+    expect(refused.status).toBe(403);
+    expect((await refused.json<{ detail: string }>()).detail).toBe('service root-on-node has securityContext.privileged: true, which needs an admin token (this token\'s role is "deployer")');
+    expect(await service('root-on-node')).toBeUndefined();
+    const applied = await post(admin);
+    expect(applied.status, await applied.text()).toBe(200);
+    expect(await service('root-on-node')).toMatchObject({ spec: { template: { securityContext: { privileged: true } } } });
+    // Scaling an existing privileged service changes no privilege: a deployer's to do.
+    expect((await apiFetch(deployer, '/api/v1/services/root-on-node/scale', { method: 'PUT', ...json({ replicas: 0 }) })).status).toBe(200);
+    expect((await apiFetch(admin, '/api/v1/services/root-on-node', { method: 'DELETE' })).status).toBe(200);
+  });
+
   it('lets an admin change node availability and create and revoke tokens', async () => {
     const paused = await apiFetch(admin, '/api/v1/nodes/n1/availability', { method: 'PUT', ...json({ availability: 'pause' }) });
     expect(paused.status, await paused.text()).toBe(200);

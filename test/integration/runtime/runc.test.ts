@@ -205,6 +205,20 @@ describe.runIf(ready)('runc driver', () => {
       expect(lines.map((l) => l.replace(/\s+/g, ' '))).toEqual(['CapEff: 0000000000000400', 'CapBnd: 0000000000000400']);
     });
 
+    it('a privileged task holds every capability, no filter, may mount, and sees the host devices, in its own namespaces', async () => {
+      const { code, lines } = await run(
+        [
+          `${status('CapEff')}; ${status('CapBnd')}; ${status('NoNewPrivs')}; ${status('Seccomp')}`,
+          'mount -t tmpfs none /mnt && echo mount-ok || echo mount-refused',
+          'test -c /dev/loop-control && echo host-devices || echo no-host-devices',
+          'echo "pid1=$(cat /proc/1/comm)"',
+        ].join('; '),
+        { securityContext: { privileged: true } },
+      );
+      expect(code).toBe(0);
+      expect(lines.map((l) => l.replace(/\s+/g, ' '))).toEqual(['CapEff: 000001ffffffffff', 'CapBnd: 000001ffffffffff', 'NoNewPrivs: 0', 'Seccomp: 0', 'mount-ok', 'host-devices', 'pid1=sh']);
+    });
+
     it('a read-only root filesystem keeps /tmp and volumes writable', async () => {
       const volumes = [{ name: `ro${randomBytes(3).toString('hex')}`, mountPath: '/data' }];
       const { code, lines } = await run('touch /etc/x 2>/dev/null && echo etc-written || echo etc-refused; touch /tmp/x && echo tmp-written; touch /data/x && echo data-written', {

@@ -52,7 +52,7 @@ describe('berth token create', () => {
     expect(help.out).toMatch(/join +agents join the cluster with it: berth agent --token/);
     expect(help.out).toMatch(/viewer +read .*\/metrics and \/sd/);
     expect(help.out).toMatch(/deployer +.*apply, scale and delete services, rollouts, logs, exec/);
-    expect(help.out).toMatch(/admin +everything: nodes and tokens/);
+    expect(help.out).toMatch(/admin +everything: nodes, tokens and privileged tasks/);
     expect(help.out).toMatch(/Only an admin token may create, list and revoke tokens/);
     expect(help.out).toMatch(/printed once and is not stored: the control plane keeps only its hash/);
     expect((await berth(api.url, ['token', '--help'])).out).toMatch(/A join token admits any number of\s+nodes until it expires or is revoked/);

@@ -11,7 +11,7 @@ Roles:
   join      agents join the cluster with it: berth agent --token TOKEN
   viewer    read (get, describe, events, top), /metrics and /sd
   deployer  what a viewer can, and apply, scale and delete services, rollouts, logs, exec
-  admin     everything: nodes and tokens (privileged tasks are refused for everyone: not supported)
+  admin     everything: nodes, tokens and privileged tasks
 Only an admin token may create, list and revoke tokens.`;
 
 const ROLE_CHOICES = 'join, viewer, deployer or admin';

@@ -56,6 +56,13 @@ function securityFields(s: ServiceView['spec']['template']['securityContext']): 
   const added = s?.capabilities?.add.map((c) => c.replace(/^CAP_/, '')) ?? [];
   const user = s?.runAsUser === undefined ? "the image's USER" : String(s.runAsUser);
   const group = s?.runAsGroup === undefined ? (s?.runAsUser === undefined ? "the image's" : "the user's in the image, else 0") : String(s.runAsGroup);
+  if (s?.privileged) {
+    return [
+      ['Privileged', 'yes: every capability, no seccomp filter, nothing masked, the host\'s devices (root on the node; applied with an admin token)'],
+      ['Root Filesystem', s.readOnlyRootFilesystem ? `read-only; /tmp a ${formatMemory(READ_ONLY_ROOT_TMP_BYTES)} tmpfs` : 'writable (default)'],
+      ['User', `${user}, group ${group}`],
+    ];
+  }
   return [
     ['Capabilities', added.length > 0 ? `${added.join(', ')} (all others dropped)` : 'none (all dropped, default)'],
     ['Root Filesystem', s?.readOnlyRootFilesystem ? `read-only; /tmp a ${formatMemory(READ_ONLY_ROOT_TMP_BYTES)} tmpfs` : 'writable (default)'],

@@ -6,6 +6,7 @@ import { IMAGE_RESOLVER, SERVICE_WRITES, STORE_READS } from '../tokens';
 import { pinImages } from './image-pinning';
 import type { ImageResolver } from './image-resolver';
 import { type ManifestInput, readManifestInput } from './request-body';
+import { type Caller, requireAdminForPrivileged } from '../http/access';
 
 export interface ApplyResult {
   readonly items: { name: string; action: ApplyAction; service: ServiceView }[];
@@ -26,9 +27,11 @@ export class ManifestsService {
     @Inject(IMAGE_RESOLVER) private readonly images: ImageResolver,
   ) {}
 
-  /** All drafts in one store transaction: every service is written, or none is. */
-  async apply(body: unknown, dryRun: boolean): Promise<ApplyResult> {
-    const { drafts, warnings } = await this.pinned(await toDrafts(readManifestInput(body)));
+  /** All drafts in one store transaction: every service is written, or none is. Privileged tasks only for an admin `caller`. */
+  async apply(body: unknown, dryRun: boolean, caller?: Caller): Promise<ApplyResult> {
+    const parsed = await toDrafts(readManifestInput(body));
+    for (const d of parsed) if (d.spec.template.securityContext?.privileged) requireAdminForPrivileged(caller, `service ${d.name}`);
+    const { drafts, warnings } = await this.pinned(parsed);
     const outcomes = await this.writes.applyServices(drafts, { dryRun });
     const statuses = await this.reads.listServiceStatuses();
     return {

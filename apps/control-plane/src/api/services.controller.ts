@@ -1,9 +1,9 @@
 import type { RevisionView, ServiceView } from '@berth/api';
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query, Req } from '@nestjs/common';
 import { type ApplyResult, type DiffResult, ManifestsService } from './manifests.service';
 import { readDryRun, readReplicas, readToRevision } from './request-body';
 import { ServicesService } from './services.service';
-import { Access } from '../http/access';
+import { Access, callerOf } from '../http/access';
 
 @Access('viewer')
 @Controller('api/v1')
@@ -43,8 +43,8 @@ export class ServicesController {
   @Access('deployer')
   @Post('services/:name/rollout/undo')
   @HttpCode(200)
-  undo(@Param('name') name: string, @Body() body: unknown): Promise<ServiceView> {
-    return this.services.undo(name, readToRevision(body));
+  undo(@Param('name') name: string, @Body() body: unknown, @Req() request: unknown): Promise<ServiceView> {
+    return this.services.undo(name, readToRevision(body), callerOf(request));
   }
 
   @Access('deployer')
@@ -71,8 +71,8 @@ export class ServicesController {
   @Access('deployer')
   @Post('apply')
   @HttpCode(200)
-  apply(@Body() body: unknown, @Query('dryRun') dryRun?: string): Promise<ApplyResult> {
-    return this.manifests.apply(body, readDryRun(dryRun));
+  apply(@Body() body: unknown, @Req() request: unknown, @Query('dryRun') dryRun?: string): Promise<ApplyResult> {
+    return this.manifests.apply(body, readDryRun(dryRun), callerOf(request));
   }
 
   @Post('diff')

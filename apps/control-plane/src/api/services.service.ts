@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { NotFoundError, UnavailableError, ValidationError, type Service } from '@berth/core';
+import { type Caller, requireAdminForPrivileged } from '../http/access';
 import { toRevisionView, toServiceView, type RevisionView, type ServiceView } from '@berth/api';
 import type { ServiceWrites, StoreReads } from '@berth/store';
 import { IMAGE_RESOLVER, SERVICE_WRITES, STORE_READS } from '../tokens';
@@ -48,7 +49,8 @@ export class ServicesService {
    * `rollout undo`: makes an earlier revision's spec current again (as a new revision). Without
    * `toRevision`, the one the current rollout started from (or else the one before the current).
    */
-  async undo(name: string, toRevision: number | undefined): Promise<ServiceView> {
+  /** Back to an earlier revision's spec; one with a privileged task only for an admin `caller`. */
+  async undo(name: string, toRevision: number | undefined, caller?: Caller): Promise<ServiceView> {
     const service = await this.require(name);
     const rollout = await this.reads.getRollout(name);
     const target = toRevision ?? (rollout?.revision === service.meta.revision ? rollout.previousRevision : undefined) ?? service.meta.revision - 1;
@@ -56,6 +58,8 @@ export class ServicesService {
       throw new ValidationError([{ path: 'toRevision', message: `revision ${target} is the current one; name an earlier revision (berth rollout history ${name})` }]);
     }
     if (target < 1) throw new NotFoundError('revision', `${name}@${target}`, `service "${name}" has no earlier revision`);
+    const revision = (await this.reads.listRevisions(name)).find((r) => r.revision === target);
+    if (revision?.spec.template.securityContext?.privileged) requireAdminForPrivileged(caller, `revision ${target} of service ${name}`);
     return this.view(await this.writes.restoreRevision(name, target, { cause: `undo to revision ${target}`, resourceVersion: service.meta.resourceVersion }));
   }
 

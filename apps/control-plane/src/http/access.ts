@@ -24,8 +24,22 @@ export function requiredRole(reflector: Reflector, handler: Function, controller
   return reflector.getAllAndOverride<Role | 'public' | undefined, string>(ACCESS, [handler, controller]);
 }
 
-/** Where the guard leaves the caller on the request (for audit events). */
+/** Where the guard leaves the caller on the request (for audit events and privileged tasks). */
 export const CALLER = Symbol('berth.caller');
+
+/** The caller the guard found for a request; undefined when the app runs without identity (unit tests). */
+export function callerOf(request: unknown): Caller | undefined {
+  return (request as { [CALLER]?: Caller } | undefined)?.[CALLER];
+}
+
+/**
+ * 403 unless the caller is an admin: a privileged task is root on its node, so only an admin
+ * token may put one in the cluster (apply, or undo to a revision that has one). `what` names it.
+ */
+export function requireAdminForPrivileged(caller: Caller | undefined, what: string): void {
+  if (caller?.role === 'admin') return;
+  throw new ForbiddenError(`${what} has securityContext.privileged: true, which needs an admin token (this token's role is "${caller?.role ?? 'none'}")`);
+}
 
 /** `Authorization: Bearer <token>` → the token; undefined when absent or another scheme. */
 export function bearerToken(header: string | string[] | undefined): string | undefined {

@@ -93,9 +93,25 @@ describe('toOciSpec', () => {
     const spec = toOciSpec(task({ securityContext: { addCapabilities: ['CAP_NET_BIND_SERVICE', 'CAP_SYS_ADMIN'] } }), image, ctx);
     const caps = ['CAP_NET_BIND_SERVICE', 'CAP_SYS_ADMIN'];
     expect(spec.process.capabilities).toEqual({ bounding: caps, effective: caps, permitted: caps, inheritable: caps, ambient: caps });
-    const allowed = spec.linux.seccomp.syscalls.filter((r) => r.action === 'SCMP_ACT_ALLOW' && !r.args).flatMap((r) => r.names);
+    const allowed = spec.linux.seccomp!.syscalls.filter((r) => r.action === 'SCMP_ACT_ALLOW' && !r.args).flatMap((r) => r.names);
     expect(allowed).toContain('mount');
-    expect(spec.linux.seccomp.syscalls.find((r) => r.names.includes('clone3'))?.action).toBe('SCMP_ACT_ALLOW');
+    expect(spec.linux.seccomp!.syscalls.find((r) => r.names.includes('clone3'))?.action).toBe('SCMP_ACT_ALLOW');
+  });
+
+  it('gives a privileged task every capability, escalation, no seccomp filter, nothing masked, the host /dev and a writable /sys, in its own namespaces', () => {
+    const spec = toOciSpec(task({ securityContext: { privileged: true } }), image, ctx);
+    expect(spec.process.capabilities.bounding).toHaveLength(41);
+    expect(spec.process.capabilities.effective).toContain('CAP_SYS_ADMIN');
+    expect(spec.process.noNewPrivileges).toBe(false);
+    expect(spec.linux.seccomp).toBeUndefined();
+    expect(spec.linux.maskedPaths).toEqual([]);
+    expect(spec.linux.readonlyPaths).toEqual([]);
+    expect(spec.linux.resources.devices).toEqual([{ allow: true, access: 'rwm' }]);
+    expect(spec.mounts.find((m) => m.destination === '/dev')).toEqual({ destination: '/dev', type: 'bind', source: '/dev', options: ['rbind', 'nosuid'] });
+    expect(spec.mounts.find((m) => m.destination === '/dev/pts')?.type).toBe('devpts');
+    expect(spec.mounts.find((m) => m.destination === '/sys')?.options).not.toContain('ro');
+    expect(spec.linux.namespaces.map((n) => n.type)).toEqual(['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup']);
+    expect(spec.linux.resources.pids).toEqual({ limit: 4096 });
   });
 
   it('makes the root read-only with a size-bounded writable /tmp; volumes stay writable', () => {

@@ -1,4 +1,4 @@
-import { DEFAULT_TASK_PIDS, READ_ONLY_ROOT_TMP_BYTES } from '@berth/core';
+import { DEFAULT_TASK_PIDS, LINUX_CAPABILITIES, READ_ONLY_ROOT_TMP_BYTES } from '@berth/core';
 import type { TaskConfig } from '../driver';
 import { TaskSpecError } from '../errors';
 import type { ImageConfig } from '../images/image-config';
@@ -33,7 +33,8 @@ export interface OciSpec {
     readonly maskedPaths: readonly string[];
     readonly readonlyPaths: readonly string[];
     readonly sysctl: Readonly<Record<string, string>>;
-    readonly seccomp: OciSeccomp;
+    /** Absent for a privileged task only. */
+    readonly seccomp?: OciSeccomp;
   };
 }
 
@@ -83,7 +84,8 @@ export function processEnv(task: TaskConfig, image: ImageConfig): string[] {
 /** cgroup limits from the task's resources; unlimited dimensions are left out, but pids always has a limit. */
 export function linuxResources(task: TaskConfig): Record<string, unknown> {
   const { cpuMillis, memoryBytes, pids } = task.resources;
-  const resources: Record<string, unknown> = { devices: [{ allow: false, access: 'rwm' }] };
+  // A privileged task may use every device (the host's /dev is bound in); others only runc's default set.
+  const resources: Record<string, unknown> = { devices: [{ allow: task.securityContext?.privileged === true, access: 'rwm' }] };
   // swap = limit: memory+swap may not exceed the memory limit, so the task never swaps.
   if (memoryBytes !== undefined) resources.memory = { limit: memoryBytes, swap: memoryBytes };
   if (cpuMillis !== undefined) {
@@ -103,10 +105,14 @@ export function linuxResources(task: TaskConfig): Record<string, unknown> {
  * docs/security.md describes: no capabilities but those the task adds back (in every set, so a
  * non-root user holds them too), noNewPrivileges, the default seccomp filter, a cgroup namespace,
  * masked and read-only /proc and /sys paths, all devices denied except the default set, a pids
- * limit. Throws TaskSpecError when there is nothing to run or a volume path is not absolute.
+ * limit. A privileged task (an admin's) keeps its namespaces and limits but none of the rest:
+ * every capability, privilege escalation, no seccomp filter, nothing masked, /sys writable, the
+ * host's devices. Throws TaskSpecError when there is nothing to run or a volume path is not
+ * absolute.
  */
 export function toOciSpec(task: TaskConfig, image: ImageConfig, ctx: SpecContext): OciSpec {
-  const caps = [...(task.securityContext?.addCapabilities ?? [])];
+  const privileged = task.securityContext?.privileged === true;
+  const caps = privileged ? [...LINUX_CAPABILITIES] : [...(task.securityContext?.addCapabilities ?? [])];
   const readOnlyRoot = task.securityContext?.readOnlyRootFilesystem === true;
   const userns = ctx.userNamespace;
   // In a user namespace runc can set a sysctl only of a network namespace the task's own user
@@ -122,12 +128,12 @@ export function toOciSpec(task: TaskConfig, image: ImageConfig, ctx: SpecContext
       cwd: image.workingDir ?? '/',
       capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: caps, ambient: caps },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
-      noNewPrivileges: true,
+      noNewPrivileges: !privileged,
     },
     root: { path: ctx.rootfs, readonly: readOnlyRoot },
     hostname: task.taskId,
     // A user-namespaced task's volumes are already mounted inside its root (the driver does it on the host).
-    mounts: [...(userns ? USERNS_MOUNTS : DEFAULT_MOUNTS), ...(readOnlyRoot ? [WRITABLE_TMP] : []), ...(userns ? [] : volumeMounts(task, ctx.volumesDir))],
+    mounts: [...(userns ? USERNS_MOUNTS : privileged ? PRIVILEGED_MOUNTS : DEFAULT_MOUNTS), ...(readOnlyRoot ? [WRITABLE_TMP] : []), ...(userns ? [] : volumeMounts(task, ctx.volumesDir))],
     annotations: { 'berth.task': task.taskId, 'berth.service': task.service, 'berth.image': task.image ?? '' },
     linux: {
       cgroupsPath: ctx.cgroupsPath,
@@ -142,12 +148,12 @@ export function toOciSpec(task: TaskConfig, image: ImageConfig, ctx: SpecContext
         ...(userns ? [{ type: 'user' }] : []),
       ],
       ...(userns ? { uidMappings: idMappings(userns), gidMappings: idMappings(userns) } : {}),
-      maskedPaths: MASKED_PATHS,
-      readonlyPaths: READONLY_PATHS,
+      maskedPaths: privileged ? [] : MASKED_PATHS,
+      readonlyPaths: privileged ? [] : READONLY_PATHS,
       // The task always has a network namespace of its own (above): ports below 1024 are then no
       // privilege, as in Docker, so a server binds :80 without CAP_NET_BIND_SERVICE.
       sysctl: ownsNetns ? { ...UNPRIVILEGED_PORTS } : {},
-      seccomp: seccompProfile(caps, ctx.arch),
+      ...(privileged ? {} : { seccomp: seccompProfile(caps, ctx.arch) }),
     },
   };
 }
@@ -168,6 +174,16 @@ const DEFAULT_MOUNTS: readonly OciMount[] = [
   { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
   { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
 ];
+
+/**
+ * A privileged task's: the host's /dev (its devices; the task still gets its own pts, shm and
+ * mqueue mounted over it) and a writable /sys and cgroup tree.
+ */
+const PRIVILEGED_MOUNTS: readonly OciMount[] = DEFAULT_MOUNTS.map((m) => {
+  if (m.destination === '/dev') return { destination: '/dev', type: 'bind', source: '/dev', options: ['rbind', 'nosuid'] };
+  if (m.destination === '/sys' || m.destination === '/sys/fs/cgroup') return { ...m, options: (m.options ?? []).filter((o) => o !== 'ro') };
+  return m;
+});
 
 /**
  * In a user namespace sysfs can only be mounted for a network namespace that namespace owns, and

@@ -457,6 +457,8 @@ export interface SecurityContext {
     | undefined;
   /** Its own user namespace: ids 0-65535 inside are the node's unprivileged range on the host. */
   userNamespace: boolean;
+  /** Every capability, no seccomp filter, no masked paths, the host's devices: root on the node. */
+  privileged: boolean;
 }
 
 export interface Resources {
@@ -3371,6 +3373,7 @@ function createBaseSecurityContext(): SecurityContext {
     runAsUser: undefined,
     runAsGroup: undefined,
     userNamespace: false,
+    privileged: false,
   };
 }
 
@@ -3390,6 +3393,9 @@ export const SecurityContext: MessageFns<SecurityContext> = {
     }
     if (message.userNamespace !== false) {
       writer.uint32(40).bool(message.userNamespace);
+    }
+    if (message.privileged !== false) {
+      writer.uint32(48).bool(message.privileged);
     }
     return writer;
   },
@@ -3447,6 +3453,14 @@ export const SecurityContext: MessageFns<SecurityContext> = {
             message.userNamespace = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.privileged = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3486,6 +3500,7 @@ export const SecurityContext: MessageFns<SecurityContext> = {
         : isSet(object.user_namespace)
         ? globalThis.Boolean(object.user_namespace)
         : false,
+      privileged: isSet(object.privileged) ? globalThis.Boolean(object.privileged) : false,
     };
   },
 
@@ -3506,6 +3521,9 @@ export const SecurityContext: MessageFns<SecurityContext> = {
     if (message.userNamespace !== false) {
       obj.userNamespace = message.userNamespace;
     }
+    if (message.privileged !== false) {
+      obj.privileged = message.privileged;
+    }
     return obj;
   },
 
@@ -3519,6 +3537,7 @@ export const SecurityContext: MessageFns<SecurityContext> = {
     message.runAsUser = object.runAsUser ?? undefined;
     message.runAsGroup = object.runAsGroup ?? undefined;
     message.userNamespace = object.userNamespace ?? false;
+    message.privileged = object.privileged ?? false;
     return message;
   },
 };
