@@ -64,6 +64,12 @@ export function capabilityBit(cap: Capability): number {
   return LINUX_CAPABILITIES.indexOf(cap);
 }
 
+/** The capabilities whose bits are set in a /proc/PID/status capability mask (`CapBnd: 000001ffffffffff`). */
+export function capabilitiesInMask(hex: string): Capability[] {
+  const mask = BigInt(`0x${hex.trim() || '0'}`);
+  return LINUX_CAPABILITIES.filter((_, bit) => ((mask >> BigInt(bit)) & 1n) === 1n);
+}
+
 /** The largest uid or gid a task may run as: 2^31 - 2, a positive int32 everywhere, with 2^31 - 1 left to tools that use it as a marker. */
 export const MAX_TASK_ID = 2 ** 31 - 2;
 

@@ -58,7 +58,7 @@ function securityFields(s: ServiceView['spec']['template']['securityContext']): 
   const group = s?.runAsGroup === undefined ? (s?.runAsUser === undefined ? "the image's" : "the user's in the image, else 0") : String(s.runAsGroup);
   if (s?.privileged) {
     return [
-      ['Privileged', 'yes: every capability, no seccomp filter, nothing masked, the host\'s devices (root on the node; applied with an admin token)'],
+      ['Privileged', 'yes: every capability the node holds, no seccomp filter, nothing masked, the host\'s devices (root on the node; applied with an admin token)'],
       ['Root Filesystem', s.readOnlyRootFilesystem ? `read-only; /tmp a ${formatMemory(READ_ONLY_ROOT_TMP_BYTES)} tmpfs` : 'writable (default)'],
       ['User', `${user}, group ${group}`],
     ];

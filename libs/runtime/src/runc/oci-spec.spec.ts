@@ -112,6 +112,9 @@ describe('toOciSpec', () => {
     expect(spec.mounts.find((m) => m.destination === '/sys')?.options).not.toContain('ro');
     expect(spec.linux.namespaces.map((n) => n.type)).toEqual(['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup']);
     expect(spec.linux.resources.pids).toEqual({ limit: 4096 });
+    // Never more than the agent holds: runc cannot hand out a capability outside its own bounding set.
+    const held = toOciSpec(task({ securityContext: { privileged: true } }), image, { ...ctx, boundingCapabilities: ['CAP_CHOWN', 'CAP_SYS_ADMIN'] });
+    expect(held.process.capabilities.effective).toEqual(['CAP_CHOWN', 'CAP_SYS_ADMIN']);
   });
 
   it('makes the root read-only with a size-bounded writable /tmp; volumes stay writable', () => {

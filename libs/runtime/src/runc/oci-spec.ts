@@ -1,4 +1,4 @@
-import { DEFAULT_TASK_PIDS, LINUX_CAPABILITIES, READ_ONLY_ROOT_TMP_BYTES } from '@berth/core';
+import { DEFAULT_TASK_PIDS, LINUX_CAPABILITIES, READ_ONLY_ROOT_TMP_BYTES, type Capability } from '@berth/core';
 import type { TaskConfig } from '../driver';
 import { TaskSpecError } from '../errors';
 import type { ImageConfig } from '../images/image-config';
@@ -64,6 +64,11 @@ export interface SpecContext {
    * be over a copy of the image owned by that range (ImageStore.shiftedRootfs).
    */
   readonly userNamespace?: IdRange;
+  /**
+   * The agent's own bounding set: all a privileged task can get (runc cannot hand out what it
+   * does not hold itself; a node that is a container may lack some). Default: every capability.
+   */
+  readonly boundingCapabilities?: readonly Capability[];
 }
 
 export const CPU_PERIOD_US = 100_000;
@@ -106,13 +111,13 @@ export function linuxResources(task: TaskConfig): Record<string, unknown> {
  * non-root user holds them too), noNewPrivileges, the default seccomp filter, a cgroup namespace,
  * masked and read-only /proc and /sys paths, all devices denied except the default set, a pids
  * limit. A privileged task (an admin's) keeps its namespaces and limits but none of the rest:
- * every capability, privilege escalation, no seccomp filter, nothing masked, /sys writable, the
+ * every capability the agent holds, privilege escalation, no seccomp filter, nothing masked, /sys writable, the
  * host's devices. Throws TaskSpecError when there is nothing to run or a volume path is not
  * absolute.
  */
 export function toOciSpec(task: TaskConfig, image: ImageConfig, ctx: SpecContext): OciSpec {
   const privileged = task.securityContext?.privileged === true;
-  const caps = privileged ? [...LINUX_CAPABILITIES] : [...(task.securityContext?.addCapabilities ?? [])];
+  const caps = privileged ? [...(ctx.boundingCapabilities ?? LINUX_CAPABILITIES)] : [...(task.securityContext?.addCapabilities ?? [])];
   const readOnlyRoot = task.securityContext?.readOnlyRootFilesystem === true;
   const userns = ctx.userNamespace;
   // In a user namespace runc can set a sysctl only of a network namespace the task's own user

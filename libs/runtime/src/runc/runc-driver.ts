@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { isDomainError } from '@berth/core';
+import { capabilitiesInMask, isDomainError, type Capability } from '@berth/core';
 import {
   EXEC_OUTPUT_LIMIT,
   type ExecOptions,
@@ -319,6 +319,7 @@ export class RuncDriver implements RuntimeDriver {
       user,
       arch: process.arch,
       ...(userns ? { userNamespace: userns } : {}),
+      ...(task.securityContext?.privileged ? { boundingCapabilities: await ownBoundingSet() } : {}),
     });
     await writeFile(paths.config, JSON.stringify(spec, null, 2));
     await rm(paths.exitFile, { force: true });
@@ -396,4 +397,10 @@ async function requireSearchable(taskId: string, path: string): Promise<void> {
     }
     if (dir === '/') return;
   }
+}
+
+/** The capabilities this process may still hold (its bounding set), what a privileged task gets. */
+async function ownBoundingSet(): Promise<Capability[]> {
+  const line = (await readFile('/proc/self/status', 'utf8')).split('\n').find((l) => l.startsWith('CapBnd:'));
+  return capabilitiesInMask(line?.slice('CapBnd:'.length) ?? '');
 }
