@@ -13,3 +13,4 @@ export { AFTER_FORMS, matchesEventQuery, parseAfter, parseSince, readEventQuery,
 export type { EventQuery, RawEventQuery } from './event-query';
 export { EXEC_UPGRADE, ExecFrameDecoder, ExecFrameType, MAX_EXEC_PAYLOAD, encodeExecFrame, execRequestQuery, parseExecRequest, parseTerminalSize } from './exec-wire';
 export type { ExecRequest, ExecWireFrame } from './exec-wire';
+export type { CreatedToken, TokenView } from './tokens';

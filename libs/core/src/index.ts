@@ -10,3 +10,4 @@ export * from './template';
 export * from './rollout';
 export * from './event';
 export * from './security';
+export * from './access';

@@ -1,12 +1,9 @@
 import type { Etcd3 } from 'etcd3';
-import { AlreadyExistsError, ConflictError, type NewEvent } from '@berth/core';
+import { AlreadyExistsError, ConflictError, type NewEvent, type TokenRole } from '@berth/core';
 import { eventOps } from './event-log';
 import { etcdCall } from './etcd-client';
 import type { Keyspace } from './keys';
 import { deleteOp, getKey, ifAbsent, ifModRevision, putOp, rangePrefix, txn } from './kv';
-
-/** What a token lets its holder do: join the cluster as a node, or use the API in one role. */
-export type TokenRole = 'join' | 'viewer' | 'deployer' | 'admin';
 
 /** A token as stored: never its secret, only the secret's hash. */
 export interface StoredToken {

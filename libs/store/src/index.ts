@@ -3,7 +3,7 @@ export { createEtcdClient, DEFAULT_CALL_TIMEOUT_MS, type EtcdClientOptions, type
 export { EtcdStore } from './etcd-store';
 export { EtcdInformer, type InformerOptions } from './informer';
 export { LeaderElection, type Leadership, type LeaderElectionOptions } from './leader-election';
-export { EtcdIdentityStore, type ClusterIdentityStore, type IssuedCertificate, type NodeCertificateRecord, type StoredToken, type TokenRole } from './identity-store';
+export { EtcdIdentityStore, type ClusterIdentityStore, type IssuedCertificate, type NodeCertificateRecord, type StoredToken } from './identity-store';
 export { ControlPlaneMembers, type ControlPlaneMember } from './members';
 export { EmbeddedEtcd, EtcdBinaryNotFoundError, type EmbeddedEtcdOptions } from './embedded-etcd';
 export { keyspace, serviceOfTask, DEFAULT_PREFIX, type Keyspace } from './keys';

@@ -7,7 +7,8 @@ import { EXEC_UPGRADE, execRequestQuery, type ExecRequest } from '@berth/api';
 import type { ManifestSource, NodeTopView, NodeView, PlanView, RevisionView, ServiceView, TaskTopView, TaskView, TopView } from '@berth/api';
 import { type ClusterEvent, formatDuration, type NodeAvailability } from '@berth/core';
 import { ApiError, UnreachableError, UntrustedServerError } from '../errors';
-import type { CreatedToken, TokenRole, TokenView } from '../output/tokens';
+import type { CreatedToken, TokenView } from '@berth/api';
+import type { TokenRole } from '@berth/core';
 import { problemToError } from './problem';
 
 /** One entry of `POST /api/v1/apply`'s answer. */

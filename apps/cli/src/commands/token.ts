@@ -4,7 +4,8 @@ import { UsageError } from '../errors';
 import { OUTPUT_FORMATS, type OutputFormat } from '../input/args';
 import { renderList } from '../output/lists';
 import { serialize } from '../output/serialize';
-import { TOKEN_ROLES, type TokenRole, tokenLayout } from '../output/tokens';
+import { TOKEN_ROLES, type TokenRole } from '@berth/core';
+import { tokenLayout } from '../output/tokens';
 
 const ROLES_HELP = `
 Roles:

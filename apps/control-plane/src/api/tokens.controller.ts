@@ -1,12 +1,7 @@
 import { Body, Controller, Delete, Get, Param, Post } from '@nestjs/common';
-import { formatDuration, type Issue, parseDuration, ValidationError } from '@berth/core';
+import { formatDuration, type Issue, parseDuration, TOKEN_ROLES, type TokenRole, ValidationError } from '@berth/core';
 import { TokenService, type TokenView, type NewTokenRequest } from '../identity/tokens.service';
 import { Access } from '../http/access';
-
-type TokenRole = NewTokenRequest['role'];
-
-/** The roles a token can have, least to most privileged (docs/security.md). */
-export const TOKEN_ROLES: readonly TokenRole[] = ['join', 'viewer', 'deployer', 'admin'];
 
 /** Shortest and longest `ttl` of a token: a minute, a year (8760h). */
 export const TOKEN_TTL_MIN_MS = 60_000;

@@ -1,10 +1,10 @@
 import { type CanActivate, type ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { ForbiddenError, UnauthenticatedError } from '@berth/core';
+import { type ApiRole, ForbiddenError, UnauthenticatedError } from '@berth/core';
 import { TokenService } from '../identity/tokens.service';
 
 /** What an API token may do, each role including the ones before it (docs/security.md). */
-export type Role = 'viewer' | 'deployer' | 'admin';
+export type Role = ApiRole;
 const RANK: Readonly<Record<Role, number>> = { viewer: 1, deployer: 2, admin: 3 };
 
 /** Who made a request: the token's id and role (what audit events name). */

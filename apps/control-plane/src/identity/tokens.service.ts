@@ -1,20 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { NotFoundError } from '@berth/core';
 import { newToken, parseToken, secretMatches } from '@berth/pki';
-import type { StoredToken, TokenRole } from '@berth/store';
+import type { TokenView } from '@berth/api';
+import type { TokenRole } from '@berth/core';
+import type { StoredToken } from '@berth/store';
 import { IDENTITY } from '../tokens';
 import type { IdentityDeps } from './identity';
 
-export type { TokenRole } from '@berth/store';
-
-/** A token as `berth token ls` shows it: never its secret. */
-export interface TokenView {
-  readonly id: string;
-  readonly role: TokenRole;
-  readonly createdAt: string;
-  readonly expiresAt?: string;
-  readonly description?: string;
-}
+export type { TokenRole } from '@berth/core';
+export type { TokenView } from '@berth/api';
 
 export interface NewTokenRequest {
   readonly role: TokenRole;
