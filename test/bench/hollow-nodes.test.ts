@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EtcdTls } from '@berth/store';
 import { BERTH_BIN } from '../e2e/support/berth-cli';
 import { requireTools } from '../support/prereq';
 import { cpuSecondsOf, HollowCluster, rssOf } from './hollow-cluster';
@@ -72,8 +73,8 @@ class TaskTimeline {
     });
   }
 
-  static async start(endpoints: readonly string[], prefix: string): Promise<TaskTimeline> {
-    const worker = new Worker(join(__dirname, 'task-timeline.worker.mjs'), { workerData: { endpoints: [...endpoints], prefix } });
+  static async start(endpoints: readonly string[], tls: EtcdTls, prefix: string): Promise<TaskTimeline> {
+    const worker = new Worker(join(__dirname, 'task-timeline.worker.mjs'), { workerData: { endpoints: [...endpoints], tls: { ...tls }, prefix } });
     await new Promise<void>((resolve, reject) => {
       worker.once('error', reject);
       worker.on('message', (m: { kind: string }) => m.kind === 'watching' && resolve());
@@ -180,7 +181,7 @@ describe.runIf(ready)(`hollow nodes benchmark: ${NODES} agents, ${TOTAL} tasks`,
 
   it(`apply ${SERVICES} services × ${REPLICAS} replicas → all running on ${NODES} hollow nodes`, async () => {
     const c = cluster!;
-    const timeline = await TaskTimeline.start(c.etcd.endpoints, c.keys.tasks);
+    const timeline = await TaskTimeline.start(c.etcd.endpoints, c.etcd.clientTls, c.keys.tasks);
     // The cost of merely keeping the nodes connected (heartbeats, lease renewals), before any task.
     const idle0 = { cp: await cpuSecondsOf(c.cpPid), etcd: await cpuSecondsOf(c.etcd.pid), at: performance.now() };
     await sleep(IDLE_SAMPLE_MS);
