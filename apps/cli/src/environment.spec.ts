@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { berth, json, StandIn } from './__fixtures__/stand-in';
-import { chooseConfigFile, configPathIn, formatClientConfig, loadClientConfig, parseClientConfig, type CliEnvironment } from './environment';
+import { formatAccessConfig } from '@berth/api';
+import { chooseConfigFile, configPathIn, loadClientConfig, parseClientConfig, type CliEnvironment } from './environment';
 import { ConfigFileModeError, exitCodeFor, UsageError } from './errors';
 
 const CA = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ\n-----END CERTIFICATE-----\n';
@@ -43,7 +44,7 @@ describe('chooseConfigFile', () => {
 
 describe('loadClientConfig', () => {
   it('reads server, ca and token', () => {
-    const file = write(join(home, 'admin.yaml'), formatClientConfig({ server: 'https://10.0.0.1:7070', ca: CA, token: TOKEN }));
+    const file = write(join(home, 'admin.yaml'), formatAccessConfig({ server: 'https://10.0.0.1:7070', ca: CA, token: TOKEN }));
     expect(loadClientConfig({ path: file, namedBy: '--config' }, env, notice)).toEqual({ file, exists: true, server: 'https://10.0.0.1:7070', ca: CA, token: TOKEN });
   });
 
@@ -129,9 +130,9 @@ describe('parseClientConfig', () => {
   });
 });
 
-describe('formatClientConfig', () => {
+describe('formatAccessConfig', () => {
   it('writes server, then ca as a block scalar, then token, and reads back the same', () => {
-    const text = formatClientConfig({ token: TOKEN, ca: CA, server: 'https://127.0.0.1:7070' });
+    const text = formatAccessConfig({ token: TOKEN, ca: CA, server: 'https://127.0.0.1:7070' });
     expect(text).toBe(`server: https://127.0.0.1:7070\nca: |\n  -----BEGIN CERTIFICATE-----\n  MIIBszCCAVmgAwIBAgIUQ\n  -----END CERTIFICATE-----\ntoken: ${TOKEN}\n`);
     expect(parseClientConfig(text, 'c.yaml')).toEqual({ server: 'https://127.0.0.1:7070', ca: CA, token: TOKEN });
   });

@@ -1,7 +1,8 @@
 import { mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { Document, isMap, isScalar, parseDocument } from 'yaml';
+import { isMap, isScalar, parseDocument } from 'yaml';
+import { ACCESS_CONFIG_KEYS, formatAccessConfig, type AccessConfigKey } from '@berth/api';
 import { ConfigFileModeError, UsageError } from './errors';
 
 /** The control plane's address when neither `--server`, `BERTH_SERVER` nor the config file names one. */
@@ -78,8 +79,8 @@ export interface ClientConfig {
   readonly token?: string;
 }
 
-const CONFIG_KEYS = ['server', 'ca', 'token'] as const;
-type ConfigKey = (typeof CONFIG_KEYS)[number];
+const CONFIG_KEYS = ACCESS_CONFIG_KEYS;
+type ConfigKey = AccessConfigKey;
 
 /**
  * Reads the chosen client config file. A named file (`--config`, `BERTH_CONFIG`) must exist; the
@@ -143,21 +144,13 @@ export function parseClientConfig(text: string, file: string): { server?: string
   return config;
 }
 
-/** The config file's text: `server`, then `ca` as a block scalar, then `token`; absent keys left out. */
-export function formatClientConfig(config: { server?: string; ca?: string; token?: string }): string {
-  const ordered = Object.fromEntries(CONFIG_KEYS.filter((k) => config[k] !== undefined).map((k) => [k, config[k]]));
-  const doc = new Document(ordered);
-  const ca = doc.get('ca', true);
-  if (isScalar(ca)) ca.type = 'BLOCK_LITERAL';
-  return doc.toString({ lineWidth: 0 });
-}
 
 /** Writes a client config file readable by its owner only, replacing any old one atomically. */
 export function writeClientConfigFile(path: string, config: { server?: string; ca?: string; token?: string }): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.${process.pid}.tmp`;
   try {
-    writeFileSync(tmp, formatClientConfig(config), { mode: 0o600 });
+    writeFileSync(tmp, formatAccessConfig(config), { mode: 0o600 });
     renameSync(tmp, path);
   } catch (e) {
     try {

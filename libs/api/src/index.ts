@@ -14,3 +14,4 @@ export type { EventQuery, RawEventQuery } from './event-query';
 export { EXEC_UPGRADE, ExecFrameDecoder, ExecFrameType, MAX_EXEC_PAYLOAD, encodeExecFrame, execRequestQuery, parseExecRequest, parseTerminalSize } from './exec-wire';
 export type { ExecRequest, ExecWireFrame } from './exec-wire';
 export type { CreatedToken, TokenView } from './tokens';
+export { ACCESS_CONFIG_KEYS, formatAccessConfig, type AccessConfig, type AccessConfigKey } from './access-config';

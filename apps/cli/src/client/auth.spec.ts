@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EXEC_UPGRADE, ExecFrameType, encodeExecFrame } from '@berth/api';
 import { createCa, issueCertificate, newPrivateKey, type KeyedCertificate } from '@berth/pki';
 import { berth } from '../__fixtures__/stand-in';
-import { formatClientConfig } from '../environment';
+import { formatAccessConfig } from '@berth/api';
 import { ApiError, UntrustedServerError } from '../errors';
 import { BerthClient } from './http-client';
 
@@ -84,7 +84,7 @@ beforeEach(() => {
 /** A config file in the test's directory, mode 0600 unless told. */
 function configFile(name: string, config: { server?: string; ca?: string; token?: string }, mode = 0o600): string {
   const path = join(dir, name);
-  writeFileSync(path, formatClientConfig(config), { mode });
+  writeFileSync(path, formatAccessConfig(config), { mode });
   chmodSync(path, mode);
   return path;
 }

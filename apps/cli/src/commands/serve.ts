@@ -5,7 +5,8 @@ import type { RunningControlPlane } from '@berth/control-plane';
 import { parseDuration } from '@berth/core';
 import type { CliContext } from '../context';
 import { UsageError } from '../errors';
-import { formatClientConfig, type CliEnvironment } from '../environment';
+import { formatAccessConfig } from '@berth/api';
+import type { CliEnvironment } from '../environment';
 import type { HostPort } from '../input/args';
 
 export const DEFAULT_API: HostPort = { host: '127.0.0.1', port: 7070 };
@@ -149,7 +150,7 @@ export function firstSignal(ctx: CliContext): Promise<NodeJS.Signals> {
 async function writeClientConfig(path: string, config: { server: string; ca: string; token: string }): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, formatClientConfig(config), { mode: 0o600 });
+  await writeFile(tmp, formatAccessConfig(config), { mode: 0o600 });
   await rename(tmp, path);
 }
 

@@ -1,6 +1,7 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parse } from 'yaml';
+import { formatAccessConfig } from '@berth/api';
 import type { TokenService } from './tokens.service';
 
 /** What a client needs to use the API as an admin: where, which CA to trust, which token. */
@@ -10,11 +11,6 @@ export interface AdminConfig {
   readonly token: string;
 }
 
-/** Flat YAML, `server` first (the CLI's config file has the same shape). */
-export function formatAdminConfig(c: AdminConfig): string {
-  const ca = c.ca.trim().split('\n').map((l) => `  ${l}`).join('\n');
-  return `server: ${c.server}\nca: |\n${ca}\ntoken: ${c.token}\n`;
-}
 
 function parseAdminConfig(text: string): Partial<AdminConfig> {
   const value: unknown = parse(text);
@@ -47,7 +43,7 @@ export async function ensureAdminConfig(file: string, o: { readonly server: stri
   const config = { server: o.server, ca: o.ca, token };
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, formatAdminConfig(config), { mode: 0o600 });
+  await writeFile(tmp, formatAccessConfig(config), { mode: 0o600 });
   await chmod(tmp, 0o600);
   await rename(tmp, file);
   return config;
